@@ -1,0 +1,43 @@
+/*
+ * log — one line per event, in the Postfix style of SPEC section 8:
+ *
+ *     Nov 22 10:00:00 myhost onehop/queue[815]: 4Xb9kQz1Y2: from=<a@b>, size=1234, nrcpt=2
+ *
+ * The target is `syslog` (facility mail, ident "onehop/SERVICE"), `stderr`
+ * (the line without date and host, as a daemon run in the foreground or a
+ * command prints it), or a file path (opened O_APPEND; each line is one
+ * write(2), so several processes can share the file). Before log_open() the
+ * target is stderr with the service name "onehop".
+ *
+ * Warnings are prefixed "warning: ", errors "error: ", fatal ones "fatal: ",
+ * as Postfix does, so existing log tools keep working. Lines longer than
+ * LOG_LINE_MAX are cut, never overflowed; control characters are escaped.
+ */
+#ifndef ONEHOP_LOG_H
+#define ONEHOP_LOG_H
+
+#include <stdarg.h>
+#include <stdnoreturn.h>
+
+#define LOG_LINE_MAX 4096
+
+/* service: the part after "onehop/" (e.g. "queue"); target as above.
+ * Returns 0, or -1 with errno when the file cannot be opened (the target
+ * then stays stderr). */
+int log_open(const char *service, const char *target);
+/* The host name written in file lines (default: gethostname()). */
+void log_set_hostname(const char *name);
+/* Also copy every line to stderr (commands that want the user to see it). */
+void log_also_stderr(int on);
+void log_close(void);
+
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Log "fatal: ..." and exit(1). */
+noreturn void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Log "fatal: ..." and exit with the given status (e.g. 75 = EX_TEMPFAIL). */
+noreturn void log_die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_vline(int prio, const char *prefix, const char *fmt, va_list ap);
+
+#endif

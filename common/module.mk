@@ -1,0 +1,8 @@
+# common/: the library every program links (see ../Makefile).
+# Add a file here only once it compiles cleanly (-Wall -Wextra -Werror).
+LIB_SRCS += \
+	common/buf.c \
+	common/mem.c \
+	common/log.c \
+	common/diag.c \
+	common/safeio.c
