@@ -29,6 +29,9 @@ FUZZ_CC  ?= clang
 PKGS     := libuv libcares openssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ifeq ($(strip $(PKG_LIBS)),)
+PKG_LIBS   := -luv -lcares -lssl -lcrypto
+endif
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter
@@ -57,7 +60,7 @@ include common/module.mk
 LIB      := $(BUILD)/libonehop.a
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 
-.PHONY: all clean check unit integration san-check fuzz fuzz-build run install deps format
+.PHONY: all clean check unit integration san-check fuzz fuzz-build fuzz-smoke run install deps format
 
 all: $(PROGRAMS:%=$(BIN)/%) $(foreach l,$(LINKS),$(BIN)/$(word 1,$(subst =, ,$l)))
 
@@ -107,14 +110,9 @@ san-check:
 	$(MAKE) SAN=1 unit
 	$(MAKE) SAN=1 integration
 
-check: deps
-	@rm -rf build/normal/results build/san/results
-	$(MAKE) all
-	$(MAKE) unit
-	$(MAKE) integration
-	$(MAKE) fuzz-smoke
-	$(MAKE) san-check
-	@scripts/summary.sh build/normal/results build/san/results
+# check: every stage (see scripts/check.sh), closing with "N passed, N failed, N skipped"
+check:
+	@MAKE="$(MAKE)" scripts/check.sh
 
 # ----------------------------------------------------------------- fuzz ----
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)

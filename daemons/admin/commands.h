@@ -1,0 +1,28 @@
+/*
+ * commands — the subcommands of the `onehop` admin command (SPEC section 1).
+ *
+ * Each subcommand lives in its own cmd_NAME.c and has this signature: it gets
+ * the configuration directory (already resolved from -C / $ONEHOP_CONFIG /
+ * the default) and its own arguments (argv[0] is the subcommand name), and
+ * returns the exit status: 0 success, 1 failure (message on stderr), 2 usage
+ * error (usage on stderr; use admin_usage_error()).
+ */
+#ifndef ONEHOP_ADMIN_COMMANDS_H
+#define ONEHOP_ADMIN_COMMANDS_H
+
+#define EXIT_USAGE 2
+
+struct admin_command {
+    const char *name;
+    int (*run)(const char *confdir, int argc, char **argv);
+    const char *synopsis; /* e.g. "check" or "queue [--json] | queue show ID [--json]" */
+};
+
+/* Print "onehop: message" and the subcommand's synopsis; returns EXIT_USAGE. */
+int admin_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print "onehop: message" to stderr; returns 1. */
+int admin_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+int cmd_check(const char *confdir, int argc, char **argv);
+
+#endif
