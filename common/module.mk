@@ -5,4 +5,5 @@ LIB_SRCS += \
 	common/mem.c \
 	common/log.c \
 	common/diag.c \
-	common/safeio.c
+	common/safeio.c \
+	common/json.c
