@@ -1,0 +1,430 @@
+"""Tests of the integration fixtures themselves: each scripted behaviour of the
+DNS server and SMTP peers is what a real client sees, and the instance
+fixture drives the real programs. If these fail, no other integration test
+can be trusted."""
+
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from dnslib import QTYPE, RCODE, DNSRecord
+
+from fixtures.dnsserver import DNSServer, ask, ask_raw
+
+HERE = Path(__file__).resolve().parent
+DIG = shutil.which("dig")
+
+
+def parse(packet):
+    assert packet is not None, "no answer (timeout)"
+    return DNSRecord.parse(packet)
+
+
+def answers(packet, qtype=None):
+    reply = parse(packet)
+    return [(str(rr.rname), QTYPE[rr.rtype], str(rr.rdata), rr.ttl) for rr in reply.rr
+            if qtype is None or rr.rtype == getattr(QTYPE, qtype)]
+
+
+# ------------------------------------------------------------------ DNS: zone data
+
+
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+def test_dns_mx_answer_with_ttl(dns, proto):
+    dns.mx("b.test", [(10, "mx1.b.test"), (20, "mx2.b.test")], ttl=77)
+    reply = parse(ask(dns.address, "b.test", "MX", proto))
+    assert reply.header.rcode == RCODE.NOERROR
+    assert reply.header.aa == 1
+    assert sorted(answers(reply.pack())) == [
+        ("b.test.", "MX", "10 mx1.b.test.", 77), ("b.test.", "MX", "20 mx2.b.test.", 77)]
+
+
+def test_dns_a_aaaa_cname_txt(dns):
+    dns.a("h.test", ["127.0.0.7", "127.0.0.8"], ttl=11)
+    dns.aaaa("h.test", "::1", ttl=12)
+    dns.cname("alias.test", "h.test", ttl=13)
+    dns.txt("t.test", ["hello", "world"], ttl=14)
+    assert sorted(answers(ask(dns.address, "h.test", "A"))) == [
+        ("h.test.", "A", "127.0.0.7", 11), ("h.test.", "A", "127.0.0.8", 11)]
+    assert answers(ask(dns.address, "h.test", "AAAA")) == [("h.test.", "AAAA", "::1", 12)]
+    # an in-zone CNAME target is followed in the same answer
+    assert answers(ask(dns.address, "alias.test", "A")) == [
+        ("alias.test.", "CNAME", "h.test.", 13),
+        ("h.test.", "A", "127.0.0.7", 11), ("h.test.", "A", "127.0.0.8", 11)]
+    assert answers(ask(dns.address, "alias.test", "CNAME")) == [
+        ("alias.test.", "CNAME", "h.test.", 13)]
+    assert [a[2] for a in answers(ask(dns.address, "t.test", "TXT"))] == ['"hello"', '"world"']
+
+
+def test_dns_null_mx_and_mx_to(dns):
+    dns.null_mx("nomail.test")
+    assert answers(ask(dns.address, "nomail.test", "MX"))[0][2] == "0 ."
+    host = dns.mx_to("c.test", "127.0.0.9", ttl=40)
+    assert host == "mx.c.test"
+    assert answers(ask(dns.address, "c.test", "MX")) == [("c.test.", "MX", "10 mx.c.test.", 40)]
+    assert answers(ask(dns.address, "mx.c.test", "A")) == [("mx.c.test.", "A", "127.0.0.9", 40)]
+
+
+def soa_of(reply):
+    soas = [rr for rr in reply.auth if rr.rtype == QTYPE.SOA]
+    assert len(soas) == 1, "expected one SOA in the authority section: %s" % reply
+    return soas[0]
+
+
+def test_dns_nxdomain_carries_soa_with_negative_ttl(dns):
+    dns.negative_ttl = 17
+    dns.a("known.b.test", "127.0.0.2")
+    reply = parse(ask(dns.address, "unknown.b.test", "MX"))
+    assert reply.header.rcode == RCODE.NXDOMAIN
+    assert reply.rr == []
+    soa = soa_of(reply)
+    assert str(soa.rname) == "test."  # default zone apex: the last label
+    assert soa.ttl == 17 and soa.rdata.times[4] == 17
+
+
+def test_dns_nodata_carries_soa_and_empty_nonterminal_exists(dns):
+    dns.a("mx.b.test", "127.0.0.2")
+    reply = parse(ask(dns.address, "mx.b.test", "MX"))
+    assert reply.header.rcode == RCODE.NOERROR and reply.rr == []
+    soa_of(reply)
+    # b.test has a name below it: NODATA, not NXDOMAIN (RFC 8020)
+    reply = parse(ask(dns.address, "b.test", "A"))
+    assert reply.header.rcode == RCODE.NOERROR and reply.rr == []
+
+
+def test_dns_explicit_soa_sets_negative_ttl_per_zone(dns):
+    dns.soa("b.test", ttl=100, minimum=7)
+    reply = parse(ask(dns.address, "x.b.test", "A"))
+    soa = soa_of(reply)
+    assert str(soa.rname) == "b.test."
+    assert (soa.ttl, soa.rdata.times[4]) == (100, 7)
+    assert answers(ask(dns.address, "b.test", "SOA"))[0][1] == "SOA"
+
+
+def test_dns_names_outside_served_zones_are_refused():
+    with DNSServer(zones=["b.test"]) as server:
+        server.a("h.b.test", "127.0.0.3")
+        assert parse(ask(server.address, "other.test", "A")).header.rcode == RCODE.REFUSED
+        assert parse(ask(server.address, "nope.b.test", "A")).header.rcode == RCODE.NXDOMAIN
+        assert answers(ask(server.address, "H.B.Test", "A"))[0][2] == "127.0.0.3"
+
+
+def test_dns_zone_changes_at_run_time(dns):
+    dns.a("h.test", "127.0.0.2", ttl=5)
+    assert answers(ask(dns.address, "h.test", "A")) == [("h.test.", "A", "127.0.0.2", 5)]
+    dns.a("h.test", "127.0.0.3", ttl=6)
+    assert answers(ask(dns.address, "h.test", "A")) == [("h.test.", "A", "127.0.0.3", 6)]
+    dns.remove("h.test", "A")
+    assert parse(ask(dns.address, "h.test", "A")).header.rcode == RCODE.NXDOMAIN
+    dns.add("h.test", "A", __import__("dnslib").A("127.0.0.4"), ttl=8)
+    dns.remove("h.test")
+    assert parse(ask(dns.address, "h.test", "A")).header.rcode == RCODE.NXDOMAIN
+
+
+def test_dns_load_zone_text(dns):
+    dns.load_zone("z.test. 3600 IN SOA ns.z.test. h.z.test. 1 2 3 4 9\n"
+                  "z.test. 60 IN MX 5 mail.z.test.\nmail.z.test. 30 IN A 127.0.0.6\n")
+    assert answers(ask(dns.address, "z.test", "MX")) == [("z.test.", "MX", "5 mail.z.test.", 60)]
+    soa = soa_of(parse(ask(dns.address, "none.z.test", "A")))
+    assert (soa.ttl, soa.rdata.times[4]) == (3600, 9)
+
+
+# ------------------------------------------------------------------ DNS: answer modes
+
+
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+@pytest.mark.parametrize("mode,rcode", [("servfail", RCODE.SERVFAIL), ("refused", RCODE.REFUSED),
+                                        ("nxdomain", RCODE.NXDOMAIN)])
+def test_dns_error_modes(dns, proto, mode, rcode):
+    dns.mx_to("b.test", "127.0.0.2")
+    dns.mode("b.test", mode)
+    reply = parse(ask(dns.address, "b.test", "MX", proto))
+    assert reply.header.rcode == rcode and reply.rr == []
+    # other names are not affected
+    assert parse(ask(dns.address, "mx.b.test", "A", proto)).header.rcode == RCODE.NOERROR
+
+
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+def test_dns_timeout_mode_is_silent(dns, proto):
+    dns.mx_to("b.test", "127.0.0.2")
+    dns.mode("b.test", "timeout")
+    started = time.monotonic()
+    assert ask(dns.address, "b.test", "MX", proto, timeout=0.5) is None
+    assert time.monotonic() - started >= 0.45
+    assert dns.count("b.test", "MX", proto) == 1
+
+
+def test_dns_truncate_mode_sets_tc_over_udp_only(dns):
+    dns.mx_to("b.test", "127.0.0.2")
+    dns.mode("b.test", "truncate")
+    reply = parse(ask(dns.address, "b.test", "MX", "udp", edns=4096))
+    assert reply.header.tc == 1 and reply.rr == []
+    reply = parse(ask(dns.address, "b.test", "MX", "tcp"))
+    assert reply.header.tc == 0 and len(reply.rr) == 1
+
+
+def test_dns_mode_per_qtype_and_proto(dns):
+    dns.mx_to("b.test", "127.0.0.2")
+    dns.a("b.test", "127.0.0.3")
+    dns.mode("b.test", "servfail", qtype="MX")
+    dns.mode("b.test", "refused", qtype="A", proto="udp")
+    assert parse(ask(dns.address, "b.test", "MX")).header.rcode == RCODE.SERVFAIL
+    assert parse(ask(dns.address, "b.test", "A", "udp")).header.rcode == RCODE.REFUSED
+    assert parse(ask(dns.address, "b.test", "A", "tcp")).header.rcode == RCODE.NOERROR
+    dns.mode("b.test", "normal", qtype="MX")
+    assert parse(ask(dns.address, "b.test", "MX")).header.rcode == RCODE.NOERROR
+
+
+def test_dns_mode_list_is_used_one_per_query_and_wildcard(dns):
+    dns.mx_to("b.test", "127.0.0.2")
+    dns.mode("b.test", ["servfail", "nxdomain", "normal"])
+    rcodes = [parse(ask(dns.address, "b.test", "MX")).header.rcode for _ in range(4)]
+    assert rcodes == [RCODE.SERVFAIL, RCODE.NXDOMAIN, RCODE.NOERROR, RCODE.NOERROR]
+    dns.mode("*", "refused")
+    assert parse(ask(dns.address, "anything.test", "A")).header.rcode == RCODE.REFUSED
+    dns.clear_modes()
+    assert parse(ask(dns.address, "b.test", "MX")).header.rcode == RCODE.NOERROR
+
+
+def test_dns_delay(dns):
+    dns.a("slow.test", "127.0.0.2")
+    dns.mode("slow.test", "normal", delay=0.4)
+    started = time.monotonic()
+    assert answers(ask(dns.address, "slow.test", "A", timeout=3))
+    assert time.monotonic() - started >= 0.35
+
+
+def test_dns_wrongid_mode(dns):
+    dns.a("h.test", "127.0.0.2")
+    dns.mode("h.test", "wrongid")
+    reply = parse(ask(dns.address, "h.test", "A", qid=0x1234))
+    assert reply.header.id == 0x1234 ^ 0xFFFF
+
+
+def _question_end(packet):
+    offset = 12
+    while packet[offset]:
+        offset += packet[offset] + 1
+    return offset + 1 + 4
+
+
+def _pointer_at(packet, offset):
+    word = struct.unpack("!H", packet[offset:offset + 2])[0]
+    assert word & 0xC000 == 0xC000, "no compression pointer at %d" % offset
+    return word & 0x3FFF
+
+
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+def test_dns_hostile_modes_are_malformed_as_described(dns, proto):
+    checks = {}
+    for mode in ("loop", "loop2", "forward", "count", "rdlength", "label", "garbage", "short"):
+        name = "%s.hostile.test" % mode
+        dns.a(name, "127.0.0.2")
+        dns.mode(name, mode)
+        checks[mode] = ask(dns.address, name, "MX", proto, qid=4242)
+        assert checks[mode] is not None, mode
+        assert checks[mode][:2] == struct.pack("!H", 4242), mode
+    start = _question_end(checks["loop"])
+    assert _pointer_at(checks["loop"], start) == start
+    p = checks["loop2"]
+    start = _question_end(p)
+    second = _pointer_at(p, start)
+    assert second > start and _pointer_at(p, second) == start
+    p = checks["forward"]
+    start = _question_end(p)
+    assert _pointer_at(p, start) > start
+    assert struct.unpack("!HHHH", checks["count"][4:12]) == (1, 60, 5, 5)
+    p = checks["rdlength"]
+    rdlength_at = _question_end(p) + 2 + 8
+    rdlength = struct.unpack("!H", p[rdlength_at:rdlength_at + 2])[0]
+    assert rdlength_at + 2 + rdlength > len(p)
+    p = checks["label"]
+    start = _question_end(p)
+    end = p.index(b"\x00", start)
+    assert end + 1 - start > 255
+    assert len(checks["garbage"]) == 202
+    assert len(checks["short"]) < 12
+    for mode in ("loop", "loop2", "forward", "count", "garbage", "short"):
+        with pytest.raises(Exception):
+            DNSRecord.parse(checks[mode])
+
+
+# --------------------------------------------------------- DNS: sizes, TC, malformed queries
+
+
+def big_mx(dns, name, n):
+    hosts = [(i, "mail-exchanger-number-%02d.%s" % (i, name)) for i in range(n)]
+    dns.mx(name, hosts, ttl=300)
+    return hosts
+
+
+def test_dns_udp_answer_over_512_without_edns_is_truncated(dns):
+    big_mx(dns, "big.test", 20)  # about 700 bytes
+    reply = parse(ask(dns.address, "big.test", "MX", "udp"))
+    assert reply.header.tc == 1 and len(reply.pack()) <= 512 and len(reply.rr) < 20
+    reply = parse(ask(dns.address, "big.test", "MX", "udp", edns=1232))
+    assert reply.header.tc == 0 and len(reply.rr) == 20
+
+
+def test_dns_udp_answer_over_edns_size_is_truncated_tcp_is_whole(dns):
+    big_mx(dns, "big.test", 60)  # well over 1232 bytes
+    for size in (4096, 1232, 600):
+        packet = ask(dns.address, "big.test", "MX", "udp", edns=size)
+        reply = parse(packet)
+        assert reply.header.tc == 1, size
+        assert len(packet) <= min(size, 1232)
+        assert [rr.rtype for rr in reply.ar] == [QTYPE.OPT]
+    reply = parse(ask(dns.address, "big.test", "MX", "tcp"))
+    assert reply.header.tc == 0 and len(reply.rr) == 60
+    assert len(reply.pack()) > 1232
+
+
+def test_dns_malformed_query_gets_formerr_and_runt_gets_silence(dns):
+    bad = struct.pack("!HHHHHH", 77, 0x0100, 1, 0, 0, 0) + b"\x05ab"
+    reply = ask_raw(("127.0.0.1", dns.port), bad, "udp", timeout=1)
+    assert reply is not None
+    assert struct.unpack("!HH", reply[:4]) == (77, 0x8000 | 0x0100 | RCODE.FORMERR)
+    assert ask_raw(("127.0.0.1", dns.port), b"\x01\x02\x03", "udp", timeout=0.3) is None
+    assert dns.count() == 2
+
+
+# ------------------------------------------------------------------ DNS: counters
+
+
+def test_dns_counts_per_name_qtype_proto_and_log(dns):
+    dns.mx_to("b.test", "127.0.0.2")
+    ask(dns.address, "b.test", "MX", "udp")
+    ask(dns.address, "B.TEST.", "MX", "udp")
+    ask(dns.address, "b.test", "MX", "tcp")
+    ask(dns.address, "mx.b.test", "A", "udp")
+    assert dns.count("b.test", "MX", "udp") == 2
+    assert dns.count("b.test", "MX", "tcp") == 1
+    assert dns.count("b.test", "MX") == 3
+    assert dns.count("b.test", "A") == 0
+    assert dns.count(qtype="A") == 1
+    assert dns.count(proto="udp") == 3
+    assert dns.total == 4
+    log = dns.queries()
+    assert [(q.name, q.qtype, q.proto) for q in log] == [
+        ("b.test", "MX", "udp"), ("b.test", "MX", "udp"), ("b.test", "MX", "tcp"),
+        ("mx.b.test", "A", "udp")]
+    dns.reset_counts()
+    assert dns.total == 0 and dns.queries() == []
+
+
+def test_dns_wait_queries(dns):
+    dns.a("h.test", "127.0.0.2")
+
+    def later():
+        time.sleep(0.3)
+        for _ in range(3):
+            ask(dns.address, "h.test", "A")
+
+    thread = threading.Thread(target=later)
+    thread.start()
+    assert dns.wait_queries(3, "h.test", "A", timeout=5)
+    thread.join()
+    started = time.monotonic()
+    assert not dns.wait_queries(4, "h.test", "A", timeout=0.3)
+    assert time.monotonic() - started < 2
+
+
+def test_dns_concurrent_changes_and_queries(dns):
+    stop = threading.Event()
+
+    def churn():
+        i = 0
+        while not stop.is_set():
+            dns.a("h.test", "127.0.0.%d" % (2 + i % 200), ttl=i % 100)
+            dns.remove("h.test") if i % 7 == 0 else None
+            i += 1
+
+    thread = threading.Thread(target=churn)
+    thread.start()
+    try:
+        for i in range(200):
+            reply = parse(ask(dns.address, "h.test", "A", "udp" if i % 2 else "tcp"))
+            assert reply.header.rcode in (RCODE.NOERROR, RCODE.NXDOMAIN)
+    finally:
+        stop.set()
+        thread.join()
+    assert dns.count("h.test", "A") == 200
+
+
+def test_dns_stop_frees_the_port():
+    server = DNSServer().start()
+    port = server.port
+    server.a("h.test", "127.0.0.2")
+    assert ask(server.address, "h.test", "A") is not None
+    server.stop()
+    assert ask(("127.0.0.1", port), "h.test", "A", "tcp", timeout=0.5) is None
+    again = DNSServer(port=port).start()  # both sockets can be bound again
+    again.stop()
+
+
+# ------------------------------------------------------------------ DNS: real clients
+
+
+needs_dig = pytest.mark.skipif(DIG is None, reason="dig not installed (Debian bind9-dnsutils)")
+
+
+def dig(dns, *args):
+    out = subprocess.run([DIG, "@127.0.0.1", "-p", str(dns.port), "+time=2", "+tries=1", *args],
+                         capture_output=True, text=True, timeout=20)
+    return out.stdout
+
+
+@needs_dig
+def test_dig_sees_records_rcodes_and_ttls(dns):
+    dns.mx("b.test", [(10, "mx.b.test")], ttl=123)
+    assert "b.test.\t\t\t123\tIN\tMX\t10 mx.b.test." in dig(dns, "b.test", "MX")
+    assert "status: NXDOMAIN" in dig(dns, "nope.b.test", "MX")
+    dns.mode("b.test", "servfail")
+    assert "status: SERVFAIL" in dig(dns, "b.test", "MX")
+    dns.mode("b.test", "timeout")
+    assert "timed out" in dig(dns, "b.test", "MX")
+
+
+@needs_dig
+def test_dig_retries_truncated_answer_over_tcp(dns):
+    hosts = big_mx(dns, "big.test", 60)
+    dns.mode("big.test", "truncate")
+    out = dig(dns, "big.test", "MX")
+    assert "Truncated, retrying in TCP mode" in out
+    assert out.count("\tIN\tMX\t") == len(hosts)
+    assert dns.count("big.test", "MX", "udp") == 1
+    assert dns.count("big.test", "MX", "tcp") == 1
+
+
+@needs_dig
+def test_standalone_server_with_zone_file(tmp_path):
+    zone = tmp_path / "zone"
+    zone.write_text("b.test. 60 IN MX 10 mx.b.test.\nmx.b.test. 60 IN A 127.0.0.5\n")
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    proc = subprocess.Popen([sys.executable, str(HERE / "fixtures" / "dnsserver.py"),
+                             "--port", str(port), "--zone", str(zone)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "listening on 127.0.0.1:%d" % port in proc.stdout.readline()
+        out = subprocess.run([DIG, "@127.0.0.1", "-p", str(port), "+short", "b.test", "MX"],
+                             capture_output=True, text=True, timeout=20).stdout
+        assert out.strip() == "10 mx.b.test."
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 0
