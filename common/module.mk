@@ -6,4 +6,7 @@ LIB_SRCS += \
 	common/log.c \
 	common/diag.c \
 	common/safeio.c \
-	common/json.c
+	common/json.c \
+	common/strparse.c \
+	common/netaddr.c \
+	common/nexthop.c

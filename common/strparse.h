@@ -8,6 +8,7 @@
 #ifndef ONEHOP_STRPARSE_H
 #define ONEHOP_STRPARSE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Decimal unsigned integer in [min, max]. */
