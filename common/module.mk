@@ -10,3 +10,6 @@ LIB_SRCS += \
 	common/strparse.c \
 	common/netaddr.c \
 	common/nexthop.c
+
+# codec: RFC 5321 addresses and the IPC record codec
+LIB_SRCS += common/addr.c common/ipc.c
