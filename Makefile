@@ -53,14 +53,16 @@ endif
 LIB_SRCS :=
 PROGRAMS :=
 LINKS    :=
+TOOLS    :=
 include common/module.mk
 -include queue/module.mk
 -include daemons/module.mk
+-include tests/tools/module.mk
 
 LIB      := $(BUILD)/libonehop.a
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 
-.PHONY: all clean check unit integration san-check fuzz fuzz-build fuzz-smoke run install deps format
+.PHONY: all clean check unit integration tools san-check fuzz fuzz-build fuzz-smoke run install deps format
 
 all: $(PROGRAMS:%=$(BIN)/%) $(foreach l,$(LINKS),$(BIN)/$(word 1,$(subst =, ,$l)))
 
@@ -102,8 +104,12 @@ unit: $(UNIT_BINS) all
 	@scripts/run-unit.sh $(BUILD) $(UNIT_BINS)
 
 # integration: the black-box pytest suite against the programs in $(BIN)
-integration: all
+# (and the test tools of tests/tools/module.mk in $(BUILD)/tools)
+integration: all $(TOOLS)
 	@scripts/run-integration.sh $(BUILD) $(BIN)
+
+# tools: only the test tools (tests/tools/module.mk)
+tools: $(TOOLS)
 
 san-check:
 	$(MAKE) SAN=1 all

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
-from fixtures.dnsserver import DNSServer, ask, ask_raw
+from fixtures.dnsserver import HOSTILE_MODES, DNSServer, ask, ask_raw
+from fixtures.paths import tool_path
 
 HERE = Path(__file__).resolve().parent
 DIG = shutil.which("dig")
@@ -428,3 +429,75 @@ def test_standalone_server_with_zone_file(tmp_path):
                 proc.kill()
                 proc.wait()
     assert proc.returncode == 0
+
+
+# ------------------------------------------------------------------ DNS: c-ares
+
+
+def dnsq(dns, qtype, *names, extra=()):
+    """Run tests/tools/dnsq (c-ares) against the fixture: (rc, records, stderr)."""
+    path = tool_path("dnsq")
+    assert path is not None, (
+        "tests/tools/dnsq is not built: run `make tools` (or make integration), "
+        "or set ONEHOP_TOOLS to the directory holding it")
+    proc = subprocess.run([str(path), "-s", dns.address, "-t", "1000", "-r", "2", *extra,
+                           qtype, *names], capture_output=True, text=True, timeout=60)
+    assert proc.returncode >= 0, "dnsq killed by signal %d: %s" % (-proc.returncode, proc.stderr)
+    return proc.returncode, proc.stdout.splitlines(), proc.stderr
+
+
+def test_cares_truncated_mode_gets_the_full_answer_over_tcp(dns):
+    hosts = big_mx(dns, "big.test", 60)
+    assert len(parse(ask(dns.address, "big.test", "MX", "tcp")).pack()) > 1232
+    dns.mode("big.test", "truncate")
+    rc, records, err = dnsq(dns, "MX", "big.test")
+    assert rc == 0, err
+    assert sorted(records) == sorted("big.test MX %d %s" % h for h in hosts)
+    assert dns.count("big.test", "MX", "udp") >= 1
+    assert dns.count("big.test", "MX", "tcp") >= 1
+
+
+def test_cares_large_answer_is_retried_over_tcp_without_a_mode(dns):
+    hosts = big_mx(dns, "big.test", 60)
+    rc, records, err = dnsq(dns, "MX", "big.test")
+    assert rc == 0, err
+    assert len(records) == len(hosts)
+    assert dns.count("big.test", "MX", "udp") == 1
+    assert dns.count("big.test", "MX", "tcp") == 1
+
+
+def test_cares_sees_addresses_with_ttls_and_absolute_names(dns):
+    dns.a("h.b.test", ["127.0.0.7", "127.0.0.8"], ttl=42)
+    dns.aaaa("h.b.test", "::1", ttl=43)
+    rc, records, err = dnsq(dns, "A", "h.b.test")
+    assert rc == 0, err
+    assert sorted(records) == ["h.b.test A 127.0.0.7 42", "h.b.test A 127.0.0.8 42"]
+    rc, records, err = dnsq(dns, "AAAA", "h.b.test")
+    assert (rc, records) == (0, ["h.b.test AAAA ::1 43"])
+    assert [q.name for q in dns.queries()] == ["h.b.test", "h.b.test"]  # no search list
+
+
+# c-ares 1.18 treats SERVFAIL and REFUSED as a failed server (it moves on to
+# the next one) unless ARES_FLAG_NOCHECKRESP is set; later versions say so.
+@pytest.mark.parametrize("mode,messages", [
+    ("servfail", ("Server failure", "Could not contact DNS servers")),
+    ("refused", ("Query refused", "Could not contact DNS servers")),
+    ("nxdomain", ("Domain name not found",)),
+    ("timeout", ("Timeout",))])
+def test_cares_reports_error_modes(dns, mode, messages):
+    dns.mx_to("b.test", "127.0.0.2")
+    dns.mode("b.test", mode)
+    rc, records, err = dnsq(dns, "MX", "b.test")
+    assert rc == 1 and records == []
+    assert any(m in err for m in messages), err
+
+
+@pytest.mark.parametrize("mode", HOSTILE_MODES + ("wrongid",))
+def test_cares_survives_hostile_answers(dns, mode):
+    dns.mx_to("b.test", "127.0.0.2")
+    dns.mode("b.test", mode)
+    rc, records, err = dnsq(dns, "MX", "b.test", extra=("-t", "300", "-r", "1"))
+    if mode in ("label", "forward"):
+        assert rc in (0, 1)  # c-ares may accept these; it must not crash
+    else:
+        assert rc == 1, "c-ares accepted a %s answer: %s" % (mode, records)

@@ -1,0 +1,14 @@
+# tests/tools: small C programs the integration tests run (never installed).
+# They are built into $(BUILD)/tools/ (run-integration.sh exports that
+# directory as ONEHOP_TOOLS), not bin/, and link only against the system
+# libraries (c-ares), so they check c-ares' behaviour against our fixtures
+# independently of onehop's own code. Only variables and a pattern rule
+# here: an explicit target would become the Makefile's default goal.
+#   dnsq   c-ares query tool: dnsq -s IP:PORT MX|A|AAAA NAME...
+
+TOOL_NAMES := dnsq
+TOOLS      += $(TOOL_NAMES:%=$(BUILD)/tools/%)
+
+$(BUILD)/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
