@@ -1,0 +1,178 @@
+/*
+ * routes — parse the static routes file and find the first matching route.
+ * See routes.h for the format and the contract.
+ */
+#include "routes.h"
+
+#include <string.h>
+
+#include "mem.h"
+#include "strparse.h"
+
+/* "*", ".domain" or "domain" into rt->kind, rt->pattern, rt->domain. */
+static int parse_pattern(struct mapfile_lines *it, char *word, struct route *rt)
+{
+    if (strcmp(word, "*") == 0) {
+        rt->kind = ROUTE_ANY;
+        rt->pattern = xstrdup("*");
+        rt->domain = xstrdup("");
+        return 0;
+    }
+    if (word[0] == '*' && word[1] == '.') {
+        diag_add(it->d, it->fname, it->lineno,
+                 "bad pattern \"%s\": write \"%s\" for the subdomains of %s", word, word + 1,
+                 word + 2);
+        return -1;
+    }
+    rt->kind = word[0] == '.' ? ROUTE_SUBDOMAINS : ROUTE_EXACT;
+    char *domain = xstrdup(word + (rt->kind == ROUTE_SUBDOMAINS));
+    if (!mapfile_domain_normalize(domain)) {
+        diag_add(it->d, it->fname, it->lineno, "bad pattern \"%s\": not a valid domain", word);
+        free(domain);
+        return -1;
+    }
+    struct buf pattern = BUF_INIT;
+    buf_printf(&pattern, "%s%s", rt->kind == ROUTE_SUBDOMAINS ? "." : "", domain);
+    rt->pattern = buf_steal(&pattern);
+    rt->domain = domain;
+    return 0;
+}
+
+/* "local" or "error:" sharing the list with other next hops, or NULL. */
+static const char *lone_hop_not_alone(const struct nexthop *hops, size_t n)
+{
+    for (size_t i = 0; n > 1 && i < n; i++) {
+        if (hops[i].kind == NEXTHOP_LOCAL)
+            return "local";
+        if (hops[i].kind == NEXTHOP_ERROR)
+            return "error:";
+    }
+    return NULL;
+}
+
+/* The next hop list of a route: host next hops separated by commas, or
+ * "local", or "error:TEXT" (nexthop_parse_list gives TEXT the rest of the
+ * line, commas included). */
+static int parse_next_hops(struct mapfile_lines *it, const char *what, const char *list,
+                           struct route *rt)
+{
+    const char *why = NULL;
+    if (nexthop_parse_list(list, 0, &rt->hops, &rt->nhops, &why) < 0) {
+        rt->hops = NULL;
+        rt->nhops = 0;
+        diag_add(it->d, it->fname, it->lineno, "%s: bad next hop \"%s\": %s", what, list,
+                 why ? why : "syntax error");
+        return -1;
+    }
+    const char *lone = lone_hop_not_alone(rt->hops, rt->nhops);
+    if (lone) {
+        diag_add(it->d, it->fname, it->lineno, "%s: \"%s\" must be the only next hop of a route",
+                 what, lone);
+        return -1;
+    }
+    return 0;
+}
+
+static void route_free(struct route *rt)
+{
+    free(rt->pattern);
+    free(rt->domain);
+    nexthop_list_free(rt->hops, rt->nhops);
+    memset(rt, 0, sizeof(*rt));
+}
+
+/* Keep rt unless its pattern was seen before; returns -1 for a duplicate. */
+static int add_route(struct routes *r, struct mapfile_lines *it, struct route *rt)
+{
+    size_t first;
+    if (strindex_get(&r->by_pattern, rt->pattern, &first)) {
+        diag_add(it->d, it->fname, it->lineno, "duplicate pattern \"%s\" (first at line %u)",
+                 rt->pattern, r->v[first].line);
+        route_free(rt);
+        return -1;
+    }
+    r->v = xgrow(r->v, &r->cap, r->n + 1, sizeof(*r->v));
+    r->v[r->n] = *rt;
+    strindex_put(&r->by_pattern, r->v[r->n].pattern, r->n);
+    r->n++;
+    return 0;
+}
+
+/* One line: PATTERN NEXTHOP[, NEXTHOP...]. Returns -1 after a mistake. */
+static int parse_route_line(struct routes *r, struct mapfile_lines *it, char *line)
+{
+    mapfile_strip_comment(line);
+    char *rest = line;
+    char *word = mapfile_next_word(&rest);
+    if (!word)
+        return 0;
+    struct route rt = {.line = it->lineno};
+    int bad = parse_pattern(it, word, &rt) < 0;
+    const char *list = str_trim(rest);
+    if (!*list) {
+        diag_add(it->d, it->fname, it->lineno, "%s: no next hop", word);
+        bad = 1;
+    } else if (parse_next_hops(it, word, list, &rt) < 0) {
+        bad = 1;
+    }
+    if (bad) {
+        route_free(&rt);
+        return -1;
+    }
+    return add_route(r, it, &rt);
+}
+
+int routes_parse(struct routes *r, const char *fname, const char *text, size_t len, struct diag *d)
+{
+    struct mapfile_lines it;
+    int status = 0;
+    char *line;
+    mapfile_lines_init(&it, fname, text, len, d);
+    size_t before = d->n;
+    while ((line = mapfile_next_line(&it)))
+        if (parse_route_line(r, &it, line) < 0)
+            status = -1;
+    mapfile_lines_free(&it);
+    return d->n > before ? -1 : status;
+}
+
+int routes_load(struct routes *r, const char *path, struct diag *d)
+{
+    struct buf text = BUF_INIT;
+    int got = mapfile_read(path, &text, d);
+    int status = got < 0 ? -1 : 0;
+    if (got > 0)
+        status = routes_parse(r, path, text.s, text.len, d);
+    buf_free(&text);
+    return status;
+}
+
+void routes_free(struct routes *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        route_free(&r->v[i]);
+    free(r->v);
+    strindex_free(&r->by_pattern);
+    *r = (struct routes)ROUTES_INIT;
+}
+
+static int route_matches(const struct route *rt, const char *domain)
+{
+    switch (rt->kind) {
+    case ROUTE_ANY:
+        return 1;
+    case ROUTE_SUBDOMAINS:
+        return mapfile_domain_is_sub(domain, rt->domain);
+    case ROUTE_EXACT:
+        return mapfile_domain_equal(domain, rt->domain);
+    }
+    return 0;
+}
+
+const struct route *routes_match(const struct routes *r, const char *domain)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (route_matches(&r->v[i], domain))
+            return &r->v[i];
+    return NULL;
+}
