@@ -1,0 +1,342 @@
+/*
+ * queue — the on-disk mail queue: the source of truth of onehop
+ * (ARCHITECTURE "The queue"; the state machine and every crash point are in
+ * docs/INTERNALS.md).
+ *
+ * ---------------------------------------------------------------- ids ----
+ * A queue FILE holds one or more messages that were committed together (one
+ * by the one-shot injector, a group by the server mode's group commit). Its
+ * name is its file id, 16 characters of the base-32 alphabet
+ * "0123456789ABCDEFGHJKMNPQRSTVWXYZ" (ascending ASCII, no I L O U):
+ *
+ *     TTTTTTTTTTT PPPPP        11 chars: commit time in microseconds since
+ *                              the epoch (strictly increasing per process),
+ *                              5 chars: the writer's pid
+ *
+ * A MESSAGE id is its file id plus 2 characters, the message's index in the
+ * file (0..QUEUE_FILE_MSGS_MAX-1), e.g. "0PKX3B2Q7ZM012KG00". Ids are
+ * therefore unique (time x pid; a collision left by a clock stepped back is
+ * caught at commit by a no-replace rename), sort by arrival as plain strings,
+ * and are safe in file names and logs. The message id appears in every log
+ * line (SPEC 8).
+ *
+ * -------------------------------------------------------------- layout ----
+ *     queue_dir/tmp/FILEID              being written (not committed)
+ *     queue_dir/incoming/HH/FILEID      committed, not yet taken by the router
+ *     queue_dir/active/HH/FILEID        taken by the router
+ *     queue_dir/corrupt/FILEID          quarantined (could not be parsed)
+ *     queue_dir/lock/owner              flock'd by the queue owner (below)
+ * HH is two lower-case hex digits, a hash of FILEID (queue_bucket()): 256
+ * buckets, so a million messages are ~4000 files per directory. Directories
+ * are 0700, files 0600, owned by the queue account.
+ *
+ * --------------------------------------------------------- file format ----
+ * All integers big-endian. A file is
+ *     [64-byte header][content of msg 0][content of msg 1]...[envelope][state log]
+ * header: "OHQUEUE1", u64 envelope offset, u32 envelope length, u32 envelope
+ *     CRC-32C, u64 committed length (= where the state log starts), u32
+ *     message count, u32 0, u64 commit time (us), u32 CRC-32C of bytes 0..47,
+ *     zero padding to 64.
+ * content: the message exactly as stored: lines end in LF (onehop-queue turns
+ *     CRLF into LF; a last line without LF gets one), no NUL bytes, headers
+ *     then an empty line then the body. Senders of SMTP add CR and dot-stuff.
+ * envelope: records TYPE(u8) LEN(u32) PAYLOAD. For each message in order:
+ *     'M' u32 index, u64 content offset, u64 content length, u64 arrival (us),
+ *         u32 nrcpt, u32 nattr, str sender ("" = null sender <>)
+ *     'A' str name, str value            (nattr of them: client, helo, ...)
+ *     'R' str address, str orcpt, str notify   (nrcpt of them, in order)
+ *     'E' (empty)                         end of this message
+ *   (str = u32 length + bytes, no NUL.)
+ * state log: appended after commit, never rewritten in place; each record is
+ *     TYPE(u8) LEN(u32) PAYLOAD CRC-32C(u32 over type, len and payload):
+ *     'd' delivered / 'b' bounced:  u32 msg, u32 rcpt, u64 time, str text
+ *     'f' deferred:  u32 msg, u32 rcpt, u64 time, u64 next try, str text
+ *     'h' hold / 'r' release:  u32 msg, u64 time
+ *     'x' deleted:   u32 msg, u64 time, str who
+ *     'g' flags set: u32 msg, u32 rcpt (QUEUE_NO_RCPT: the message), u32 bits,
+ *                    u64 time
+ *   The state of a recipient is the replay of these records. A record cut
+ *   short or failing its CRC at the END of the log is a torn append (its
+ *   writer died before fdatasync returned, so nobody was told it happened):
+ *   readers ignore it, writers truncate it before appending. Anything else
+ *   that does not parse (bad magic, CRCs, offsets, counts, a record naming a
+ *   message or recipient that does not exist) makes the file corrupt: it is
+ *   moved to corrupt/ and logged, and the scan goes on.
+ *
+ * -------------------------------------------------------------- states ----
+ * A message is in exactly one state (what `onehop qstat` counts):
+ *     INCOMING   its file is in incoming/ (the router has not taken it yet)
+ *     ACTIVE     its file is in active/, and some pending recipient has not
+ *                been tried yet or is being tried
+ *     DEFERRED   its file is in active/ and every pending recipient was tried
+ *                at least once and deferred (waits for its next-try time)
+ *     HOLD       held by the administrator (wherever its file is)
+ *     CORRUPT    its file is in corrupt/ (counted per file)
+ * A message whose recipients are all delivered or bounced, or that was
+ * deleted, is FINISHED: no longer listed. A file whose messages are all
+ * finished is unlinked (by queue_update, or by recovery after a crash).
+ *
+ * ------------------------------------------------------------- locking ----
+ * LOCKING RULE (every program that touches the queue obeys it):
+ *  1. Per file, flock(2): LOCK_EX while changing a committed file (append to
+ *     its state log, truncate a torn tail, rename it between directories,
+ *     unlink it, move it to corrupt/); LOCK_SH while reading it. Locks are
+ *     held for one operation (an append + fdatasync), never across a
+ *     delivery. After locking a file opened by path the holder checks that
+ *     the path still names that inode (it may have been moved meanwhile) and
+ *     retries the lookup if not. This library does all of it.
+ *  2. A writer holds LOCK_EX on its tmp/ file from creation to commit.
+ *     Recovery removes a tmp/ file only when it can lock it (its writer is
+ *     dead), so recovery may run at any time, even beside onehop-queue.
+ *  3. The queue OWNER holds LOCK_EX on lock/owner (queue_lock_owner()) for as
+ *     long as it may change message state: the router for its whole life; a
+ *     management command (hold, release, delete) acting on the queue itself
+ *     only when it gets that lock without waiting. If it cannot, a router is
+ *     running and the command must ask the router instead (it keeps state in
+ *     memory and would not see the change). Reading and listing need no
+ *     owner lock, and onehop-queue (adding new files) never takes it.
+ *
+ * All functions return 0 on success and -1 with errno on failure unless said
+ * otherwise; *why (when given) receives a short English reason.
+ * Must never: show an uncommitted message, lose a committed one, trust a
+ * byte read from a queue file, or crash on one.
+ */
+#ifndef ONEHOP_QUEUE_H
+#define ONEHOP_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+
+#define QUEUE_FILE_ID_LEN 16
+#define QUEUE_ID_LEN 18
+#define QUEUE_FILE_MSGS_MAX 1024 /* messages in one file (2 base-32 chars) */
+#define QUEUE_BUCKETS 256
+#define QUEUE_RCPT_MAX 10000    /* recipients in one message */
+#define QUEUE_ATTR_MAX 64       /* attributes of one message */
+#define QUEUE_ATTR_LEN_MAX 1024 /* name or value */
+#define QUEUE_TEXT_MAX 1000     /* a state record's text (longer is cut) */
+#define QUEUE_NO_RCPT 0xffffffffu
+#define QUEUE_TMP_MAX_AGE                                                                          \
+    86400 /* an unlocked tmp/ file older than this is                                              \
+             removed even when its lock is in doubt */
+
+/* Message flags ('g' records; the router defines their meaning beyond these). */
+enum {
+    QUEUE_FLAG_DELAY_WARNED = 1, /* recipient: delay notice sent */
+    QUEUE_FLAG_BOUNCE_SENT = 2   /* recipient: its DSN was queued */
+};
+
+enum queue_place { QUEUE_INCOMING = 0, QUEUE_ACTIVE = 1, QUEUE_CORRUPT = 2 };
+enum queue_state {
+    QSTATE_INCOMING,
+    QSTATE_ACTIVE,
+    QSTATE_DEFERRED,
+    QSTATE_HOLD,
+    QSTATE_CORRUPT,
+    QSTATE_FINISHED
+};
+enum queue_rcpt_state { QRCPT_PENDING, QRCPT_DELIVERED, QRCPT_BOUNCED };
+
+struct queue; /* an open queue: its paths and lock descriptors */
+
+/* ------------------------------------------------------------- open ---- */
+enum { QUEUE_OPEN_CREATE = 1 }; /* make missing directories (0700) */
+int queue_open(struct queue **out, const char *queue_dir, unsigned flags, const char **why);
+void queue_close(struct queue *q);
+const char *queue_path(const struct queue *q); /* queue_dir as given */
+
+/* Queue owner lock (rule 3). wait=0: -1 with errno EWOULDBLOCK if another
+ * process holds it. Released by queue_unlock_owner() or queue_close(). */
+int queue_lock_owner(struct queue *q, int wait);
+void queue_unlock_owner(struct queue *q);
+
+/* -------------------------------------------------------------- ids ---- */
+/* 1 if id is a well-formed message id (QUEUE_ID_LEN chars) / file id. */
+int queue_id_valid(const char *id);
+int queue_file_id_valid(const char *fid);
+/* The bucket ("00".."ff") of a file id or message id, into out[3]. */
+void queue_bucket(const char *id, char out[3]);
+/* Arrival time encoded in an id (microseconds since the epoch). */
+int queue_id_time(const char *id, uint64_t *usec);
+/* Message id of message `index` of file `fid`: out[QUEUE_ID_LEN + 1]. */
+void queue_msg_id(const char *fid, unsigned index, char *out);
+
+/* ----------------------------------------------------------- writing ---- */
+/* Only onehop-queue writes new files. A writer builds one file in tmp/:
+ * messages one after another, each as content (streamed) then its envelope.
+ * Nothing is visible before queue_writer_commit() returns 0. */
+struct queue_attr {
+    char *name, *value;
+};
+struct queue_envelope {
+    const char *sender;             /* "" = null sender; qualified addresses */
+    const char *const *rcpt;        /* nrcpt qualified addresses */
+    const char *const *rcpt_orcpt;  /* NULL or nrcpt entries ("" = none) */
+    const char *const *rcpt_notify; /* NULL or nrcpt entries ("" = default) */
+    size_t nrcpt;
+    const struct queue_attr *attr;
+    size_t nattr;
+};
+struct queue_writer;
+
+int queue_writer_begin(struct queue *q, struct queue_writer **out);
+/* Content of the current message (already in stored form, see above). */
+int queue_writer_data(struct queue_writer *w, const void *p, size_t n);
+/* Close the current message with its envelope; the next data starts the
+ * next message. Returns the message's index in *index. */
+int queue_writer_end_msg(struct queue_writer *w, const struct queue_envelope *env, unsigned *index);
+/* Write the header, fsync the file, rename it into incoming/HH/ (the commit
+ * point), fsync that directory. On success fid[QUEUE_FILE_ID_LEN + 1] is the
+ * file id, the message ids follow from queue_msg_id(), and the writer is
+ * freed. On failure (errno ENOSPC, EDQUOT, EIO...) nothing is committed, the
+ * tmp file is removed and the writer freed. */
+int queue_writer_commit(struct queue_writer *w, char *fid);
+/* Drop everything written; the writer is freed. */
+void queue_writer_abort(struct queue_writer *w);
+/* Messages closed so far. */
+unsigned queue_writer_count(const struct queue_writer *w);
+/* Content bytes written so far for the current (open) message. */
+uint64_t queue_writer_msg_size(const struct queue_writer *w);
+
+/* ---------------------------------------------------------- reading ---- */
+struct queue_rcpt {
+    char *addr, *orcpt, *notify;
+    enum queue_rcpt_state state;
+    uint32_t attempts; /* 'f' records seen, plus the final one if any */
+    uint32_t flags;    /* QUEUE_FLAG_* */
+    int64_t last_try;  /* unix seconds; 0 = never tried */
+    int64_t next_try;  /* unix seconds; 0 = as soon as possible */
+    char *last_reason; /* NULL if none */
+};
+struct queue_msg {
+    char id[QUEUE_ID_LEN + 1];
+    unsigned index; /* in its file */
+    uint64_t arrival_us;
+    uint64_t content_offset; /* in the file */
+    uint64_t size;           /* content bytes */
+    char *sender;            /* "" = null sender */
+    struct queue_attr *attr;
+    size_t nattr;
+    struct queue_rcpt *rcpt;
+    size_t nrcpt;
+    int held, deleted;
+    uint32_t flags;
+};
+struct queue_file {
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    enum queue_place place;
+    struct queue_msg *msg;
+    size_t nmsg;
+    uint64_t committed_len, log_len; /* log_len: valid state log bytes */
+    uint64_t torn_bytes;             /* ignored bytes after the valid log */
+};
+
+/* The state of a message (computed from its file's place and its records). */
+enum queue_state queue_msg_state(const struct queue_msg *m, enum queue_place place);
+const char *queue_state_name(enum queue_state s);           /* "incoming", "active", ... */
+const char *queue_rcpt_state_name(enum queue_rcpt_state s); /* "pending", ... */
+
+/* Parse a whole file image (header, envelope, log) from memory. Never trusts
+ * a byte; returns 0, or -1 with *why (the file is corrupt). Used by
+ * queue_load() and by the fuzz target. */
+int queue_parse(const void *data, size_t len, const char *fid, struct queue_file *out,
+                const char **why);
+/* Read file FID (a file id) from incoming/ or active/ under LOCK_SH. -1 with
+ * errno ENOENT if it is gone (finished meanwhile), EBADMSG if it was corrupt
+ * (it has then been moved to corrupt/ and logged). */
+int queue_load(struct queue *q, const char *fid, struct queue_file *out);
+/* Find a message by message id: loads its file, *index is the message. */
+int queue_find(struct queue *q, const char *id, struct queue_file *out, size_t *index);
+void queue_file_free(struct queue_file *f);
+/* Open the file holding message m of f for reading its content at
+ * m->content_offset, m->size bytes. The fd stays valid if the file is later
+ * unlinked. Returns the fd or -1. */
+int queue_content_open(struct queue *q, const struct queue_file *f);
+/* Read message m's content into out (appending). */
+int queue_content_read(struct queue *q, const struct queue_file *f, size_t index, struct buf *out);
+
+/* File ids in one place, sorted (= arrival order). Caller frees with
+ * queue_ids_free(). Names that are not file ids are quarantined (recovery)
+ * or skipped (listing). */
+int queue_list_files(struct queue *q, enum queue_place place, char ***fids, size_t *n);
+void queue_ids_free(char **fids, size_t n);
+/* Call fn for every unfinished message in incoming/ and active/, files in
+ * arrival order; corrupt files are quarantined and skipped. fn returns 0 to
+ * go on, non-zero to stop (that value is returned). */
+typedef int queue_scan_fn(const struct queue_file *f, const struct queue_msg *m, void *arg);
+int queue_scan(struct queue *q, queue_scan_fn *fn, void *arg);
+
+struct queue_counts {
+    unsigned long total, incoming, active, deferred, hold, corrupt;
+    uint64_t oldest_arrival_us; /* 0 if the queue is empty */
+};
+int queue_count(struct queue *q, struct queue_counts *c);
+
+/* ------------------------------------------------------------ updates ---- */
+/* Every update takes LOCK_EX on the file, drops a torn tail, appends its
+ * records in one write and fdatasyncs before returning 0: a state change is
+ * durable before the caller acts on it or acknowledges it. The queue owner
+ * (rule 3) is the only caller. */
+enum queue_update_kind {
+    QUPD_DELIVERED,
+    QUPD_BOUNCED,
+    QUPD_DEFERRED,
+    QUPD_HOLD,
+    QUPD_RELEASE,
+    QUPD_DELETE,
+    QUPD_FLAGS
+};
+struct queue_update {
+    enum queue_update_kind kind;
+    unsigned msg;     /* index in the file */
+    uint32_t rcpt;    /* recipient index (QUEUE_NO_RCPT for message updates) */
+    int64_t time;     /* unix seconds; 0 = now */
+    int64_t next_try; /* QUPD_DEFERRED */
+    uint32_t flags;   /* QUPD_FLAGS */
+    const char *text; /* reason / relay reply / who deleted; may be NULL */
+};
+/* *finished (may be NULL) is set to 1 when the file is now finished and was
+ * unlinked. Updates naming a message or recipient that does not exist fail
+ * with EINVAL and write nothing. */
+int queue_update(struct queue *q, const char *fid, const struct queue_update *u, size_t n,
+                 int *finished);
+/* Administrator actions by message id (owner only): hold, release, delete.
+ * delete logs "ID: removed". */
+int queue_hold(struct queue *q, const char *id);
+int queue_release(struct queue *q, const char *id);
+int queue_delete(struct queue *q, const char *id, const char *who);
+/* Router: move a file from incoming/ to active/ (no fsync needed: if the
+ * rename is lost in a crash the file is simply taken again). */
+int queue_take(struct queue *q, const char *fid);
+/* Move a file to corrupt/ and log why (any holder of rule 1's LOCK_EX). */
+int queue_quarantine(struct queue *q, const char *fid, enum queue_place from, const char *why);
+
+/* ----------------------------------------------------------- recovery ---- */
+struct queue_recovery {
+    unsigned long tmp_removed;      /* uncommitted files of dead writers */
+    unsigned long tails_repaired;   /* torn state log appends truncated */
+    unsigned long quarantined;      /* moved to corrupt/ */
+    unsigned long finished_removed; /* finished files left by a crash */
+    unsigned long strays;           /* foreign names moved to corrupt/ */
+};
+/* Bring the queue to a clean state after any crash (docs/INTERNALS.md):
+ * remove tmp/ files whose writer is gone, repair torn log tails, quarantine
+ * corrupt files, unlink finished files, recreate missing buckets. Safe while
+ * onehop-queue runs (rule 2); the caller holds the owner lock (rule 3). */
+int queue_recover(struct queue *q, struct queue_recovery *r);
+
+/* ------------------------------------------------------------ trigger ---- */
+#define QUEUE_TRIGGER_NAME "queue.trigger" /* the FIFO in run_dir */
+/* Wake the router: open run_dir/queue.trigger O_WRONLY|O_NONBLOCK, write one
+ * byte. No FIFO, no reader, a full FIFO: silently nothing (the router scans
+ * incoming/ when it starts anyway). */
+void queue_trigger_pull(const char *run_dir);
+/* Router: create the FIFO (0620) if needed and open it for reading,
+ * non-blocking, with a writer of its own kept open so it never sees EOF.
+ * Returns the read fd or -1; *keep_fd receives the extra writer. */
+int queue_trigger_listen(const char *run_dir, int *keep_fd);
+
+#endif
