@@ -85,52 +85,75 @@ static void target_free(struct alias_target *t)
         addr_free(&t->addr);
 }
 
-/* |command, /file or :include:/path (text already unquoted); 1 if it was one
- * of those (0 or -1 after a mistake), 0 if text must be an address. */
-static int parse_special_target(struct aliases_parser *p, const char *text, unsigned line,
+/* The kind of a target from its first bytes (text already unquoted). */
+static enum alias_target_kind target_kind(const char *text)
+{
+    if (text[0] == '|')
+        return ALIAS_COMMAND;
+    if (text[0] == '/')
+        return ALIAS_FILE;
+    if (strncasecmp(text, ":include:", 9) == 0)
+        return ALIAS_INCLUDE;
+    return ALIAS_ADDRESS;
+}
+
+static const char *const kind_names[] = {"address", "|command", "file", ":include:"};
+
+/* The value of a |command, /file or :include: target: after "|" or ":include:". */
+static const char *special_value(enum alias_target_kind kind, const char *text)
+{
+    if (kind == ALIAS_COMMAND)
+        return text + 1;
+    if (kind == ALIAS_INCLUDE)
+        return mapfile_skip_space((char *)text + 9);
+    return text;
+}
+
+/* What is wrong with a |command, /file or :include: target, or NULL. A path
+ * with white space must be quoted: unquoted, it is most often two targets
+ * with the comma between them forgotten. */
+static const char *special_mistake(const struct alias_target *t, int quoted)
+{
+    if (mapfile_is_blank(t->value))
+        return "is empty";
+    if (!quoted && t->kind != ALIAS_COMMAND && strpbrk(t->value, " \t"))
+        return "holds white space (put it in double quotes, or is a comma missing?)";
+    return NULL;
+}
+
+static int parse_address_target(struct aliases_parser *p, const char *name, const char *text,
                                 struct alias_target *t)
 {
-    if (text[0] == '|') {
-        t->kind = ALIAS_COMMAND;
-        t->value = xstrdup(text + 1);
-    } else if (text[0] == '/') {
-        t->kind = ALIAS_FILE;
-        t->value = xstrdup(text);
-    } else if (strncasecmp(text, ":include:", 9) == 0) {
-        t->kind = ALIAS_INCLUDE;
-        t->value = xstrdup(mapfile_skip_space((char *)text + 9));
-    } else {
-        return 0;
+    const char *why = NULL;
+    if (addr_parse(text, strlen(text), ADDR_ALLOW_BARE, &t->addr, &why) < 0) {
+        ERR_AT(p, t->line, "%s: bad address \"%s\": %s", name, text, why ? why : "syntax error");
+        return -1;
     }
-    if (!mapfile_is_blank(t->value))
-        return 1;
-    ERR_AT(p, line, "empty %s target",
-           t->kind == ALIAS_COMMAND   ? "|command"
-           : t->kind == ALIAS_INCLUDE ? ":include:"
-                                      : "file");
-    free(t->value);
-    return -1;
+    t->value = xstrdup(text);
+    return 0;
 }
 
 /* One target, trimmed. Returns 0 and fills t, or -1 after a mistake. */
 static int parse_target(struct aliases_parser *p, const char *name, const char *text, unsigned line,
                         struct alias_target *t)
 {
-    const char *why = NULL;
     char *unquoted = unquote_whole(text);
+    const char *body = unquoted ? unquoted : text;
     memset(t, 0, sizeof(*t));
     t->line = line;
-    int special = parse_special_target(p, unquoted ? unquoted : text, line, t);
-    free(unquoted);
-    if (special)
-        return special > 0 ? 0 : -1;
-    t->kind = ALIAS_ADDRESS;
-    if (addr_parse(text, strlen(text), ADDR_ALLOW_BARE, &t->addr, &why) < 0) {
-        ERR_AT(p, line, "%s: bad address \"%s\": %s", name, text, why ? why : "syntax error");
-        return -1;
+    t->kind = target_kind(body);
+    if (t->kind == ALIAS_ADDRESS) {
+        free(unquoted); /* a quoted local part keeps its quotes */
+        return parse_address_target(p, name, text, t);
     }
-    t->value = xstrdup(text);
-    return 0;
+    t->value = xstrdup(special_value(t->kind, body));
+    const char *mistake = special_mistake(t, unquoted != NULL);
+    free(unquoted);
+    if (!mistake)
+        return 0;
+    ERR_AT(p, line, "%s: %s target \"%s\" %s", name, kind_names[t->kind], text, mistake);
+    free(t->value);
+    return -1;
 }
 
 /* The comma-separated targets from `offset` of the entry text on. */

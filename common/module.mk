@@ -13,3 +13,6 @@ LIB_SRCS += \
 
 # codec: RFC 5321 addresses and the IPC record codec
 LIB_SRCS += common/addr.c common/ipc.c
+
+# maps: the routes, sites and aliases files (SPEC 3, 4, 5)
+LIB_SRCS += common/mapfile.c common/routes.c common/sites.c common/aliases.c

@@ -238,11 +238,12 @@ static void parse_link(struct sites_parser *p, char *rest)
 
 /* ------------------------------------------------------- end of file ---- */
 
-static int resolve_site(struct sites_parser *p, const char *name, unsigned line, size_t *index)
+static int resolve_site(struct sites_parser *p, const char *what, const char *name, unsigned line,
+                        size_t *index)
 {
     if (strindex_get(&p->s->by_name, name, index))
         return 0;
-    diag_add(p->it.d, p->it.fname, line, "unknown site \"%s\"", name);
+    diag_add(p->it.d, p->it.fname, line, "%s: unknown site \"%s\"", what, name);
     return -1;
 }
 
@@ -251,8 +252,8 @@ static void resolve_links(struct sites_parser *p)
     struct sites *s = p->s;
     for (size_t i = 0; i < p->npending; i++) {
         struct pending_link *pl = &p->pending[i];
-        int ok = resolve_site(p, pl->a, pl->link.line, &pl->link.a) == 0;
-        ok &= resolve_site(p, pl->b, pl->link.line, &pl->link.b) == 0;
+        int ok = resolve_site(p, "link", pl->a, pl->link.line, &pl->link.a) == 0;
+        ok &= resolve_site(p, "link", pl->b, pl->link.line, &pl->link.b) == 0;
         if (ok && pl->ok) {
             s->links = xgrow(s->links, &s->links_cap, s->nlinks + 1, sizeof(*s->links));
             s->links[s->nlinks++] = pl->link;
@@ -268,7 +269,7 @@ static void resolve_links(struct sites_parser *p)
 static void resolve_local(struct sites_parser *p)
 {
     size_t index;
-    if (p->local_name && resolve_site(p, p->local_name, p->s->local_line, &index) == 0)
+    if (p->local_name && resolve_site(p, "local", p->local_name, p->s->local_line, &index) == 0)
         p->s->local = index;
     free(p->local_name);
 }
