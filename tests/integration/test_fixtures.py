@@ -18,6 +18,7 @@ from dnslib import QTYPE, RCODE, DNSRecord
 
 from fixtures.dnsserver import HOSTILE_MODES, DNSServer, ask, ask_raw
 from fixtures.paths import tool_path
+from fixtures.smtppeer import CLOSE, Delay
 
 HERE = Path(__file__).resolve().parent
 DIG = shutil.which("dig")
@@ -501,3 +502,160 @@ def test_cares_survives_hostile_answers(dns, mode):
         assert rc in (0, 1)  # c-ares may accept these; it must not crash
     else:
         assert rc == 1, "c-ares accepted a %s answer: %s" % (mode, records)
+
+
+# ------------------------------------------------------------------ SMTP peers
+
+SWAKS = shutil.which("swaks")
+needs_swaks = pytest.mark.skipif(SWAKS is None, reason="swaks not installed (Debian swaks)")
+
+
+def swaks(peer, *args, to="bob@b.test", sender="alice@a.test", helo="client.a.test"):
+    """Run swaks against peer: (exit status, transcript)."""
+    proc = subprocess.run([SWAKS, "--server", peer.ip, "--port", str(peer.port),
+                           "--from", sender, "--to", to, "--helo", helo, "--timeout", "10",
+                           "--header", "Subject: fixture test", "--body", "hello peer", *args],
+                          capture_output=True, text=True, timeout=60)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@needs_swaks
+def test_smtp_peer_records_envelope_and_content(smtp_peers):
+    peer = smtp_peers.start("mx1.b.test")
+    assert peer.ip.startswith("127.0.0.") and peer.ip != "127.0.0.1"
+    rc, out = swaks(peer, to="bob@b.test,carol@b.test")
+    assert rc == 0, out
+    assert "220 mx1.b.test ESMTP" in out
+    (message,) = peer.wait(1, timeout=5)
+    assert message.mail_from == "alice@a.test"
+    assert message.rcpt_tos == ["bob@b.test", "carol@b.test"]
+    assert message.ehlo == "client.a.test"
+    assert message.client[0] == "127.0.0.1"
+    assert message.header("Subject") == "fixture test"
+    assert b"hello peer" in message.data
+    assert message.data.endswith(b"\r\n")
+    assert peer.connections == 1 and peer.transactions == [1]
+    assert [c[1] for c in peer.commands] == ["EHLO", "MAIL", "RCPT", "RCPT", "DATA", "QUIT"]
+    assert peer.wait(1, match="carol@b.test") == [message]
+
+
+@needs_swaks
+@pytest.mark.parametrize("script,exit_code", [
+    ({"greeting": "554 5.7.1 go away"}, 21),
+    ({"greeting": CLOSE}, 6),
+    ({"ehlo": "550 5.7.1 no EHLO for you", "helo": "550 5.7.1 nor HELO"}, 22),
+    ({"mail": "451 4.3.0 try later"}, 23),
+    ({"rcpt": "550 5.1.1 no such user"}, 24),
+    ({"data_cmd": "554 5.5.1 no DATA"}, 25),
+    ({"data": "552 5.3.4 too big"}, 26),
+])
+def test_smtp_peer_scripted_failures_reach_the_client(smtp_peers, script, exit_code):
+    peer = smtp_peers.start("mx.b.test", **script)
+    rc, out = swaks(peer)
+    assert rc == exit_code, out
+    assert peer.received() == []
+    reply = next(iter(script.values()))
+    if reply is not CLOSE:
+        assert reply in out
+
+
+@needs_swaks
+def test_smtp_peer_rcpt_per_address_and_data_rejection_recorded(smtp_peers):
+    peer = smtp_peers.start(rcpt={"bad@b.test": "550 5.1.1 unknown", "*": "250 2.1.5 fine"})
+    rc, out = swaks(peer, to="good@b.test,bad@b.test")
+    assert rc == 0, out
+    assert "550 5.1.1 unknown" in out
+    assert peer.wait(1)[0].rcpt_tos == ["good@b.test"]
+    peer.script(data="554 5.6.0 content rejected")
+    rc, out = swaks(peer)
+    assert rc == 26
+    assert [m.rcpt_tos for m in peer.rejected] == [["bob@b.test"]]
+    assert len(peer.received()) == 1
+
+
+@needs_swaks
+def test_smtp_peer_reply_lists_and_callables(smtp_peers):
+    peer = smtp_peers.start(rcpt=["451 4.2.0 later", "452 4.2.2 full"])
+    assert swaks(peer)[0] == 24
+    assert swaks(peer)[0] == 24
+    assert swaks(peer)[0] == 0  # the list is used up: default behaviour
+    seen = []
+
+    def by_address(ctx):
+        seen.append((ctx.stage, ctx.argument, ctx.mail_from, ctx.connection))
+        return "550 5.1.1 not here" if ctx.argument.startswith("x") else None
+
+    peer.script(rcpt=by_address)
+    assert swaks(peer, to="xavier@b.test")[0] == 24
+    assert swaks(peer, to="yves@b.test")[0] == 0
+    assert seen == [("rcpt", "xavier@b.test", "alice@a.test", 3),
+                    ("rcpt", "yves@b.test", "alice@a.test", 4)]
+    assert peer.connections == 5 and peer.transactions == [0, 0, 1, 0, 1]
+
+
+@needs_swaks
+@pytest.mark.parametrize("stage", ["ehlo", "mail", "rcpt", "data_cmd", "in_data", "data"])
+def test_smtp_peer_close_drops_the_connection(smtp_peers, stage):
+    peer = smtp_peers.start(**{stage: CLOSE})
+    rc, out = swaks(peer)
+    assert rc not in (0, 1), out
+    assert peer.received() == []
+    assert peer.connections == 1
+
+
+def test_smtp_peer_delay_and_connection_reuse(smtp_peers):
+    import smtplib
+    peer = smtp_peers.start(data=Delay(0.5, "250 2.0.0 slow but fine"))
+    with smtplib.SMTP(peer.ip, peer.port, timeout=10) as client:
+        client.ehlo("reuse.a.test")
+        started = time.monotonic()
+        client.sendmail("a@a.test", ["b@b.test"], b"Subject: one\r\n\r\nbody one\r\n")
+        assert time.monotonic() - started >= 0.45
+        client.sendmail("a@a.test", ["c@b.test"], b"Subject: two\r\n\r\n..dot\r\n")
+    first, second = peer.wait(2, timeout=5)
+    assert first.reply == "250 2.0.0 slow but fine"
+    # smtplib dot-stuffs "..dot" to "...dot"; the peer records the unstuffed original
+    assert second.data == b"Subject: two\r\n\r\n..dot\r\n"
+    assert peer.connections == 1 and peer.transactions == [2]
+    assert peer.ehlo_names == ["reuse.a.test"]
+
+
+def test_smtp_peer_greeting_reject_answers_quit_only(smtp_peers):
+    peer = smtp_peers.start(greeting="554 5.7.1 you are denied")
+    with socket.create_connection((peer.ip, peer.port), timeout=5) as sock:
+        stream = sock.makefile("rwb")
+        assert stream.readline() == b"554 5.7.1 you are denied\r\n"
+        stream.write(b"EHLO x.test\r\n")
+        stream.flush()
+        assert stream.readline().startswith(b"503 ")
+        stream.write(b"QUIT\r\n")
+        stream.flush()
+        assert stream.readline().startswith(b"221 ")
+        assert stream.readline() == b""
+
+
+def test_smtp_peers_distinct_addresses_refusing_and_stop(smtp_peers):
+    one = smtp_peers.start("one")
+    two = smtp_peers.start("two")
+    dead = smtp_peers.refusing()
+    assert len({one.ip, two.ip, dead}) == 3
+    assert one.port == two.port == smtp_peers.port
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((dead, smtp_peers.port), timeout=5)
+    one.stop()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((one.ip, one.port), timeout=5)
+    again = smtp_peers.start("one-again", ip=one.ip)
+    with socket.create_connection((again.ip, again.port), timeout=5) as sock:
+        assert sock.recv(100).startswith(b"220 one-again ")
+    again.wait_connections(1, timeout=5)
+
+
+def test_smtp_peer_waits_are_bounded(smtp_peers):
+    peer = smtp_peers.start()
+    started = time.monotonic()
+    with pytest.raises(AssertionError, match="0 of 1 matching messages"):
+        peer.wait(1, timeout=0.3)
+    with pytest.raises(AssertionError, match="0 of 1 connections"):
+        peer.wait_connections(1, timeout=0.3)
+    assert time.monotonic() - started < 3
