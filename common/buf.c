@@ -78,6 +78,8 @@ void buf_consume(struct buf *b, size_t n)
 {
     if (n > b->len)
         log_fatal("buf_consume: %zu of %zu bytes", n, b->len);
+    if (n == 0)
+        return; /* also keeps a never-used buf (s == NULL) away from memmove */
     memmove(b->s, b->s + n, b->len - n);
     b->len -= n;
     if (b->s)

@@ -33,10 +33,15 @@ void diag_print(const struct diag *d, FILE *f)
     }
 }
 
+/* Line 0 is "the file as a whole": FILE: message, as diag_print writes it. */
 void diag_log(const struct diag *d)
 {
-    for (size_t i = 0; i < d->n; i++)
-        log_error("%s:%u: %s", d->v[i].file, d->v[i].line, d->v[i].text);
+    for (size_t i = 0; i < d->n; i++) {
+        if (d->v[i].line)
+            log_error("%s:%u: %s", d->v[i].file, d->v[i].line, d->v[i].text);
+        else
+            log_error("%s: %s", d->v[i].file, d->v[i].text);
+    }
 }
 
 void diag_free(struct diag *d)

@@ -35,12 +35,16 @@ void *xgrow(void *p, size_t *cap, size_t need, size_t size)
 {
     if (need <= *cap)
         return p;
+    if (size == 0)
+        log_fatal("xgrow: elements of 0 bytes");
     size_t c = *cap ? *cap : 8;
     while (c < need) {
         if (c > (size_t)-1 / 2 / size)
             log_fatal("xgrow: %zu elements of %zu bytes overflows", need, size);
         c *= 2;
     }
+    if (c > (size_t)-1 / size) /* also when the loop did not run */
+        log_fatal("xgrow: %zu elements of %zu bytes overflows", c, size);
     p = xrealloc(p, c * size);
     *cap = c;
     return p;

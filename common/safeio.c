@@ -101,10 +101,13 @@ int mkdir_p(const char *path, mode_t mode)
             rc = -1;
         p.s[i] = saved;
     }
+    /* mkdir's EEXIST does not say a directory is there: a file in the way
+     * of the last component is ENOTDIR (one earlier fails mkdir itself). */
     struct stat st;
-    if (rc == 0 && (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))) {
-        if (rc == 0 && errno == 0)
-            errno = ENOTDIR;
+    if (rc == 0 && stat(path, &st) != 0) {
+        rc = -1;
+    } else if (rc == 0 && !S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
         rc = -1;
     }
     int e = errno;
