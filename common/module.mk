@@ -9,7 +9,8 @@ LIB_SRCS += \
 	common/json.c \
 	common/strparse.c \
 	common/netaddr.c \
-	common/nexthop.c
+	common/nexthop.c \
+	common/conf.c
 
 # codec: RFC 5321 addresses and the IPC record codec
 LIB_SRCS += common/addr.c common/ipc.c
