@@ -7,4 +7,5 @@
 LIB_SRCS += \
 	common/siphash.c \
 	daemons/dnscache/dns_msg.c \
-	daemons/dnscache/dns_answer.c
+	daemons/dnscache/dns_answer.c \
+	daemons/dnscache/dns_cache.c
