@@ -3,6 +3,7 @@ DNS server and SMTP peers is what a real client sees, and the instance
 fixture drives the real programs. If these fail, no other integration test
 can be trusted."""
 
+import re
 import shutil
 import signal
 import socket
@@ -17,7 +18,7 @@ import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
 from fixtures.dnsserver import HOSTILE_MODES, DNSServer, ask, ask_raw
-from fixtures.paths import tool_path
+from fixtures.paths import onehop_bin, tool_path
 from fixtures.smtppeer import CLOSE, Delay
 
 HERE = Path(__file__).resolve().parent
@@ -659,3 +660,183 @@ def test_smtp_peer_waits_are_bounded(smtp_peers):
     with pytest.raises(AssertionError, match="0 of 1 connections"):
         peer.wait_connections(1, timeout=0.3)
     assert time.monotonic() - started < 3
+
+
+# ------------------------------------------------------------------ instance
+
+
+def test_instance_writes_the_configuration_directory(onehop, dns, smtp_peers):
+    mta = onehop(conf={"relayhost": "[127.0.0.9]:2525", "retry_max": None},
+                 routes="b.test [127.0.0.5]\n", aliases="postmaster: root")
+    text = mta.path("onehop.conf").read_text()
+    assert "dns_servers = %s\n" % dns.address in text
+    assert "remote_port = %d\n" % smtp_peers.port in text
+    assert "relayhost = [127.0.0.9]:2525\n" in text
+    assert "queue_dir = queue\n" in text and "run_dir = run\n" in text
+    assert "log = maillog\n" in text
+    assert "retry_max" not in text
+    assert mta.path("routes").read_text() == "b.test [127.0.0.5]\n"
+    assert mta.path("aliases").read_text() == "postmaster: root\n"
+    assert mta.path("sites").read_text() == ""
+    assert mta.log_path == mta.dir / "maillog"
+    host, port = mta.smtp_address
+    assert host == "127.0.0.1" and 0 < port < 65536
+    assert len(str(mta.run_dir / "master.sock")) < 100  # fits a unix socket address
+    mta.set_conf(myhostname="other.test")
+    assert "myhostname = other.test\n" in mta.path("onehop.conf").read_text()
+
+
+def test_log_line_parser_reads_spec_section_8_lines():
+    from fixtures.instance import parse_log_line
+    sent = parse_log_line("Nov 22 10:00:00 host onehop/remote[420]: 4Xb9kQz1Y2: to=<bob@b.test>, "
+                          "relay=mx1.b.test[127.0.0.2]:2526, delay=0.21, "
+                          "status=sent (250 2.0.0 Ok)")
+    assert (sent.service, sent.pid, sent.qid) == ("remote", 420, "4Xb9kQz1Y2")
+    assert sent.to == "bob@b.test" and sent.fields["relay"] == "mx1.b.test[127.0.0.2]:2526"
+    assert (sent.status, sent.reason) == ("sent", "250 2.0.0 Ok")
+    deferred = parse_log_line("onehop/remote[420]: 4Xb9kQz1Y2: to=<carol@c.test>, relay=none, "
+                              "delay=31, status=deferred (connect to mx.c.test[127.0.0.3]:2526: "
+                              "Connection refused)")
+    assert deferred.status == "deferred"
+    assert deferred.reason == "connect to mx.c.test[127.0.0.3]:2526: Connection refused"
+    arrival = parse_log_line("onehop/queue[815]: 4Xb9kQz1Y2: from=<alice@a.test>, size=1234, "
+                             "nrcpt=2")
+    assert arrival.sender == "alice@a.test" and arrival.fields["nrcpt"] == "2"
+    assert arrival.status is None
+    removed = parse_log_line("onehop/router[419]: 4Xb9kQz1Y2: removed")
+    assert removed.qid == "4Xb9kQz1Y2" and removed.fields == {}
+    connect = parse_log_line("onehop/smtpd[812]: connect from client.test[127.0.0.9]")
+    assert connect.qid is None and connect.text == "connect from client.test[127.0.0.9]"
+    assert parse_log_line("onehop/smtpd[812]: warning: something odd").qid is None
+    null = parse_log_line("onehop/queue[1]: 4Xb9kQz1Y3: from=<>, size=1, nrcpt=1")
+    assert null.sender == ""
+    assert parse_log_line("kernel: unrelated") is None
+
+
+FAKE_ONEHOP = """#!/bin/sh
+# a stand-in for onehop: start leaves a daemon behind that keeps stdout open
+[ "$1" = -C ] && { dir=$2; shift 2; }
+case $1 in
+start) sleep 300 & echo "$!" > "$dir/daemon.pid"; echo started; exit 0 ;;
+stop) echo stopped >> "$dir/stop-calls"; exit 0 ;;
+*) echo "fake onehop: $1" >&2; exit 2 ;;
+esac
+"""
+
+
+def fake_bin(tmp_path):
+    directory = tmp_path / "fakebin"
+    directory.mkdir(exist_ok=True)
+    (directory / "onehop").write_text(FAKE_ONEHOP)
+    (directory / "onehop").chmod(0o755)
+    return directory
+
+
+def _pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_instance_teardown_stops_then_kills_leftovers(tmp_path):
+    from fixtures.instance import Instance
+    mta = Instance(bin_dir=fake_bin(tmp_path), keep=True)
+    try:
+        started = time.monotonic()
+        result = mta.start()
+        assert time.monotonic() - started < 10  # a daemon holding stdout does not hang us
+        assert result.out == "started\n"
+        daemon = int(mta.path("daemon.pid").read_text())
+        assert _pid_alive(daemon)
+        mta.close()
+        assert not _pid_alive(daemon)
+        assert mta.leftovers == [daemon]
+        assert mta.path("stop-calls").read_text() == "stopped\n"
+    finally:
+        shutil.rmtree(mta.dir, ignore_errors=True)
+
+
+def test_instance_teardown_without_start_does_not_stop(tmp_path):
+    from fixtures.instance import Instance
+    mta = Instance(bin_dir=fake_bin(tmp_path), keep=True)
+    try:
+        assert mta.cmd("frobnicate") == (2, "", "fake onehop: frobnicate\n")
+        mta.close()
+        assert not mta.path("stop-calls").exists()
+        assert mta.leftovers == []
+    finally:
+        shutil.rmtree(mta.dir, ignore_errors=True)
+    mta = Instance(bin_dir=fake_bin(tmp_path))
+    mta.close()
+    assert not mta.dir.exists()
+
+
+def test_instance_programs_come_from_onehop_bin_only(tmp_path):
+    from fixtures.instance import Instance
+    mta = Instance(bin_dir=tmp_path / "nothing-here")
+    try:
+        with pytest.raises(AssertionError, match="nothing-here/onehop is missing"):
+            mta.cmd("check")
+    finally:
+        mta.close()
+
+
+# ------------------------------------------------------------- onehop check (real program)
+
+needs_onehop = pytest.mark.skipif(
+    not (onehop_bin() / "onehop").is_file(),
+    reason="%s/onehop is missing: build it (make) or set ONEHOP_BIN" % onehop_bin())
+
+DIAG_LINE = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+): (?P<message>.+)$")
+
+
+@needs_onehop
+def test_check_default_instance_configuration_is_clean(onehop):
+    mta = onehop()
+    assert mta.cmd("check") == (0, "", "")
+
+
+@needs_onehop
+def test_check_reports_each_mistake_as_file_line(onehop):
+    mta = onehop(conf={"no_such_key": "1"},
+                 routes="good.test [127.0.0.5]:2525\nbad.test [127.0.0.6]:99999\n",
+                 sites="site hub hub.test\nsite one one.test\nlocal one\n"
+                       "link one nowhere 10 smtp\n")
+    conf_line = list(mta.conf).index("no_such_key") + 1
+    rc, out, err = mta.cmd("check")
+    assert rc == 1
+    found = [DIAG_LINE.match(line) for line in (out + err).splitlines()]
+    found = [(Path(m["file"]).name, int(m["line"])) for m in found if m]
+    assert sorted(found) == sorted([("onehop.conf", conf_line), ("routes", 2), ("sites", 4)])
+    for line in (out + err).splitlines():
+        m = DIAG_LINE.match(line)
+        if m:
+            assert Path(m["file"]).parent == mta.dir
+
+
+@needs_onehop
+def test_check_unknown_subcommand_is_a_usage_error(onehop):
+    mta = onehop()
+    rc, out, err = mta.cmd("no-such-command")
+    assert rc == 2
+    assert "no-such-command" in err
+
+
+@needs_onehop
+def test_check_dash_c_wins_over_onehop_config(onehop):
+    good = onehop()
+    bad = onehop(routes="bad.test [127.0.0.6]:99999\n")
+    # without -C: $ONEHOP_CONFIG names the directory
+    rc, out, err = good.run("onehop", "check", config=False, env={"ONEHOP_CONFIG": str(bad.dir)})
+    assert rc == 1 and "routes:1:" in out + err
+    rc, out, err = bad.run("onehop", "check", config=False, env={"ONEHOP_CONFIG": str(good.dir)})
+    assert (rc, out, err) == (0, "", "")
+    # with -C: the option wins over the environment
+    rc, out, err = good.run("onehop", "-C", str(good.dir), "check", config=False,
+                            env={"ONEHOP_CONFIG": str(bad.dir)})
+    assert (rc, out, err) == (0, "", "")
+    rc, out, err = good.run("onehop", "-C", str(bad.dir), "check", config=False,
+                            env={"ONEHOP_CONFIG": str(good.dir)})
+    assert rc == 1
