@@ -6,6 +6,7 @@
 # every file of the DNS cache.
 LIB_SRCS += \
 	common/siphash.c \
+	common/dnsproto.c \
 	daemons/dnscache/dns_msg.c \
 	daemons/dnscache/dns_answer.c \
 	daemons/dnscache/dns_cache.c

@@ -1,0 +1,267 @@
+/*
+ * test_dnsproto — the DNS cache protocol: request name rules (one test per
+ * row), every record round-trips, and decoders refuse hostile answers
+ * (hosts announced but absent, partial addresses, unknown status, wrong
+ * record type, truncation).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dnsproto.h"
+#include "mem.h"
+#include "rowtest.h"
+
+struct name_row {
+    const char *in;
+    const char *out; /* NULL: refused */
+};
+
+static const struct name_row name_rows[] = {
+    {"Example.COM", "example.com"},
+    {"example.com.", "example.com"},
+    {"_dmarc.b-c.test", "_dmarc.b-c.test"},
+    {"a", "a"},
+    {"", NULL},
+    {".", NULL},
+    {"a..b", NULL},
+    {".a", NULL},
+    {"a b.test", NULL},
+    {"a\\.b.test", NULL},
+    {"xn--bcher-kva.test", "xn--bcher-kva.test"},
+    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.test", NULL}, /* 64 */
+    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.test",
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.test"}, /* 63 */
+};
+
+static void test_name_row(void **state)
+{
+    const struct name_row *row = *state;
+    char *s = xstrdup(row->in);
+    const char *why = NULL;
+    int rc = dnsp_name_normalize(s, &why);
+    if (row->out) {
+        assert_int_equal(rc, 0);
+        assert_string_equal(s, row->out);
+    } else {
+        assert_int_equal(rc, -1);
+        assert_non_null(why);
+    }
+    free(s);
+}
+
+static void test_name_of_254_characters_refused(void **state)
+{
+    char s[300];
+    const char *why;
+    for (int i = 0; i < 254; i++)
+        s[i] = (i % 2) ? '.' : 'a';
+    s[253] = 'a';
+    s[254] = '\0';
+    assert_int_equal(dnsp_name_normalize(s, &why), -1);
+    s[253] = '\0';
+    assert_int_equal(dnsp_name_normalize(s, &why), 0);
+}
+
+static void test_qtype_names(void **state)
+{
+    assert_int_equal(dnsp_qtype_parse("mx"), DNSP_QTYPE_MX);
+    assert_int_equal(dnsp_qtype_parse("Route"), DNSP_QTYPE_ROUTE);
+    assert_int_equal(dnsp_qtype_parse("AAAA"), DNSP_QTYPE_AAAA);
+    assert_int_equal(dnsp_qtype_parse("TXT"), 0);
+    assert_string_equal(dnsp_qtype_name(DNSP_QTYPE_A), "A");
+    assert_string_equal(dns_status_name(DNS_STATUS_NULLMX), "null-mx");
+}
+
+static void test_lookup_round_trip(void **state)
+{
+    struct buf out = BUF_INIT, name = BUF_INIT;
+    uint32_t id, qtype;
+    const char *why;
+    dnsp_put_lookup(&out, 77, DNSP_QTYPE_ROUTE, "b.test");
+    assert_int_equal(dnsp_record_type(out.s, out.len), DNSP_LOOKUP);
+    assert_int_equal(dnsp_get_lookup(out.s, out.len, &id, &qtype, &name, &why), 0);
+    assert_int_equal(id, 77);
+    assert_int_equal(qtype, DNSP_QTYPE_ROUTE);
+    assert_string_equal(buf_cstr(&name), "b.test");
+    buf_free(&out);
+    buf_free(&name);
+}
+
+static void test_small_records_round_trip(void **state)
+{
+    struct buf out = BUF_INIT, s = BUF_INIT;
+    uint32_t u;
+    uint64_t v;
+    const char *why;
+    dnsp_put_dump(&out, DNSP_DUMP_ENTRIES);
+    assert_int_equal(dnsp_get_dump(out.s, out.len, &u, &why), 0);
+    assert_int_equal(u, DNSP_DUMP_ENTRIES);
+    buf_clear(&out);
+    dnsp_put_flush(&out, "");
+    assert_int_equal(dnsp_get_flush(out.s, out.len, &s, &why), 0);
+    assert_string_equal(buf_cstr(&s), "");
+    buf_clear(&out);
+    dnsp_put_counter(&out, "hits", 12345678901ULL);
+    assert_int_equal(dnsp_get_counter(out.s, out.len, &s, &v, &why), 0);
+    assert_string_equal(buf_cstr(&s), "hits");
+    assert_int_equal(v, 12345678901ULL);
+    buf_clear(&out);
+    dnsp_put_end(&out, 3);
+    assert_int_equal(dnsp_get_end(out.s, out.len, &u, &why), 0);
+    assert_int_equal(u, 3);
+    buf_clear(&out);
+    dnsp_put_flushed(&out, 9);
+    assert_int_equal(dnsp_get_flushed(out.s, out.len, &v, &why), 0);
+    assert_int_equal(v, 9);
+    buf_clear(&out);
+    dnsp_put_error(&out, "bad request");
+    assert_int_equal(dnsp_get_error(out.s, out.len, &s, &why), 0);
+    assert_string_equal(buf_cstr(&s), "bad request");
+    buf_free(&out);
+    buf_free(&s);
+}
+
+static void make_route_answer(struct buf *out)
+{
+    unsigned char v4[8] = {127, 0, 0, 5, 127, 0, 0, 6};
+    unsigned char v6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+    struct dnsp_host hosts[2] = {
+        {10, "mx1.b.test", DNS_STATUS_OK, "", 60, v4, 2, v6, 1},
+        {20, "mx2.b.test", DNS_STATUS_NXDOMAIN, "no such domain", 30, NULL, 0, NULL, 0},
+    };
+    struct dnsp_answer a = {5,  DNSP_QTYPE_ROUTE,  "b.test", "b.test", DNS_STATUS_OK, "",
+                            30, DNSP_F_FROM_CACHE, hosts,    2};
+    dnsp_put_answer(out, DNSP_ANSWER, &a);
+}
+
+static void test_answer_round_trip(void **state)
+{
+    struct buf out = BUF_INIT;
+    struct dnsp_answer a;
+    const char *why;
+    make_route_answer(&out);
+    assert_int_equal(dnsp_get_answer(out.s, out.len, &a, &why), 0);
+    assert_int_equal(a.id, 5);
+    assert_int_equal(a.qtype, DNSP_QTYPE_ROUTE);
+    assert_string_equal(a.name, "b.test");
+    assert_int_equal(a.ttl, 30);
+    assert_int_equal(a.flags, DNSP_F_FROM_CACHE);
+    assert_int_equal(a.nhosts, 2);
+    assert_int_equal(a.hosts[0].pref, 10);
+    assert_string_equal(a.hosts[0].name, "mx1.b.test");
+    assert_int_equal(a.hosts[0].nv4, 2);
+    assert_int_equal(a.hosts[0].v4[7], 6);
+    assert_int_equal(a.hosts[0].nv6, 1);
+    assert_int_equal(a.hosts[0].v6[15], 1);
+    assert_int_equal(a.hosts[1].status, DNS_STATUS_NXDOMAIN);
+    assert_string_equal(a.hosts[1].reason, "no such domain");
+    assert_null(a.hosts[1].v4);
+    dnsp_answer_free(&a);
+    buf_free(&out);
+}
+
+static void test_answer_truncated_everywhere_is_refused(void **state)
+{
+    struct buf out = BUF_INIT;
+    struct dnsp_answer a;
+    const char *why;
+    make_route_answer(&out);
+    for (size_t n = 0; n < out.len; n++)
+        assert_int_equal(dnsp_get_answer(out.s, n, &a, &why), -1);
+    buf_free(&out);
+}
+
+static void test_hosts_announced_but_absent(void **state)
+{
+    struct buf out = BUF_INIT;
+    struct dnsp_answer a = {1, DNSP_QTYPE_MX, "b.test", "b.test", DNS_STATUS_OK, "", 1, 0, NULL, 0};
+    struct ipc_writer w;
+    const char *why;
+    dnsp_answer_begin(&w, &out, DNSP_ANSWER, &a);
+    ipc_finish(&w);
+    out.s[out.len - 1] = 100; /* nhosts = 100, no host fields */
+    assert_int_equal(dnsp_get_answer(out.s, out.len, &a, &why), -1);
+    assert_string_equal(why, "more hosts announced than present");
+    buf_free(&out);
+}
+
+static void test_partial_address_refused(void **state)
+{
+    struct buf out = BUF_INIT;
+    struct dnsp_answer a = {1, DNSP_QTYPE_A, "h.test", "h.test", DNS_STATUS_OK, "", 1, 0, NULL, 1};
+    struct ipc_writer w;
+    const char *why;
+    dnsp_answer_begin(&w, &out, DNSP_ANSWER, &a);
+    ipc_add_u32(&w, 0);
+    ipc_add_str(&w, "h.test");
+    ipc_add_u32(&w, 0);
+    ipc_add_str(&w, "");
+    ipc_add_u32(&w, 1);
+    ipc_add_bytes(&w, "\x01\x02\x03", 3);
+    ipc_add_bytes(&w, "", 0);
+    ipc_finish(&w);
+    assert_int_equal(dnsp_get_answer(out.s, out.len, &a, &why), -1);
+    assert_string_equal(why, "address list of partial addresses");
+    buf_free(&out);
+}
+
+static void test_unknown_status_refused(void **state)
+{
+    struct buf out = BUF_INIT;
+    struct dnsp_answer a = {1, DNSP_QTYPE_A, "h.test", "h.test", 99, "", 1, 0, NULL, 0};
+    const char *why;
+    dnsp_put_answer(&out, DNSP_ANSWER, &a);
+    assert_int_equal(dnsp_get_answer(out.s, out.len, &a, &why), -1);
+    assert_string_equal(why, "unknown DNS status");
+    buf_free(&out);
+}
+
+static void test_wrong_record_type_refused(void **state)
+{
+    struct buf out = BUF_INIT;
+    uint32_t u;
+    const char *why;
+    dnsp_put_end(&out, 1);
+    assert_int_equal(dnsp_get_dump(out.s, out.len, &u, &why), -1);
+    assert_string_equal(why, "unexpected record type");
+    buf_free(&out);
+}
+
+static void test_entry_decodes_as_answer(void **state)
+{
+    struct buf out = BUF_INIT;
+    struct dnsp_answer a = {0, DNSP_QTYPE_MX, "b.test", "b.test", DNS_STATUS_NODATA, "x", 5,
+                            1, NULL,          0};
+    const char *why;
+    dnsp_put_answer(&out, DNSP_ENTRY, &a);
+    assert_int_equal(dnsp_record_type(out.s, out.len), DNSP_ENTRY);
+    assert_int_equal(dnsp_get_answer(out.s, out.len, &a, &why), 0);
+    assert_int_equal(a.status, DNS_STATUS_NODATA);
+    dnsp_answer_free(&a);
+    buf_free(&out);
+}
+
+int main(void)
+{
+    struct rowtest t = ROWTEST_INIT;
+    for (size_t i = 0; i < ROWS(name_rows); i++)
+        rowtest_add(&t, test_name_row, &name_rows[i], "name \"%s\"", name_rows[i].in);
+    rowtest_add(&t, test_name_of_254_characters_refused, NULL, "name of 254 characters");
+    rowtest_add(&t, test_qtype_names, NULL, "qtype and status names");
+    rowtest_add(&t, test_lookup_round_trip, NULL, "lookup round trip");
+    rowtest_add(&t, test_small_records_round_trip, NULL, "small records round trip");
+    rowtest_add(&t, test_answer_round_trip, NULL, "answer round trip");
+    rowtest_add(&t, test_answer_truncated_everywhere_is_refused, NULL, "truncated answers");
+    rowtest_add(&t, test_hosts_announced_but_absent, NULL, "hosts announced but absent");
+    rowtest_add(&t, test_partial_address_refused, NULL, "partial address");
+    rowtest_add(&t, test_unknown_status_refused, NULL, "unknown status");
+    rowtest_add(&t, test_wrong_record_type_refused, NULL, "wrong record type");
+    rowtest_add(&t, test_entry_decodes_as_answer, NULL, "entry decodes as answer");
+    return rowtest_run(&t, "dnsproto");
+}
