@@ -126,6 +126,18 @@ static void query_done(void *arg, int status, int timeouts, unsigned char *abuf,
     }
 }
 
+/* ares_getsock()'s bit mask, read as unsigned: the ARES_GETSOCK_WRITABLE
+ * macro shifts a signed 1 by up to 31 places, which is undefined. */
+static int socket_readable(int bits, int i)
+{
+    return ((unsigned)bits & (1u << i)) != 0;
+}
+
+static int socket_writable(int bits, int i)
+{
+    return ((unsigned)bits & (1u << (i + ARES_GETSOCK_MAXNUM))) != 0;
+}
+
 /* One round of the event loop: wait for c-ares' sockets or its next timeout. */
 static void wait_and_process(ares_channel channel)
 {
@@ -136,9 +148,9 @@ static void wait_and_process(ares_channel channel)
 
     for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
         short events = 0;
-        if (ARES_GETSOCK_READABLE(bits, i))
+        if (socket_readable(bits, i))
             events |= POLLIN;
-        if (ARES_GETSOCK_WRITABLE(bits, i))
+        if (socket_writable(bits, i))
             events |= POLLOUT;
         if (events != 0) {
             fds[nfds].fd = socks[i];
