@@ -327,8 +327,10 @@ static char *canonical_domain(const char *s, size_t n, enum literal_kind kind)
     for (char *p = d; *p; p++)
         if (*p >= 'A' && *p <= 'Z')
             *p = (char)(*p - 'A' + 'a');
-    if (kind == LIT_IPV6)
-        memcpy(d + 1, "IPv6", 4);
+    if (kind == LIT_IPV6) {
+        d[1] = 'I'; /* "[ipv6:" becomes "[IPv6:" */
+        d[2] = 'P';
+    }
     return d;
 }
 

@@ -27,6 +27,9 @@
 #include "log.h"
 #include "safeio.h"
 
+/* The hard ceiling as a size_t, for comparisons with sizes. */
+static const size_t record_max = IPC_RECORD_MAX;
+
 /* ---------------------------------------------------------- big-endian ---- */
 
 static void put_be16(unsigned char *p, uint16_t v)
@@ -102,7 +105,7 @@ void ipc_add_u64(struct ipc_writer *w, uint64_t v)
 static void add_counted(struct ipc_writer *w, enum ipc_tag tag, const void *p, size_t n)
 {
     unsigned char b[4];
-    if (n > IPC_RECORD_MAX)
+    if (n > record_max)
         log_fatal("ipc: a field of %zu bytes exceeds the record limit", n);
     put_be32(b, (uint32_t)n);
     add_tag(w, tag);
@@ -123,7 +126,7 @@ void ipc_add_bytes(struct ipc_writer *w, const void *p, size_t n)
 void ipc_finish(struct ipc_writer *w)
 {
     size_t size = w->out->len - w->start;
-    if (size > IPC_RECORD_MAX)
+    if (size > record_max)
         log_fatal("ipc: record of %zu bytes exceeds %u", size, (unsigned)IPC_RECORD_MAX);
     unsigned char *h = (unsigned char *)w->out->s + w->start;
     put_be32(h, (uint32_t)size);
@@ -136,7 +139,7 @@ void ipc_finish(struct ipc_writer *w)
  * of the channel (max; 0 or anything above IPC_RECORD_MAX means that). */
 static int check_length(uint32_t len, size_t max, const char **why)
 {
-    size_t limit = (max == 0 || max > IPC_RECORD_MAX) ? IPC_RECORD_MAX : max;
+    size_t limit = (max == 0 || max > record_max) ? record_max : max;
     if (len < IPC_HEADER_SIZE) {
         *why = "record length shorter than its header";
         return -1;
@@ -177,7 +180,7 @@ int ipc_open(struct ipc_reader *r, const void *data, size_t len)
     r->len = len;
     if (len < IPC_HEADER_SIZE)
         return set_error(r, "record shorter than its header");
-    if (len > IPC_RECORD_MAX)
+    if (len > record_max)
         return set_error(r, "record longer than IPC_RECORD_MAX");
     if (get_be32(r->p) != len)
         return set_error(r, "record length does not match its header");
