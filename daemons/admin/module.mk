@@ -2,4 +2,8 @@
 PROGRAMS += onehop
 onehop_SRCS = \
 	daemons/admin/onehop.c \
-	daemons/admin/cmd_check.c
+	daemons/admin/cmd_check.c \
+	daemons/admin/cmd_queue.c \
+	daemons/admin/cmd_qstat.c \
+	daemons/admin/cmd_manage.c \
+	daemons/admin/queue_access.c

@@ -17,6 +17,11 @@
 
 static const struct admin_command commands[] = {
     {"check", cmd_check, "check"},
+    {"queue", cmd_queue, "queue [--json] | queue show ID [--json]"},
+    {"qstat", cmd_qstat, "qstat [--json]"},
+    {"delete", cmd_delete, "delete ID... | --all | --deferred"},
+    {"hold", cmd_hold, "hold ID..."},
+    {"release", cmd_release, "release ID..."},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -1,0 +1,19 @@
+/*
+ * queue_access — how the queue subcommands of `onehop` (queue, qstat,
+ * delete, hold, release) reach an instance's queue: load DIR/onehop.conf,
+ * then open queue_dir. Configuration errors are printed as FILE:LINE:
+ * message and fail the command: acting on the wrong queue is worse than
+ * not acting.
+ */
+#ifndef ONEHOP_ADMIN_QUEUE_ACCESS_H
+#define ONEHOP_ADMIN_QUEUE_ACCESS_H
+
+#include "conf.h"
+#include "queue.h"
+
+/* Returns 0 with c loaded and *q open (NULL when the queue directory does
+ * not exist yet: an empty queue), or 1 after printing why (c is then freed). */
+int admin_queue_open(const char *confdir, struct conf *c, struct queue **q);
+void admin_queue_close(struct conf *c, struct queue *q);
+
+#endif
