@@ -4,4 +4,17 @@
 LIB_SRCS += \
 	queue/addrlist.c \
 	queue/header.c \
-	queue/msgprep.c
+	queue/msgprep.c \
+	queue/qlist.c
+
+# the queue library (queue.h): ids, file format, store, writer, updates,
+# recovery, the router trigger, and onehop-queue's content checks
+LIB_SRCS += \
+	queue/queue_id.c \
+	queue/queue_format.c \
+	queue/queue_store.c \
+	queue/queue_writer.c \
+	queue/queue_update.c \
+	queue/queue_recover.c \
+	queue/trigger.c \
+	queue/msgcheck.c

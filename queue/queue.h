@@ -85,9 +85,11 @@
  *     delivery. After locking a file opened by path the holder checks that
  *     the path still names that inode (it may have been moved meanwhile) and
  *     retries the lookup if not. This library does all of it.
- *  2. A writer holds LOCK_EX on its tmp/ file from creation to commit.
- *     Recovery removes a tmp/ file only when it can lock it (its writer is
- *     dead), so recovery may run at any time, even beside onehop-queue.
+ *  2. A writer holds LOCK_EX on its tmp/ file from creation to commit, and
+ *     after locking checks the file is still linked (else it starts over).
+ *     Recovery removes a tmp/ file only while holding its lock (its writer
+ *     is dead): the lock, not an age, tells a dead writer from a slow one,
+ *     so recovery may run at any time, even beside onehop-queue.
  *  3. The queue OWNER holds LOCK_EX on lock/owner (queue_lock_owner()) for as
  *     long as it may change message state: the router for its whole life; a
  *     management command (hold, release, delete) acting on the queue itself
@@ -119,9 +121,6 @@
 #define QUEUE_ATTR_LEN_MAX 1024 /* name or value */
 #define QUEUE_TEXT_MAX 1000     /* a state record's text (longer is cut) */
 #define QUEUE_NO_RCPT 0xffffffffu
-#define QUEUE_TMP_MAX_AGE                                                                          \
-    86400 /* an unlocked tmp/ file older than this is                                              \
-             removed even when its lock is in doubt */
 
 /* Message flags ('g' records; the router defines their meaning beyond these). */
 enum {

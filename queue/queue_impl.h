@@ -1,0 +1,103 @@
+/*
+ * queue_impl — what the queue library's own files share and nobody else may
+ * use: the open-queue structure, the on-disk encoding helpers, and the file
+ * locking steps of queue.h's LOCKING RULE. The contract is queue.h.
+ */
+#ifndef ONEHOP_QUEUE_IMPL_H
+#define ONEHOP_QUEUE_IMPL_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "queue.h"
+
+#define QF_MAGIC "OHQUEUE1"
+#define QF_HEADER_SIZE 64
+#define QF_LOG_RECORD_MAX (16u * 1024)       /* one state log record */
+#define QF_ENVELOPE_MAX (256u * 1024 * 1024) /* the whole envelope section */
+#define QF_STR_MAX (64u * 1024)              /* any string field */
+
+/* Directory slots of struct queue (tmp and lock are not places). */
+enum {
+    QDIR_INCOMING = QUEUE_INCOMING,
+    QDIR_ACTIVE = QUEUE_ACTIVE,
+    QDIR_CORRUPT = QUEUE_CORRUPT,
+    QDIR_TMP,
+    QDIR_LOCK,
+    QDIR_COUNT
+};
+
+struct queue {
+    char *path;
+    int root_fd;
+    int dir_fd[QDIR_COUNT];
+    int owner_fd; /* lock/owner while held, else -1 */
+};
+
+extern const char *const queue_dir_names[QDIR_COUNT];
+
+/* ---- ids (queue_id.c) ---- */
+/* A new file id (thread-safe, strictly increasing time part per process). */
+void queue_file_id_new(char *fid, uint64_t *usec);
+
+/* ---- encoding (queue_format.c) ---- */
+uint32_t crc32c(uint32_t crc, const void *p, size_t n);
+void qf_put_u32(struct buf *b, uint32_t v);
+void qf_put_u64(struct buf *b, uint64_t v);
+void qf_put_str(struct buf *b, const char *s, size_t n);
+uint32_t qf_get_u32_at(const unsigned char *p);
+uint64_t qf_get_u64_at(const unsigned char *p);
+
+struct qf_header {
+    uint64_t env_off, committed_len, created_us;
+    uint32_t env_len, env_crc, nmsg;
+};
+/* Encode into out[QF_HEADER_SIZE] / check and decode (0, or -1 with *why). */
+void qf_header_encode(const struct qf_header *h, unsigned char *out);
+int qf_header_decode(const unsigned char *p, size_t len, struct qf_header *h, const char **why);
+/* Append one envelope record (type, payload). */
+void qf_env_record(struct buf *env, char type, const struct buf *payload);
+/* Append one state log record for u (time filled) to out. */
+void qf_log_encode(struct buf *out, const struct queue_update *u, int64_t now);
+/* Parse the envelope section into f->msg (f->nmsg == h->nmsg). */
+int qf_envelope_parse(const unsigned char *p, size_t len, const struct qf_header *h,
+                      struct queue_file *f, const char **why);
+/* Replay the state log p[0..len) onto f: sets f->log_len (the valid part) and
+ * f->torn_bytes. -1 with *why when a whole record is invalid (corrupt). */
+int qf_log_replay(const unsigned char *p, size_t len, struct queue_file *f, const char **why);
+/* Apply one update to the in-memory file (as the replay does). */
+void qf_apply(struct queue_file *f, const struct queue_update *u, int64_t now);
+/* 1 if the update names an existing message/recipient. */
+int qf_update_valid(const struct queue_file *f, const struct queue_update *u);
+int qf_msg_finished(const struct queue_msg *m);
+int qf_file_finished(const struct queue_file *f);
+
+/* ---- files and locks (queue_store.c) ---- */
+/* "HH/FID" for a place, into out. */
+void queue_rel_path(const char *fid, struct buf *out);
+/* Open FID in `place` and lock it (LOCK_SH or LOCK_EX), checking the path
+ * still names the locked inode. Returns the fd, or -1 (ENOENT: not there). */
+int queue_open_locked(struct queue *q, enum queue_place place, const char *fid, int lock,
+                      int flags);
+/* Find FID in incoming/ then active/, open and lock it; *place receives where. */
+int queue_locate_locked(struct queue *q, const char *fid, int lock, int flags,
+                        enum queue_place *place);
+/* Read header, envelope and log of an open file and parse them (content is
+ * not read). 0, or -1 with errno EBADMSG and *why when corrupt, or another
+ * errno on an I/O error. */
+int queue_read_meta(int fd, const char *fid, enum queue_place place, struct queue_file *f,
+                    const char **why);
+/* 1 if dir_fd/rel still names the (linked) inode open on fd. */
+int queue_still_named(int dir_fd, const char *rel, int fd);
+/* Move dir_fd/rel to corrupt/base (base.1, base.2... if taken); logs why. */
+int queue_move_corrupt(struct queue *q, int dir_fd, const char *rel, const char *base,
+                       const char *why);
+/* Quarantine with the file already locked LOCK_EX (fd stays open). */
+int queue_quarantine_locked(struct queue *q, const char *fid, enum queue_place from,
+                            const char *why);
+/* fsync a subdirectory of queue_dir ("incoming/3f"). */
+int queue_fsync_subdir(struct queue *q, int dir, const char *sub);
+/* Create the bucket directory of fid under dir if missing (fsyncing dir). */
+int queue_make_bucket(struct queue *q, int dir, const char *bucket);
+
+#endif

@@ -1,0 +1,226 @@
+/*
+ * queue_recover — start-up recovery: whatever a crash (kill -9, power loss)
+ * left at any step of docs/INTERNALS.md's state machine is brought back to a
+ * clean queue with no human action.
+ *
+ *   tmp/ file whose writer is gone     removed (we hold its lock: rule 2)
+ *   torn append at a state log's end    cut off (never acknowledged)
+ *   file that does not parse            moved to corrupt/, logged
+ *   file whose messages are all done    unlinked (crash before its unlink)
+ *   foreign name in a bucket            moved to corrupt/, logged
+ *   file id in the wrong bucket / at    moved to its own bucket
+ *     the top of incoming/ or active/
+ *   missing bucket directory            created
+ * Must never: remove a tmp/ file whose writer still runs, or a file with a
+ * pending recipient.
+ */
+#include "queue_impl.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mem.h"
+
+struct names {
+    char **v;
+    size_t n, cap;
+};
+
+/* Every name in dir_fd/sub (or dir_fd itself) but "." and "..". */
+static int read_names(int dir_fd, const char *sub, struct names *out)
+{
+    int fd = sub ? openat(dir_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+                 : openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        out->v = xgrow(out->v, &out->cap, out->n + 1, sizeof(*out->v));
+        out->v[out->n++] = xstrdup(e->d_name);
+    }
+    closedir(d);
+    return 0;
+}
+
+static void names_free(struct names *n)
+{
+    for (size_t i = 0; i < n->n; i++)
+        free(n->v[i]);
+    free(n->v);
+    memset(n, 0, sizeof(*n));
+}
+
+/* ---------------------------------------------------------------- tmp/ ---- */
+static void sweep_tmp_one(struct queue *q, const char *name, struct queue_recovery *r)
+{
+    int dir = q->dir_fd[QDIR_TMP];
+    int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ELOOP && unlinkat(dir, name, 0) == 0) /* a symlink: never ours */
+            r->tmp_removed++;
+        return;
+    }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+        queue_still_named(dir, name, fd) && unlinkat(dir, name, 0) == 0)
+        r->tmp_removed++;
+    close(fd);
+}
+
+static void sweep_tmp(struct queue *q, struct queue_recovery *r)
+{
+    struct names n = {NULL, 0, 0};
+    if (read_names(q->dir_fd[QDIR_TMP], NULL, &n) != 0) {
+        log_warn("recovery: cannot read %s/tmp: %m", q->path);
+        return;
+    }
+    for (size_t i = 0; i < n.n; i++)
+        sweep_tmp_one(q, n.v[i], r);
+    names_free(&n);
+}
+
+/* ------------------------------------------------------- committed files ---- */
+static void log_all_removed(const struct queue_file *f)
+{
+    for (size_t i = 0; i < f->nmsg; i++)
+        log_info("%s: removed", f->msg[i].id);
+}
+
+static void check_file(struct queue *q, enum queue_place place, const char *fid,
+                       struct queue_recovery *r)
+{
+    struct queue_file f;
+    const char *why;
+    int fd = queue_open_locked(q, place, fid, LOCK_EX, O_RDWR);
+    if (fd < 0)
+        return;
+    if (queue_read_meta(fd, fid, place, &f, &why) != 0) {
+        if (errno == EBADMSG && queue_quarantine_locked(q, fid, place, why) == 0)
+            r->quarantined++;
+        close(fd);
+        return;
+    }
+    if (f.torn_bytes && ftruncate(fd, (off_t)(f.committed_len + f.log_len)) == 0) {
+        log_warn("%s: state log ends in an unfinished append: %llu bytes dropped", fid,
+                 (unsigned long long)f.torn_bytes);
+        r->tails_repaired++;
+        fdatasync(fd);
+    }
+    struct buf rel = BUF_INIT;
+    queue_rel_path(fid, &rel);
+    if (qf_file_finished(&f) && unlinkat(q->dir_fd[place], buf_cstr(&rel), 0) == 0) {
+        log_all_removed(&f);
+        r->finished_removed++;
+    }
+    buf_free(&rel);
+    queue_file_free(&f);
+    close(fd);
+}
+
+static int is_bucket_name(const char *s)
+{
+    return strlen(s) == 2 && strspn(s, "0123456789abcdef") == 2;
+}
+
+/* Put a file id found at dir_fd/rel into its own bucket of place. */
+static void rehome(struct queue *q, enum queue_place place, int dir_fd, const char *rel,
+                   const char *fid, struct queue_recovery *r)
+{
+    struct buf dst = BUF_INIT;
+    char bucket[3];
+    queue_bucket(fid, bucket);
+    queue_rel_path(fid, &dst);
+    if (queue_make_bucket(q, place, bucket) != 0 ||
+        renameat2(dir_fd, rel, q->dir_fd[place], buf_cstr(&dst), RENAME_NOREPLACE) != 0) {
+        if (queue_move_corrupt(q, dir_fd, rel, fid, "queue file in the wrong directory") == 0)
+            r->strays++;
+    } else {
+        log_warn("%s: queue file was in the wrong directory: moved to %s/%s", fid,
+                 queue_dir_names[place], buf_cstr(&dst));
+    }
+    buf_free(&dst);
+}
+
+static void check_bucket(struct queue *q, enum queue_place place, const char *bucket,
+                         struct queue_recovery *r)
+{
+    struct names n = {NULL, 0, 0};
+    struct buf rel = BUF_INIT;
+    if (read_names(q->dir_fd[place], bucket, &n) != 0)
+        return;
+    for (size_t i = 0; i < n.n; i++) {
+        char right[3];
+        buf_clear(&rel);
+        buf_printf(&rel, "%s/%s", bucket, n.v[i]);
+        if (!queue_file_id_valid(n.v[i])) {
+            if (queue_move_corrupt(q, q->dir_fd[place], buf_cstr(&rel), n.v[i],
+                                   "foreign file in the queue") == 0)
+                r->strays++;
+            continue;
+        }
+        queue_bucket(n.v[i], right);
+        if (strcmp(right, bucket) != 0)
+            rehome(q, place, q->dir_fd[place], buf_cstr(&rel), n.v[i], r);
+        else
+            check_file(q, place, n.v[i], r);
+    }
+    buf_free(&rel);
+    names_free(&n);
+}
+
+/* Entries at the top of incoming/ or active/ that are not buckets. */
+static void check_top(struct queue *q, enum queue_place place, struct queue_recovery *r)
+{
+    struct names n = {NULL, 0, 0};
+    if (read_names(q->dir_fd[place], NULL, &n) != 0)
+        return;
+    for (size_t i = 0; i < n.n; i++) {
+        if (is_bucket_name(n.v[i]))
+            continue;
+        if (queue_file_id_valid(n.v[i]))
+            rehome(q, place, q->dir_fd[place], n.v[i], n.v[i], r);
+        else if (queue_move_corrupt(q, q->dir_fd[place], n.v[i], n.v[i],
+                                    "foreign file in the queue") == 0)
+            r->strays++;
+    }
+    names_free(&n);
+}
+
+static void check_place(struct queue *q, enum queue_place place, struct queue_recovery *r)
+{
+    check_top(q, place, r);
+    for (unsigned i = 0; i < QUEUE_BUCKETS; i++) {
+        char bucket[3];
+        snprintf(bucket, sizeof(bucket), "%02x", i);
+        if (queue_make_bucket(q, place, bucket) != 0)
+            log_warn("recovery: cannot create %s/%s/%s: %m", q->path, queue_dir_names[place],
+                     bucket);
+        check_bucket(q, place, bucket, r);
+    }
+}
+
+int queue_recover(struct queue *q, struct queue_recovery *r)
+{
+    memset(r, 0, sizeof(*r));
+    sweep_tmp(q, r);
+    check_place(q, QUEUE_INCOMING, r);
+    check_place(q, QUEUE_ACTIVE, r);
+    if (r->tmp_removed || r->tails_repaired || r->quarantined || r->finished_removed || r->strays)
+        log_info("queue recovery: %lu uncommitted files removed, %lu state logs repaired, "
+                 "%lu files quarantined, %lu finished files removed, %lu strays moved",
+                 r->tmp_removed, r->tails_repaired, r->quarantined, r->finished_removed, r->strays);
+    return 0;
+}

@@ -1,0 +1,642 @@
+/*
+ * queue_store — opening the queue, finding, locking, reading and listing
+ * queue files (queue.h "layout", "locking", "reading").
+ *
+ * Every path is resolved relative to descriptors opened once on queue_dir
+ * and its subdirectories, so the process's cwd never matters. A file is
+ * read under LOCK_SH; a file found corrupt is re-checked under LOCK_EX and
+ * moved to corrupt/ (logged), and the caller goes on with the next one.
+ * Must never: return a message of a file it could not fully validate, or
+ * stop a listing because one file is bad.
+ */
+#include "queue_impl.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mem.h"
+#include "safeio.h"
+
+const char *const queue_dir_names[QDIR_COUNT] = {"incoming", "active", "corrupt", "tmp", "lock"};
+
+/* ---------------------------------------------------------------- open ---- */
+static int open_dir_at(int at, const char *name)
+{
+    return openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+}
+
+/* mkdir name under at if missing; *made set when created. */
+static int ensure_dir_at(int at, const char *name, int *made)
+{
+    if (mkdirat(at, name, 0700) == 0) {
+        *made = 1;
+        return 0;
+    }
+    struct stat st;
+    if (errno == EEXIST && fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+        return 0;
+    if (errno == EEXIST)
+        errno = ENOTDIR;
+    return -1;
+}
+
+static int ensure_buckets(int dir_fd)
+{
+    int made = 0;
+    for (unsigned i = 0; i < QUEUE_BUCKETS; i++) {
+        char name[3];
+        snprintf(name, sizeof(name), "%02x", i);
+        if (ensure_dir_at(dir_fd, name, &made) != 0)
+            return -1;
+    }
+    return made ? fsync(dir_fd) : 0;
+}
+
+static int create_layout(struct queue *q)
+{
+    int made = 0;
+    for (int d = 0; d < QDIR_COUNT; d++)
+        if (ensure_dir_at(q->root_fd, queue_dir_names[d], &made) != 0)
+            return -1;
+    return made ? fsync(q->root_fd) : 0;
+}
+
+static int open_layout(struct queue *q, unsigned flags)
+{
+    if ((flags & QUEUE_OPEN_CREATE) && create_layout(q) != 0)
+        return -1;
+    for (int d = 0; d < QDIR_COUNT; d++)
+        if ((q->dir_fd[d] = open_dir_at(q->root_fd, queue_dir_names[d])) < 0)
+            return -1;
+    if (flags & QUEUE_OPEN_CREATE)
+        for (int d = QDIR_INCOMING; d <= QDIR_ACTIVE; d++)
+            if (ensure_buckets(q->dir_fd[d]) != 0)
+                return -1;
+    return 0;
+}
+
+int queue_open(struct queue **out, const char *queue_dir, unsigned flags, const char **why)
+{
+    struct queue *q = xcalloc(1, sizeof(*q));
+    q->path = xstrdup(queue_dir);
+    q->owner_fd = -1;
+    q->root_fd = -1;
+    for (int d = 0; d < QDIR_COUNT; d++)
+        q->dir_fd[d] = -1;
+    if ((flags & QUEUE_OPEN_CREATE) && mkdir_p(queue_dir, 0700) != 0) {
+        *why = "cannot create the queue directory";
+    } else if ((q->root_fd = open(queue_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        *why = "cannot open the queue directory";
+    } else if (open_layout(q, flags) != 0) {
+        *why = "queue directory layout missing or not usable";
+    } else {
+        *out = q;
+        return 0;
+    }
+    int e = errno;
+    queue_close(q);
+    errno = e;
+    return -1;
+}
+
+void queue_close(struct queue *q)
+{
+    if (!q)
+        return;
+    queue_unlock_owner(q);
+    for (int d = 0; d < QDIR_COUNT; d++)
+        if (q->dir_fd[d] >= 0)
+            close(q->dir_fd[d]);
+    if (q->root_fd >= 0)
+        close(q->root_fd);
+    free(q->path);
+    free(q);
+}
+
+const char *queue_path(const struct queue *q)
+{
+    return q->path;
+}
+
+int queue_lock_owner(struct queue *q, int wait)
+{
+    if (q->owner_fd >= 0)
+        return 0;
+    int fd = openat(q->dir_fd[QDIR_LOCK], "owner", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -1;
+    int r;
+    do
+        r = flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB));
+    while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    q->owner_fd = fd;
+    return 0;
+}
+
+void queue_unlock_owner(struct queue *q)
+{
+    if (q->owner_fd >= 0)
+        close(q->owner_fd);
+    q->owner_fd = -1;
+}
+
+int queue_fsync_subdir(struct queue *q, int dir, const char *sub)
+{
+    int fd = open_dir_at(q->dir_fd[dir], sub);
+    if (fd < 0)
+        return -1;
+    int r = fsync(fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return r;
+}
+
+int queue_make_bucket(struct queue *q, int dir, const char *bucket)
+{
+    int made = 0;
+    if (ensure_dir_at(q->dir_fd[dir], bucket, &made) != 0)
+        return -1;
+    return made ? fsync(q->dir_fd[dir]) : 0;
+}
+
+/* ------------------------------------------------------------- locking ---- */
+void queue_rel_path(const char *fid, struct buf *out)
+{
+    char bucket[3];
+    queue_bucket(fid, bucket);
+    buf_clear(out);
+    buf_printf(out, "%s/%s", bucket, fid);
+}
+
+static int lock_fd(int fd, int lock)
+{
+    int r;
+    do
+        r = flock(fd, lock);
+    while (r < 0 && errno == EINTR);
+    return r;
+}
+
+int queue_still_named(int dir_fd, const char *rel, int fd)
+{
+    struct stat a, b;
+    if (fstat(fd, &a) != 0 || fstatat(dir_fd, rel, &b, AT_SYMLINK_NOFOLLOW) != 0)
+        return 0;
+    return a.st_ino == b.st_ino && a.st_dev == b.st_dev && a.st_nlink > 0;
+}
+
+int queue_open_locked(struct queue *q, enum queue_place place, const char *fid, int lock, int flags)
+{
+    struct buf rel = BUF_INIT;
+    if (place == QUEUE_CORRUPT)
+        buf_sets(&rel, fid);
+    else
+        queue_rel_path(fid, &rel);
+    int fd = -1;
+    for (int tries = 0; tries < 5; tries++) {
+        fd = openat(q->dir_fd[place], buf_cstr(&rel), flags | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+            break;
+        struct stat st;
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            close(fd);
+            fd = -1;
+            errno = EBADMSG;
+            break;
+        }
+        if (lock_fd(fd, lock) == 0 && queue_still_named(q->dir_fd[place], buf_cstr(&rel), fd))
+            break;
+        close(fd); /* moved or removed while we waited: look again */
+        fd = -1;
+        errno = ENOENT;
+    }
+    buf_free(&rel);
+    return fd;
+}
+
+int queue_locate_locked(struct queue *q, const char *fid, int lock, int flags,
+                        enum queue_place *place)
+{
+    /* A file only moves incoming -> active, so looking in that order twice
+     * finds it even if it moves while we look. */
+    for (int round = 0; round < 2; round++) {
+        for (int p = QUEUE_INCOMING; p <= QUEUE_ACTIVE; p++) {
+            int fd = queue_open_locked(q, (enum queue_place)p, fid, lock, flags);
+            if (fd >= 0) {
+                *place = (enum queue_place)p;
+                return fd;
+            }
+            if (errno != ENOENT)
+                return -1;
+        }
+    }
+    errno = ENOENT;
+    return -1;
+}
+
+/* ------------------------------------------------------------- reading ---- */
+static int pread_exact(int fd, struct buf *out, size_t n, uint64_t off)
+{
+    buf_clear(out);
+    buf_reserve(out, n + 1);
+    while (out->len < n) {
+        ssize_t r = pread(fd, out->s + out->len, n - out->len, (off_t)(off + out->len));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0) {
+            errno = EBADMSG;
+            return -1;
+        }
+        out->len += (size_t)r;
+    }
+    out->s[out->len] = '\0';
+    return 0;
+}
+
+static int parse_parts(const unsigned char *env, size_t env_len, const unsigned char *log,
+                       size_t log_len, struct queue_file *f, const struct qf_header *h,
+                       const char **why)
+{
+    if (crc32c(0, env, env_len) != h->env_crc)
+        return *why = "envelope checksum mismatch", -1;
+    if (qf_envelope_parse(env, env_len, h, f, why) != 0)
+        return -1;
+    f->committed_len = h->committed_len;
+    return qf_log_replay(log, log_len, f, why);
+}
+
+static void file_reset(struct queue_file *f, const char *fid, enum queue_place place)
+{
+    memset(f, 0, sizeof(*f));
+    snprintf(f->fid, sizeof(f->fid), "%s", fid);
+    f->place = place;
+}
+
+int queue_parse(const void *data, size_t len, const char *fid, struct queue_file *out,
+                const char **why)
+{
+    const unsigned char *p = data;
+    struct qf_header h;
+    file_reset(out, fid, QUEUE_ACTIVE);
+    if (qf_header_decode(p, len, &h, why) != 0)
+        return -1;
+    if (h.committed_len > len)
+        return *why = "file shorter than its committed length", -1;
+    const unsigned char *log = p + h.committed_len;
+    if (parse_parts(p + h.env_off, h.env_len, log, len - h.committed_len, out, &h, why) != 0) {
+        queue_file_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+int queue_read_meta(int fd, const char *fid, enum queue_place place, struct queue_file *f,
+                    const char **why)
+{
+    struct buf hdr = BUF_INIT, env = BUF_INIT, log = BUF_INIT;
+    struct qf_header h;
+    struct stat st;
+    int rc = -1;
+    file_reset(f, fid, place);
+    *why = NULL;
+    if (fstat(fd, &st) != 0 || pread_exact(fd, &hdr, QF_HEADER_SIZE, 0) != 0)
+        goto out;
+    if (qf_header_decode((unsigned char *)hdr.s, hdr.len, &h, why) != 0)
+        goto out;
+    if (h.committed_len > (uint64_t)st.st_size) {
+        *why = "file shorter than its committed length";
+        goto out;
+    }
+    if ((uint64_t)st.st_size - h.committed_len > QF_ENVELOPE_MAX) {
+        *why = "state log too large";
+        goto out;
+    }
+    if (pread_exact(fd, &env, h.env_len, h.env_off) != 0 ||
+        pread_exact(fd, &log, (size_t)((uint64_t)st.st_size - h.committed_len), h.committed_len) !=
+            0)
+        goto out;
+    rc = parse_parts((unsigned char *)env.s, env.len, (unsigned char *)log.s, log.len, f, &h, why);
+out:
+    if (rc != 0) {
+        if (*why)
+            errno = EBADMSG;
+        else if (errno == EBADMSG)
+            *why = "file ends early";
+        int e = errno;
+        queue_file_free(f);
+        file_reset(f, fid, place);
+        errno = e;
+    }
+    buf_free(&hdr);
+    buf_free(&env);
+    buf_free(&log);
+    return rc;
+}
+
+/* A file read under LOCK_SH was found corrupt: take LOCK_EX, look again (no
+ * writer can have been mid-append, but be sure), and quarantine it. */
+static void quarantine_checked(struct queue *q, int fd, const char *fid, enum queue_place place)
+{
+    struct queue_file f;
+    const char *why = NULL;
+    if (lock_fd(fd, LOCK_EX) != 0)
+        return;
+    struct buf rel = BUF_INIT;
+    queue_rel_path(fid, &rel);
+    int named = queue_still_named(q->dir_fd[place], buf_cstr(&rel), fd);
+    buf_free(&rel);
+    if (!named)
+        return;
+    if (queue_read_meta(fd, fid, place, &f, &why) == 0) {
+        queue_file_free(&f);
+        return;
+    }
+    if (errno == EBADMSG)
+        queue_quarantine_locked(q, fid, place, why);
+}
+
+int queue_load(struct queue *q, const char *fid, struct queue_file *out)
+{
+    enum queue_place place;
+    const char *why;
+    if (!queue_file_id_valid(fid)) {
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = queue_locate_locked(q, fid, LOCK_SH, O_RDONLY, &place);
+    if (fd < 0)
+        return -1;
+    int rc = queue_read_meta(fd, fid, place, out, &why);
+    int e = errno;
+    if (rc != 0 && e == EBADMSG)
+        quarantine_checked(q, fd, fid, place);
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+int queue_find(struct queue *q, const char *id, struct queue_file *out, size_t *index)
+{
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    if (!queue_id_valid(id)) {
+        errno = EINVAL;
+        return -1;
+    }
+    memcpy(fid, id, QUEUE_FILE_ID_LEN);
+    fid[QUEUE_FILE_ID_LEN] = '\0';
+    if (queue_load(q, fid, out) != 0)
+        return -1;
+    for (size_t i = 0; i < out->nmsg; i++) {
+        if (strcmp(out->msg[i].id, id) == 0 && !qf_msg_finished(&out->msg[i])) {
+            *index = i;
+            return 0;
+        }
+    }
+    queue_file_free(out);
+    errno = ENOENT;
+    return -1;
+}
+
+void queue_file_free(struct queue_file *f)
+{
+    for (size_t i = 0; i < f->nmsg; i++) {
+        struct queue_msg *m = &f->msg[i];
+        for (size_t r = 0; r < m->nrcpt; r++) {
+            free(m->rcpt[r].addr);
+            free(m->rcpt[r].orcpt);
+            free(m->rcpt[r].notify);
+            free(m->rcpt[r].last_reason);
+        }
+        for (size_t a = 0; a < m->nattr; a++) {
+            free(m->attr[a].name);
+            free(m->attr[a].value);
+        }
+        free(m->rcpt);
+        free(m->attr);
+        free(m->sender);
+    }
+    free(f->msg);
+    f->msg = NULL;
+    f->nmsg = 0;
+}
+
+int queue_content_open(struct queue *q, const struct queue_file *f)
+{
+    enum queue_place place;
+    int fd = queue_locate_locked(q, f->fid, LOCK_SH, O_RDONLY, &place);
+    if (fd >= 0)
+        flock(fd, LOCK_UN); /* content never changes: no lock needed to read it */
+    return fd;
+}
+
+int queue_content_read(struct queue *q, const struct queue_file *f, size_t index, struct buf *out)
+{
+    if (index >= f->nmsg) {
+        errno = EINVAL;
+        return -1;
+    }
+    const struct queue_msg *m = &f->msg[index];
+    int fd = queue_content_open(q, f);
+    if (fd < 0)
+        return -1;
+    struct buf tmp = BUF_INIT;
+    int rc = pread_exact(fd, &tmp, (size_t)m->size, m->content_offset);
+    int e = errno;
+    close(fd);
+    if (rc == 0)
+        buf_add(out, tmp.s, tmp.len);
+    buf_free(&tmp);
+    errno = e;
+    return rc;
+}
+
+/* ------------------------------------------------------------- listing ---- */
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+struct id_list {
+    char **v;
+    size_t n, cap;
+};
+
+static void list_add(struct id_list *l, const char *s)
+{
+    l->v = xgrow(l->v, &l->cap, l->n + 1, sizeof(*l->v));
+    l->v[l->n++] = xstrdup(s);
+}
+
+/* Names in dir_fd/sub (dir_fd itself when sub is NULL): file ids only, or
+ * every name but "." and ".." when any is set. */
+static int list_dir(int dir_fd, const char *sub, int any, struct id_list *l)
+{
+    int fd = sub ? open_dir_at(dir_fd, sub) : dup(dir_fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return errno == ENOENT ? 0 : -1;
+    }
+    if (!sub)
+        rewinddir(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (any ? e->d_name[0] != '.' : queue_file_id_valid(e->d_name))
+            list_add(l, e->d_name);
+    }
+    closedir(d);
+    return 0;
+}
+
+int queue_list_files(struct queue *q, enum queue_place place, char ***fids, size_t *n)
+{
+    struct id_list l = {NULL, 0, 0};
+    int rc = 0;
+    if (place == QUEUE_CORRUPT) {
+        rc = list_dir(q->dir_fd[place], NULL, 1, &l);
+    } else {
+        for (unsigned i = 0; i < QUEUE_BUCKETS && rc == 0; i++) {
+            char name[3];
+            snprintf(name, sizeof(name), "%02x", i);
+            rc = list_dir(q->dir_fd[place], name, 0, &l);
+        }
+    }
+    if (rc != 0) {
+        int e = errno;
+        queue_ids_free(l.v, l.n);
+        errno = e;
+        return -1;
+    }
+    if (l.n)
+        qsort(l.v, l.n, sizeof(*l.v), cmp_str);
+    *fids = l.v;
+    *n = l.n;
+    return 0;
+}
+
+void queue_ids_free(char **fids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(fids[i]);
+    free(fids);
+}
+
+static int scan_file(struct queue *q, const char *fid, queue_scan_fn *fn, void *arg)
+{
+    struct queue_file f;
+    int rc = 0;
+    if (queue_load(q, fid, &f) != 0)
+        return 0; /* gone meanwhile, or quarantined */
+    for (size_t k = 0; k < f.nmsg && rc == 0; k++)
+        if (!qf_msg_finished(&f.msg[k]))
+            rc = fn(&f, &f.msg[k], arg);
+    queue_file_free(&f);
+    return rc;
+}
+
+int queue_scan(struct queue *q, queue_scan_fn *fn, void *arg)
+{
+    char **in, **act;
+    size_t nin, nact, i = 0, k = 0;
+    if (queue_list_files(q, QUEUE_INCOMING, &in, &nin) != 0)
+        return -1;
+    if (queue_list_files(q, QUEUE_ACTIVE, &act, &nact) != 0) {
+        queue_ids_free(in, nin);
+        return -1;
+    }
+    int rc = 0;
+    while (rc == 0 && (i < nin || k < nact)) { /* merge: arrival order across both */
+        if (k >= nact || (i < nin && strcmp(in[i], act[k]) < 0))
+            rc = scan_file(q, in[i++], fn, arg);
+        else
+            rc = scan_file(q, act[k++], fn, arg);
+    }
+    queue_ids_free(in, nin);
+    queue_ids_free(act, nact);
+    return rc;
+}
+
+enum queue_state queue_msg_state(const struct queue_msg *m, enum queue_place place)
+{
+    if (place == QUEUE_CORRUPT)
+        return QSTATE_CORRUPT;
+    if (qf_msg_finished(m))
+        return QSTATE_FINISHED;
+    if (m->held)
+        return QSTATE_HOLD;
+    if (place == QUEUE_INCOMING)
+        return QSTATE_INCOMING;
+    for (size_t i = 0; i < m->nrcpt; i++)
+        if (m->rcpt[i].state == QRCPT_PENDING && m->rcpt[i].attempts == 0)
+            return QSTATE_ACTIVE;
+    return QSTATE_DEFERRED;
+}
+
+const char *queue_state_name(enum queue_state s)
+{
+    static const char *const names[] = {"incoming", "active",  "deferred",
+                                        "hold",     "corrupt", "finished"};
+    return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
+}
+
+const char *queue_rcpt_state_name(enum queue_rcpt_state s)
+{
+    static const char *const names[] = {"pending", "delivered", "bounced"};
+    return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
+}
+
+static int count_one(const struct queue_file *f, const struct queue_msg *m, void *arg)
+{
+    struct queue_counts *c = arg;
+    switch (queue_msg_state(m, f->place)) {
+    case QSTATE_INCOMING:
+        c->incoming++;
+        break;
+    case QSTATE_ACTIVE:
+        c->active++;
+        break;
+    case QSTATE_DEFERRED:
+        c->deferred++;
+        break;
+    case QSTATE_HOLD:
+        c->hold++;
+        break;
+    default:
+        return 0;
+    }
+    c->total++;
+    if (!c->oldest_arrival_us || m->arrival_us < c->oldest_arrival_us)
+        c->oldest_arrival_us = m->arrival_us;
+    return 0;
+}
+
+int queue_count(struct queue *q, struct queue_counts *c)
+{
+    memset(c, 0, sizeof(*c));
+    if (queue_scan(q, count_one, c) < 0)
+        return -1;
+    char **fids;
+    size_t n;
+    if (queue_list_files(q, QUEUE_CORRUPT, &fids, &n) != 0)
+        return -1;
+    c->corrupt = n;
+    queue_ids_free(fids, n);
+    return 0;
+}

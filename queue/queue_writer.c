@@ -1,0 +1,310 @@
+/*
+ * queue_writer — building and committing a new queue file (queue.h
+ * "writing"; the steps and their crash points are in docs/INTERNALS.md).
+ *
+ *   1. create tmp/FID (O_EXCL, 0600) and flock it LOCK_EX; if a recovery
+ *      sweep removed it between the create and the lock, start over
+ *   2. write a zero header, each message's content, then the envelope
+ *   3. pwrite the real header, fdatasync the file
+ *   4. rename tmp/FID to incoming/HH/FID without replacing anything: the
+ *      COMMIT POINT
+ *   5. fsync incoming/HH: the commit is durable; only now is success told
+ * A failure at any step removes the tmp file and reports errno; nothing is
+ * ever visible half-written, because nothing is visible before step 4 and
+ * the file is complete and on disk before it.
+ * Must never: report success before step 5, or leave a tmp file behind on
+ * a failure it survives.
+ */
+#include "queue_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "mem.h"
+#include "safeio.h"
+
+#define WRITE_CHUNK (256u * 1024)
+
+struct queue_writer {
+    struct queue *q;
+    int fd;
+    char tmp_name[QUEUE_FILE_ID_LEN + 1];
+    uint64_t created_us;
+    struct buf out; /* bytes not yet written; they start at out_off */
+    uint64_t out_off;
+    uint64_t msg_start; /* content offset of the open message */
+    struct buf env;     /* the envelope section so far */
+    unsigned nmsg;
+    int error; /* errno of the first failure, sticky */
+};
+
+static uint64_t now_usec(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+}
+
+/* Create and lock tmp/FID; 0 or -1 with errno. */
+static int create_tmp(struct queue_writer *w)
+{
+    for (int tries = 0; tries < 100; tries++) {
+        queue_file_id_new(w->tmp_name, &w->created_us);
+        int fd = openat(w->q->dir_fd[QDIR_TMP], w->tmp_name,
+                        O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 && errno == EEXIST)
+            continue;
+        if (fd < 0)
+            return -1;
+        struct stat st;
+        int r;
+        do
+            r = flock(fd, LOCK_EX);
+        while (r < 0 && errno == EINTR);
+        if (r == 0 && fstat(fd, &st) == 0 && st.st_nlink > 0) {
+            w->fd = fd;
+            return 0;
+        }
+        close(fd); /* swept before we locked it: take another name */
+    }
+    errno = EAGAIN;
+    return -1;
+}
+
+int queue_writer_begin(struct queue *q, struct queue_writer **out)
+{
+    struct queue_writer *w = xcalloc(1, sizeof(*w));
+    w->q = q;
+    w->fd = -1;
+    if (create_tmp(w) != 0) {
+        int e = errno;
+        free(w);
+        errno = e;
+        return -1;
+    }
+    static const char zero[QF_HEADER_SIZE];
+    buf_add(&w->out, zero, sizeof(zero)); /* the header is written last */
+    w->msg_start = QF_HEADER_SIZE;
+    *out = w;
+    return 0;
+}
+
+static uint64_t writer_pos(const struct queue_writer *w)
+{
+    return w->out_off + w->out.len;
+}
+
+static int flush_out(struct queue_writer *w)
+{
+    if (w->error)
+        return errno = w->error, -1;
+    if (w->out.len && write_all(w->fd, w->out.s, w->out.len) != 0) {
+        w->error = errno ? errno : EIO;
+        return -1;
+    }
+    w->out_off += w->out.len;
+    buf_clear(&w->out);
+    return 0;
+}
+
+int queue_writer_data(struct queue_writer *w, const void *p, size_t n)
+{
+    if (w->error)
+        return errno = w->error, -1;
+    buf_add(&w->out, p, n);
+    return w->out.len >= WRITE_CHUNK ? flush_out(w) : 0;
+}
+
+static void add_str_record(struct buf *rec, const char *s)
+{
+    qf_put_str(rec, s ? s : "", s ? strlen(s) : 0);
+}
+
+static void env_message(struct queue_writer *w, const struct queue_envelope *env, uint64_t size)
+{
+    struct buf rec = BUF_INIT;
+    qf_put_u32(&rec, w->nmsg);
+    qf_put_u64(&rec, w->msg_start);
+    qf_put_u64(&rec, size);
+    qf_put_u64(&rec, now_usec());
+    qf_put_u32(&rec, (uint32_t)env->nrcpt);
+    qf_put_u32(&rec, (uint32_t)env->nattr);
+    add_str_record(&rec, env->sender);
+    qf_env_record(&w->env, 'M', &rec);
+    for (size_t i = 0; i < env->nattr; i++) {
+        buf_clear(&rec);
+        add_str_record(&rec, env->attr[i].name);
+        add_str_record(&rec, env->attr[i].value);
+        qf_env_record(&w->env, 'A', &rec);
+    }
+    for (size_t i = 0; i < env->nrcpt; i++) {
+        buf_clear(&rec);
+        add_str_record(&rec, env->rcpt[i]);
+        add_str_record(&rec, env->rcpt_orcpt ? env->rcpt_orcpt[i] : "");
+        add_str_record(&rec, env->rcpt_notify ? env->rcpt_notify[i] : "");
+        qf_env_record(&w->env, 'R', &rec);
+    }
+    buf_clear(&rec);
+    qf_env_record(&w->env, 'E', &rec);
+    buf_free(&rec);
+}
+
+int queue_writer_end_msg(struct queue_writer *w, const struct queue_envelope *env, unsigned *index)
+{
+    if (w->error)
+        return errno = w->error, -1;
+    if (w->nmsg >= QUEUE_FILE_MSGS_MAX || env->nrcpt == 0 || env->nrcpt > QUEUE_RCPT_MAX ||
+        env->nattr > QUEUE_ATTR_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    uint64_t size = writer_pos(w) - w->msg_start;
+    env_message(w, env, size);
+    if (w->env.len > QF_ENVELOPE_MAX) {
+        w->error = E2BIG;
+        return errno = E2BIG, -1;
+    }
+    if (index)
+        *index = w->nmsg;
+    w->nmsg++;
+    w->msg_start = writer_pos(w);
+    return 0;
+}
+
+unsigned queue_writer_count(const struct queue_writer *w)
+{
+    return w->nmsg;
+}
+
+uint64_t queue_writer_msg_size(const struct queue_writer *w)
+{
+    return writer_pos(w) - w->msg_start;
+}
+
+/* Steps 2-3: envelope, header, fdatasync. */
+static int write_and_sync(struct queue_writer *w)
+{
+    struct qf_header h = {0};
+    h.env_off = writer_pos(w);
+    h.env_len = (uint32_t)w->env.len;
+    h.env_crc = crc32c(0, w->env.s, w->env.len);
+    h.committed_len = h.env_off + h.env_len;
+    h.nmsg = w->nmsg;
+    h.created_us = w->created_us;
+    buf_add(&w->out, w->env.s, w->env.len);
+    if (flush_out(w) != 0)
+        return -1;
+    unsigned char hdr[QF_HEADER_SIZE];
+    qf_header_encode(&h, hdr);
+    ssize_t r;
+    do
+        r = pwrite(w->fd, hdr, sizeof(hdr), 0);
+    while (r < 0 && errno == EINTR);
+    if (r != (ssize_t)sizeof(hdr)) {
+        if (r >= 0)
+            errno = EIO;
+        return -1;
+    }
+    do
+        r = fdatasync(w->fd);
+    while (r < 0 && errno == EINTR);
+    return (int)r;
+}
+
+/* rename(2) that never replaces an existing file. */
+static int rename_noreplace(int from_dir, const char *from, int to_dir, const char *to)
+{
+    if (renameat2(from_dir, from, to_dir, to, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return -1;
+    /* file system without RENAME_NOREPLACE: link(2) refuses to replace too */
+    if (linkat(from_dir, from, to_dir, to, 0) != 0)
+        return -1;
+    unlinkat(from_dir, from, 0);
+    return 0;
+}
+
+/* Step 4: returns 0 with the final file id in fid. */
+static int rename_into_place(struct queue_writer *w, char *fid, char *bucket)
+{
+    struct queue *q = w->q;
+    struct buf rel = BUF_INIT;
+    struct stat st;
+    int rc = -1, made_bucket = 0;
+    memcpy(fid, w->tmp_name, QUEUE_FILE_ID_LEN + 1);
+    for (int tries = 0; tries < 100; tries++) {
+        queue_bucket(fid, bucket);
+        queue_rel_path(fid, &rel);
+        if (fstatat(q->dir_fd[QDIR_ACTIVE], buf_cstr(&rel), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            errno = EEXIST; /* an older file of the same name (clock stepped back) */
+        } else if (rename_noreplace(q->dir_fd[QDIR_TMP], w->tmp_name, q->dir_fd[QDIR_INCOMING],
+                                    buf_cstr(&rel)) == 0) {
+            rc = 0;
+            break;
+        }
+        if (errno == ENOENT && !made_bucket) {
+            made_bucket = 1;
+            if (queue_make_bucket(q, QDIR_INCOMING, bucket) != 0)
+                break;
+            continue;
+        }
+        if (errno != EEXIST)
+            break;
+        queue_file_id_new(fid, NULL);
+    }
+    buf_free(&rel);
+    return rc;
+}
+
+static void writer_free(struct queue_writer *w)
+{
+    if (w->fd >= 0)
+        close(w->fd);
+    buf_free(&w->out);
+    buf_free(&w->env);
+    free(w);
+}
+
+int queue_writer_commit(struct queue_writer *w, char *fid)
+{
+    char bucket[3];
+    int e;
+    if (w->nmsg == 0) {
+        e = EINVAL;
+    } else if (write_and_sync(w) != 0) {
+        e = errno;
+    } else if (rename_into_place(w, fid, bucket) != 0) {
+        e = errno;
+    } else if (queue_fsync_subdir(w->q, QDIR_INCOMING, bucket) != 0) {
+        /* Committed but maybe not durable: take it back, report failure. */
+        e = errno;
+        struct buf rel = BUF_INIT;
+        queue_rel_path(fid, &rel);
+        unlinkat(w->q->dir_fd[QDIR_INCOMING], buf_cstr(&rel), 0);
+        buf_free(&rel);
+        writer_free(w);
+        return errno = e, -1;
+    } else {
+        writer_free(w);
+        return 0;
+    }
+    unlinkat(w->q->dir_fd[QDIR_TMP], w->tmp_name, 0);
+    writer_free(w);
+    errno = e;
+    return -1;
+}
+
+void queue_writer_abort(struct queue_writer *w)
+{
+    if (!w)
+        return;
+    unlinkat(w->q->dir_fd[QDIR_TMP], w->tmp_name, 0);
+    writer_free(w);
+}

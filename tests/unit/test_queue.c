@@ -1,0 +1,661 @@
+/*
+ * test_queue — the queue library (queue/queue.h): ids unique and sortable,
+ * commit/read round trips, nothing visible before the commit, recipient
+ * state updates and when a file is finished, hold/release/delete, the owner
+ * lock, and recovery of each crash leftover (dead writer's tmp file, torn
+ * state log append, finished file not yet unlinked, corrupt files, strays).
+ * Each test works in its own fresh queue directory under /tmp.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mem.h"
+#include "queue.h"
+#include "queue_impl.h" /* queue_file_id_new */
+#include "safeio.h"
+
+/* ---------------------------------------------------------------- helpers ---- */
+struct fixture {
+    char dir[64];
+    struct queue *q;
+};
+
+static int setup(void **state)
+{
+    struct fixture *fx = xcalloc(1, sizeof(*fx));
+    snprintf(fx->dir, sizeof(fx->dir), "/tmp/onehop-test-queue-XXXXXX");
+    if (!mkdtemp(fx->dir))
+        return -1;
+    const char *why;
+    if (queue_open(&fx->q, fx->dir, QUEUE_OPEN_CREATE, &why) != 0)
+        return -1;
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    queue_close(fx->q);
+    struct buf cmd = BUF_INIT;
+    buf_printf(&cmd, "rm -rf '%s'", fx->dir);
+    if (system(buf_cstr(&cmd)) != 0)
+        return -1;
+    buf_free(&cmd);
+    free(fx);
+    return 0;
+}
+
+static const char *const two_rcpts[] = {"bob@b.test", "carol@c.test"};
+
+/* Commit one file holding `n` messages; message k has content "msg k\n"
+ * repeated k times and the two recipients above. */
+static void commit_file(struct queue *q, unsigned n, char *fid)
+{
+    struct queue_writer *w;
+    assert_int_equal(queue_writer_begin(q, &w), 0);
+    for (unsigned k = 0; k < n; k++) {
+        struct buf content = BUF_INIT;
+        for (unsigned i = 0; i < k; i++)
+            buf_printf(&content, "msg %u\n", k);
+        struct queue_attr attr = {"client", "localhost[127.0.0.1]"};
+        struct queue_envelope env = {"alice@a.test", two_rcpts, NULL, NULL, 2, &attr, 1};
+        assert_int_equal(queue_writer_data(w, content.s ? content.s : "", content.len), 0);
+        unsigned index;
+        assert_int_equal(queue_writer_end_msg(w, &env, &index), 0);
+        assert_int_equal(index, k);
+        buf_free(&content);
+    }
+    assert_int_equal(queue_writer_commit(w, fid), 0);
+}
+
+static void file_path(const struct fixture *fx, const char *place, const char *fid, struct buf *out)
+{
+    char bucket[3];
+    queue_bucket(fid, bucket);
+    buf_clear(out);
+    buf_printf(out, "%s/%s/%s/%s", fx->dir, place, bucket, fid);
+}
+
+static size_t count_names(const char *dir)
+{
+    struct buf cmd = BUF_INIT;
+    buf_printf(&cmd, "ls -A '%s' | wc -l", dir);
+    FILE *p = popen(buf_cstr(&cmd), "r");
+    unsigned long n = 0;
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%lu", &n), 1);
+    pclose(p);
+    buf_free(&cmd);
+    return n;
+}
+
+static size_t count_dir(const struct fixture *fx, const char *sub)
+{
+    struct buf d = BUF_INIT;
+    buf_printf(&d, "%s/%s", fx->dir, sub);
+    size_t n = count_names(buf_cstr(&d));
+    buf_free(&d);
+    return n;
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_size;
+}
+
+static void append_bytes(const char *path, const void *p, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_APPEND);
+    assert_true(fd >= 0);
+    assert_int_equal(write_all(fd, p, n), 0);
+    close(fd);
+}
+
+/* -------------------------------------------------------------------- ids ---- */
+static void test_ids_unique_and_sorted(void **state)
+{
+    (void)state;
+    char prev[QUEUE_ID_LEN + 1] = "";
+    for (int i = 0; i < 20000; i++) {
+        char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+        queue_file_id_new(fid, NULL);
+        assert_true(queue_file_id_valid(fid));
+        queue_msg_id(fid, (unsigned)(i % QUEUE_FILE_MSGS_MAX), id);
+        assert_true(queue_id_valid(id));
+        assert_true(strcmp(prev, fid) < 0); /* strictly increasing: unique */
+        memcpy(prev, fid, sizeof(fid));
+    }
+}
+
+static void test_id_time_and_index(void **state)
+{
+    (void)state;
+    char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    uint64_t us, decoded;
+    queue_file_id_new(fid, &us);
+    queue_msg_id(fid, 1023, id);
+    assert_string_equal(id + QUEUE_FILE_ID_LEN, "ZZ");
+    queue_msg_id(fid, 33, id);
+    assert_string_equal(id + QUEUE_FILE_ID_LEN, "11");
+    assert_int_equal(queue_id_time(id, &decoded), 0);
+    assert_int_equal(decoded, us);
+    assert_true(llabs((long long)(decoded / 1000000) - (long long)time(NULL)) < 5);
+}
+
+struct id_row {
+    const char *id;
+    int msg_valid, file_valid;
+};
+
+static const struct id_row id_rows[] = {
+    {"0PKX3B2Q7ZM012KG00", 1, 0},
+    {"0PKX3B2Q7ZM012KG", 0, 1},
+    {"0PKX3B2Q7ZM012KGZZ", 1, 0},
+    {"0PKX3B2Q7ZM012KI00", 0, 0},
+    {"0PKX3B2Q7ZM012KL00", 0, 0},
+    {"0PKX3B2Q7ZM012KO00", 0, 0},
+    {"0PKX3B2Q7ZM012KU00", 0, 0},
+    {"0pkx3b2q7zm012kg00", 0, 0},
+    {"0PKX3B2Q7ZM012KG0", 0, 0},
+    {"0PKX3B2Q7ZM012KG000", 0, 0},
+    {"", 0, 0},
+    {"../../etc/passwd", 0, 0},
+    {"0PKX3B2Q7ZM012K/00", 0, 0},
+};
+
+static void test_id_validation_rows(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(id_rows) / sizeof(id_rows[0]); i++) {
+        if (queue_id_valid(id_rows[i].id) != id_rows[i].msg_valid ||
+            queue_file_id_valid(id_rows[i].id) != id_rows[i].file_valid)
+            fail_msg("row %zu: %s", i, id_rows[i].id);
+    }
+}
+
+static void test_bucket(void **state)
+{
+    (void)state;
+    char a[3], b[3];
+    queue_bucket("0PKX3B2Q7ZM012KG", a);
+    queue_bucket("0PKX3B2Q7ZM012KG05", b);
+    assert_string_equal(a, b); /* a message id lives in its file's bucket */
+    assert_int_equal(strspn(a, "0123456789abcdef"), 2);
+    int used[QUEUE_BUCKETS] = {0}, distinct = 0;
+    for (int i = 0; i < 4096; i++) {
+        char fid[QUEUE_FILE_ID_LEN + 1];
+        queue_file_id_new(fid, NULL);
+        queue_bucket(fid, a);
+        used[strtol(a, NULL, 16)] = 1;
+    }
+    for (int i = 0; i < QUEUE_BUCKETS; i++)
+        distinct += used[i];
+    assert_true(distinct > 200); /* consecutive ids spread over the buckets */
+}
+
+/* ---------------------------------------------------------- round trips ---- */
+static void test_commit_round_trip(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    commit_file(fx->q, 3, fid);
+    assert_int_equal(count_dir(fx, "tmp"), 0);
+    struct queue_file f;
+    assert_int_equal(queue_load(fx->q, fid, &f), 0);
+    assert_int_equal(f.nmsg, 3);
+    assert_int_equal(f.place, QUEUE_INCOMING);
+    assert_int_equal(f.torn_bytes, 0);
+    for (unsigned k = 0; k < 3; k++) {
+        const struct queue_msg *m = &f.msg[k];
+        char id[QUEUE_ID_LEN + 1];
+        queue_msg_id(fid, k, id);
+        assert_string_equal(m->id, id);
+        assert_string_equal(m->sender, "alice@a.test");
+        assert_int_equal(m->nrcpt, 2);
+        assert_string_equal(m->rcpt[0].addr, "bob@b.test");
+        assert_string_equal(m->rcpt[1].addr, "carol@c.test");
+        assert_int_equal(m->rcpt[1].state, QRCPT_PENDING);
+        assert_int_equal(m->nattr, 1);
+        assert_string_equal(m->attr[0].name, "client");
+        assert_string_equal(m->attr[0].value, "localhost[127.0.0.1]");
+        assert_int_equal(m->size, 6 * k);
+        assert_int_equal(queue_msg_state(m, f.place), QSTATE_INCOMING);
+        struct buf content = BUF_INIT;
+        assert_int_equal(queue_content_read(fx->q, &f, k, &content), 0);
+        assert_int_equal(content.len, 6 * k);
+        if (k == 2)
+            assert_memory_equal(content.s, "msg 2\nmsg 2\n", 12);
+        buf_free(&content);
+    }
+    queue_file_free(&f);
+}
+
+static void test_find_by_message_id(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    commit_file(fx->q, 2, fid);
+    queue_msg_id(fid, 1, id);
+    struct queue_file f;
+    size_t index = 99;
+    assert_int_equal(queue_find(fx->q, id, &f, &index), 0);
+    assert_int_equal(index, 1);
+    queue_file_free(&f);
+    queue_msg_id(fid, 2, id); /* no such message in that file */
+    assert_int_equal(queue_find(fx->q, id, &f, &index), -1);
+    assert_int_equal(errno, ENOENT);
+    assert_int_equal(queue_find(fx->q, "nonsense", &f, &index), -1);
+    assert_int_equal(errno, EINVAL);
+}
+
+static void test_nothing_visible_before_commit(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_writer *w;
+    struct queue_envelope env = {"", two_rcpts, NULL, NULL, 1, NULL, 0};
+    assert_int_equal(queue_writer_begin(fx->q, &w), 0);
+    assert_int_equal(queue_writer_data(w, "Subject: x\n\nhi\n", 15), 0);
+    assert_int_equal(queue_writer_end_msg(w, &env, NULL), 0);
+    char **fids;
+    size_t n;
+    assert_int_equal(queue_list_files(fx->q, QUEUE_INCOMING, &fids, &n), 0);
+    assert_int_equal(n, 0);
+    queue_ids_free(fids, n);
+    assert_int_equal(count_dir(fx, "tmp"), 1);
+    queue_writer_abort(w);
+    assert_int_equal(count_dir(fx, "tmp"), 0);
+    struct queue_counts c;
+    assert_int_equal(queue_count(fx->q, &c), 0);
+    assert_int_equal(c.total, 0);
+}
+
+static void test_writer_refuses_empty_commit_and_no_rcpt(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_writer *w;
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    struct queue_envelope env = {"a@b.test", two_rcpts, NULL, NULL, 0, NULL, 0};
+    assert_int_equal(queue_writer_begin(fx->q, &w), 0);
+    assert_int_equal(queue_writer_end_msg(w, &env, NULL), -1);
+    assert_int_equal(errno, EINVAL);
+    assert_int_equal(queue_writer_commit(w, fid), -1);
+    assert_int_equal(errno, EINVAL);
+    assert_int_equal(count_dir(fx, "tmp"), 0);
+}
+
+/* ---------------------------------------------------------------- updates ---- */
+static void test_update_states_and_finish(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    commit_file(fx->q, 1, fid);
+    assert_int_equal(queue_take(fx->q, fid), 0);
+    struct queue_update u = {QUPD_DEFERRED, 0, 1, 1000, 2000, 0, "connect: refused\r\nX"};
+    int finished = -1;
+    assert_int_equal(queue_update(fx->q, fid, &u, 1, &finished), 0);
+    assert_int_equal(finished, 0);
+    struct queue_file f;
+    assert_int_equal(queue_load(fx->q, fid, &f), 0);
+    assert_int_equal(f.place, QUEUE_ACTIVE);
+    struct queue_rcpt *r = &f.msg[0].rcpt[1];
+    assert_int_equal(r->state, QRCPT_PENDING);
+    assert_int_equal(r->attempts, 1);
+    assert_int_equal(r->last_try, 1000);
+    assert_int_equal(r->next_try, 2000);
+    assert_string_equal(r->last_reason, "connect: refused??X");           /* controls sanitised */
+    assert_int_equal(queue_msg_state(&f.msg[0], f.place), QSTATE_ACTIVE); /* rcpt 0 untried */
+    queue_file_free(&f);
+
+    struct queue_update two[2] = {{QUPD_DELIVERED, 0, 0, 0, 0, 0, "250 ok"},
+                                  {QUPD_DEFERRED, 0, 1, 0, 3000, 0, "451 later"}};
+    assert_int_equal(queue_update(fx->q, fid, two, 2, &finished), 0);
+    assert_int_equal(finished, 0);
+    assert_int_equal(queue_load(fx->q, fid, &f), 0);
+    assert_int_equal(f.msg[0].rcpt[0].state, QRCPT_DELIVERED);
+    assert_int_equal(f.msg[0].rcpt[1].attempts, 2);
+    assert_int_equal(queue_msg_state(&f.msg[0], f.place), QSTATE_DEFERRED);
+    queue_file_free(&f);
+
+    struct queue_update b = {QUPD_BOUNCED, 0, 1, 0, 0, 0, "550 no such user"};
+    assert_int_equal(queue_update(fx->q, fid, &b, 1, &finished), 0);
+    assert_int_equal(finished, 1);
+    assert_int_equal(queue_load(fx->q, fid, &f), -1);
+    assert_int_equal(errno, ENOENT);
+}
+
+static void test_update_invalid_writes_nothing(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    struct buf path = BUF_INIT;
+    commit_file(fx->q, 1, fid);
+    file_path(fx, "incoming", fid, &path);
+    off_t before = file_size(buf_cstr(&path));
+    struct queue_update bad[2] = {{QUPD_DELIVERED, 0, 0, 0, 0, 0, "ok"},
+                                  {QUPD_DELIVERED, 0, 2, 0, 0, 0, "no such rcpt"}};
+    assert_int_equal(queue_update(fx->q, fid, bad, 2, NULL), -1);
+    assert_int_equal(errno, EINVAL);
+    struct queue_update badmsg = {QUPD_HOLD, 1, QUEUE_NO_RCPT, 0, 0, 0, NULL};
+    assert_int_equal(queue_update(fx->q, fid, &badmsg, 1, NULL), -1);
+    assert_int_equal(file_size(buf_cstr(&path)), before);
+    buf_free(&path);
+}
+
+static void test_final_state_sticks(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    commit_file(fx->q, 1, fid);
+    struct queue_update u[2] = {{QUPD_DELIVERED, 0, 0, 0, 0, 0, "250 ok"},
+                                {QUPD_DEFERRED, 0, 0, 0, 99, 0, "late"}};
+    assert_int_equal(queue_update(fx->q, fid, u, 2, NULL), 0);
+    struct queue_file f;
+    assert_int_equal(queue_load(fx->q, fid, &f), 0);
+    assert_int_equal(f.msg[0].rcpt[0].state, QRCPT_DELIVERED);
+    assert_string_equal(f.msg[0].rcpt[0].last_reason, "250 ok");
+    queue_file_free(&f);
+}
+
+static void test_hold_release_delete_and_counts(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1], id0[QUEUE_ID_LEN + 1], id1[QUEUE_ID_LEN + 1];
+    commit_file(fx->q, 2, fid);
+    queue_msg_id(fid, 0, id0);
+    queue_msg_id(fid, 1, id1);
+    struct queue_counts c;
+    assert_int_equal(queue_count(fx->q, &c), 0);
+    assert_int_equal(c.total, 2);
+    assert_int_equal(c.incoming, 2);
+    assert_true(c.oldest_arrival_us > 0);
+
+    assert_int_equal(queue_hold(fx->q, id0), 0);
+    assert_int_equal(queue_take(fx->q, fid), 0);
+    assert_int_equal(queue_count(fx->q, &c), 0);
+    assert_int_equal(c.hold, 1);
+    assert_int_equal(c.active, 1);
+    assert_int_equal(c.incoming, 0);
+
+    assert_int_equal(queue_release(fx->q, id0), 0);
+    assert_int_equal(queue_count(fx->q, &c), 0);
+    assert_int_equal(c.hold, 0);
+    assert_int_equal(c.active, 2);
+
+    assert_int_equal(queue_delete(fx->q, id0, "admin"), 0);
+    assert_int_equal(queue_count(fx->q, &c), 0);
+    assert_int_equal(c.total, 1);
+    assert_int_equal(queue_delete(fx->q, id0, "admin"), -1); /* already gone */
+    assert_int_equal(errno, ENOENT);
+    assert_int_equal(queue_delete(fx->q, id1, "admin"), 0);
+    assert_int_equal(queue_count(fx->q, &c), 0);
+    assert_int_equal(c.total, 0);
+    assert_int_equal(count_dir(fx, "active"), QUEUE_BUCKETS); /* only the buckets left */
+}
+
+static void test_owner_lock(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue *other;
+    const char *why;
+    assert_int_equal(queue_open(&other, fx->dir, 0, &why), 0);
+    assert_int_equal(queue_lock_owner(fx->q, 0), 0);
+    assert_int_equal(queue_lock_owner(other, 0), -1);
+    assert_int_equal(errno, EWOULDBLOCK);
+    queue_unlock_owner(fx->q);
+    assert_int_equal(queue_lock_owner(other, 0), 0);
+    queue_close(other);
+}
+
+static void test_open_without_create_fails_cleanly(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue *q;
+    const char *why = NULL;
+    struct buf d = BUF_INIT;
+    buf_printf(&d, "%s/not-there", fx->dir);
+    assert_int_equal(queue_open(&q, buf_cstr(&d), 0, &why), -1);
+    assert_non_null(why);
+    buf_free(&d);
+}
+
+/* --------------------------------------------------------------- recovery ---- */
+static void test_recover_removes_dead_writers_tmp_only(void **state)
+{
+    struct fixture *fx = *state;
+    struct buf p = BUF_INIT;
+    buf_printf(&p, "%s/tmp/0PKX3B2Q7ZM012KG", fx->dir);
+    int dead = open(buf_cstr(&p), O_CREAT | O_WRONLY, 0600);
+    assert_true(dead >= 0);
+    close(dead); /* its writer died: no lock */
+    struct queue_writer *live;
+    assert_int_equal(queue_writer_begin(fx->q, &live), 0); /* holds its lock */
+    assert_int_equal(count_dir(fx, "tmp"), 2);
+    struct queue_recovery r;
+    assert_int_equal(queue_recover(fx->q, &r), 0);
+    assert_int_equal(r.tmp_removed, 1);
+    assert_int_equal(count_dir(fx, "tmp"), 1);
+    queue_writer_abort(live);
+    buf_free(&p);
+}
+
+static void test_torn_tail_ignored_then_repaired(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    struct buf path = BUF_INIT;
+    commit_file(fx->q, 1, fid);
+    struct queue_update u = {QUPD_DEFERRED, 0, 0, 0, 50, 0, "451"};
+    assert_int_equal(queue_update(fx->q, fid, &u, 1, NULL), 0);
+    file_path(fx, "incoming", fid, &path);
+    off_t good = file_size(buf_cstr(&path));
+    append_bytes(buf_cstr(&path), "d\0\0\0\x40partial", 12); /* a torn append */
+    struct queue_file f;
+    assert_int_equal(queue_load(fx->q, fid, &f), 0);
+    assert_int_equal(f.torn_bytes, 12);
+    assert_int_equal(f.msg[0].rcpt[0].attempts, 1);
+    queue_file_free(&f);
+    struct queue_recovery r;
+    assert_int_equal(queue_recover(fx->q, &r), 0);
+    assert_int_equal(r.tails_repaired, 1);
+    assert_int_equal(file_size(buf_cstr(&path)), good);
+    /* an update cuts a torn tail too before appending */
+    append_bytes(buf_cstr(&path), "xyz", 3);
+    assert_int_equal(queue_update(fx->q, fid, &u, 1, NULL), 0);
+    assert_int_equal(queue_load(fx->q, fid, &f), 0);
+    assert_int_equal(f.torn_bytes, 0);
+    assert_int_equal(f.msg[0].rcpt[0].attempts, 2);
+    queue_file_free(&f);
+    buf_free(&path);
+}
+
+static void test_recover_unlinks_finished_file(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    struct buf path = BUF_INIT, saved = BUF_INIT;
+    commit_file(fx->q, 1, fid);
+    file_path(fx, "incoming", fid, &path);
+    buf_printf(&saved, "%s/saved", fx->dir);
+    assert_int_equal(link(buf_cstr(&path), buf_cstr(&saved)), 0);
+    struct queue_update u[2] = {{QUPD_DELIVERED, 0, 0, 0, 0, 0, "ok"},
+                                {QUPD_BOUNCED, 0, 1, 0, 0, 0, "550"}};
+    int finished;
+    assert_int_equal(queue_update(fx->q, fid, u, 2, &finished), 0);
+    assert_int_equal(finished, 1);
+    /* as if the crash came between the last append and the unlink */
+    assert_int_equal(rename(buf_cstr(&saved), buf_cstr(&path)), 0);
+    struct queue_counts c;
+    assert_int_equal(queue_count(fx->q, &c), 0);
+    assert_int_equal(c.total, 0); /* finished messages are not listed */
+    struct queue_recovery r;
+    assert_int_equal(queue_recover(fx->q, &r), 0);
+    assert_int_equal(r.finished_removed, 1);
+    assert_int_equal(access(buf_cstr(&path), F_OK), -1);
+    buf_free(&path);
+    buf_free(&saved);
+}
+
+static void test_truncated_file_quarantined_listing_goes_on(void **state)
+{
+    struct fixture *fx = *state;
+    char bad[QUEUE_FILE_ID_LEN + 1], good[QUEUE_FILE_ID_LEN + 1];
+    struct buf path = BUF_INIT;
+    commit_file(fx->q, 1, bad);
+    commit_file(fx->q, 1, good);
+    file_path(fx, "incoming", bad, &path);
+    assert_int_equal(truncate(buf_cstr(&path), 100), 0);
+    struct queue_counts c;
+    assert_int_equal(queue_count(fx->q, &c), 0);
+    assert_int_equal(c.total, 1);
+    assert_int_equal(c.corrupt, 1);
+    assert_int_equal(count_dir(fx, "corrupt"), 1);
+    assert_int_equal(access(buf_cstr(&path), F_OK), -1);
+    buf_free(&path);
+}
+
+static void test_random_bytes_file_quarantined_by_recovery(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    struct buf path = BUF_INIT;
+    commit_file(fx->q, 1, fid);
+    file_path(fx, "incoming", fid, &path);
+    int fd = open(buf_cstr(&path), O_WRONLY | O_TRUNC);
+    unsigned char junk[4096];
+    srand(7);
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = (unsigned char)rand();
+    assert_int_equal(write_all(fd, junk, sizeof(junk)), 0);
+    close(fd);
+    struct queue_recovery r;
+    assert_int_equal(queue_recover(fx->q, &r), 0);
+    assert_int_equal(r.quarantined, 1);
+    assert_int_equal(count_dir(fx, "corrupt"), 1);
+    buf_free(&path);
+}
+
+static void test_recover_strays_and_wrong_bucket(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1], bucket[3];
+    struct buf path = BUF_INIT, wrong = BUF_INIT, stray = BUF_INIT;
+    commit_file(fx->q, 1, fid);
+    file_path(fx, "incoming", fid, &path);
+    queue_bucket(fid, bucket);
+    buf_printf(&wrong, "%s/incoming/%s/%s", fx->dir, strcmp(bucket, "00") ? "00" : "01", fid);
+    assert_int_equal(rename(buf_cstr(&path), buf_cstr(&wrong)), 0);
+    buf_printf(&stray, "%s/incoming/%s/core.1234", fx->dir, bucket);
+    int fd = open(buf_cstr(&stray), O_CREAT | O_WRONLY, 0600);
+    close(fd);
+    struct queue_recovery r;
+    assert_int_equal(queue_recover(fx->q, &r), 0);
+    assert_int_equal(r.strays, 1);
+    assert_int_equal(access(buf_cstr(&path), F_OK), 0); /* back in its bucket */
+    struct queue_file f;
+    assert_int_equal(queue_load(fx->q, fid, &f), 0);
+    queue_file_free(&f);
+    buf_free(&path);
+    buf_free(&wrong);
+    buf_free(&stray);
+}
+
+/* Every single-byte change in the header, envelope or log of a real file is
+ * either refused (corrupt) or harmless; none may crash (ASan runs this). */
+static void test_parse_every_byte_flipped(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    struct buf path = BUF_INIT, img = BUF_INIT;
+    commit_file(fx->q, 2, fid);
+    struct queue_update u = {QUPD_DEFERRED, 1, 1, 0, 10, 0, "451 try later"};
+    assert_int_equal(queue_update(fx->q, fid, &u, 1, NULL), 0);
+    file_path(fx, "incoming", fid, &path);
+    assert_int_equal(read_file(buf_cstr(&path), &img, 0), 0);
+    struct queue_file f;
+    const char *why;
+    assert_int_equal(queue_parse(img.s, img.len, fid, &f, &why), 0);
+    queue_file_free(&f);
+    size_t refused = 0;
+    for (size_t i = 0; i < img.len; i++) {
+        img.s[i] ^= 0x41;
+        if (queue_parse(img.s, img.len, fid, &f, &why) == 0)
+            queue_file_free(&f);
+        else
+            refused++;
+        img.s[i] ^= 0x41;
+        if (queue_parse(img.s, i, fid, &f, &why) == 0) /* and every truncation */
+            queue_file_free(&f);
+    }
+    assert_true(refused > img.len / 2);
+    buf_free(&img);
+    buf_free(&path);
+}
+
+static void test_trigger(void **state)
+{
+    struct fixture *fx = *state;
+    int keep = -1;
+    queue_trigger_pull(fx->dir); /* no FIFO yet: nothing, no error */
+    int rfd = queue_trigger_listen(fx->dir, &keep);
+    assert_true(rfd >= 0);
+    queue_trigger_pull(fx->dir);
+    char c;
+    assert_int_equal(read(rfd, &c, 1), 1);
+    assert_int_equal(read(rfd, &c, 1), -1); /* non-blocking, nothing more */
+    assert_int_equal(errno, EAGAIN);
+    close(rfd);
+    close(keep);
+    queue_trigger_pull(fx->dir); /* FIFO without a reader: ENXIO ignored */
+}
+
+int main(void)
+{
+    log_open("test", "stderr");
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ids_unique_and_sorted),
+        cmocka_unit_test(test_id_time_and_index),
+        cmocka_unit_test(test_id_validation_rows),
+        cmocka_unit_test(test_bucket),
+        cmocka_unit_test_setup_teardown(test_commit_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_find_by_message_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nothing_visible_before_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_refuses_empty_commit_and_no_rcpt, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_update_states_and_finish, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_update_invalid_writes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_final_state_sticks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_release_delete_and_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_owner_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_without_create_fails_cleanly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recover_removes_dead_writers_tmp_only, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_torn_tail_ignored_then_repaired, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recover_unlinks_finished_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_file_quarantined_listing_goes_on, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_random_bytes_file_quarantined_by_recovery, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_recover_strays_and_wrong_bucket, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parse_every_byte_flipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trigger, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
+}
