@@ -139,8 +139,7 @@ static int parse_target(struct aliases_parser *p, const char *name, const char *
 {
     char *unquoted = unquote_whole(text);
     const char *body = unquoted ? unquoted : text;
-    memset(t, 0, sizeof(*t));
-    t->line = line;
+    *t = (struct alias_target){.line = line};
     t->kind = target_kind(body);
     if (t->kind == ALIAS_ADDRESS) {
         free(unquoted); /* a quoted local part keeps its quotes */

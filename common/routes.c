@@ -78,34 +78,33 @@ static void route_free(struct route *rt)
     free(rt->pattern);
     free(rt->domain);
     nexthop_list_free(rt->hops, rt->nhops);
-    memset(rt, 0, sizeof(*rt));
+    *rt = (struct route){0};
 }
 
-/* Keep rt unless its pattern was seen before; returns -1 for a duplicate. */
-static int add_route(struct routes *r, struct mapfile_lines *it, struct route *rt)
+/* Keep rt unless its pattern was seen before (then report it). */
+static void add_route(struct routes *r, struct mapfile_lines *it, struct route *rt)
 {
     size_t first;
     if (strindex_get(&r->by_pattern, rt->pattern, &first)) {
         diag_add(it->d, it->fname, it->lineno, "duplicate pattern \"%s\" (first at line %u)",
                  rt->pattern, r->v[first].line);
         route_free(rt);
-        return -1;
+        return;
     }
     r->v = xgrow(r->v, &r->cap, r->n + 1, sizeof(*r->v));
     r->v[r->n] = *rt;
     strindex_put(&r->by_pattern, r->v[r->n].pattern, r->n);
     r->n++;
-    return 0;
 }
 
-/* One line: PATTERN NEXTHOP[, NEXTHOP...]. Returns -1 after a mistake. */
-static int parse_route_line(struct routes *r, struct mapfile_lines *it, char *line)
+/* One line: PATTERN NEXTHOP[, NEXTHOP...]; a line with a mistake adds nothing. */
+static void parse_route_line(struct routes *r, struct mapfile_lines *it, char *line)
 {
     mapfile_strip_comment(line);
     char *rest = line;
     char *word = mapfile_next_word(&rest);
     if (!word)
-        return 0;
+        return;
     struct route rt = {.line = it->lineno};
     int bad = parse_pattern(it, word, &rt) < 0;
     const char *list = str_trim(rest);
@@ -115,25 +114,22 @@ static int parse_route_line(struct routes *r, struct mapfile_lines *it, char *li
     } else if (parse_next_hops(it, word, list, &rt) < 0) {
         bad = 1;
     }
-    if (bad) {
+    if (bad)
         route_free(&rt);
-        return -1;
-    }
-    return add_route(r, it, &rt);
+    else
+        add_route(r, it, &rt);
 }
 
 int routes_parse(struct routes *r, const char *fname, const char *text, size_t len, struct diag *d)
 {
     struct mapfile_lines it;
-    int status = 0;
     char *line;
-    mapfile_lines_init(&it, fname, text, len, d);
     size_t before = d->n;
+    mapfile_lines_init(&it, fname, text, len, d);
     while ((line = mapfile_next_line(&it)))
-        if (parse_route_line(r, &it, line) < 0)
-            status = -1;
+        parse_route_line(r, &it, line);
     mapfile_lines_free(&it);
-    return d->n > before ? -1 : status;
+    return it.d->n > before ? -1 : 0; /* every mistake is in the diag */
 }
 
 int routes_load(struct routes *r, const char *path, struct diag *d)

@@ -32,8 +32,7 @@ struct sites_parser {
 
 void sites_init(struct sites *s)
 {
-    memset(s, 0, sizeof(*s));
-    s->local = SITES_NO_LOCAL;
+    *s = (struct sites){.local = SITES_NO_LOCAL};
 }
 
 /* Site names and link types: letters, digits, ".", "_", "-". */
@@ -193,7 +192,7 @@ static void link_free(struct site_link *link)
     free(link->type);
     if (link->has_gateway)
         nexthop_free(&link->gateway);
-    memset(link, 0, sizeof(*link));
+    *link = (struct site_link){0};
 }
 
 /* Check the words of a link line; the sites it names are resolved later. */
