@@ -2,16 +2,20 @@
  * conf — onehop.conf (SPEC section 3): every key with its type and default,
  * parsed into one typed structure that every program reads.
  *
- * Syntax: `key = value`; `#` starts a comment line; a line starting with
- * white space continues the previous value; lists are separated by commas
- * and/or white space. `$name` and `${name}` expand to the value of another
- * key (after defaults), so `local_domains = $myhostname, localhost` works.
+ * Syntax: `key = value`; `#` starts a comment line (whole lines only, as in
+ * Postfix: a `#` after a value is part of it); a line starting with white
+ * space continues the previous value; lists are separated by commas and/or
+ * white space. `$name` and `${name}` expand to the value of another key
+ * (after defaults), so `local_domains = $myhostname, localhost` works; `$$`
+ * is a literal `$`.
  * Unknown keys, bad values, a missing `=` and unknown `$names` are reported
  * to a diag as `FILE:LINE: message`; a key given twice: the last wins.
  *
  * Relative paths (queue_dir, run_dir, daemon_dir, log when a path,
- * smtpd_tls_cert/key, mailbox when not starting with `~`) are made absolute
- * against the configuration directory (SPEC 1).
+ * smtpd_tls_cert/key, mailbox when not starting with `~`, `/` or `%h`) are
+ * made absolute against the configuration directory (SPEC 1). An empty
+ * daemon_dir (the default) becomes the directory of the running executable
+ * (/proc/self/exe) in conf_load()/conf_parse().
  *
  * The configuration directory is `-C DIR`, else $ONEHOP_CONFIG, else the
  * compiled-in ONEHOP_SYSCONFDIR (/etc/onehop): see conf_dir().
@@ -55,7 +59,7 @@ struct conf {
     uint64_t dns_serve_stale_max;   /* seconds an expired answer may be served; default 1d */
     uint64_t dns_timeout;           /* seconds per upstream try; default 5s */
     uint64_t remote_port;
-    char *relayhost;                /* NULL or validated next hop text */
+    char *relayhost;                /* NULL or validated next hop text (canonical form) */
     int site_direct_smtp;
     uint64_t retry_min, retry_max, queue_lifetime, delay_warning; /* seconds */
     uint64_t remote_concurrency, remote_destination_concurrency, local_concurrency;
@@ -64,7 +68,7 @@ struct conf {
     uint64_t smtpd_timeout;
     enum bare_newline_mode smtpd_bare_newline;
     uint64_t smtp_connect_timeout, smtp_greeting_timeout, smtp_command_timeout, smtp_data_timeout;
-    char *smtpd_tls_cert, *smtpd_tls_key;
+    char *smtpd_tls_cert, *smtpd_tls_key; /* "" (never NULL): no STARTTLS */
     enum smtp_tls_policy smtp_tls;
     uint64_t smtp_max_addresses;
     uint64_t smtp_connection_reuse_limit, smtp_connection_idle;

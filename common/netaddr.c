@@ -5,7 +5,8 @@
  * Contract: parsing only, all or nothing: on failure *out holds nothing
  * allocated and *why a static reason. Host names are checked against
  * RFC 1123 2.1 (letters, digits, hyphens; labels 1..63 bytes; 253 bytes in
- * all), lower-cased, and a trailing dot is removed.
+ * all), lower-cased, and a trailing dot is removed; IPv6 literals are
+ * lower-cased too (2001:DB8::1 becomes 2001:db8::1).
  * Never: resolve a name, or accept an address form that is ambiguous (an
  * IPv6 address followed by a port must be bracketed).
  */
@@ -136,8 +137,10 @@ static int check_host(char *host, const struct hostport_text *t, unsigned flags,
     if ((flags & HP_ALLOW_WILDCARD) && !t->bracketed && strcmp(host, "*") == 0)
         return 0;
     int family = ip_literal(host, NULL);
-    if (family)
+    if (family) {
+        str_lower(host); /* IPv6 hex digits, as names: lower-case */
         return family;
+    }
     if (flags & HP_REQUIRE_IP) {
         *why = "not an IP address";
         return -1;

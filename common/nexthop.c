@@ -6,7 +6,8 @@
  * static reason. A bare IP address (1.2.3.4, 1.2.3.4:25, 2001:db8::1) is
  * taken as [1.2.3.4]: an MX lookup of an address is meaningless, so it is
  * the address itself (kind NEXTHOP_HOST, is_ip). nexthop_format() prints the
- * canonical form, which nexthop_parse() reads back to the same value.
+ * canonical form, which nexthop_parse() reads back to the same value (a host
+ * named `local.` or `error.` keeps its trailing dot there).
  * In a list, `error:TEXT` takes the rest of the list as its text (commas
  * included): nothing after a bounce could ever be tried.
  * Never: resolve a name.
@@ -159,6 +160,10 @@ void nexthop_format(const struct nexthop *nh, struct buf *out)
         break;
     case NEXTHOP_MX:
         buf_adds(out, nh->host);
+        /* a host named "local" or "error" keeps a trailing dot, so that the
+         * text does not read back as the local or error: forms */
+        if (strcmp(nh->host, "local") == 0 || strcmp(nh->host, "error") == 0)
+            buf_addc(out, '.');
         break;
     }
     if (nh->port)

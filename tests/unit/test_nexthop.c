@@ -42,6 +42,10 @@ static const struct nh_row nh_rows[] = {
     {"error:  spaced  ", 0, 0, NEXTHOP_ERROR, "spaced", 0, 0, "error:spaced"},
     {"[smarthost.isp.test]:587", NEXTHOP_NO_LOCAL | NEXTHOP_NO_ERROR, 0, NEXTHOP_HOST,
      "smarthost.isp.test", 587, 0, "[smarthost.isp.test]:587"},
+    {"local.", 0, 0, NEXTHOP_MX, "local", 0, 0, "local."},
+    {"local.", NEXTHOP_NO_LOCAL, 0, NEXTHOP_MX, "local", 0, 0, "local."},
+    {"error.:25", NEXTHOP_NO_ERROR, 0, NEXTHOP_MX, "error", 25, 0, "error.:25"},
+    {"[local]", NEXTHOP_NO_LOCAL, 0, NEXTHOP_HOST, "local", 0, 0, "[local]"},
     /* refused */
     {"local", NEXTHOP_NO_LOCAL, -1, 0, NULL, 0, 0, NULL},
     {"error:5.1.2 x", NEXTHOP_NO_ERROR, -1, 0, NULL, 0, 0, NULL},
