@@ -7,6 +7,14 @@ LIB_SRCS += \
 	queue/msgprep.c \
 	queue/qlist.c
 
+# the sendmail front end; mailq and newaliases are the same binary
+PROGRAMS += sendmail
+sendmail_SRCS = \
+	queue/sendmail.c \
+	queue/sendmail_inject.c \
+	queue/newaliases.c
+LINKS += mailq=sendmail newaliases=sendmail
+
 # the queue library (queue.h): ids, file format, store, writer, updates,
 # recovery, the router trigger, and onehop-queue's content checks
 LIB_SRCS += \

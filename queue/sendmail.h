@@ -1,0 +1,40 @@
+/*
+ * sendmail — what the files of the sendmail program (sendmail.c,
+ * sendmail_inject.c, newaliases.c) share. Not a library interface: only the
+ * sendmail / mailq / newaliases binary links these.
+ */
+#ifndef ONEHOP_SENDMAIL_H
+#define ONEHOP_SENDMAIL_H
+
+#include "buf.h"
+#include "conf.h"
+#include "msgprep.h"
+#include "queue.h"
+
+/* Hand the prepared message to onehop-queue in one-shot mode
+ * (inject_proto.h): runs DAEMON_DIR/onehop-queue -C CONFDIR, sends the
+ * envelope and content, and reads the one reply. notify is the -N value for
+ * every recipient ("" for none). Returns a sysexits code: EX_OK with
+ * id[QUEUE_ID_LEN + 1] filled, EX_DATAERR (permanent refusal), EX_TEMPFAIL
+ * (nothing queued, retry later), EX_SOFTWARE (protocol failure). Messages
+ * for the user go to standard error, prefixed by "sendmail: ", unless
+ * onehop-queue already printed its own. */
+int sendmail_inject(const struct conf *c, const char *confdir, const struct prepared_message *m,
+                    const char *notify, char *id);
+
+/* newaliases / sendmail -bi / -I: validate CONFDIR/aliases, printing
+ * FILE:LINE: message for each mistake; when a router is running, ask onehop
+ * to reload. Returns the exit status (0, or 1 on any error). */
+int sendmail_newaliases(const struct conf *c, const char *confdir);
+
+/* 1 when a router owns the queue of c (queue.h rule 3: the owner lock is
+ * held), 0 when none does or the queue does not exist, -1 on error (errno). */
+int sendmail_router_running(const struct conf *c);
+
+/* Run DAEMON_DIR/onehop -C CONFDIR ARGS... and wait; returns its exit
+ * status (or 75 with a message when it cannot run). replace: exec it in
+ * place of this process instead (never returns on success). */
+int sendmail_run_onehop(const struct conf *c, const char *confdir, const char *const *args,
+                        int replace);
+
+#endif
