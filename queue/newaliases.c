@@ -7,7 +7,7 @@
  * replaces a good one in a running router. onehop keeps no compiled alias
  * database: the router reads the text file, so validating is all there is
  * to build. When a router runs (it holds the queue owner lock, queue.h rule
- * 3), `onehop -C CONFDIR reload` is run to make it read the file again.
+ * 3), `onehop -C CONFIG_DIR reload` is run to make it read the file again.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -56,7 +56,7 @@ int sendmail_newaliases(const struct conf *c, const char *confdir)
     }
     if (running) {
         const char *const args[] = {"reload", NULL};
-        return sendmail_run_onehop(c, confdir, args, 0) == 0 ? 0 : 1;
+        return sendmail_run_onehop(c, args, 0) == 0 ? 0 : 1;
     }
     return 0;
 }

@@ -279,7 +279,7 @@ static int flush_queue(const struct conf *c, const struct options *o)
         return EX_UNAVAILABLE;
     }
     const char *args[] = {"flush", o->flush_what, NULL};
-    return sendmail_run_onehop(c, o->confdir, args, 1);
+    return sendmail_run_onehop(c, args, 1);
 }
 
 static const char *login_name(void)
@@ -322,7 +322,7 @@ static int deliver(const struct conf *c, const struct options *o)
     if (rc != EX_OK)
         fprintf(stderr, "%s: %s\n", program, buf_cstr(&err));
     if (rc == EX_OK)
-        rc = sendmail_inject(c, o->confdir, &m, o->notify.len ? o->notify.s : "", id);
+        rc = sendmail_inject(c, &m, o->notify.len ? o->notify.s : "", id);
     if (rc == EX_OK && o->verbose)
         fprintf(stderr, "%s: queued as %s\n", program, id);
     buf_free(&err);

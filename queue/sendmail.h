@@ -12,15 +12,16 @@
 #include "queue.h"
 
 /* Hand the prepared message to onehop-queue in one-shot mode
- * (inject_proto.h): runs DAEMON_DIR/onehop-queue -C CONFDIR, sends the
+ * (inject_proto.h): runs DAEMON_DIR/onehop-queue -C CONFIG_DIR (absolute:
+ * onehop-queue ignores the caller's cwd), sends the
  * envelope and content, and reads the one reply. notify is the -N value for
  * every recipient ("" for none). Returns a sysexits code: EX_OK with
  * id[QUEUE_ID_LEN + 1] filled, EX_DATAERR (permanent refusal), EX_TEMPFAIL
  * (nothing queued, retry later), EX_SOFTWARE (protocol failure). Messages
  * for the user go to standard error, prefixed by "sendmail: ", unless
  * onehop-queue already printed its own. */
-int sendmail_inject(const struct conf *c, const char *confdir, const struct prepared_message *m,
-                    const char *notify, char *id);
+int sendmail_inject(const struct conf *c, const struct prepared_message *m, const char *notify,
+                    char *id);
 
 /* newaliases / sendmail -bi / -I: validate CONFDIR/aliases, printing
  * FILE:LINE: message for each mistake; when a router is running, ask onehop
@@ -31,10 +32,9 @@ int sendmail_newaliases(const struct conf *c, const char *confdir);
  * held), 0 when none does or the queue does not exist, -1 on error (errno). */
 int sendmail_router_running(const struct conf *c);
 
-/* Run DAEMON_DIR/onehop -C CONFDIR ARGS... and wait; returns its exit
+/* Run DAEMON_DIR/onehop -C CONFIG_DIR ARGS... and wait; returns its exit
  * status (or 75 with a message when it cannot run). replace: exec it in
  * place of this process instead (never returns on success). */
-int sendmail_run_onehop(const struct conf *c, const char *confdir, const char *const *args,
-                        int replace);
+int sendmail_run_onehop(const struct conf *c, const char *const *args, int replace);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * sendmail_inject — the one-shot hand-over of a prepared message to
  * onehop-queue, the only writer of new queue files (inject_proto.h): spawn
- * DAEMON_DIR/onehop-queue -C CONFDIR with two pipes, write BEGIN, RCPT...,
+ * DAEMON_DIR/onehop-queue -C CONFIG_DIR with two pipes, write BEGIN, RCPT...,
  * DATA..., END, read the single OK/FAIL reply, reap the process.
  *
  * Also runs the `onehop` admin command for -q (flush) and newaliases
@@ -188,8 +188,8 @@ static int outcome(const struct reply *r, int wstatus)
     return code == INJ_EX_USAGE || code == INJ_EX_SOFTWARE ? EX_SOFTWARE : EX_TEMPFAIL;
 }
 
-int sendmail_inject(const struct conf *c, const char *confdir, const struct prepared_message *m,
-                    const char *notify, char *id)
+int sendmail_inject(const struct conf *c, const struct prepared_message *m, const char *notify,
+                    char *id)
 {
     struct buf path = BUF_INIT, rec = BUF_INIT;
     struct child ch;
@@ -198,7 +198,7 @@ int sendmail_inject(const struct conf *c, const char *confdir, const struct prep
     int wstatus = 0;
     memset(&r, 0, sizeof(r));
     path_join(&path, c->daemon_dir, "onehop-queue");
-    int e = spawn_queue_writer(buf_cstr(&path), confdir, &ch);
+    int e = spawn_queue_writer(buf_cstr(&path), c->config_dir, &ch);
     if (e != 0) {
         fprintf(stderr, "sendmail: cannot run %s: %s: nothing was queued\n", buf_cstr(&path),
                 strerror(e));
@@ -220,11 +220,10 @@ int sendmail_inject(const struct conf *c, const char *confdir, const struct prep
     return rc;
 }
 
-int sendmail_run_onehop(const struct conf *c, const char *confdir, const char *const *args,
-                        int replace)
+int sendmail_run_onehop(const struct conf *c, const char *const *args, int replace)
 {
     struct buf path = BUF_INIT;
-    const char *argv[16] = {"onehop", "-C", confdir};
+    const char *argv[16] = {"onehop", "-C", c->config_dir};
     size_t n = 3;
     for (size_t k = 0; args[k] && n + 1 < sizeof(argv) / sizeof(argv[0]); k++)
         argv[n++] = args[k];
