@@ -30,5 +30,7 @@ int cmd_qstat(const char *confdir, int argc, char **argv);
 int cmd_delete(const char *confdir, int argc, char **argv);
 int cmd_hold(const char *confdir, int argc, char **argv);
 int cmd_release(const char *confdir, int argc, char **argv);
+/* the DNS cache (engineer "dns") */
+int cmd_dns(const char *confdir, int argc, char **argv);
 
 #endif

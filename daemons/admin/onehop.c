@@ -22,6 +22,7 @@ static const struct admin_command commands[] = {
     {"delete", cmd_delete, "delete ID... | --all | --deferred"},
     {"hold", cmd_hold, "hold ID..."},
     {"release", cmd_release, "release ID..."},
+    {"dns", cmd_dns, "dns [--json] TYPE NAME | dns --dump [--json] | dns --flush [NAME]"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

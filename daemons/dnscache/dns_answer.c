@@ -22,6 +22,20 @@ const char *dns_fail_name(enum dns_fail kind)
     return (unsigned)kind < DNS_FAIL_KINDS ? fail_names[kind] : "other";
 }
 
+const char *dns_status_reason(enum dns_status s)
+{
+    switch (s) {
+    case DNS_STATUS_NODATA:
+        return "no record of that type (NODATA)";
+    case DNS_STATUS_NXDOMAIN:
+        return "no such domain (NXDOMAIN)";
+    case DNS_STATUS_NULLMX:
+        return "null MX (RFC 7505): the domain accepts no mail";
+    default:
+        return "";
+    }
+}
+
 void dns_result_init(struct dns_result *r)
 {
     memset(r, 0, sizeof(*r));
@@ -165,7 +179,7 @@ static void pack_mx(struct dns_result *r, const struct scan *s)
     }
     if (r->count == 0) {
         r->status = DNS_STATUS_NULLMX;
-        buf_sets(&r->reason, "null MX (RFC 7505): the domain accepts no mail");
+        buf_sets(&r->reason, dns_status_reason(r->status));
     }
 }
 
@@ -280,11 +294,10 @@ static void classify_negative(struct dns_result *r, const struct dns_msg *m, uin
     r->fail = DNS_FAIL_NONE;
     if (DNS_RCODE(m->flags) == DNS_RCODE_NXDOMAIN) {
         r->status = DNS_STATUS_NXDOMAIN;
-        buf_printf(&r->reason, "%s: no such domain (NXDOMAIN)", r->canon);
     } else {
         r->status = DNS_STATUS_NODATA;
-        buf_printf(&r->reason, "%s: no record of that type (NODATA)", r->canon);
     }
+    buf_sets(&r->reason, dns_status_reason(r->status));
     r->cacheable = has_soa;
     r->ttl = neg < chain_ttl ? neg : chain_ttl;
 }

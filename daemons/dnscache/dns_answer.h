@@ -72,6 +72,8 @@ void dns_result_fail(struct dns_result *r, enum dns_fail kind, const char *fmt, 
 void dns_result_from_answer(struct dns_result *r, const void *p, size_t len, const char *qname,
                             uint16_t qtype, unsigned cname_budget);
 const char *dns_fail_name(enum dns_fail kind);
+/* The reason text of a definite answer ("" for ok and failures). */
+const char *dns_status_reason(enum dns_status s);
 
 /* Walk packed MX records: returns 1 and the next record, or 0 at the end. */
 int dns_mx_next(const void *data, size_t len, size_t *off, uint16_t *pref, const char **name,

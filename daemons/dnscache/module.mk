@@ -7,6 +7,14 @@
 LIB_SRCS += \
 	common/siphash.c \
 	common/dnsproto.c \
+	common/dnsclient.c \
 	daemons/dnscache/dns_msg.c \
 	daemons/dnscache/dns_answer.c \
 	daemons/dnscache/dns_cache.c
+
+PROGRAMS += onehop-dnscache
+onehop-dnscache_SRCS = \
+	daemons/dnscache/main.c \
+	daemons/dnscache/upstream.c \
+	daemons/dnscache/lookup.c \
+	daemons/dnscache/server.c

@@ -1,0 +1,630 @@
+/*
+ * lookup — cache policy, coalescing and the ROUTE view. See lookup.h.
+ *
+ * Queries in flight are kept in a table keyed like the cache (SipHash with a
+ * secret key), each with the list of requests waiting for it. A finished
+ * query leaves the table before its waiters are called, so a waiter that
+ * asks again starts afresh.
+ */
+#include "dnscache/lookup.h"
+
+#include <ares.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "mem.h"
+
+struct waiter {
+    struct waiter *next;
+    lookup_cb cb;
+    void *arg;
+    int coalesced;
+};
+
+struct pending {
+    struct pending *hash_next;
+    struct lookup *l;
+    uint32_t hash;
+    uint16_t qtype;
+    unsigned cnames;    /* CNAME links followed in earlier answers */
+    uint32_t chain_ttl; /* smallest TTL along them */
+    char *current;      /* the name asked now */
+    struct waiter *first, **last;
+    char name[];
+};
+
+struct lookup {
+    uv_loop_t *loop;
+    struct upstream *up;
+    struct dns_cache *cache;
+    struct lookup_limits lim;
+    struct dnscache_stats stats;
+    struct pending **buckets;
+    size_t nbuckets, npending;
+    uint8_t key[SIPHASH_KEY_SIZE];
+    int shutting_down;
+};
+
+/* ---------------------------------------------------- pending queries ---- */
+
+static uint32_t pending_hash(const struct lookup *l, uint16_t qtype, const char *name)
+{
+    uint8_t k[2 + DNSP_NAME_MAX];
+    size_t n = strlen(name);
+    if (n > DNSP_NAME_MAX)
+        n = DNSP_NAME_MAX;
+    k[0] = (uint8_t)(qtype >> 8);
+    k[1] = (uint8_t)qtype;
+    memcpy(k + 2, name, n);
+    return (uint32_t)siphash24(l->key, k, n + 2);
+}
+
+static struct pending **pending_slot(struct lookup *l, uint16_t qtype, const char *name, uint32_t h)
+{
+    struct pending **pp = &l->buckets[h & (l->nbuckets - 1)];
+    while (*pp && !((*pp)->hash == h && (*pp)->qtype == qtype && strcmp((*pp)->name, name) == 0))
+        pp = &(*pp)->hash_next;
+    return pp;
+}
+
+static void pending_grow(struct lookup *l)
+{
+    size_t n = l->nbuckets * 2;
+    struct pending **b = xcalloc(n, sizeof(*b));
+    for (size_t i = 0; i < l->nbuckets; i++) {
+        struct pending *p = l->buckets[i], *next;
+        for (; p; p = next) {
+            next = p->hash_next;
+            p->hash_next = b[p->hash & (n - 1)];
+            b[p->hash & (n - 1)] = p;
+        }
+    }
+    free(l->buckets);
+    l->buckets = b;
+    l->nbuckets = n;
+}
+
+static struct pending *pending_new(struct lookup *l, uint16_t qtype, const char *name, uint32_t h)
+{
+    size_t n = strlen(name);
+    struct pending *p = xcalloc(1, sizeof(*p) + n + 1);
+    memcpy(p->name, name, n + 1);
+    p->l = l;
+    p->hash = h;
+    p->qtype = qtype;
+    p->chain_ttl = UINT32_MAX;
+    p->current = xstrdup(name);
+    p->last = &p->first;
+    if (l->npending >= l->nbuckets)
+        pending_grow(l);
+    struct pending **head = &l->buckets[h & (l->nbuckets - 1)];
+    p->hash_next = *head;
+    *head = p;
+    l->npending++;
+    return p;
+}
+
+static void pending_unlink(struct lookup *l, struct pending *p)
+{
+    struct pending **pp = &l->buckets[p->hash & (l->nbuckets - 1)];
+    while (*pp != p)
+        pp = &(*pp)->hash_next;
+    *pp = p->hash_next;
+    l->npending--;
+}
+
+static void add_waiter(struct pending *p, lookup_cb cb, void *arg, int coalesced)
+{
+    struct waiter *w = xcalloc(1, sizeof(*w));
+    w->cb = cb;
+    w->arg = arg;
+    w->coalesced = coalesced;
+    *p->last = w;
+    p->last = &w->next;
+}
+
+/* --------------------------------------------------------- TTL policy ---- */
+
+static uint32_t clamp_positive(const struct lookup *l, uint32_t ttl)
+{
+    uint64_t t = ttl;
+    if (t < l->lim.min_ttl)
+        t = l->lim.min_ttl;
+    if (t > l->lim.max_ttl)
+        t = l->lim.max_ttl;
+    return t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+}
+
+/* The TTL the answer is kept for; 0: not cached. */
+static uint32_t cache_ttl(struct lookup *l, const struct dns_result *r)
+{
+    switch (r->status) {
+    case DNS_STATUS_OK:
+    case DNS_STATUS_NULLMX:
+        if (r->ttl == 0) { /* RFC 1035 3.2.1: this transaction only */
+            l->stats.not_cached_ttl0++;
+            return 0;
+        }
+        return clamp_positive(l, r->ttl);
+    case DNS_STATUS_NODATA:
+    case DNS_STATUS_NXDOMAIN: /* RFC 2308 5, capped by dns_negative_max_ttl */
+        if (!r->cacheable)
+            return 0;
+        return r->ttl < l->lim.negative_max_ttl ? r->ttl : (uint32_t)l->lim.negative_max_ttl;
+    default:
+        return 0;
+    }
+}
+
+static void count_outcome(struct lookup *l, const struct dns_result *r)
+{
+    switch (r->status) {
+    case DNS_STATUS_OK:
+        l->stats.answers_ok++;
+        break;
+    case DNS_STATUS_NODATA:
+        l->stats.answers_nodata++;
+        break;
+    case DNS_STATUS_NXDOMAIN:
+        l->stats.answers_nxdomain++;
+        break;
+    case DNS_STATUS_NULLMX:
+        l->stats.answers_nullmx++;
+        break;
+    default:
+        l->stats.failures[(unsigned)r->fail < DNS_FAIL_KINDS ? r->fail : DNS_FAIL_OTHER]++;
+        break;
+    }
+}
+
+/* ------------------------------------------------------------ answers ---- */
+
+static int64_t now_ms(const struct lookup *l)
+{
+    return (int64_t)uv_now(l->loop);
+}
+
+static int64_t stale_window_ms(const struct lookup *l)
+{
+    return l->lim.serve_stale ? (int64_t)l->lim.serve_stale_max * 1000 : 0;
+}
+
+static void view_from_entry(struct lookup_view *v, const struct dns_entry *e, int64_t now)
+{
+    v->qtype = e->qtype;
+    v->name = dns_entry_name(e);
+    v->canon = dns_entry_canon(e);
+    v->status = (enum dns_status)e->status;
+    v->reason = dns_status_reason(v->status);
+    v->ttl = dns_entry_remaining(e, now);
+    v->flags = DNSP_F_FROM_CACHE;
+    v->data = dns_entry_data(e);
+    v->data_len = e->data_len;
+    v->count = e->count;
+}
+
+/* RFC 8767: after a failure, an expired answer still in the window. The
+ * entry is copied into r, so later stores cannot pull it from under us. */
+static int take_stale(struct lookup *l, const struct pending *p, struct dns_result *r)
+{
+    int stale;
+    if (!l->lim.serve_stale)
+        return 0;
+    const struct dns_entry *e =
+        dns_cache_find(l->cache, p->qtype, p->name, now_ms(l), stale_window_ms(l), &stale);
+    if (!e)
+        return 0;
+    r->status = (enum dns_status)e->status;
+    r->count = e->count;
+    buf_set(&r->data, dns_entry_data(e), e->data_len);
+    buf_sets(&r->reason, dns_status_reason(r->status));
+    snprintf(r->canon, sizeof(r->canon), "%s", dns_entry_canon(e));
+    l->stats.stale_served++;
+    return 1;
+}
+
+static void store(struct lookup *l, const struct pending *p, const struct dns_result *r,
+                  uint32_t ttl)
+{
+    struct dns_cache_put put = {p->qtype, p->name,   r->canon,    r->status,
+                                ttl,      r->data.s, r->data.len, r->count};
+    dns_cache_store(l->cache, &put, now_ms(l));
+}
+
+static void call_waiters(struct pending *p, struct lookup_view *v)
+{
+    struct waiter *w = p->first, *next;
+    uint32_t flags = v->flags;
+    for (; w; w = next) {
+        next = w->next;
+        v->flags = flags | (w->coalesced ? DNSP_F_COALESCED : 0);
+        w->cb(w->arg, v);
+        free(w);
+    }
+}
+
+static void complete(struct lookup *l, struct pending *p, struct dns_result *r)
+{
+    struct lookup_view v = {p->qtype, p->name, r->canon, r->status, NULL, 0, 0, NULL, 0, 0};
+    count_outcome(l, r);
+    if (r->status == DNS_STATUS_TEMPFAIL && take_stale(l, p, r)) {
+        v.status = r->status;
+        v.flags = DNSP_F_STALE;
+        v.ttl = LOOKUP_STALE_TTL;
+    } else {
+        v.ttl = cache_ttl(l, r);
+        if (v.ttl > 0)
+            store(l, p, r, v.ttl);
+    }
+    v.reason = buf_cstr(&r->reason);
+    v.data = r->data.s;
+    v.data_len = r->data.len;
+    v.count = r->count;
+    pending_unlink(l, p);
+    call_waiters(p, &v);
+    free(p->current);
+    free(p);
+}
+
+/* c-ares status without an answer: the kind of temporary failure. */
+static void fail_from_status(struct dns_result *r, int status)
+{
+    switch (status) {
+    case ARES_ETIMEOUT:
+        dns_result_fail(r, DNS_FAIL_TIMEOUT, "timeout: no answer from the upstream resolver");
+        break;
+    case ARES_ESERVFAIL:
+        dns_result_fail(r, DNS_FAIL_SERVFAIL, "SERVFAIL from the upstream resolver");
+        break;
+    case ARES_EREFUSED:
+        dns_result_fail(r, DNS_FAIL_REFUSED, "REFUSED by the upstream resolver");
+        break;
+    case ARES_EBADRESP:
+        dns_result_fail(r, DNS_FAIL_MALFORMED, "malformed answer from the upstream resolver");
+        break;
+    default:
+        dns_result_fail(r, DNS_FAIL_OTHER, "upstream: %s", ares_strerror(status));
+        break;
+    }
+}
+
+static void on_upstream(void *arg, int status, const unsigned char *abuf, int alen);
+
+static void ask_upstream(struct lookup *l, struct pending *p)
+{
+    l->stats.upstream_queries++;
+    upstream_query(l->up, p->current, p->qtype, on_upstream, p);
+}
+
+/* The chain ended on a name without data: ask that name, within the bound. */
+static int chase_cname(struct lookup *l, struct pending *p, struct dns_result *r)
+{
+    p->cnames += r->cnames;
+    if (r->ttl < p->chain_ttl)
+        p->chain_ttl = r->ttl;
+    if (p->cnames >= DNS_CNAME_CHAIN_MAX) {
+        dns_result_fail(r, DNS_FAIL_CNAME, "CNAME chain longer than %d links", DNS_CNAME_CHAIN_MAX);
+        return -1;
+    }
+    free(p->current);
+    p->current = xstrdup(r->canon);
+    l->stats.cname_followups++;
+    ask_upstream(l, p);
+    return 0;
+}
+
+static void on_upstream(void *arg, int status, const unsigned char *abuf, int alen)
+{
+    struct pending *p = arg;
+    struct lookup *l = p->l;
+    struct dns_result r;
+    dns_result_init(&r);
+    if (abuf && status != ARES_EDESTRUCTION)
+        dns_result_from_answer(&r, abuf, (size_t)alen, p->current, p->qtype,
+                               DNS_CNAME_CHAIN_MAX - p->cnames);
+    else
+        fail_from_status(&r, status);
+    if (r.follow && !l->shutting_down && chase_cname(l, p, &r) == 0) {
+        dns_result_free(&r);
+        return;
+    }
+    if (r.ttl > p->chain_ttl)
+        r.ttl = p->chain_ttl;
+    complete(l, p, &r);
+    dns_result_free(&r);
+}
+
+void lookup_start(struct lookup *l, uint16_t qtype, const char *name, lookup_cb cb, void *arg)
+{
+    int stale = 0;
+    int64_t now = now_ms(l);
+    const struct dns_entry *e =
+        dns_cache_find(l->cache, qtype, name, now, stale_window_ms(l), &stale);
+    if (e && !stale) {
+        struct lookup_view v;
+        l->stats.hits++;
+        view_from_entry(&v, e, now);
+        cb(arg, &v);
+        return;
+    }
+    l->stats.misses++;
+    uint32_t h = pending_hash(l, qtype, name);
+    struct pending **pp = pending_slot(l, qtype, name, h);
+    if (*pp) {
+        l->stats.coalesced++;
+        add_waiter(*pp, cb, arg, 1);
+        return;
+    }
+    struct pending *p = pending_new(l, qtype, name, h);
+    add_waiter(p, cb, arg, 0);
+    ask_upstream(l, p);
+}
+
+/* -------------------------------------------------------------- ROUTE ---- */
+
+struct route_host {
+    uint32_t pref;
+    char *name;
+    struct buf v4, v6;
+    enum dns_status st4, st6;
+    struct buf reason;
+    uint32_t ttl;
+};
+
+struct route_part {
+    struct route_job *job;
+    size_t host;
+    uint16_t qtype;
+};
+
+struct route_job {
+    struct lookup *l;
+    route_cb cb;
+    void *arg;
+    char *domain, *canon;
+    unsigned refs; /* parts in flight, plus one while parts are being started */
+    enum dns_status mx_status;
+    char *mx_reason;
+    uint32_t ttl, flags;
+    struct route_host *hosts;
+    struct route_part *parts;
+    size_t nhosts;
+};
+
+static void job_add_ttl(struct route_job *job, uint32_t ttl, uint32_t flags)
+{
+    if (ttl < job->ttl)
+        job->ttl = ttl;
+    if (!(flags & DNSP_F_FROM_CACHE))
+        job->flags &= ~(uint32_t)DNSP_F_FROM_CACHE;
+    job->flags |= flags & DNSP_F_STALE;
+}
+
+/* A host is usable if it has an address; otherwise its worst failure. */
+static enum dns_status host_status(const struct route_host *h)
+{
+    if (h->v4.len || h->v6.len)
+        return DNS_STATUS_OK;
+    if (h->st4 == DNS_STATUS_TEMPFAIL || h->st6 == DNS_STATUS_TEMPFAIL)
+        return DNS_STATUS_TEMPFAIL;
+    if (h->st4 == DNS_STATUS_NXDOMAIN || h->st6 == DNS_STATUS_NXDOMAIN)
+        return DNS_STATUS_NXDOMAIN;
+    return DNS_STATUS_NODATA;
+}
+
+/* SPEC D4 needs the detail per host; the overall class is a summary. */
+static enum dns_status route_status(const struct dnsp_host *hosts, size_t n, const char **why)
+{
+    size_t nx = 0, temp = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (hosts[i].status == DNS_STATUS_OK) {
+            *why = "";
+            return DNS_STATUS_OK;
+        }
+        nx += hosts[i].status == DNS_STATUS_NXDOMAIN;
+        temp += hosts[i].status == DNS_STATUS_TEMPFAIL;
+    }
+    if (temp) {
+        *why = "no address for any MX host; some lookups failed temporarily";
+        return DNS_STATUS_TEMPFAIL;
+    }
+    if (n && nx == n) {
+        *why = "every MX host: no such domain (NXDOMAIN)";
+        return DNS_STATUS_NXDOMAIN;
+    }
+    *why = "no A or AAAA record for any MX host";
+    return DNS_STATUS_NODATA;
+}
+
+static void job_free(struct route_job *job)
+{
+    for (size_t i = 0; i < job->nhosts; i++) {
+        free(job->hosts[i].name);
+        buf_free(&job->hosts[i].v4);
+        buf_free(&job->hosts[i].v6);
+        buf_free(&job->hosts[i].reason);
+    }
+    free(job->hosts);
+    free(job->parts);
+    free(job->domain);
+    free(job->canon);
+    free(job->mx_reason);
+    free(job);
+}
+
+static void job_finish(struct route_job *job)
+{
+    struct dnsp_host *hosts = xcalloc(job->nhosts ? job->nhosts : 1, sizeof(*hosts));
+    struct dnsp_answer a = {
+        0,        DNSP_QTYPE_ROUTE, job->domain, job->canon, job->mx_status, job->mx_reason,
+        job->ttl, job->flags,       hosts,       job->nhosts};
+    for (size_t i = 0; i < job->nhosts; i++) {
+        struct route_host *h = &job->hosts[i];
+        hosts[i] = (struct dnsp_host){h->pref,        h->name,
+                                      host_status(h), (char *)buf_cstr(&h->reason),
+                                      h->ttl,         (unsigned char *)h->v4.s,
+                                      h->v4.len / 4,  (unsigned char *)h->v6.s,
+                                      h->v6.len / 16};
+        if (hosts[i].status == DNS_STATUS_OK)
+            hosts[i].reason = "";
+    }
+    const char *why = job->mx_reason;
+    if (job->mx_status == DNS_STATUS_OK)
+        a.status = route_status(hosts, job->nhosts, &why);
+    a.reason = (char *)why;
+    job->cb(job->arg, &a);
+    free(hosts);
+    job_free(job);
+}
+
+static void job_release(struct route_job *job)
+{
+    if (--job->refs == 0)
+        job_finish(job);
+}
+
+static void on_route_address(void *arg, const struct lookup_view *v)
+{
+    struct route_part *part = arg;
+    struct route_job *job = part->job;
+    struct route_host *h = &job->hosts[part->host];
+    int v4 = part->qtype == DNS_TYPE_A;
+    if (v4)
+        h->st4 = v->status;
+    else
+        h->st6 = v->status;
+    if (v->status == DNS_STATUS_OK)
+        buf_add(v4 ? &h->v4 : &h->v6, v->data, v->data_len);
+    else if (v->reason && v->reason[0])
+        buf_printf(&h->reason, "%s%s: %s", h->reason.len ? "; " : "", v4 ? "A" : "AAAA", v->reason);
+    if (v->ttl < h->ttl)
+        h->ttl = v->ttl;
+    job_add_ttl(job, v->ttl, v->flags);
+    job_release(job);
+}
+
+static void add_route_host(struct route_job *job, uint32_t pref, const char *name, size_t n)
+{
+    struct route_host *h = &job->hosts[job->nhosts++];
+    h->pref = pref;
+    h->name = xstrndup(name, n);
+    h->ttl = UINT32_MAX;
+    h->st4 = h->st6 = DNS_STATUS_OK;
+}
+
+/* The MX set, or the implicit MX of RFC 5321 5.1 (no MX: the domain). */
+static void collect_route_hosts(struct route_job *job, const struct lookup_view *v)
+{
+    size_t off = 0, n, room = v->count < DNSP_ROUTE_MAX_HOSTS ? v->count : DNSP_ROUTE_MAX_HOSTS;
+    uint16_t pref;
+    const char *name;
+    if (v->status == DNS_STATUS_NODATA) {
+        job->hosts = xcalloc(1, sizeof(*job->hosts));
+        add_route_host(job, 0, job->domain, strlen(job->domain));
+        job->flags |= DNSP_F_IMPLICIT_MX;
+        return;
+    }
+    job->hosts = xcalloc(room ? room : 1, sizeof(*job->hosts));
+    while (job->nhosts < room && dns_mx_next(v->data, v->data_len, &off, &pref, &name, &n))
+        add_route_host(job, pref, name, n);
+    if (v->count > DNSP_ROUTE_MAX_HOSTS)
+        job->flags |= DNSP_F_HOSTS_CAPPED;
+}
+
+static void start_route_parts(struct route_job *job)
+{
+    job->parts = xcalloc(2 * job->nhosts + 1, sizeof(*job->parts));
+    for (size_t i = 0; i < job->nhosts; i++) {
+        struct route_host *h = &job->hosts[i];
+        const char *why;
+        if (dnsp_name_normalize(h->name, &why) < 0) {
+            h->st4 = h->st6 = DNS_STATUS_TEMPFAIL;
+            buf_printf(&h->reason, "unusable MX host name: %s", why);
+            job_add_ttl(job, 0, DNSP_F_FROM_CACHE);
+            continue;
+        }
+        for (int f = 0; f < 2; f++) {
+            struct route_part *part = &job->parts[2 * i + (size_t)f];
+            part->job = job;
+            part->host = i;
+            part->qtype = f == 0 ? DNS_TYPE_A : DNS_TYPE_AAAA;
+            job->refs++;
+            lookup_start(job->l, part->qtype, h->name, on_route_address, part);
+        }
+    }
+}
+
+static void on_route_mx(void *arg, const struct lookup_view *v)
+{
+    struct route_job *job = arg;
+    job->mx_status = v->status;
+    job->mx_reason = xstrdup(v->reason ? v->reason : "");
+    job->canon = xstrdup(v->canon);
+    job->ttl = v->ttl;
+    job->flags = v->flags & (DNSP_F_FROM_CACHE | DNSP_F_STALE);
+    if (v->status == DNS_STATUS_OK || v->status == DNS_STATUS_NODATA) {
+        job->mx_status = DNS_STATUS_OK;
+        collect_route_hosts(job, v); /* copies: the view may go away below */
+        start_route_parts(job);
+    }
+    job_release(job);
+}
+
+void lookup_route(struct lookup *l, const char *domain, route_cb cb, void *arg)
+{
+    struct route_job *job = xcalloc(1, sizeof(*job));
+    job->l = l;
+    job->cb = cb;
+    job->arg = arg;
+    job->domain = xstrdup(domain);
+    job->refs = 1;
+    lookup_start(l, DNS_TYPE_MX, domain, on_route_mx, job);
+}
+
+/* ---------------------------------------------------------- lifecycle ---- */
+
+struct lookup *lookup_new(uv_loop_t *loop, struct upstream *up, struct dns_cache *cache,
+                          const struct lookup_limits *limits)
+{
+    struct lookup *l = xcalloc(1, sizeof(*l));
+    l->loop = loop;
+    l->up = up;
+    l->cache = cache;
+    l->lim = *limits;
+    l->nbuckets = 64;
+    l->buckets = xcalloc(l->nbuckets, sizeof(*l->buckets));
+    siphash_random_key(l->key);
+    return l;
+}
+
+void lookup_set_limits(struct lookup *l, const struct lookup_limits *limits)
+{
+    l->lim = *limits;
+}
+
+struct dnscache_stats *lookup_stats(struct lookup *l)
+{
+    return &l->stats;
+}
+
+size_t lookup_pending(const struct lookup *l)
+{
+    return l->npending;
+}
+
+void lookup_shutdown(struct lookup *l)
+{
+    l->shutting_down = 1;
+}
+
+void lookup_free(struct lookup *l)
+{
+    if (!l)
+        return;
+    if (l->npending)
+        log_error("dnscache: %zu queries still pending at exit", l->npending);
+    free(l->buckets);
+    free(l);
+}

@@ -1,0 +1,84 @@
+/*
+ * lookup — the policy of the DNS cache between its clients and upstream:
+ *
+ *   - a fresh cached answer is given at once (a hit);
+ *   - otherwise one upstream query per (type, name): concurrent identical
+ *     requests wait on the query already in flight (coalescing);
+ *   - the answer is classified (dns_answer.h); a CNAME chain the upstream
+ *     left unfinished is chased here, DNS_CNAME_CHAIN_MAX links in all;
+ *   - positive answers are kept for their TTL clamped to
+ *     [dns_min_ttl, dns_max_ttl] (SPEC D2), but a TTL of 0 is never cached
+ *     (RFC 1035 3.2.1: for this transaction only) whatever dns_min_ttl says;
+ *   - negative answers (NODATA, NXDOMAIN) for min(RFC 2308 TTL,
+ *     dns_negative_max_ttl); 0 or no SOA: not cached;
+ *   - temporary failures are never cached; with dns_serve_stale (RFC 8767)
+ *     an answer expired less than dns_serve_stale_max ago is served instead,
+ *     flagged stale, with a TTL of LOOKUP_STALE_TTL seconds;
+ *   - ROUTE (dnsproto.h) is composed from the cached MX, A and AAAA answers
+ *     of its parts at every request, so it expires with the first of them.
+ *
+ * Callbacks may run before lookup_start()/lookup_route() returns (a hit).
+ * A view is valid only during its callback and only until the callback
+ * starts another lookup (which may evict the entry it points into).
+ */
+#ifndef ONEHOP_DNSCACHE_LOOKUP_H
+#define ONEHOP_DNSCACHE_LOOKUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "dnsproto.h"
+#include "dnscache/dns_answer.h"
+#include "dnscache/dns_cache.h"
+#include "dnscache/upstream.h"
+
+#define LOOKUP_STALE_TTL 30 /* RFC 8767 4: the TTL of a stale answer */
+
+struct lookup_limits {
+    uint64_t min_ttl, max_ttl, negative_max_ttl; /* seconds */
+    int serve_stale;
+    uint64_t serve_stale_max; /* seconds */
+};
+
+struct dnscache_stats {
+    uint64_t requests, requests_a, requests_aaaa, requests_mx, requests_route;
+    uint64_t requests_invalid;
+    uint64_t hits, misses, coalesced, upstream_queries, cname_followups, stale_served;
+    uint64_t answers_ok, answers_nodata, answers_nxdomain, answers_nullmx;
+    uint64_t failures[DNS_FAIL_KINDS]; /* by kind; [DNS_FAIL_NONE] unused */
+    uint64_t not_cached_ttl0;
+};
+
+struct lookup_view {
+    uint16_t qtype;
+    const char *name, *canon;
+    enum dns_status status;
+    const char *reason;
+    uint32_t ttl;     /* seconds this answer may still be used */
+    uint32_t flags;   /* DNSP_F_FROM_CACHE, DNSP_F_STALE, DNSP_F_COALESCED */
+    const void *data; /* packed records (dns_answer.h) */
+    size_t data_len;
+    uint32_t count;
+};
+
+typedef void (*lookup_cb)(void *arg, const struct lookup_view *v);
+/* a: the composed ROUTE answer (id 0), valid during the call. */
+typedef void (*route_cb)(void *arg, const struct dnsp_answer *a);
+
+struct lookup;
+
+struct lookup *lookup_new(uv_loop_t *loop, struct upstream *up, struct dns_cache *cache,
+                          const struct lookup_limits *limits);
+void lookup_set_limits(struct lookup *l, const struct lookup_limits *limits);
+/* qtype: DNS_TYPE_A, _AAAA or _MX; name normalized (dnsp_name_normalize). */
+void lookup_start(struct lookup *l, uint16_t qtype, const char *name, lookup_cb cb, void *arg);
+void lookup_route(struct lookup *l, const char *domain, route_cb cb, void *arg);
+struct dnscache_stats *lookup_stats(struct lookup *l);
+size_t lookup_pending(const struct lookup *l);
+/* From now on every lookup that needs upstream fails at once (shutdown). */
+void lookup_shutdown(struct lookup *l);
+void lookup_free(struct lookup *l);
+
+#endif

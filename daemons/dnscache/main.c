@@ -1,0 +1,189 @@
+/*
+ * onehop-dnscache — the DNS cache daemon (ARCHITECTURE "Processes"):
+ *
+ *     onehop-dnscache [-C DIR]
+ *
+ * Reads DIR/onehop.conf, logs to `log` as onehop/dnscache[pid], serves
+ * run_dir/dnscache.sock (server.h) in the foreground until SIGTERM or
+ * SIGINT. SIGHUP re-reads the dns_* settings: cache size, TTL bounds,
+ * serve-stale and the upstream servers; the cache is kept.
+ *
+ * One libuv loop; c-ares inside it (upstream.h); no threads. Exit status:
+ * 0 after a clean stop, 1 when it cannot start (configuration, socket).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <uv.h>
+
+#include "conf.h"
+#include "diag.h"
+#include "dnsproto.h"
+#include "log.h"
+#include "safeio.h"
+#include "siphash.h"
+#include "dnscache/dns_cache.h"
+#include "dnscache/lookup.h"
+#include "dnscache/server.h"
+#include "dnscache/upstream.h"
+
+struct daemon {
+    uv_loop_t *loop;
+    const char *confdir;
+    struct conf conf;
+    struct upstream *up;
+    struct dns_cache *cache;
+    struct lookup *lookup;
+    struct server *server;
+    struct buf servers_text;
+    uv_signal_t sigterm, sigint, sighup;
+};
+
+static void limits_from_conf(const struct conf *c, struct lookup_limits *lim)
+{
+    lim->min_ttl = c->dns_min_ttl;
+    lim->max_ttl = c->dns_max_ttl;
+    lim->negative_max_ttl = c->dns_negative_max_ttl;
+    lim->serve_stale = c->dns_serve_stale;
+    lim->serve_stale_max = c->dns_serve_stale_max;
+}
+
+static void publish_info(struct daemon *d)
+{
+    buf_clear(&d->servers_text);
+    upstream_describe(d->up, &d->servers_text);
+    struct server_info info = {buf_cstr(&d->servers_text), d->conf.dns_cache_size};
+    server_set_info(d->server, &info);
+}
+
+static void stop(struct daemon *d, const char *why)
+{
+    log_info("stopping (%s)", why);
+    server_stop(d->server);
+    d->server = NULL;
+    lookup_shutdown(d->lookup);
+    upstream_free(d->up); /* queries in flight end with a temporary failure */
+    d->up = NULL;
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sighup, NULL);
+}
+
+static void reload(struct daemon *d)
+{
+    struct conf fresh;
+    struct diag dg = DIAG_INIT;
+    struct buf err = BUF_INIT;
+    if (conf_load(&fresh, d->confdir, &dg) < 0) {
+        diag_log(&dg);
+        log_warn("reload refused: configuration errors; keeping the running settings");
+    } else if (upstream_configure(d->up, &fresh, &err) < 0) {
+        log_warn("reload refused: %s", buf_cstr(&err));
+    } else {
+        struct lookup_limits lim;
+        limits_from_conf(&fresh, &lim);
+        lookup_set_limits(d->lookup, &lim);
+        dns_cache_set_max(d->cache, fresh.dns_cache_size);
+        conf_free(&d->conf);
+        d->conf = fresh;
+        publish_info(d);
+        log_info("reloaded: servers %s, cache size %llu", buf_cstr(&d->servers_text),
+                 (unsigned long long)d->conf.dns_cache_size);
+        memset(&fresh, 0, sizeof(fresh));
+    }
+    if (fresh.config_dir)
+        conf_free(&fresh);
+    diag_free(&dg);
+    buf_free(&err);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct daemon *d = h->data;
+    if (signum == SIGHUP)
+        reload(d);
+    else
+        stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void watch_signal(struct daemon *d, uv_signal_t *h, int signum)
+{
+    uv_signal_init(d->loop, h);
+    h->data = d;
+    uv_signal_start(h, on_signal, signum);
+}
+
+static int start(struct daemon *d)
+{
+    struct buf err = BUF_INIT, path = BUF_INIT;
+    struct lookup_limits lim;
+    uint8_t key[SIPHASH_KEY_SIZE];
+    if (mkdir_p(d->conf.run_dir, 0750) < 0)
+        log_die(1, "cannot create run_dir %s: %m", d->conf.run_dir);
+    d->up = upstream_new(d->loop, &d->conf, &err);
+    if (!d->up)
+        log_die(1, "cannot start the resolver: %s", buf_cstr(&err));
+    siphash_random_key(key);
+    d->cache = dns_cache_new(d->conf.dns_cache_size, key);
+    limits_from_conf(&d->conf, &lim);
+    d->lookup = lookup_new(d->loop, d->up, d->cache, &lim);
+    path_join(&path, d->conf.run_dir, DNSP_SOCKET_NAME);
+    d->server = server_start(d->loop, buf_cstr(&path), d->lookup, d->cache, &err);
+    if (!d->server)
+        log_die(1, "%s", buf_cstr(&err));
+    publish_info(d);
+    log_info("started: socket %s, servers %s, cache size %llu", buf_cstr(&path),
+             buf_cstr(&d->servers_text), (unsigned long long)d->conf.dns_cache_size);
+    buf_free(&path);
+    buf_free(&err);
+    return 0;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: onehop-dnscache [-C DIR]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    struct daemon d;
+    struct diag dg = DIAG_INIT;
+    const char *opt_C = NULL;
+    memset(&d, 0, sizeof(d));
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-C") == 0 && i + 1 < argc)
+            opt_C = argv[++i];
+        else if (strncmp(argv[i], "-C", 2) == 0 && argv[i][2])
+            opt_C = argv[i] + 2;
+        else
+            return usage();
+    }
+    d.confdir = conf_dir(opt_C);
+    if (conf_load(&d.conf, d.confdir, &dg) < 0) {
+        diag_print(&dg, stderr);
+        diag_free(&dg);
+        conf_free(&d.conf);
+        return 1;
+    }
+    diag_free(&dg);
+    if (log_open("dnscache", d.conf.log) < 0)
+        log_warn("cannot open log %s: %m; logging to stderr", d.conf.log);
+    signal(SIGPIPE, SIG_IGN);
+    d.loop = uv_default_loop();
+    start(&d);
+    watch_signal(&d, &d.sigterm, SIGTERM);
+    watch_signal(&d, &d.sigint, SIGINT);
+    watch_signal(&d, &d.sighup, SIGHUP);
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    lookup_free(d.lookup);
+    dns_cache_free(d.cache);
+    buf_free(&d.servers_text);
+    conf_free(&d.conf);
+    uv_loop_close(d.loop);
+    log_info("stopped");
+    log_close();
+    return 0;
+}
