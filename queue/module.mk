@@ -26,3 +26,11 @@ LIB_SRCS += \
 	queue/queue_recover.c \
 	queue/trigger.c \
 	queue/msgcheck.c
+LIB_SRCS += queue/inject_txn.c
+
+# onehop-queue: the only writer of new messages (inject_proto.h)
+PROGRAMS += onehop-queue
+onehop-queue_SRCS = \
+	queue/onehop-queue.c \
+	queue/inject_oneshot.c \
+	queue/inject_server.c

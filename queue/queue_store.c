@@ -68,17 +68,28 @@ static int create_layout(struct queue *q)
     return made ? fsync(q->root_fd) : 0;
 }
 
+static int open_subdirs(struct queue *q)
+{
+    for (int d = 0; d < QDIR_COUNT; d++) {
+        if (q->dir_fd[d] < 0 && (q->dir_fd[d] = open_dir_at(q->root_fd, queue_dir_names[d])) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* With QUEUE_OPEN_CREATE, a queue whose layout is incomplete is completed
+ * (a complete one costs nothing more: the common case of onehop-queue). A
+ * bucket that goes missing later is made again when a file needs it. */
 static int open_layout(struct queue *q, unsigned flags)
 {
-    if ((flags & QUEUE_OPEN_CREATE) && create_layout(q) != 0)
+    if (open_subdirs(q) == 0)
+        return 0;
+    if (!(flags & QUEUE_OPEN_CREATE) || errno != ENOENT || create_layout(q) != 0 ||
+        open_subdirs(q) != 0)
         return -1;
-    for (int d = 0; d < QDIR_COUNT; d++)
-        if ((q->dir_fd[d] = open_dir_at(q->root_fd, queue_dir_names[d])) < 0)
+    for (int d = QDIR_INCOMING; d <= QDIR_ACTIVE; d++)
+        if (ensure_buckets(q->dir_fd[d]) != 0)
             return -1;
-    if (flags & QUEUE_OPEN_CREATE)
-        for (int d = QDIR_INCOMING; d <= QDIR_ACTIVE; d++)
-            if (ensure_buckets(q->dir_fd[d]) != 0)
-                return -1;
     return 0;
 }
 

@@ -1,0 +1,184 @@
+/*
+ * inject_oneshot — onehop-queue's one-shot mode (inject_proto.h): exactly
+ * one transaction read from fd 0, its content streamed straight into a new
+ * queue file, committed at INJ_END; the reply record goes to fd 1, the exit
+ * status tells the caller what happened.
+ *
+ * A permanent or temporary failure does not stop the reading: the input is
+ * drained to INJ_END so the caller never meets EPIPE, then the failure is
+ * answered. Nothing is ever left half-written: the tmp file is removed on
+ * every failure (and by recovery if we are killed).
+ * Must never: exit 0 unless the commit returned success.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "inject_proto.h"
+#include "inject_server.h"
+#include "inject_txn.h"
+#include "log.h"
+#include "safeio.h"
+
+int inj_reader_next(struct inj_reader *rr, const char **rec, size_t *len, const char **why)
+{
+    for (;;) {
+        size_t reclen;
+        int r = ipc_frame(rr->in.s + rr->off, rr->in.len - rr->off, INJ_RECORD_MAX, &reclen, why);
+        if (r < 0)
+            return -1;
+        if (r == 1) {
+            *rec = rr->in.s + rr->off;
+            *len = reclen;
+            rr->off += reclen;
+            return 1;
+        }
+        buf_consume(&rr->in, rr->off);
+        rr->off = 0;
+        buf_reserve(&rr->in, 65536);
+        ssize_t n = read(rr->fd, rr->in.s + rr->in.len, rr->in.cap - rr->in.len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            *why = n < 0 ? "read error" : "end of input inside a record";
+            return n == 0 && rr->in.len == 0 ? 0 : -2;
+        }
+        rr->in.len += (size_t)n;
+    }
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    _exit(INJ_EX_TEMPFAIL); /* the tmp file is left to recovery (no lock) */
+}
+
+static void send_reply(const struct buf *reply)
+{
+    if (write_all(1, reply->s, reply->len) != 0 && errno != EPIPE && errno != EBADF)
+        log_warn("cannot write the reply: %m");
+}
+
+static int finish_failed(const struct inj_txn *t)
+{
+    struct buf reply = BUF_INIT;
+    inj_reply_fail(&reply, t);
+    send_reply(&reply);
+    buf_free(&reply);
+    fprintf(stderr, "onehop-queue: %s %s\n", t->enhanced ? t->enhanced : "",
+            buf_cstr((struct buf *)&t->why));
+    log_info("reject: from=<%s>, nrcpt=%zu: %s %s", t->sender ? t->sender : "", t->nrcpt,
+             t->enhanced ? t->enhanced : "", buf_cstr((struct buf *)&t->why));
+    return t->status;
+}
+
+static int commit(struct inj_ctx *cx, struct inj_txn *t)
+{
+    struct queue_envelope env;
+    unsigned index;
+    char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    inj_txn_envelope(t, &env);
+    if (queue_writer_end_msg(t->w, &env, &index) != 0) {
+        inj_txn_commit_failed(t, errno); /* aborts the writer: tmp file removed */
+        return finish_failed(t);
+    }
+    struct queue_writer *w = t->w;
+    t->w = NULL; /* the commit frees it, whatever happens */
+    if (queue_writer_commit(w, fid) != 0) {
+        inj_txn_commit_failed(t, errno);
+        return finish_failed(t);
+    }
+    queue_msg_id(fid, index, id);
+    inj_log_queued(id, t);
+    queue_trigger_pull(cx->run_dir);
+    struct buf reply = BUF_INIT;
+    inj_reply_ok(&reply, t->txn, id);
+    send_reply(&reply);
+    buf_free(&reply);
+    return INJ_EX_OK;
+}
+
+static void start(struct inj_ctx *cx, struct inj_txn *t, const struct inj_request *rq)
+{
+    char uid[32];
+    inj_txn_init(t, rq->txn, cx->size_limit);
+    inj_txn_sender(t, rq->s1);
+    snprintf(uid, sizeof(uid), "%lu", (unsigned long)cx->uid);
+    inj_txn_attr(t, "uid", uid, 1);
+    if (!cx->q)
+        inj_txn_fail(t, INJ_EX_TEMPFAIL, "4.3.0", "%s", cx->unavailable);
+    else
+        inj_txn_spill(t, cx->q); /* one-shot content streams to its file */
+}
+
+static int protocol_error(const char *why)
+{
+    log_error("protocol error on input: %s", why);
+    fprintf(stderr, "onehop-queue: protocol error on input: %s\n", why);
+    return INJ_EX_SOFTWARE;
+}
+
+/* Apply one request; returns -1 to go on, or the exit status. */
+static int handle(struct inj_ctx *cx, struct inj_txn *t, int *begun, const struct inj_request *rq)
+{
+    if (!*begun) {
+        if (rq->type != INJ_BEGIN)
+            return protocol_error("first record is not INJ_BEGIN");
+        start(cx, t, rq);
+        *begun = 1;
+        return -1;
+    }
+    if (rq->txn != t->txn || rq->type == INJ_BEGIN)
+        return protocol_error("a second transaction in one-shot mode");
+    switch (rq->type) {
+    case INJ_ATTR:
+        inj_txn_attr(t, rq->s1, rq->s2, 0);
+        return -1;
+    case INJ_RCPT:
+        inj_txn_rcpt(t, rq->s1, rq->s2, rq->s3);
+        return -1;
+    case INJ_DATA:
+        inj_txn_data(t, rq->data, rq->n);
+        return -1;
+    case INJ_ABORT:
+        return INJ_EX_TEMPFAIL;
+    default: /* INJ_END */
+        inj_txn_end(t);
+        return inj_txn_failed(t) ? finish_failed(t) : commit(cx, t);
+    }
+}
+
+int inject_oneshot(struct inj_ctx *cx)
+{
+    struct inj_reader rr = {0, BUF_INIT, 0};
+    struct inj_txn t;
+    int begun = 0, status = -1;
+    signal(SIGALRM, on_alarm);
+    alarm(INJ_ONESHOT_TIMEOUT);
+    while (status < 0) {
+        const char *rec, *why = NULL;
+        size_t len;
+        struct inj_request rq;
+        struct ipc_reader r;
+        int got = inj_reader_next(&rr, &rec, &len, &why);
+        if (got == 0 || got == -2) {
+            fprintf(stderr, "onehop-queue: input ended before the end of the message: "
+                            "nothing queued\n");
+            status = INJ_EX_TEMPFAIL;
+        } else if (got < 0) {
+            status = protocol_error(why);
+        } else if (inj_request_decode(&r, rec, len, &rq, &why) != 0) {
+            status = protocol_error(why);
+            ipc_close(&r);
+        } else {
+            status = handle(cx, &t, &begun, &rq);
+            ipc_close(&r);
+        }
+    }
+    if (begun)
+        inj_txn_free(&t);
+    buf_free(&rr.in);
+    return status;
+}

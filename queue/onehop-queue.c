@@ -1,0 +1,152 @@
+/*
+ * onehop-queue — the only program that writes new messages into the queue
+ * (ARCHITECTURE "Processes"; protocol and exit codes in inject_proto.h).
+ *
+ *     onehop-queue [-C DIR]            one-shot: one message, exec'd by sendmail
+ *     onehop-queue [-C DIR] --server   group-committing server for smtpd
+ *
+ * It may be installed set-uid to the queue account, so before anything else
+ * it makes its own world safe: umask 077, fds 0-2 open (else /dev/null),
+ * every other fd closed, SIGPIPE ignored, cwd "/", the environment emptied
+ * (after reading $ONEHOP_CONFIG), and the set-uid privilege dropped when the
+ * configuration directory is not the compiled-in one (a user's own config
+ * must not steer the queue account).
+ * Must never: trust its caller's environment, cwd or extra fds, or say a
+ * message is queued before its commit is durable.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "diag.h"
+#include "inject_proto.h"
+#include "inject_server.h"
+#include "log.h"
+#include "mem.h"
+#include "queue.h"
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: onehop-queue [-C DIR] [--server]\n");
+    exit(INJ_EX_USAGE);
+}
+
+/* fds 0, 1, 2 open (a closed one would let a later open() land on it). */
+static void sane_fds(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1)
+            continue;
+        int n = open("/dev/null", O_RDWR);
+        if (n != fd)
+            _exit(INJ_EX_TEMPFAIL);
+    }
+    if (close_range(3, ~0u, 0) != 0) {
+        long max = sysconf(_SC_OPEN_MAX);
+        for (long fd = 3; fd < (max < 0 || max > 65536 ? 65536 : max); fd++)
+            close((int)fd);
+    }
+}
+
+static int running_setid(void)
+{
+    return getuid() != geteuid() || getgid() != getegid();
+}
+
+/* A user's own configuration gets the user's own rights, nothing more. */
+static void drop_setid(void)
+{
+    gid_t g = getgid();
+    uid_t u = getuid();
+    if (setgroups(0, NULL) != 0 && errno != EPERM)
+        _exit(INJ_EX_TEMPFAIL);
+    if (setgid(g) != 0 || setuid(u) != 0 || geteuid() != u || getegid() != g)
+        _exit(INJ_EX_TEMPFAIL);
+}
+
+struct options {
+    const char *config_dir;
+    int server;
+};
+
+static void parse_args(int argc, char **argv, struct options *o)
+{
+    memset(o, 0, sizeof(*o));
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--server") == 0)
+            o->server = 1;
+        else if (strcmp(argv[i], "-C") == 0 && i + 1 < argc)
+            o->config_dir = argv[++i];
+        else if (strncmp(argv[i], "-C", 2) == 0 && argv[i][2])
+            o->config_dir = argv[i] + 2;
+        else
+            usage();
+    }
+}
+
+/* Load the configuration and open the queue; on failure cx->q stays NULL
+ * and cx->unavailable says why (the modes answer 75). */
+static void prepare(struct inj_ctx *cx, struct conf *c, const char *dir)
+{
+    struct diag d = DIAG_INIT;
+    const char *why = NULL;
+    static struct buf reason = BUF_INIT;
+    memset(cx, 0, sizeof(*cx));
+    cx->uid = getuid();
+    if (conf_load(c, dir, &d) != 0) {
+        diag_log(&d);
+        buf_printf(&reason, "configuration errors in %s/onehop.conf", dir);
+        cx->unavailable = buf_cstr(&reason);
+    }
+    diag_free(&d);
+    if (log_open("queue", c->log) != 0)
+        log_warn("cannot open log %s: %m", c->log);
+    cx->size_limit = c->message_size_limit;
+    cx->run_dir = c->run_dir;
+    if (cx->unavailable)
+        return;
+    struct stat st;
+    int bad = stat(dir, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+    if (bad) { /* a typo must not silently pick the default queue */
+        buf_printf(&reason, "configuration directory %s: %s", dir, strerror(bad));
+        log_error("%s", buf_cstr(&reason));
+        cx->unavailable = buf_cstr(&reason);
+        return;
+    }
+    if (queue_open(&cx->q, c->queue_dir, QUEUE_OPEN_CREATE, &why) != 0) {
+        log_error("queue %s: %s: %m", c->queue_dir, why);
+        buf_printf(&reason, "queue unavailable: %s", why);
+        cx->unavailable = buf_cstr(&reason);
+        cx->q = NULL;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    struct conf c;
+    struct inj_ctx cx;
+    umask(077);
+    sane_fds();
+    signal(SIGPIPE, SIG_IGN);
+    if (chdir("/") != 0)
+        _exit(INJ_EX_TEMPFAIL);
+    parse_args(argc, argv, &o);
+    char *dir = xstrdup(conf_dir(o.config_dir));
+    if (running_setid() && strcmp(dir, ONEHOP_SYSCONFDIR) != 0)
+        drop_setid();
+    clearenv();
+    prepare(&cx, &c, dir);
+    int status = o.server ? inject_server(&cx) : inject_oneshot(&cx);
+    queue_close(cx.q);
+    conf_free(&c);
+    free(dir);
+    return status;
+}
