@@ -206,7 +206,7 @@ static void add_quoted(struct buf *b, const char *s)
 {
     buf_addc(b, '"');
     size_t i = 0;
-    for (; s[i] && i < DIAG_QUOTE_MAX; i++) {
+    for (; i < DIAG_QUOTE_MAX && s[i]; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
             buf_printf(b, "\\x%02x", ch);
@@ -651,8 +651,9 @@ static int expansion_name(struct parser *p, size_t k, const char **s)
         }
         *s = end + 1;
     } else {
-        for (end = name; name_char(*end); end++)
-            continue;
+        end = name;
+        while (name_char(*end))
+            end++;
         *s = end;
     }
     if (end == name) {

@@ -26,9 +26,13 @@ static int ascii_digit(char c)
     return c >= '0' && c <= '9';
 }
 
+/* ASCII only, whatever the locale (host names and keywords are ASCII). */
 static char ascii_lower(char c)
 {
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    static const char lower[] = "abcdefghijklmnopqrstuvwxyz";
+    if (c >= 'A' && c <= 'Z')
+        return lower[c - 'A'];
+    return c;
 }
 
 /* Read the leading decimal digits of s into *out; returns how many there were,
@@ -123,9 +127,9 @@ static uint64_t size_unit(char suffix)
     case 'k':
         return 1024;
     case 'm':
-        return 1024 * 1024;
+        return 1024ULL * 1024;
     case 'g':
-        return 1024 * 1024 * 1024;
+        return 1024ULL * 1024 * 1024;
     default:
         return 0;
     }
