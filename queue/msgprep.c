@@ -135,10 +135,12 @@ int msgprep_read_fd(int fd, unsigned flags, uint64_t limit, struct buf *text, st
 
 static void quote_for_error(struct buf *err, const char *s, size_t len)
 {
-    size_t n = len > ERR_QUOTE_MAX ? ERR_QUOTE_MAX : len;
-    buf_add(err, s, n);
-    if (n < len)
-        buf_adds(err, "...");
+    if (len <= ERR_QUOTE_MAX) {
+        buf_add(err, s, len);
+        return;
+    }
+    buf_add(err, s, ERR_QUOTE_MAX);
+    buf_adds(err, "...");
 }
 
 static const char *origin(const struct msgprep_config *cfg)

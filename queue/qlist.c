@@ -34,8 +34,10 @@ int qlist_open(const char *queue_dir, struct queue **q, const char **why)
 
 void qlist_add_printable(struct buf *out, const char *s)
 {
-    for (; s && *s; s++)
-        buf_addc(out, ((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s);
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        buf_addc(out, (char)(c < 0x20 || c == 0x7f ? '?' : c));
+    }
 }
 
 const char *qlist_rcpt_state(const struct queue_rcpt *r)

@@ -107,17 +107,18 @@ static void add_envelope(struct buf *out, const struct prepared_message *m, cons
  * closes its end, so that its reply or exit status can tell why. */
 static int send_message(struct child *ch, const struct prepared_message *m, const char *notify)
 {
+    const size_t chunk = (size_t)(INJ_DATA_MAX);
     struct buf batch = BUF_INIT;
     struct ipc_writer w;
     int rc = 0;
     add_envelope(&batch, m, notify);
-    for (size_t off = 0; rc == 0 && off < m->content.len; off += INJ_DATA_MAX) {
-        size_t n = m->content.len - off < INJ_DATA_MAX ? m->content.len - off : INJ_DATA_MAX;
+    for (size_t off = 0; rc == 0 && off < m->content.len; off += chunk) {
+        size_t n = m->content.len - off < chunk ? m->content.len - off : chunk;
         ipc_begin(&w, &batch, INJ_DATA);
         ipc_add_u32(&w, TXN);
         ipc_add_bytes(&w, m->content.s + off, n);
         ipc_finish(&w);
-        if (batch.len >= SEND_BATCH)
+        if (batch.len >= (size_t)SEND_BATCH)
             rc = flush_batch(ch, &batch);
     }
     if (rc == 0) {
@@ -192,7 +193,7 @@ int sendmail_inject(const struct conf *c, const struct prepared_message *m, cons
                     char *id)
 {
     struct buf path = BUF_INIT, rec = BUF_INIT;
-    struct child ch;
+    struct child ch = {0, -1, -1};
     struct reply r;
     const char *why = NULL;
     int wstatus = 0;
@@ -229,13 +230,15 @@ int sendmail_run_onehop(const struct conf *c, const char *const *args, int repla
         argv[n++] = args[k];
     argv[n] = NULL;
     path_join(&path, c->daemon_dir, "onehop");
-    if (replace)
+    pid_t pid = 0;
+    int status = 0, e;
+    if (replace) {
         execve(buf_cstr(&path), (char *const *)argv, environ);
-    pid_t pid;
-    int e = replace ? errno
-                    : posix_spawn(&pid, buf_cstr(&path), NULL, NULL, (char *const *)argv, environ);
-    int status = 0;
-    if (e != 0) {
+        e = errno; /* execve returns only on failure */
+    } else {
+        e = posix_spawn(&pid, buf_cstr(&path), NULL, NULL, (char *const *)argv, environ);
+    }
+    if (e != 0 || pid <= 0) {
         fprintf(stderr, "sendmail: cannot run %s: %s\n", buf_cstr(&path), strerror(e));
         buf_free(&path);
         return EX_TEMPFAIL;
