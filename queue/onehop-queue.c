@@ -4,6 +4,8 @@
  *
  *     onehop-queue [-C DIR]            one-shot: one message, exec'd by sendmail
  *     onehop-queue [-C DIR] --server   group-committing server for smtpd
+ *     onehop-queue [-C DIR] --recover  queue recovery now (queue.h queue_recover),
+ *                                      only when no router runs; not set-uid
  *
  * It may be installed set-uid to the queue account, so before anything else
  * it makes its own world safe: umask 077, fds 0-2 open (else /dev/null),
@@ -34,7 +36,7 @@
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: onehop-queue [-C DIR] [--server]\n");
+    fprintf(stderr, "usage: onehop-queue [-C DIR] [--server | --recover]\n");
     exit(INJ_EX_USAGE);
 }
 
@@ -73,7 +75,7 @@ static void drop_setid(void)
 
 struct options {
     const char *config_dir;
-    int server;
+    int server, recover;
 };
 
 static void parse_args(int argc, char **argv, struct options *o)
@@ -82,6 +84,8 @@ static void parse_args(int argc, char **argv, struct options *o)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--server") == 0)
             o->server = 1;
+        else if (strcmp(argv[i], "--recover") == 0)
+            o->recover = 1;
         else if (strcmp(argv[i], "-C") == 0 && i + 1 < argc)
             o->config_dir = argv[++i];
         else if (strncmp(argv[i], "-C", 2) == 0 && argv[i][2])
@@ -89,6 +93,32 @@ static void parse_args(int argc, char **argv, struct options *o)
         else
             usage();
     }
+    if (o->server && o->recover)
+        usage();
+}
+
+/* --recover: what the router does at start, for an administrator (or a
+ * test) while no router runs. Prints the counts. */
+static int recover(struct inj_ctx *cx)
+{
+    struct queue_recovery r;
+    if (!cx->q) {
+        fprintf(stderr, "onehop-queue: %s\n", cx->unavailable);
+        return INJ_EX_TEMPFAIL;
+    }
+    if (running_setid()) {
+        fprintf(stderr, "onehop-queue: --recover is for the queue owner, not set-uid use\n");
+        return INJ_EX_USAGE;
+    }
+    if (queue_lock_owner(cx->q, 0) != 0) {
+        fprintf(stderr, "onehop-queue: the queue is owned by a running router "
+                        "(it recovers at start): nothing done\n");
+        return INJ_EX_TEMPFAIL;
+    }
+    queue_recover(cx->q, &r);
+    printf("tmp_removed=%lu tails_repaired=%lu quarantined=%lu finished_removed=%lu strays=%lu\n",
+           r.tmp_removed, r.tails_repaired, r.quarantined, r.finished_removed, r.strays);
+    return INJ_EX_OK;
 }
 
 /* Load the configuration and open the queue; on failure cx->q stays NULL
@@ -144,7 +174,7 @@ int main(int argc, char **argv)
         drop_setid();
     clearenv();
     prepare(&cx, &c, dir);
-    int status = o.server ? inject_server(&cx) : inject_oneshot(&cx);
+    int status = o.recover ? recover(&cx) : o.server ? inject_server(&cx) : inject_oneshot(&cx);
     queue_close(cx.q);
     conf_free(&c);
     free(dir);

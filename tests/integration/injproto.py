@@ -91,3 +91,56 @@ def inject(binary, confdir, sender="alice@a.test", rcpts=("bob@b.test",),
            data=b"Subject: test\n\nhello\n", attrs=None, timeout=60):
     return run_oneshot(binary, confdir, message_records(1, sender, list(rcpts), data, attrs),
                        timeout)
+
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def _str(payload, pos):
+    n = struct.unpack(">I", payload[pos:pos + 4])[0]
+    return payload[pos + 4:pos + 4 + n].decode("utf-8", "replace"), pos + 4 + n
+
+
+def read_queue_file(path):
+    """The messages of one committed queue file (queue/queue.h "file
+    format"), as dicts: id, sender, rcpts, size, content. Raises ValueError
+    on a file that is not complete (an independent reader for the tests)."""
+    data = Path(path).read_bytes()
+    if len(data) < 64 or data[:8] != b"OHQUEUE1":
+        raise ValueError("%s: not a committed queue file" % path)
+    env_off, env_len, _crc, committed, nmsg = struct.unpack(">QIIQI", data[8:36])
+    if committed != env_off + env_len or committed > len(data):
+        raise ValueError("%s: truncated" % path)
+    env, pos, msgs, fid = data[env_off:committed], 0, [], Path(path).name
+    while pos < len(env):
+        rtype, rlen = env[pos:pos + 1], struct.unpack(">I", env[pos + 1:pos + 5])[0]
+        payload = env[pos + 5:pos + 5 + rlen]
+        pos += 5 + rlen
+        if rtype == b"M":
+            index, off, size, _arrival, _nrcpt, _nattr = struct.unpack(">IQQQII", payload[:36])
+            sender, _ = _str(payload, 36)
+            msgs.append({"id": fid + _ALPHABET[index >> 5] + _ALPHABET[index & 31],
+                         "sender": sender, "rcpts": [], "size": size,
+                         "content": data[off:off + size], "attrs": {}})
+        elif rtype == b"R":
+            msgs[-1]["rcpts"].append(_str(payload, 0)[0])
+        elif rtype == b"A":
+            name, p = _str(payload, 0)
+            msgs[-1]["attrs"][name] = _str(payload, p)[0]
+    if len(msgs) != nmsg:
+        raise ValueError("%s: %d messages, header says %d" % (path, len(msgs), nmsg))
+    return msgs
+
+
+def queue_files(queue_dir, places=("incoming", "active")):
+    return sorted(p for place in places for p in Path(queue_dir).glob(place + "/*/*"))
+
+
+def list_queue(queue_dir):
+    """{message id: message dict} of every committed file."""
+    return {m["id"]: m for f in queue_files(queue_dir) for m in read_queue_file(f)}
+
+
+def leftovers(queue_dir):
+    """Names in tmp/ (uncommitted files)."""
+    return sorted(p.name for p in (Path(queue_dir) / "tmp").iterdir())
