@@ -137,7 +137,9 @@ static int init_channel(struct upstream *u, const struct conf *c, struct buf *er
 {
     struct ares_options o;
     memset(&o, 0, sizeof(o));
-    o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | ARES_FLAG_EDNS;
+    /* NOCHECKRESP: c-ares 1.18 would turn SERVFAIL and REFUSED answers into
+     * "could not contact DNS servers"; we want the answer and its rcode. */
+    o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | ARES_FLAG_EDNS | ARES_FLAG_NOCHECKRESP;
     o.timeout = (int)(c->dns_timeout ? c->dns_timeout * 1000 : 5000);
     o.tries = UPSTREAM_TRIES;
     o.ndomains = 0; /* no search list, whatever resolv.conf says */

@@ -10,7 +10,12 @@
  *     truncated (TC) UDP answer is asked again over TCP by c-ares;
  *   - goes to the `dns_servers` of onehop.conf (IP, IP:PORT, [IPv6]:PORT),
  *     or to the nameservers of /etc/resolv.conf when that list is empty;
- *   - waits `dns_timeout` per try, UPSTREAM_TRIES tries in all.
+ *   - waits `dns_timeout` per try, UPSTREAM_TRIES tries in all, moving to
+ *     the next server on a timeout or a refused connection; a SERVFAIL or
+ *     REFUSED answer is taken as the answer (ARES_FLAG_NOCHECKRESP: the
+ *     recursive resolver behind it has retried already, and the class and
+ *     reason of the failure reach the caller instead of c-ares 1.18's
+ *     "could not contact DNS servers").
  * The callback gets the c-ares status and, when an answer came back (any
  * rcode), its raw bytes: c-ares 1.18 parses no TTL from MX answers, so the
  * caller reads them itself (dns_answer.h).
