@@ -47,6 +47,24 @@ uint32_t crc32c(uint32_t crc, const void *p, size_t n)
     return ~crc;
 }
 
+/* A fuzz build accepts any checksum, so the fuzzer reaches the parsers
+ * behind them (ONEHOP_FUZZING is defined only there). */
+static int crc_ok(uint32_t stored, uint32_t computed)
+{
+#ifdef ONEHOP_FUZZING
+    (void)stored;
+    (void)computed;
+    return 1;
+#else
+    return stored == computed;
+#endif
+}
+
+int qf_crc_ok(uint32_t stored, uint32_t computed)
+{
+    return crc_ok(stored, computed);
+}
+
 /* ------------------------------------------------------ integer coding ---- */
 void qf_put_u32(struct buf *b, uint32_t v)
 {
@@ -179,7 +197,7 @@ int qf_header_decode(const unsigned char *p, size_t len, struct qf_header *h, co
 {
     if (len < QF_HEADER_SIZE || memcmp(p, QF_MAGIC, 8) != 0)
         return *why = "not a queue file (bad magic)", -1;
-    if (qf_get_u32_at(p + 48) != crc32c(0, p, 48))
+    if (!crc_ok(qf_get_u32_at(p + 48), crc32c(0, p, 48)))
         return *why = "header checksum mismatch", -1;
     if (!all_zero(p + 36, 4) || !all_zero(p + 52, QF_HEADER_SIZE - 52))
         return *why = "header reserved bytes not zero", -1;
@@ -490,7 +508,7 @@ int qf_log_replay(const unsigned char *p, size_t len, struct queue_file *f, cons
         uint32_t rlen = qf_get_u32_at(p + pos + 1);
         if (rlen > QF_LOG_RECORD_MAX || rlen > len - pos - LOG_OVERHEAD)
             break; /* cut short: a torn append */
-        if (qf_get_u32_at(p + pos + 5 + rlen) != crc32c(0, p + pos, 5 + (size_t)rlen))
+        if (!crc_ok(qf_get_u32_at(p + pos + 5 + rlen), crc32c(0, p + pos, 5 + (size_t)rlen)))
             break; /* never completed: a torn append */
         struct cur c = {p + pos + 5, rlen, 0, 0};
         struct queue_update u;

@@ -42,6 +42,8 @@ void queue_file_id_new(char *fid, uint64_t *usec);
 
 /* ---- encoding (queue_format.c) ---- */
 uint32_t crc32c(uint32_t crc, const void *p, size_t n);
+/* stored == computed (always true in a fuzz build, see queue_format.c). */
+int qf_crc_ok(uint32_t stored, uint32_t computed);
 void qf_put_u32(struct buf *b, uint32_t v);
 void qf_put_u64(struct buf *b, uint64_t v);
 void qf_put_str(struct buf *b, const char *s, size_t n);

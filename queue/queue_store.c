@@ -284,7 +284,7 @@ static int parse_parts(const unsigned char *env, size_t env_len, const unsigned 
                        size_t log_len, struct queue_file *f, const struct qf_header *h,
                        const char **why)
 {
-    if (crc32c(0, env, env_len) != h->env_crc)
+    if (!qf_crc_ok(h->env_crc, crc32c(0, env, env_len)))
         return *why = "envelope checksum mismatch", -1;
     if (qf_envelope_parse(env, env_len, h, f, why) != 0)
         return -1;

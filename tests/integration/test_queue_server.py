@@ -1,0 +1,195 @@
+"""onehop-queue --server (queue/inject_proto.h "server mode"): interleaved
+transactions, group commit (fewer fsyncs than messages, counted with
+strace), one reply per INJ_END after the commit, failures isolated to their
+transaction, large messages spooled, protocol errors closing the channel,
+and corrupt queue files quarantined while listing goes on.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import injproto as ip
+from fixtures.paths import onehop_bin
+
+DRIVER = Path(__file__).resolve().parents[2] / "bench" / "server_driver.py"
+
+
+@pytest.fixture
+def qbin():
+    path = onehop_bin() / "onehop-queue"
+    if not path.is_file():
+        pytest.fail("%s is missing: build it first" % path, pytrace=False)
+    return path
+
+
+@pytest.fixture
+def conf(tmp_path):
+    return ip.make_config(tmp_path / "c")
+
+
+def serve(qbin, conf, requests, timeout=120):
+    p = subprocess.run([str(qbin), "-C", str(conf), "--server"], input=requests,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    return p.returncode, ip.parse_replies(p.stdout), p.stderr.decode()
+
+
+def interleave(*streams):
+    """Round-robin the records of several record lists."""
+    out = []
+    for i in range(max(len(s) for s in streams)):
+        out += [s[i] for s in streams if i < len(s)]
+    return b"".join(out)
+
+
+def split_records(raw):
+    out, pos = [], 0
+    while pos < len(raw):
+        n = int.from_bytes(raw[pos:pos + 4], "big")
+        out.append(raw[pos:pos + n])
+        pos += n
+    return out
+
+
+def test_interleaved_transactions(qbin, conf):
+    streams = [split_records(ip.message_records(t, "s%d@a.test" % t, ["r%d@b.test" % t],
+                                                b"Subject: %d\n\n" % t + b"%d" % t * 70000,
+                                                chunk=1000))
+               for t in range(1, 6)]
+    rc, replies, _ = serve(qbin, conf, interleave(*streams))
+    assert rc == 0
+    assert sorted(r[1] for r in replies) == [1, 2, 3, 4, 5]
+    assert all(r[0] == ip.OK for r in replies)
+    listed = ip.list_queue(conf / "queue")
+    for r in replies:
+        m = listed[r[2]]
+        assert m["sender"] == "s%d@a.test" % r[1]
+        assert m["content"] == b"Subject: %d\n\n" % r[1] + b"%d" % r[1] * 70000 + b"\n"
+
+
+def test_group_commit_shares_files_and_replies_after_commit(qbin, conf):
+    reqs = b"".join(ip.message_records(i, "a@a.test", ["b@b.test"], b"Subject: x\n\nm%d\n" % i)
+                    for i in range(300))
+    rc, replies, _ = serve(qbin, conf, reqs)
+    assert rc == 0 and len(replies) == 300
+    files = ip.queue_files(conf / "queue")
+    assert len(files) < 300          # several messages per committed file
+    assert len(ip.list_queue(conf / "queue")) == 300
+    log = (conf / "maillog").read_text()
+    assert log.count(": from=<a@a.test>, size=") == 300
+
+
+def test_fewer_than_one_fsync_per_message(qbin, conf):
+    if not shutil.which("strace"):
+        pytest.skip("strace is not installed (scripts/deps.sh test installs it)")
+    counts = conf / "strace.out"
+    p = subprocess.run([sys.executable, str(DRIVER), str(qbin), str(conf), "400", "20", "4096",
+                        "strace", "-f", "-c", "-o", str(counts),
+                        "-e", "trace=fsync,fdatasync"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert b"failed=0" in p.stdout
+    syncs = 0
+    for line in counts.read_text().splitlines():
+        parts = line.split()
+        if parts and parts[-1] in ("fsync", "fdatasync"):
+            syncs += int(parts[3])
+    assert 0 < syncs < 400, counts.read_text()
+
+
+def test_failures_stay_in_their_transaction(qbin, conf):
+    reqs = interleave(
+        split_records(ip.message_records(1, "a@a.test", ["b@b.test"], b"ok one\n")),
+        split_records(ip.message_records(2, "a@a.test", ["b@b.test"], b"bad \0 byte\n")),
+        split_records(ip.message_records(3, "a@a.test", ["not an address"], b"x\n")),
+        split_records(ip.message_records(4, "a@a.test", ["b@b.test"], b"ok four\n")))
+    reqs += ip.record(ip.BEGIN, 5, "a@a.test") + ip.record(ip.ABORT, 5)
+    rc, replies, _ = serve(qbin, conf, reqs)
+    assert rc == 0
+    by_txn = {r[1]: r for r in replies}
+    assert sorted(by_txn) == [1, 2, 3, 4]          # no reply for the aborted one
+    assert by_txn[1][0] == by_txn[4][0] == ip.OK
+    assert by_txn[2][:4] == (ip.FAIL, 2, ip.EX_DATAERR, "5.6.0")
+    assert by_txn[3][:4] == (ip.FAIL, 3, ip.EX_DATAERR, "5.1.3")
+    assert len(ip.list_queue(conf / "queue")) == 2
+
+
+def test_transaction_numbers_reused_after_reply(qbin, conf):
+    reqs = b"".join(ip.message_records(7, "a@a.test", ["b@b.test"], b"n%d\n" % i)
+                    for i in range(3))
+    rc, replies, _ = serve(qbin, conf, reqs)
+    assert rc == 0 and [r[1] for r in replies] == [7, 7, 7]
+
+
+def test_large_message_is_spooled_and_complete(qbin, conf):
+    big = b"Subject: big\n\n" + b"0123456789" * 7 + (b"\n" + b"0123456789" * 7) * 40000
+    reqs = ip.message_records(1, "a@a.test", ["b@b.test"], big) + \
+        ip.message_records(2, "a@a.test", ["b@b.test"], b"small\n")
+    rc, replies, _ = serve(qbin, conf, reqs)
+    assert rc == 0 and all(r[0] == ip.OK for r in replies)
+    listed = ip.list_queue(conf / "queue")
+    big_id = [r[2] for r in replies if r[1] == 1][0]
+    assert listed[big_id]["content"] == big + b"\n"
+    assert ip.leftovers(conf / "queue") == []
+
+
+def test_protocol_error_closes_channel_after_answering(qbin, conf):
+    reqs = ip.message_records(1, "a@a.test", ["b@b.test"], b"fine\n")
+    reqs += ip.record(ip.BEGIN, 2, "a@a.test") + ip.record(ip.DATA, 2, ("bytes", b"half"))
+    reqs += ip.record(ip.DATA, 99, ("bytes", b"no such transaction"))
+    reqs += ip.message_records(3, "a@a.test", ["b@b.test"], b"never read\n")
+    rc, replies, _ = serve(qbin, conf, reqs)
+    assert rc == ip.EX_SOFTWARE
+    assert [(r[0], r[1]) for r in replies] == [(ip.OK, 1)]
+    assert len(ip.list_queue(conf / "queue")) == 1
+    assert ip.leftovers(conf / "queue") == []
+    assert "protocol error" in (conf / "maillog").read_text()
+
+
+def test_socketpair_as_both_fds(qbin, conf):
+    import socket
+    a, b = socket.socketpair()
+    p = subprocess.Popen([str(qbin), "-C", str(conf), "--server"], stdin=b, stdout=b,
+                         stderr=subprocess.PIPE)
+    b.close()
+    a.sendall(ip.message_records(1, "a@a.test", ["b@b.test"], b"over a socket\n"))
+    a.shutdown(socket.SHUT_WR)
+    data = b""
+    a.settimeout(60)
+    while True:
+        chunk = a.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    assert p.wait(timeout=60) == 0
+    assert ip.parse_replies(data)[0][0] == ip.OK
+
+
+def test_corrupt_queue_file_quarantined_listing_goes_on(qbin, conf):
+    admin = onehop_bin() / "onehop"
+    if not admin.is_file():
+        pytest.fail("%s is missing: build it first" % admin, pytrace=False)
+    ids = [ip.inject(qbin, conf, data=b"Subject: %d\n\nx\n" % i)[1][0][2] for i in range(4)]
+    files = {f.name: f for f in ip.queue_files(conf / "queue")}
+    truncated, garbage = files[ids[1][:16]], files[ids[2][:16]]
+    data = truncated.read_bytes()
+    truncated.write_bytes(data[:len(data) // 2])
+    garbage.write_bytes(os.urandom(3000))
+    p = subprocess.run([str(admin), "-C", str(conf), "queue", "--json"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=60)
+    assert p.returncode == 0, p.stderr
+    import json
+    listed = [m["id"] for m in json.loads(p.stdout)["messages"]]
+    assert listed == [ids[0], ids[3]]
+    corrupt = sorted(x.name for x in (conf / "queue" / "corrupt").iterdir())
+    assert corrupt == sorted([ids[1][:16], ids[2][:16]])
+    said = (conf / "maillog").read_text() + p.stderr.decode()   # logged where the command logs
+    assert said.count("queue file is corrupt") == 2
+    p = subprocess.run([str(admin), "-C", str(conf), "qstat", "--json"], stdout=subprocess.PIPE,
+                       timeout=60)
+    stat = json.loads(p.stdout)
+    assert (stat["total"], stat["corrupt"]) == (2, 2)
