@@ -1,0 +1,289 @@
+#!/bin/sh
+# bench/inject.sh — message injection throughput: onehop against Postfix.
+#
+#   bench/inject.sh [BIN]        BIN: directory of onehop's programs (default <repo>/bin)
+#
+# Environment: MESSAGES (default 2000), RUNS (default 3; the median is
+# reported), WRITERS (server mode, default 20), PARALLEL (default 8),
+# WORK (scratch directory, default /tmp/onehop-bench).
+#
+# For each system the same 4 KiB, 1-recipient message is injected:
+#   sendmail sequential   one `sendmail -f ... rcpt < msg` after the other
+#   sendmail parallel     PARALLEL loops of MESSAGES/PARALLEL each, at once
+#   onehop-queue one-shot the same, exec'ing onehop-queue directly (no sendmail)
+#   onehop-queue server   one `onehop-queue --server`, WRITERS concurrent
+#                         transactions over its pipe (bench/server_driver.py)
+# Postfix runs as a private instance (its own config, queue and data
+# directories under WORK, `postfix -c DIR start`, the smtpd listener
+# disabled, every transport `discard`); its sendmail is timed until it
+# returns, i.e. until postdrop committed the message to the maildrop queue.
+# fsync counts come from one extra run of each case under
+# `strace -f -c -e trace=fsync,fdatasync`: for onehop, of sendmail and
+# onehop-queue (no daemon runs); for Postfix, of sendmail, postdrop AND the
+# whole running Postfix (master started under strace -f), since Postfix's
+# pickup and cleanup fsync each message again after sendmail returned.
+#
+# Prints a Markdown table; bench/RESULTS.md keeps the last one with the
+# machine it ran on. Needs root for Postfix (it is skipped otherwise), and
+# installs Debian's postfix package if missing ("No configuration").
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$(cd "${1:-$top/bin}" && pwd)
+MESSAGES=${MESSAGES:-2000}
+RUNS=${RUNS:-3}
+WRITERS=${WRITERS:-20}
+PARALLEL=${PARALLEL:-8}
+WORK=${WORK:-/tmp/onehop-bench}
+PY=/usr/bin/python3
+
+for p in sendmail onehop-queue; do
+    [ -x "$BIN/$p" ] || { echo "inject.sh: $BIN/$p missing: run make first" >&2; exit 1; }
+done
+command -v strace >/dev/null || { echo "inject.sh: strace is needed" >&2; exit 1; }
+
+rm -rf "$WORK"
+mkdir -p "$WORK"
+msg=$WORK/message.eml
+
+# ---------------------------------------------------------------- the message
+make_message() {
+    {
+        echo "From: Bench Sender <bench@a.test>"
+        echo "To: <rcpt@b.test>"
+        echo "Subject: injection benchmark"
+        echo "Date: Thu, 01 Jan 2026 00:00:00 +0000"
+        echo "Message-ID: <bench@a.test>"
+        echo
+        i=0
+        while [ $i -lt 53 ]; do
+            echo "This line is filler to make the message four kibibytes long. 0123456789"
+            i=$((i + 1))
+        done
+    } > "$msg"
+    pad=$((4096 - $(wc -c < "$msg") - 1))     # exactly 4096 bytes
+    awk -v n="$pad" 'BEGIN { s = ""; while (length(s) < n) s = s "-"; print s }' >> "$msg"
+}
+
+# ------------------------------------------------------------------ helpers
+now() { date +%s.%N; }
+
+# loop N CMD... : run CMD N times, stdin from the message
+loop() {
+    n=$1; shift
+    i=0
+    while [ $i -lt "$n" ]; do
+        "$@" < "$msg" > /dev/null || { echo "inject.sh: '$*' failed" >&2; return 1; }
+        i=$((i + 1))
+    done
+}
+
+# rate SECONDS -> messages per second
+rate() { awk -v n="$MESSAGES" -v s="$1" 'BEGIN { printf "%.0f", n / s }'; }
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# time_sequential CMD... -> seconds
+time_sequential() {
+    t0=$(now); loop "$MESSAGES" "$@"; t1=$(now)
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
+}
+
+time_parallel() {
+    per=$((MESSAGES / PARALLEL))
+    t0=$(now)
+    pids=""
+    j=0
+    while [ $j -lt "$PARALLEL" ]; do
+        loop "$per" "$@" & pids="$pids $!"
+        j=$((j + 1))
+    done
+    for p in $pids; do wait "$p"; done
+    t1=$(now)
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
+}
+
+# fsyncs FILE -> fsync + fdatasync calls in an strace -c summary
+fsyncs() {
+    awk '$NF == "fsync" || $NF == "fdatasync" { n += $4 } END { print n + 0 }' "$1"
+}
+
+per_msg() { awk -v a="$1" -v n="$MESSAGES" 'BEGIN { printf "%.2f", a / n }'; }
+
+results=$WORK/results.txt
+: > "$results"
+row() { printf '| %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4" >> "$results"; }
+
+# ------------------------------------------------------------------- onehop
+oh=$WORK/onehop
+oh_reset() {
+    rm -rf "$oh"
+    mkdir -p "$oh/run"
+    cat > "$oh/onehop.conf" <<EOF
+myhostname = bench.onehop.test
+queue_dir = queue
+run_dir = run
+log = maillog
+daemon_dir = $BIN
+EOF
+}
+
+# case NAME MODE CMD... ; MODE is seq or par
+onehop_case() {
+    name=$1; mode=$2; shift 2
+    times=""
+    r=0
+    while [ $r -lt "$RUNS" ]; do
+        oh_reset
+        if [ "$mode" = seq ]; then s=$(time_sequential "$@"); else s=$(time_parallel "$@"); fi
+        times="$times $s"
+        r=$((r + 1))
+    done
+    s=$(printf '%s\n' $times | median)
+    oh_reset
+    # count: one run under strace (a shell wrapper so -f sees every exec)
+    export BENCH_MSG="$msg" BENCH_N="$MESSAGES"
+    strace -f -c -o "$WORK/strace.txt" -e trace=fsync,fdatasync \
+        sh -c 'i=0; while [ $i -lt "$BENCH_N" ]; do "$@" < "$BENCH_MSG" > /dev/null || exit 1; i=$((i + 1)); done' \
+        sh "$@"
+    row "$name" "$(rate "$s")" "$(per_msg "$(fsyncs "$WORK/strace.txt")")" "$s s (runs:$times)"
+}
+
+oh_server_case() {
+    times=""
+    r=0
+    while [ $r -lt "$RUNS" ]; do
+        oh_reset
+        out=$("$PY" "$top/bench/server_driver.py" "$BIN/onehop-queue" "$oh" "$MESSAGES" "$WRITERS" 4096)
+        case $out in *failed=0*) ;; *) echo "inject.sh: server run failed: $out" >&2; exit 1 ;; esac
+        s=$(printf '%s\n' "$out" | sed -n 's/.*seconds=\([0-9.]*\).*/\1/p')
+        times="$times $s"
+        r=$((r + 1))
+    done
+    s=$(printf '%s\n' $times | median)
+    oh_reset
+    "$PY" "$top/bench/server_driver.py" "$BIN/onehop-queue" "$oh" "$MESSAGES" "$WRITERS" 4096 \
+        strace -f -c -o "$WORK/strace.txt" -e trace=fsync,fdatasync > /dev/null
+    files=$(find "$oh/queue/incoming" -type f | wc -l)
+    row "onehop-queue --server, $WRITERS writers" "$(rate "$s")" \
+        "$(per_msg "$(fsyncs "$WORK/strace.txt")")" "$s s (runs:$times); $files files"
+}
+
+# the same message as inject_proto.h records, for the one-shot runs
+make_message
+"$PY" - "$top" "$msg" "$WORK/message.rec" <<'EOF'
+import sys
+sys.path.insert(0, sys.argv[1] + "/tests/integration")
+import injproto as ip
+data = open(sys.argv[2], "rb").read()
+open(sys.argv[3], "wb").write(ip.message_records(1, "bench@a.test", ["rcpt@b.test"], data))
+EOF
+
+echo "onehop: sendmail sequential" >&2
+onehop_case "onehop sendmail, sequential" seq "$BIN/sendmail" -C "$oh" -f bench@a.test rcpt@b.test
+echo "onehop: sendmail x$PARALLEL" >&2
+onehop_case "onehop sendmail, $PARALLEL in parallel" par "$BIN/sendmail" -C "$oh" -f bench@a.test rcpt@b.test
+echo "onehop: onehop-queue one-shot sequential" >&2
+msg_saved=$msg; msg=$WORK/message.rec
+onehop_case "onehop-queue one-shot (no sendmail), sequential" seq "$BIN/onehop-queue" -C "$oh"
+msg=$msg_saved
+echo "onehop: onehop-queue --server" >&2
+oh_server_case
+
+# ------------------------------------------------------------------ Postfix
+pf=$WORK/postfix
+pf_stop() { postfix -c "$pf/etc" stop >/dev/null 2>&1 || true; sleep 1; }
+
+pf_setup() {
+    if ! [ -x /usr/sbin/postfix ]; then
+        echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null
+    fi
+    rm -rf "$pf"
+    mkdir -p "$pf/etc" "$pf/spool" "$pf/data"
+    chown postfix "$pf/data"
+    sed 's/^smtp      inet/#smtp      inet/' /etc/postfix/master.cf > "$pf/etc/master.cf"
+    cat > "$pf/etc/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $pf/spool
+data_directory = $pf/data
+myhostname = bench.onehop.test
+mydestination =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+default_transport = discard
+local_transport = discard
+relay_transport = discard
+maillog_file = $pf/maillog
+maillog_file_prefixes = $pf
+EOF
+}
+
+# wait until Postfix has processed everything (maildrop and queues empty)
+pf_drain() {
+    for _ in $(seq 600); do
+        n=$(find "$pf/spool/maildrop" "$pf/spool/incoming" "$pf/spool/active" \
+            "$pf/spool/deferred" -type f 2>/dev/null | wc -l)
+        [ "$n" -eq 0 ] && return 0
+        sleep 0.2
+    done
+    echo "inject.sh: Postfix did not drain its queue" >&2
+}
+
+pf_case() {
+    name=$1; mode=$2; shift 2
+    times=""
+    r=0
+    while [ $r -lt "$RUNS" ]; do
+        pf_drain
+        if [ "$mode" = seq ]; then s=$(time_sequential "$@"); else s=$(time_parallel "$@"); fi
+        times="$times $s"
+        r=$((r + 1))
+    done
+    s=$(printf '%s\n' $times | median)
+    pf_drain
+    # count: the whole Postfix under strace, plus the sendmail loop
+    pf_stop
+    strace -f -c -o "$WORK/strace-pf.txt" -e trace=fsync,fdatasync postfix -c "$pf/etc" start \
+        >/dev/null 2>&1 &
+    spid=$!
+    sleep 3
+    export BENCH_MSG="$msg" BENCH_N="$MESSAGES"
+    strace -f -c -o "$WORK/strace.txt" -e trace=fsync,fdatasync \
+        sh -c 'i=0; while [ $i -lt "$BENCH_N" ]; do "$@" < "$BENCH_MSG" > /dev/null || exit 1; i=$((i + 1)); done' \
+        sh "$@"
+    pf_drain
+    pf_stop
+    wait "$spid" 2>/dev/null || true
+    for _ in $(seq 100); do [ -s "$WORK/strace-pf.txt" ] && break; sleep 0.1; done
+    total=$(( $(fsyncs "$WORK/strace.txt") + $(fsyncs "$WORK/strace-pf.txt") ))
+    postfix -c "$pf/etc" start >/dev/null 2>&1
+    sleep 2
+    row "$name" "$(rate "$s")" "$(per_msg "$total")" "$s s (runs:$times)"
+}
+
+if [ "$(id -u)" -eq 0 ]; then
+    pf_setup
+    postfix -c "$pf/etc" start >/dev/null 2>&1
+    sleep 2
+    trap pf_stop EXIT
+    echo "postfix: sendmail sequential" >&2
+    pf_case "Postfix $(postconf -d -h mail_version) sendmail, sequential" seq \
+        /usr/sbin/sendmail -C "$pf/etc" -f bench@a.test rcpt@b.test
+    echo "postfix: sendmail x$PARALLEL" >&2
+    pf_case "Postfix sendmail, $PARALLEL in parallel" par \
+        /usr/sbin/sendmail -C "$pf/etc" -f bench@a.test rcpt@b.test
+    pf_stop
+    trap - EXIT
+else
+    row "Postfix" "skipped" "-" "needs root"
+fi
+
+# ------------------------------------------------------------------- report
+echo
+echo "$MESSAGES messages of $(wc -c < "$msg") bytes, 1 recipient; median of $RUNS runs;"
+echo "$(nproc) CPUs, $(uname -r), queue on $(df -T "$WORK" | awk 'NR==2 { print $2 }')"
+echo
+echo "| case | messages/s | fsync+fdatasync per message | time |"
+echo "|---|---|---|---|"
+cat "$results"
