@@ -5,6 +5,7 @@
 #   scripts/deps.sh run     the same (what `make run` needs)
 #   scripts/deps.sh test    + cmocka, clang (fuzzing, sanitizers), pytest, dnslib,
 #                           aiosmtpd, swaks, dig, strace (what `make check` needs)
+#   scripts/deps.sh bench   + python3-dnslib and unbound (bench/dns/run.sh)
 #
 # Missing packages are installed with apt-get when running as root; otherwise
 # the exact apt-get line is printed and the script fails.
@@ -16,7 +17,8 @@ case $mode in
     build|run) ;;
     test) pkgs="$pkgs libcmocka-dev clang libclang-rt-dev python3 python3-pytest python3-dnslib \
 python3-aiosmtpd swaks bind9-dnsutils strace procps" ;;
-    *) echo "usage: deps.sh build|run|test" >&2; exit 2 ;;
+    bench) pkgs="$pkgs python3 python3-dnslib unbound" ;;
+    *) echo "usage: deps.sh build|run|test|bench" >&2; exit 2 ;;
 esac
 
 missing=""

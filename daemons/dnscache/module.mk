@@ -18,3 +18,10 @@ onehop-dnscache_SRCS = \
 	daemons/dnscache/upstream.c \
 	daemons/dnscache/lookup.c \
 	daemons/dnscache/server.c
+
+# bench/dns: the load generator of bench/dns/run.sh, built into
+# $(BUILD)/bench/ (never installed). A pattern rule, so that it never
+# becomes the Makefile's default goal.
+$(BUILD)/bench/dns%: bench/dns/dns%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS) -lm

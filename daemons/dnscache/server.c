@@ -54,6 +54,7 @@ struct server {
 };
 
 static void process_input(struct conn *c);
+static void unlink_dirty(struct conn *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
 
@@ -443,6 +444,12 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     c->in.len += (size_t)n;
     c->in.s[c->in.len] = '\0';
     process_input(c);
+    /* Answers from the cache leave now, one write for all this read gave:
+     * the client wakes while we serve the next connection. */
+    if (c->dirty) {
+        unlink_dirty(c);
+        conn_flush(c);
+    }
 }
 
 static void on_conn_closed(uv_handle_t *h)

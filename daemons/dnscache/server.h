@@ -12,7 +12,8 @@
  *     ones the server stops reading from it until half are answered, and a
  *     client that does not read its answers (SERVER_OUTPUT_MAX queued) is
  *     disconnected, so no client can make the daemon grow without bound;
- *   - answers produced in one turn of the loop leave in one write.
+ *   - the answers to what one read brought leave in one write, at once;
+ *     answers completed later (upstream) leave together once per loop turn.
  */
 #ifndef ONEHOP_DNSCACHE_SERVER_H
 #define ONEHOP_DNSCACHE_SERVER_H
