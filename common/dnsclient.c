@@ -491,8 +491,10 @@ void dnsclient_free(struct dnsclient *c)
 {
     if (!c)
         return;
-    while (c->oldest)
-        dnsclient_cancel(c->oldest);
+    for (struct dnsclient_req *r = c->oldest, *next; r; r = next) {
+        next = r->next;
+        dnsclient_cancel(r);
+    }
     if (c->connecting)
         c->connecting->data = NULL;
     if (c->pipe) {

@@ -20,6 +20,7 @@
 #include "conf.h"
 #include "dnsclient.h"
 #include "json.h"
+#include "mem.h"
 
 #define USAGE_NAME "dns"
 
@@ -347,12 +348,12 @@ static int parse_args(int argc, char **argv, struct dns_opts *o)
 /* A copy of name, normalized, or a usage error. */
 static int check_name(struct dns_opts *o, char **copy)
 {
-    const char *why;
+    const char *why = NULL;
     *copy = NULL;
     if (!o->name)
         return 0;
-    *copy = strdup(o->name);
-    if (!*copy || dnsp_name_normalize(*copy, &why) < 0) {
+    *copy = xstrdup(o->name);
+    if (dnsp_name_normalize(*copy, &why) < 0) {
         free(*copy);
         *copy = NULL;
         return admin_usage_error(USAGE_NAME, "bad name \"%s\": %s", o->name, why);
