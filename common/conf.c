@@ -949,21 +949,6 @@ static void pass_file(struct parser *p)
     }
 }
 
-/* Items added since `from`, in line order (stable: the order found within a
- * line is kept), so that `onehop check` reads top to bottom. */
-static void sort_by_line(struct diag *d, size_t from)
-{
-    for (size_t i = from + 1; i < d->n; i++) {
-        struct diag_item item = d->v[i];
-        size_t j = i;
-        while (j > from && d->v[j - 1].line > item.line) {
-            d->v[j] = d->v[j - 1];
-            j--;
-        }
-        d->v[j] = item;
-    }
-}
-
 static void parser_free(struct parser *p)
 {
     for (size_t k = 0; k < NKEYS; k++) {
@@ -1002,7 +987,7 @@ int conf_parse(struct conf *c, const char *dir, const char *fname, const char *t
     free(host);
     parser_free(&p);
 
-    sort_by_line(d, errors_before);
+    diag_sort_by_line(d, errors_before);
     int rc = d->n > errors_before ? -1 : 0;
     diag_free(&local);
     return rc;

@@ -23,6 +23,20 @@ void diag_add(struct diag *d, const char *file, unsigned line, const char *fmt, 
     d->n++;
 }
 
+void diag_sort_by_line(struct diag *d, size_t from)
+{
+    /* insertion sort: stable, and the items of one file are few */
+    for (size_t i = from + 1; i < d->n; i++) {
+        struct diag_item item = d->v[i];
+        size_t j = i;
+        while (j > from && d->v[j - 1].line > item.line) {
+            d->v[j] = d->v[j - 1];
+            j--;
+        }
+        d->v[j] = item;
+    }
+}
+
 void diag_print(const struct diag *d, FILE *f)
 {
     for (size_t i = 0; i < d->n; i++) {

@@ -29,6 +29,9 @@ struct diag {
 
 void diag_add(struct diag *d, const char *file, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Sort the items added since index `from` by line number, keeping the
+ * order of items of one line (stable), so a file reads top to bottom. */
+void diag_sort_by_line(struct diag *d, size_t from);
 /* Print every item, one per line, in the order added. */
 void diag_print(const struct diag *d, FILE *f);
 /* Log every item with log_error(). */

@@ -164,20 +164,6 @@ int mapfile_domain_is_sub(const char *domain, const char *parent)
     return strncasecmp(domain + n - pn, parent, pn) == 0;
 }
 
-void mapfile_sort_diag(struct diag *d, size_t from)
-{
-    /* insertion sort: stable, and the items of one file are few */
-    for (size_t i = from + 1; i < d->n; i++) {
-        struct diag_item item = d->v[i];
-        size_t j = i;
-        while (j > from && d->v[j - 1].line > item.line) {
-            d->v[j] = d->v[j - 1];
-            j--;
-        }
-        d->v[j] = item;
-    }
-}
-
 /* FNV-1a, 64 bits folded to size_t. */
 static size_t hash_string(const char *s)
 {

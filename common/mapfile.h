@@ -60,11 +60,6 @@ int mapfile_domain_normalize(char *domain);
 int mapfile_domain_equal(const char *domain, const char *name);
 int mapfile_domain_is_sub(const char *domain, const char *parent);
 
-/* Sort the diag items added since index `from` by line, keeping the order of
- * items on one line, so that checks made after the whole file was read
- * (links to sites defined later) still print in file order. */
-void mapfile_sort_diag(struct diag *d, size_t from);
-
 /*
  * strindex — a hash index from a string to a number, for duplicate checks
  * and lookups by name. Keys are not copied: each must stay alive and

@@ -303,7 +303,7 @@ int sites_parse(struct sites *s, const char *fname, const char *text, size_t len
     resolve_links(&p);
     resolve_local(&p);
     mapfile_lines_free(&p.it);
-    mapfile_sort_diag(d, before);
+    diag_sort_by_line(d, before);
     return d->n > before ? -1 : 0;
 }
 

@@ -84,7 +84,7 @@ int cmd_check(const char *confdir, int argc, char **argv)
     size_t sites_from = d.n;
     sites_load(&sites, buf_cstr(&path), &d);
     check_sites_against_local_domains(&c, &sites, buf_cstr(&path), &d);
-    mapfile_sort_diag(&d, sites_from);
+    diag_sort_by_line(&d, sites_from);
     map_path(&path, confdir, "aliases");
     aliases_load(&aliases, buf_cstr(&path), &d);
 

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -222,21 +224,6 @@ static void test_reserve(void **state)
 /* ---------------------------------------------------------- fail-stop ---- */
 
 static struct buf child_buf; /* static: reachable for LeakSanitizer at exit */
-
-static int child_exit_status(void (*fn)(void))
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        fn();
-        _exit(0);
-    }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
-}
 
 static void consume_too_much(void)
 {

@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -599,20 +601,6 @@ static void test_frame_record_max(void **state)
 
 /* ------------------------------------------------------ writer fail-stop ---- */
 
-static int child_status(void (*fn)(void))
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        fn();
-        _exit(0);
-    }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    return status;
-}
-
 /* Static, so that LeakSanitizer sees them reachable when log_fatal exits. */
 static struct buf child_buf;
 static char *child_big;
@@ -635,7 +623,7 @@ static void write_too_large(void)
 
 static void test_finish_too_large_is_fatal(void **state)
 {
-    int status = child_status(write_too_large);
+    int status = child_wait_status(write_too_large);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 1);
 }
@@ -655,7 +643,7 @@ static void write_too_many_fields(void)
 
 static void test_too_many_fields_is_fatal(void **state)
 {
-    int status = child_status(write_too_many_fields);
+    int status = child_wait_status(write_too_many_fields);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 1);
 }

@@ -142,7 +142,7 @@ static void test_sort_diag(void **state)
     diag_add(&d, "f", 2, "two-a");
     diag_add(&d, "f", 7, "seven");
     diag_add(&d, "f", 2, "two-b");
-    mapfile_sort_diag(&d, 1);
+    diag_sort_by_line(&d, 1);
     static const char *const want[] = {"before", "two-a", "two-b", "five", "seven"};
     for (size_t i = 0; i < 5; i++)
         assert_string_equal(d.v[i].text, want[i]);

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,21 +67,6 @@ static void test_strdup(void **state)
     free(a);
     free(b);
     free(c);
-}
-
-static int child_exit_status(void (*fn)(void))
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        fn();
-        _exit(0);
-    }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
 }
 
 static void grow_overflow_in_loop(void)
