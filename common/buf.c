@@ -23,11 +23,18 @@ void buf_reserve(struct buf *b, size_t extra)
     b->cap = cap;
 }
 
+/* p may point into b itself (buf_add(b, b->s, n) doubles a prefix): it is
+ * re-found after the storage may have moved. */
 void buf_add(struct buf *b, const void *p, size_t n)
 {
+    const char *c = p;
+    int inside = b->s && c >= b->s && c < b->s + b->cap;
+    size_t off = inside ? (size_t)(c - b->s) : 0;
     buf_reserve(b, n);
+    if (inside)
+        c = b->s + off;
     if (n)
-        memcpy(b->s + b->len, p, n);
+        memmove(b->s + b->len, c, n);
     b->len += n;
     b->s[b->len] = '\0';
 }
@@ -65,6 +72,12 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 
 void buf_set(struct buf *b, const void *p, size_t n)
 {
+    const char *c = p;
+    if (b->s && c >= b->s && c < b->s + b->cap) { /* a part of itself */
+        memmove(b->s, c, n);
+        buf_truncate(b, n);
+        return;
+    }
     b->len = 0;
     buf_add(b, p, n);
 }

@@ -250,6 +250,23 @@ static void test_impossible_requests_are_fatal(void **state)
     assert_int_equal(child_exit_status(reserve_too_much), 1);
 }
 
+/* buf_add / buf_set given a part of the same buf: the storage may move
+ * while growing, and the bytes must still be the right ones. */
+static void test_self_aliasing(void **state)
+{
+    (void)state;
+    struct buf b = BUF_INIT;
+    buf_sets(&b, "abcdefgh");
+    for (int i = 0; i < 10; i++)
+        buf_add(&b, b.s, b.len); /* doubles: 8 << 10 bytes, many reallocs */
+    assert_int_equal(b.len, 8u << 10);
+    for (size_t i = 0; i < b.len; i++)
+        assert_int_equal(b.s[i], "abcdefgh"[i % 8]);
+    buf_set(&b, b.s + 3, 4);
+    assert_string_equal(buf_cstr(&b), "defg");
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_steal),
         cmocka_unit_test(test_reserve),
         cmocka_unit_test(test_impossible_requests_are_fatal),
+        cmocka_unit_test(test_self_aliasing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
