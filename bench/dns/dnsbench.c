@@ -4,6 +4,9 @@
  * of dnsproto.h) or against any DNS server through c-ares (unbound here).
  *
  *   dnsbench cache SOCKET NAMES CLIENTS SECONDS     N connections, 1 request each in flight
+ *   dnsbench cache-pipe SOCKET NAMES CLIENTS SECONDS
+ *                     one connection, N requests in flight (how remote and
+ *                     router use the cache: dnsclient.h multiplexes them)
  *   dnsbench dns IP:PORT NAMES CLIENTS SECONDS      c-ares, N queries in flight
  *   dnsbench warm-cache SOCKET NAMES                every name once (64 in flight)
  *   dnsbench warm-dns IP:PORT NAMES                 the same through c-ares
@@ -191,6 +194,116 @@ static void run_cache(const char *path, int clients)
     free(conns);
 }
 
+/* ------------------------------------- one connection, N in flight ---- */
+
+struct pipe_client {
+    uv_pipe_t pipe;
+    uv_connect_t connect;
+    struct buf in, out;
+    uint64_t *sent_ns; /* by slot = request id */
+    int inflight, open;
+};
+
+static struct pipe_client P;
+
+static void pipe_queue(uint32_t slot)
+{
+    if (!keep_going()) {
+        P.open--;
+        return;
+    }
+    dnsp_put_lookup(&P.out, slot, DNSP_QTYPE_A, next_name());
+    P.sent_ns[slot] = uv_hrtime();
+}
+
+static void on_pipe_written(uv_write_t *w, int status)
+{
+    struct buf *b = w->data;
+    buf_free(b);
+    free(b);
+    free(w);
+}
+
+static void pipe_flush(void)
+{
+    if (P.out.len == 0)
+        return;
+    uv_buf_t b = uv_buf_init(P.out.s, (unsigned)P.out.len);
+    int n = uv_try_write((uv_stream_t *)&P.pipe, &b, 1);
+    if (n == (int)P.out.len) {
+        buf_clear(&P.out);
+        return;
+    }
+    if (n > 0)
+        buf_consume(&P.out, (size_t)n);
+    uv_write_t *w = xcalloc(1, sizeof(*w));
+    struct buf *copy = xcalloc(1, sizeof(*copy));
+    *copy = P.out;
+    memset(&P.out, 0, sizeof(P.out));
+    w->data = copy;
+    b = uv_buf_init(copy->s, (unsigned)copy->len);
+    uv_write(w, (uv_stream_t *)&P.pipe, &b, 1, on_pipe_written);
+}
+
+static void pipe_alloc(uv_handle_t *h, size_t n, uv_buf_t *b)
+{
+    buf_reserve(&P.in, 65536);
+    *b = uv_buf_init(P.in.s + P.in.len, (unsigned)(P.in.cap - P.in.len - 1));
+}
+
+static void pipe_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    size_t reclen, off = 0;
+    const char *why;
+    if (n < 0) {
+        fprintf(stderr, "dnsbench: connection lost: %s\n", uv_strerror((int)n));
+        exit(1);
+    }
+    P.in.len += (size_t)n;
+    while (ipc_frame(P.in.s + off, P.in.len - off, 0, &reclen, &why) == 1) {
+        struct dnsp_answer a;
+        if (dnsp_get_answer(P.in.s + off, reclen, &a, &why) < 0 || a.id >= (uint32_t)P.inflight) {
+            fprintf(stderr, "dnsbench: bad answer: %s\n", why);
+            exit(1);
+        }
+        int ok = a.status == DNS_STATUS_OK && a.nhosts == 1 && a.hosts[0].nv4 >= 1;
+        record_latency(P.sent_ns[a.id], ok);
+        pipe_queue(a.id);
+        dnsp_answer_free(&a);
+        off += reclen;
+    }
+    buf_consume(&P.in, off);
+    pipe_flush();
+    if (P.open == 0)
+        uv_close((uv_handle_t *)&P.pipe, NULL);
+}
+
+static void on_pipe_connected(uv_connect_t *req, int status)
+{
+    if (status < 0) {
+        fprintf(stderr, "dnsbench: connect: %s\n", uv_strerror(status));
+        exit(1);
+    }
+    uv_read_start((uv_stream_t *)&P.pipe, pipe_alloc, pipe_read);
+    P.open = P.inflight;
+    for (int i = 0; i < P.inflight; i++)
+        pipe_queue((uint32_t)i);
+    pipe_flush();
+}
+
+static void run_cache_pipelined(const char *path, int inflight)
+{
+    uv_loop_t *loop = uv_default_loop();
+    P.inflight = inflight;
+    P.sent_ns = xcalloc((size_t)inflight, sizeof(*P.sent_ns));
+    uv_pipe_init(loop, &P.pipe, 0);
+    uv_pipe_connect(&P.connect, &P.pipe, path, on_pipe_connected);
+    uv_run(loop, UV_RUN_DEFAULT);
+    buf_free(&P.in);
+    buf_free(&P.out);
+    free(P.sent_ns);
+}
+
 /* ---------------------------------------------------------- c-ares/DNS ---- */
 
 struct query {
@@ -306,7 +419,7 @@ static void report(const char *target, int clients)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: dnsbench cache|dns SOCKET|IP:PORT NAMES CLIENTS SECONDS\n"
+    fprintf(stderr, "usage: dnsbench cache|cache-pipe|dns SOCKET|IP:PORT NAMES CLIENTS SECONDS\n"
                     "       dnsbench warm-cache|warm-dns SOCKET|IP:PORT NAMES\n");
     return 2;
 }
@@ -329,6 +442,8 @@ int main(int argc, char **argv)
     B.end_ns = B.start_ns + (uint64_t)(seconds * 1e9);
     if (strcmp(target, "cache") == 0)
         run_cache(argv[2], clients);
+    else if (strcmp(target, "cache-pipe") == 0)
+        run_cache_pipelined(argv[2], clients);
     else if (strcmp(target, "dns") == 0)
         run_dns(argv[2], clients);
     else
