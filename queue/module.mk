@@ -22,6 +22,7 @@ LIB_SRCS += \
 	queue/queue_format.c \
 	queue/queue_store.c \
 	queue/queue_writer.c \
+	queue/queue_slots.c \
 	queue/queue_update.c \
 	queue/queue_recover.c \
 	queue/trigger.c \

@@ -116,14 +116,16 @@ static int recover(struct inj_ctx *cx)
         return INJ_EX_TEMPFAIL;
     }
     queue_recover(cx->q, &r);
-    printf("tmp_removed=%lu tails_repaired=%lu quarantined=%lu finished_removed=%lu strays=%lu\n",
-           r.tmp_removed, r.tails_repaired, r.quarantined, r.finished_removed, r.strays);
+    printf("tmp_removed=%lu tails_repaired=%lu quarantined=%lu finished_removed=%lu strays=%lu "
+           "slots_committed=%lu slots_freed=%lu\n",
+           r.tmp_removed, r.tails_repaired, r.quarantined, r.finished_removed, r.strays,
+           r.slots_committed, r.slots_freed);
     return INJ_EX_OK;
 }
 
 /* Load the configuration and open the queue; on failure cx->q stays NULL
  * and cx->unavailable says why (the modes answer 75). */
-static void prepare(struct inj_ctx *cx, struct conf *c, const char *dir)
+static void prepare(struct inj_ctx *cx, struct conf *c, const char *dir, unsigned qflags)
 {
     struct diag d = DIAG_INIT;
     const char *why = NULL;
@@ -150,7 +152,7 @@ static void prepare(struct inj_ctx *cx, struct conf *c, const char *dir)
         cx->unavailable = buf_cstr(&reason);
         return;
     }
-    if (queue_open(&cx->q, c->queue_dir, QUEUE_OPEN_CREATE, &why) != 0) {
+    if (queue_open(&cx->q, c->queue_dir, QUEUE_OPEN_CREATE | qflags, &why) != 0) {
         log_error("queue %s: %s: %m", c->queue_dir, why);
         buf_printf(&reason, "queue unavailable: %s", why);
         cx->unavailable = buf_cstr(&reason);
@@ -173,7 +175,9 @@ int main(int argc, char **argv)
     if (running_setid() && strcmp(dir, ONEHOP_SYSCONFDIR) != 0)
         drop_setid();
     clearenv();
-    prepare(&cx, &c, dir);
+    /* one-shot commits go through a commit slot: one fdatasync of an
+     * existing file; the server's group commits stay in tmp/ */
+    prepare(&cx, &c, dir, o.recover || o.server ? 0 : QUEUE_OPEN_SLOTS);
     int status = o.recover ? recover(&cx) : o.server ? inject_server(&cx) : inject_oneshot(&cx);
     queue_close(cx.q);
     conf_free(&c);

@@ -22,6 +22,9 @@
  *
  * -------------------------------------------------------------- layout ----
  *     queue_dir/tmp/FILEID              being written (not committed)
+ *     queue_dir/slots/NAME              commit slots of the one-shot writer
+ *                                       (below; NAME is a file id, unrelated
+ *                                       to the id of what is committed in it)
  *     queue_dir/incoming/HH/FILEID      committed, not yet taken by the router
  *     queue_dir/active/HH/FILEID        taken by the router
  *     queue_dir/corrupt/FILEID          quarantined (could not be parsed)
@@ -33,10 +36,15 @@
  * --------------------------------------------------------- file format ----
  * All integers big-endian. A file is
  *     [64-byte header][content of msg 0][content of msg 1]...[envelope][state log]
- * header: "OHQUEUE1", u64 envelope offset, u32 envelope length, u32 envelope
+ * header: "OHQUEUE2", u64 envelope offset, u32 envelope length, u32 envelope
  *     CRC-32C, u64 committed length (= where the state log starts), u32
- *     message count, u32 0, u64 commit time (us), u32 CRC-32C of bytes 0..47,
- *     zero padding to 64.
+ *     message count, u32 body CRC-32C (of bytes 64..committed length: every
+ *     message's content and the envelope), u64 commit time (us), u32 CRC-32C
+ *     of bytes 0..47, zero padding to 64. Every reader that has the whole
+ *     body in hand checks the body CRC (queue_parse(), recovery of commit
+ *     slots); listings read only the header, envelope and state log. Version
+ *     1 files ("OHQUEUE1", the u32 after the message count 0, no body CRC)
+ *     are still read; only version 2 is written.
  * content: the message exactly as stored: lines end in LF (onehop-queue turns
  *     CRLF into LF; a last line without LF gets one), no NUL bytes, headers
  *     then an empty line then the body. Senders of SMTP add CR and dot-stuff.
@@ -63,6 +71,23 @@
  *   message or recipient that does not exist) makes the file corrupt: it is
  *   moved to corrupt/ and logged, and the scan goes on.
  *
+ * --------------------------------------------------------- commit slots ----
+ * A one-shot commit (QUEUE_OPEN_SLOTS) writes into a slot: an empty file of
+ * slots/ whose directory entry was made durable beforehand (slots are made
+ * QUEUE_SLOT_BATCH at a time with one fsync of slots/, and made ready, mode
+ * 0600, only after it). The writer locks a free slot LOCK_EX|LOCK_NB (busy:
+ * the next one), writes the image, chooses the file id at commit time,
+ * writes the header and fdatasyncs: the COMMIT POINT. It then renames the
+ * slot to incoming/HH/FILEID without fsyncing the directory: the data is
+ * durable and a rename atomic, so after a crash the file is under one of the
+ * two names. A committed slot not yet renamed (its writer died in that
+ * window, before reporting success) is seen by no listing: recovery, and the
+ * next one-shot writer that meets it, rename it into incoming/ under the id
+ * of its header's commit time (and fsync the bucket). A non-empty slot that
+ * fails the body CRC (blocks are flushed in any order before fdatasync
+ * returns) was never committed: it is emptied. A locked slot belongs to a
+ * live writer and is never touched. Server mode commits through tmp/.
+ *
  * -------------------------------------------------------------- states ----
  * A message is in exactly one state (what `onehop qstat` counts):
  *     INCOMING   its file is in incoming/ (the router has not taken it yet)
@@ -85,8 +110,9 @@
  *     delivery. After locking a file opened by path the holder checks that
  *     the path still names that inode (it may have been moved meanwhile) and
  *     retries the lookup if not. This library does all of it.
- *  2. A writer holds LOCK_EX on its tmp/ file from creation to commit, and
- *     after locking checks the file is still linked (else it starts over).
+ *  2. A writer holds LOCK_EX on its tmp/ file (or slot) from creation to
+ *     commit, and after locking checks the file is still linked (else it
+ *     starts over; a slot must also be still named in slots/ and empty).
  *     Recovery removes a tmp/ file only while holding its lock (its writer
  *     is dead): the lock, not an age, tells a dead writer from a slow one,
  *     so recovery may run at any time, even beside onehop-queue.
@@ -142,7 +168,10 @@ enum queue_rcpt_state { QRCPT_PENDING, QRCPT_DELIVERED, QRCPT_BOUNCED };
 struct queue; /* an open queue: its paths and lock descriptors */
 
 /* ------------------------------------------------------------- open ---- */
-enum { QUEUE_OPEN_CREATE = 1 }; /* make missing directories (0700) */
+enum {
+    QUEUE_OPEN_CREATE = 1, /* make missing directories (0700) */
+    QUEUE_OPEN_SLOTS = 2   /* queue_writer_begin() commits through a slot */
+};
 int queue_open(struct queue **out, const char *queue_dir, unsigned flags, const char **why);
 void queue_close(struct queue *q);
 const char *queue_path(const struct queue *q); /* queue_dir as given */
@@ -188,7 +217,9 @@ int queue_writer_data(struct queue_writer *w, const void *p, size_t n);
  * next message. Returns the message's index in *index. */
 int queue_writer_end_msg(struct queue_writer *w, const struct queue_envelope *env, unsigned *index);
 /* Write the header, fsync the file, rename it into incoming/HH/ (the commit
- * point), fsync that directory. On success fid[QUEUE_FILE_ID_LEN + 1] is the
+ * point), fsync that directory; through a slot (QUEUE_OPEN_SLOTS): write the
+ * header, fdatasync (the commit point), rename, no directory fsync (see
+ * "commit slots"). On success fid[QUEUE_FILE_ID_LEN + 1] is the
  * file id, the message ids follow from queue_msg_id(), and the writer is
  * freed. On failure (errno ENOSPC, EDQUOT, EIO...) nothing is committed, the
  * tmp file is removed and the writer freed. */
@@ -320,9 +351,12 @@ struct queue_recovery {
     unsigned long quarantined;      /* moved to corrupt/ */
     unsigned long finished_removed; /* finished files left by a crash */
     unsigned long strays;           /* foreign names moved to corrupt/ */
+    unsigned long slots_committed;  /* committed slots renamed into incoming/ */
+    unsigned long slots_freed;      /* partial slots of dead writers emptied */
 };
 /* Bring the queue to a clean state after any crash (docs/INTERNALS.md):
- * remove tmp/ files whose writer is gone, repair torn log tails, quarantine
+ * remove tmp/ files whose writer is gone, settle the slots of dead writers
+ * (committed: renamed into incoming/; partial: emptied), repair torn log tails, quarantine
  * corrupt files, unlink finished files, recreate missing buckets. Safe while
  * onehop-queue runs (rule 2); the caller holds the owner lock (rule 3). */
 int queue_recover(struct queue *q, struct queue_recovery *r);

@@ -181,6 +181,7 @@ void qf_header_encode(const struct qf_header *h, unsigned char *out)
     put_u32_at(out + 20, h->env_crc);
     put_u64_at(out + 24, h->committed_len);
     put_u32_at(out + 32, h->nmsg);
+    put_u32_at(out + 36, h->body_crc);
     put_u64_at(out + 40, h->created_us);
     put_u32_at(out + 48, crc32c(0, out, 48));
 }
@@ -195,12 +196,19 @@ static int all_zero(const unsigned char *p, size_t n)
 
 int qf_header_decode(const unsigned char *p, size_t len, struct qf_header *h, const char **why)
 {
-    if (len < QF_HEADER_SIZE || memcmp(p, QF_MAGIC, 8) != 0)
+    if (len < QF_HEADER_SIZE)
+        return *why = "not a queue file (bad magic)", -1;
+    if (memcmp(p, QF_MAGIC, 8) == 0)
+        h->version = 2;
+    else if (memcmp(p, QF_MAGIC_V1, 8) == 0)
+        h->version = 1;
+    else
         return *why = "not a queue file (bad magic)", -1;
     if (!crc_ok(qf_get_u32_at(p + 48), crc32c(0, p, 48)))
         return *why = "header checksum mismatch", -1;
-    if (!all_zero(p + 36, 4) || !all_zero(p + 52, QF_HEADER_SIZE - 52))
+    if ((h->version == 1 && !all_zero(p + 36, 4)) || !all_zero(p + 52, QF_HEADER_SIZE - 52))
         return *why = "header reserved bytes not zero", -1;
+    h->body_crc = qf_get_u32_at(p + 36);
     h->env_off = qf_get_u64_at(p + 8);
     h->env_len = qf_get_u32_at(p + 16);
     h->env_crc = qf_get_u32_at(p + 20);

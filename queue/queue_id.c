@@ -72,6 +72,13 @@ void queue_file_id_new(char *fid, uint64_t *usec)
         *usec = t;
 }
 
+void queue_file_id_at(char *fid, uint64_t usec)
+{
+    base32_put(fid, usec, TIME_DIGITS);
+    base32_put(fid + TIME_DIGITS, (uint64_t)getpid(), PID_DIGITS);
+    fid[QUEUE_FILE_ID_LEN] = '\0';
+}
+
 static int digits_valid(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)

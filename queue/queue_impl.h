@@ -11,7 +11,8 @@
 #include "buf.h"
 #include "queue.h"
 
-#define QF_MAGIC "OHQUEUE1"
+#define QF_MAGIC "OHQUEUE2"    /* written: offset 36 is the body CRC-32C */
+#define QF_MAGIC_V1 "OHQUEUE1" /* still read: offset 36 is zero, no body CRC */
 #define QF_HEADER_SIZE 64
 #define QF_LOG_RECORD_MAX (16u * 1024)       /* one state log record */
 #define QF_ENVELOPE_MAX (256u * 1024 * 1024) /* the whole envelope section */
@@ -31,7 +32,9 @@ struct queue {
     char *path;
     int root_fd;
     int dir_fd[QDIR_COUNT];
-    int owner_fd; /* lock/owner while held, else -1 */
+    int owner_fd;   /* lock/owner while held, else -1 */
+    int slots_fd;   /* slots/, opened (and made) on first use, else -1 */
+    unsigned flags; /* QUEUE_OPEN_* */
 };
 
 extern const char *const queue_dir_names[QDIR_COUNT];
@@ -39,6 +42,8 @@ extern const char *const queue_dir_names[QDIR_COUNT];
 /* ---- ids (queue_id.c) ---- */
 /* A new file id (thread-safe, strictly increasing time part per process). */
 void queue_file_id_new(char *fid, uint64_t *usec);
+/* The file id for commit time usec and this process's pid. */
+void queue_file_id_at(char *fid, uint64_t usec);
 
 /* ---- encoding (queue_format.c) ---- */
 uint32_t crc32c(uint32_t crc, const void *p, size_t n);
@@ -53,6 +58,8 @@ uint64_t qf_get_u64_at(const unsigned char *p);
 struct qf_header {
     uint64_t env_off, committed_len, created_us;
     uint32_t env_len, env_crc, nmsg;
+    uint32_t body_crc; /* of bytes 64..committed_len (version 2) */
+    int version;       /* 1 (no body CRC) or 2 */
 };
 /* Encode into out[QF_HEADER_SIZE] / check and decode (0, or -1 with *why). */
 void qf_header_encode(const struct qf_header *h, unsigned char *out);
@@ -101,5 +108,28 @@ int queue_quarantine_locked(struct queue *q, const char *fid, enum queue_place f
 int queue_fsync_subdir(struct queue *q, int dir, const char *sub);
 /* Create the bucket directory of fid under dir if missing (fsyncing dir). */
 int queue_make_bucket(struct queue *q, int dir, const char *bucket);
+/* Check the body CRC of an open file (version 2; a version 1 file passes
+ * unless require_v2): 0, or -1 with errno EBADMSG and *why, or an I/O errno. */
+int queue_check_body(int fd, int require_v2, struct qf_header *h, const char **why);
+/* rename(2) that never replaces an existing file (queue_writer.c). */
+int queue_rename_noreplace(int from_dir, const char *from, int to_dir, const char *to);
+
+/* ---- commit slots (queue_slots.c) ---- */
+#define QUEUE_SLOT_BATCH 32 /* created per refill (one fsync of slots/) */
+/* The slots/ descriptor, creating the directory if missing; -1 on failure. */
+int queue_slots_dir(struct queue *q);
+/* Take a free slot: an empty, linked, ready (0600) file of slots/, locked
+ * LOCK_EX. Stale leftovers met on the way are settled. Returns the fd and
+ * its name in name[QUEUE_FILE_ID_LEN + 1]; *refill is set when the writer
+ * should call queue_slots_refill() after its commit. -1 if none. */
+int queue_slot_take(struct queue *q, char *name, int *refill);
+/* Create QUEUE_SLOT_BATCH new empty slots, fsync slots/ once, make them
+ * ready. Returns the number made. */
+int queue_slots_refill(struct queue *q);
+/* Recovery of one slot whose lock the caller holds (its writer is dead):
+ * empty -> made ready; complete and CRC-valid -> renamed into incoming/ and
+ * that directory fsynced; anything else -> truncated to 0 and fsynced. */
+enum slot_outcome { SLOT_FREE, SLOT_COMMITTED, SLOT_DROPPED, SLOT_QUARANTINED, SLOT_ERROR };
+enum slot_outcome queue_slot_settle(struct queue *q, int fd, const char *name);
 
 #endif

@@ -4,6 +4,10 @@
  * clean queue with no human action.
  *
  *   tmp/ file whose writer is gone     removed (we hold its lock: rule 2)
+ *   slot of a dead writer (unlocked)    complete, CRC-valid image: renamed into
+ *                                       incoming/ (bucket fsynced); partial or
+ *                                       invalid: emptied and fsynced; empty:
+ *                                       left (made ready if a refill was cut)
  *   torn append at a state log's end    cut off (never acknowledged)
  *   file that does not parse            moved to corrupt/, logged
  *   file whose messages are all done    unlinked (crash before its unlink)
@@ -11,8 +15,8 @@
  *   file id in the wrong bucket / at    moved to its own bucket
  *     the top of incoming/ or active/
  *   missing bucket directory            created
- * Must never: remove a tmp/ file whose writer still runs, or a file with a
- * pending recipient.
+ * Must never: remove a tmp/ file whose writer still runs, touch a slot whose
+ * lock is held, or remove a file with a pending recipient.
  */
 #include "queue_impl.h"
 
@@ -89,6 +93,38 @@ static void sweep_tmp(struct queue *q, struct queue_recovery *r)
     }
     for (size_t i = 0; i < n.n; i++)
         sweep_tmp_one(q, n.v[i], r);
+    names_free(&n);
+}
+
+/* --------------------------------------------------------------- slots/ ---- */
+static void sweep_slots(struct queue *q, struct queue_recovery *r)
+{
+    struct names n = {NULL, 0, 0};
+    int dir = queue_slots_dir(q);
+    if (dir < 0 || read_names(dir, NULL, &n) != 0) {
+        log_warn("recovery: cannot read %s/slots: %m", q->path);
+        return;
+    }
+    for (size_t i = 0; i < n.n; i++) {
+        int fd = openat(dir, n.v[i], O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        struct stat st;
+        if (!queue_file_id_valid(n.v[i]) || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            close(fd);
+            if (queue_move_corrupt(q, dir, n.v[i], n.v[i], "foreign file in slots/") == 0)
+                r->strays++;
+            continue;
+        }
+        /* a held lock is a live writer: never touched */
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0 && queue_still_named(dir, n.v[i], fd)) {
+            enum slot_outcome o = queue_slot_settle(q, fd, n.v[i]);
+            r->slots_committed += o == SLOT_COMMITTED;
+            r->slots_freed += o == SLOT_DROPPED;
+            r->quarantined += o == SLOT_QUARANTINED;
+        }
+        close(fd);
+    }
     names_free(&n);
 }
 
@@ -216,11 +252,15 @@ int queue_recover(struct queue *q, struct queue_recovery *r)
 {
     memset(r, 0, sizeof(*r));
     sweep_tmp(q, r);
+    sweep_slots(q, r);
     check_place(q, QUEUE_INCOMING, r);
     check_place(q, QUEUE_ACTIVE, r);
-    if (r->tmp_removed || r->tails_repaired || r->quarantined || r->finished_removed || r->strays)
+    if (r->tmp_removed || r->tails_repaired || r->quarantined || r->finished_removed || r->strays ||
+        r->slots_committed || r->slots_freed)
         log_info("queue recovery: %lu uncommitted files removed, %lu state logs repaired, "
-                 "%lu files quarantined, %lu finished files removed, %lu strays moved",
-                 r->tmp_removed, r->tails_repaired, r->quarantined, r->finished_removed, r->strays);
+                 "%lu files quarantined, %lu finished files removed, %lu strays moved, "
+                 "%lu committed slots moved to incoming, %lu partial slots emptied",
+                 r->tmp_removed, r->tails_repaired, r->quarantined, r->finished_removed, r->strays,
+                 r->slots_committed, r->slots_freed);
     return 0;
 }

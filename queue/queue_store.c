@@ -98,6 +98,8 @@ int queue_open(struct queue **out, const char *queue_dir, unsigned flags, const 
     struct queue *q = xcalloc(1, sizeof(*q));
     q->path = xstrdup(queue_dir);
     q->owner_fd = -1;
+    q->slots_fd = -1;
+    q->flags = flags;
     q->root_fd = -1;
     for (int d = 0; d < QDIR_COUNT; d++)
         q->dir_fd[d] = -1;
@@ -122,6 +124,8 @@ void queue_close(struct queue *q)
     if (!q)
         return;
     queue_unlock_owner(q);
+    if (q->slots_fd >= 0)
+        close(q->slots_fd);
     for (int d = 0; d < QDIR_COUNT; d++)
         if (q->dir_fd[d] >= 0)
             close(q->dir_fd[d]);
@@ -309,6 +313,9 @@ int queue_parse(const void *data, size_t len, const char *fid, struct queue_file
         return -1;
     if (h.committed_len > len)
         return *why = "file shorter than its committed length", -1;
+    if (h.version == 2 &&
+        !qf_crc_ok(h.body_crc, crc32c(0, p + QF_HEADER_SIZE, h.committed_len - QF_HEADER_SIZE)))
+        return *why = "body checksum mismatch", -1;
     const unsigned char *log = p + h.committed_len;
     if (parse_parts(p + h.env_off, h.env_len, log, len - h.committed_len, out, &h, why) != 0) {
         queue_file_free(out);
@@ -357,6 +364,49 @@ out:
     buf_free(&hdr);
     buf_free(&env);
     buf_free(&log);
+    return rc;
+}
+
+int queue_check_body(int fd, int require_v2, struct qf_header *h, const char **why)
+{
+    struct buf chunk = BUF_INIT;
+    struct stat st;
+    int rc = -1;
+    *why = NULL;
+    if (fstat(fd, &st) != 0 || pread_exact(fd, &chunk, QF_HEADER_SIZE, 0) != 0)
+        goto out;
+    if (qf_header_decode((unsigned char *)chunk.s, chunk.len, h, why) != 0)
+        goto out;
+    if (h->version != 2 && require_v2) {
+        *why = "not a version 2 queue file";
+        goto out;
+    }
+    if (h->committed_len > (uint64_t)st.st_size) {
+        *why = "file shorter than its committed length";
+        goto out;
+    }
+    uint32_t crc = 0;
+    for (uint64_t off = QF_HEADER_SIZE; h->version == 2 && off < h->committed_len;) {
+        uint64_t n = h->committed_len - off;
+        if (n > 1024 * 1024)
+            n = 1024 * 1024;
+        if (pread_exact(fd, &chunk, (size_t)n, off) != 0)
+            goto out;
+        crc = crc32c(crc, chunk.s, chunk.len);
+        off += n;
+    }
+    if (h->version == 2 && !qf_crc_ok(h->body_crc, crc)) {
+        *why = "body checksum mismatch";
+        goto out;
+    }
+    rc = 0;
+out:
+    if (rc != 0 && (*why || errno == EBADMSG)) {
+        if (!*why)
+            *why = "file ends early";
+        errno = EBADMSG;
+    }
+    buf_free(&chunk);
     return rc;
 }
 

@@ -2,6 +2,7 @@
  * queue_writer — building and committing a new queue file (queue.h
  * "writing"; the steps and their crash points are in docs/INTERNALS.md).
  *
+ * Through tmp/ (server mode's group commits, and the fallback):
  *   1. create tmp/FID (O_EXCL, 0600) and flock it LOCK_EX; if a recovery
  *      sweep removed it between the create and the lock, start over
  *   2. write a zero header, each message's content, then the envelope
@@ -9,11 +10,22 @@
  *   4. rename tmp/FID to incoming/HH/FID without replacing anything: the
  *      COMMIT POINT
  *   5. fsync incoming/HH: the commit is durable; only now is success told
- * A failure at any step removes the tmp file and reports errno; nothing is
- * ever visible half-written, because nothing is visible before step 4 and
- * the file is complete and on disk before it.
- * Must never: report success before step 5, or leave a tmp file behind on
- * a failure it survives.
+ * Through a commit slot (QUEUE_OPEN_SLOTS, the one-shot injector):
+ *   1. take a free slot: a pre-made empty file of slots/ whose directory
+ *      entry is already durable, locked LOCK_EX (queue_slots.c)
+ *   2. as above, into the slot
+ *   3. choose the file id now (commit time), pwrite the header (with the
+ *      CRC-32C of the body, which is what tells a complete image from one
+ *      whose blocks were flushed out of order), fdatasync: the COMMIT POINT
+ *      (data durable in a durable entry)
+ *   4. rename slots/S to incoming/HH/FID, no directory fsync: a rename is
+ *      atomic, so after a crash the file is under one of the two names and
+ *      recovery renames a committed slot; only then is success told
+ *   5. refill slots/ when it runs low (one directory fsync per batch)
+ * A failure at any step removes the tmp file (empties the slot) and reports
+ * errno; nothing is ever visible half-written.
+ * Must never: report success before the data and its name are durable, or
+ * leave a tmp file or a non-empty slot behind on a failure it survives.
  */
 #include "queue_impl.h"
 
@@ -34,6 +46,9 @@
 struct queue_writer {
     struct queue *q;
     int fd;
+    int slot;          /* fd is slots/tmp_name (a commit slot), not tmp/tmp_name */
+    int refill;        /* slots/ runs low: refill after the commit */
+    uint32_t body_crc; /* of everything written at offset >= 64 */
     char tmp_name[QUEUE_FILE_ID_LEN + 1];
     uint64_t created_us;
     struct buf out; /* bytes not yet written; they start at out_off */
@@ -82,7 +97,11 @@ int queue_writer_begin(struct queue *q, struct queue_writer **out)
     struct queue_writer *w = xcalloc(1, sizeof(*w));
     w->q = q;
     w->fd = -1;
-    if (create_tmp(w) != 0) {
+    if (q->flags & QUEUE_OPEN_SLOTS) {
+        w->fd = queue_slot_take(q, w->tmp_name, &w->refill);
+        w->slot = w->fd >= 0;
+    }
+    if (!w->slot && create_tmp(w) != 0) {
         int e = errno;
         free(w);
         errno = e;
@@ -108,6 +127,9 @@ static int flush_out(struct queue_writer *w)
         w->error = errno ? errno : EIO;
         return -1;
     }
+    size_t skip = w->out_off < QF_HEADER_SIZE ? (size_t)(QF_HEADER_SIZE - w->out_off) : 0;
+    if (skip < w->out.len)
+        w->body_crc = crc32c(w->body_crc, w->out.s + skip, w->out.len - skip);
     w->out_off += w->out.len;
     buf_clear(&w->out);
     return 0;
@@ -200,6 +222,7 @@ static int write_and_sync(struct queue_writer *w)
     buf_add(&w->out, w->env.s, w->env.len);
     if (flush_out(w) != 0)
         return -1;
+    h.body_crc = w->body_crc;
     unsigned char hdr[QF_HEADER_SIZE];
     qf_header_encode(&h, hdr);
     ssize_t r;
@@ -217,8 +240,7 @@ static int write_and_sync(struct queue_writer *w)
     return (int)r;
 }
 
-/* rename(2) that never replaces an existing file. */
-static int rename_noreplace(int from_dir, const char *from, int to_dir, const char *to)
+int queue_rename_noreplace(int from_dir, const char *from, int to_dir, const char *to)
 {
     if (renameat2(from_dir, from, to_dir, to, RENAME_NOREPLACE) == 0)
         return 0;
@@ -238,14 +260,16 @@ static int rename_into_place(struct queue_writer *w, char *fid, char *bucket)
     struct buf rel = BUF_INIT;
     struct stat st;
     int rc = -1, made_bucket = 0;
-    memcpy(fid, w->tmp_name, QUEUE_FILE_ID_LEN + 1);
+    int from_dir = w->slot ? q->slots_fd : q->dir_fd[QDIR_TMP];
+    if (!w->slot)
+        memcpy(fid, w->tmp_name, QUEUE_FILE_ID_LEN + 1);
     for (int tries = 0; tries < 100; tries++) {
         queue_bucket(fid, bucket);
         queue_rel_path(fid, &rel);
         if (fstatat(q->dir_fd[QDIR_ACTIVE], buf_cstr(&rel), &st, AT_SYMLINK_NOFOLLOW) == 0) {
             errno = EEXIST; /* an older file of the same name (clock stepped back) */
-        } else if (rename_noreplace(q->dir_fd[QDIR_TMP], w->tmp_name, q->dir_fd[QDIR_INCOMING],
-                                    buf_cstr(&rel)) == 0) {
+        } else if (queue_rename_noreplace(from_dir, w->tmp_name, q->dir_fd[QDIR_INCOMING],
+                                          buf_cstr(&rel)) == 0) {
             rc = 0;
             break;
         }
@@ -272,10 +296,45 @@ static void writer_free(struct queue_writer *w)
     free(w);
 }
 
+/* The slot is given back empty; after a commit point that was not followed
+ * by success the emptying is made durable, so recovery cannot commit it. */
+static void slot_release(struct queue_writer *w, int synced)
+{
+    if (ftruncate(w->fd, 0) == 0 && synced)
+        fdatasync(w->fd);
+}
+
+/* Steps 3-5 of a slot commit. */
+static int commit_slot(struct queue_writer *w, char *fid)
+{
+    char bucket[3];
+    queue_file_id_new(fid, &w->created_us); /* ids sort by commit time */
+    if (write_and_sync(w) != 0) {
+        int e = errno;
+        slot_release(w, 1);
+        return errno = e, -1;
+    }
+    if (rename_into_place(w, fid, bucket) != 0) {
+        int e = errno;
+        slot_release(w, 1);
+        return errno = e, -1;
+    }
+    if (w->refill)
+        queue_slots_refill(w->q);
+    return 0;
+}
+
 int queue_writer_commit(struct queue_writer *w, char *fid)
 {
     char bucket[3];
     int e;
+    if (w->slot) {
+        int rc = w->nmsg ? commit_slot(w, fid) : (slot_release(w, 0), errno = EINVAL, -1);
+        e = errno;
+        writer_free(w);
+        errno = e;
+        return rc;
+    }
     if (w->nmsg == 0) {
         e = EINVAL;
     } else if (write_and_sync(w) != 0) {
@@ -305,6 +364,9 @@ void queue_writer_abort(struct queue_writer *w)
 {
     if (!w)
         return;
-    unlinkat(w->q->dir_fd[QDIR_TMP], w->tmp_name, 0);
+    if (w->slot)
+        slot_release(w, 0);
+    else
+        unlinkat(w->q->dir_fd[QDIR_TMP], w->tmp_name, 0);
     writer_free(w);
 }

@@ -106,7 +106,7 @@ def read_queue_file(path):
     format"), as dicts: id, sender, rcpts, size, content. Raises ValueError
     on a file that is not complete (an independent reader for the tests)."""
     data = Path(path).read_bytes()
-    if len(data) < 64 or data[:8] != b"OHQUEUE1":
+    if len(data) < 64 or data[:8] not in (b"OHQUEUE1", b"OHQUEUE2"):
         raise ValueError("%s: not a committed queue file" % path)
     env_off, env_len, _crc, committed, nmsg = struct.unpack(">QIIQI", data[8:36])
     if committed != env_off + env_len or committed > len(data):
@@ -142,5 +142,9 @@ def list_queue(queue_dir):
 
 
 def leftovers(queue_dir):
-    """Names in tmp/ (uncommitted files)."""
-    return sorted(p.name for p in (Path(queue_dir) / "tmp").iterdir())
+    """Names in tmp/ (uncommitted files) and non-empty commit slots (a dead
+    writer's image recovery has not settled yet)."""
+    slots = Path(queue_dir) / "slots"
+    return sorted([p.name for p in (Path(queue_dir) / "tmp").iterdir()] +
+                  ["slots/" + p.name for p in (slots.iterdir() if slots.is_dir() else [])
+                   if p.stat().st_size])

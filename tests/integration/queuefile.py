@@ -21,7 +21,7 @@ def _find_file(queue_dir, qid):
 def stored_content(queue_dir, qid):
     """The bytes of message qid exactly as the queue stores them."""
     data = _find_file(queue_dir, qid).read_bytes()
-    assert data[:8] == b"OHQUEUE1", "not a queue file"
+    assert data[:8] in (b"OHQUEUE1", b"OHQUEUE2"), "not a queue file"
     env_off, env_len = struct.unpack(">QI", data[8:20])
     env = data[env_off:env_off + env_len]
     index = _index(qid)

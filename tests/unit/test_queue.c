@@ -3,7 +3,9 @@
  * commit/read round trips, nothing visible before the commit, recipient
  * state updates and when a file is finished, hold/release/delete, the owner
  * lock, and recovery of each crash leftover (dead writer's tmp file, torn
- * state log append, finished file not yet unlinked, corrupt files, strays).
+ * state log append, finished file not yet unlinked, corrupt files, strays),
+ * and commit slots: refill, and recovery of each slot leftover (empty,
+ * partial image, complete image, CRC mismatch, locked by a live writer).
  * Each test works in its own fresh queue directory under /tmp.
  */
 #include <setjmp.h>
@@ -609,6 +611,314 @@ static void test_parse_every_byte_flipped(void **state)
     buf_free(&path);
 }
 
+/* ------------------------------------------------------------- commit slots ---- */
+static struct queue *open_slots(const struct fixture *fx)
+{
+    struct queue *q;
+    const char *why;
+    assert_int_equal(queue_open(&q, fx->dir, QUEUE_OPEN_SLOTS, &why), 0);
+    return q;
+}
+
+/* Names of the slots, sorted; *n receives how many. */
+static char **slot_names(const struct fixture *fx, size_t *n)
+{
+    struct buf d = BUF_INIT;
+    buf_printf(&d, "%s/slots", fx->dir);
+    char **v = NULL;
+    size_t cap = 0;
+    *n = 0;
+    FILE *p;
+    struct buf cmd = BUF_INIT;
+    buf_printf(&cmd, "ls '%s'", buf_cstr(&d));
+    p = popen(buf_cstr(&cmd), "r");
+    assert_non_null(p);
+    char line[64];
+    while (fgets(line, sizeof(line), p)) {
+        line[strcspn(line, "\n")] = '\0';
+        v = xgrow(v, &cap, *n + 1, sizeof(*v));
+        v[(*n)++] = xstrdup(line);
+    }
+    pclose(p);
+    buf_free(&cmd);
+    buf_free(&d);
+    return v;
+}
+
+static void slot_path(const struct fixture *fx, const char *name, struct buf *out)
+{
+    buf_clear(out);
+    buf_printf(out, "%s/slots/%s", fx->dir, name);
+}
+
+/* A committed slot image of one message: committed through a slot, then put
+ * back into slot `name` as if the writer died between fdatasync and rename. */
+static void committed_slot_image(const struct fixture *fx, struct queue *q, const char *name,
+                                 char *fid)
+{
+    struct buf from = BUF_INIT, to = BUF_INIT;
+    commit_file(q, 1, fid);
+    file_path(fx, "incoming", fid, &from);
+    slot_path(fx, name, &to);
+    assert_int_equal(rename(buf_cstr(&from), buf_cstr(&to)), 0);
+    buf_free(&from);
+    buf_free(&to);
+}
+
+static void write_slot(const struct fixture *fx, const char *name, const void *p, size_t n)
+{
+    struct buf path = BUF_INIT;
+    assert_true(queue_slots_dir(fx->q) >= 0); /* slots/ made on first use */
+    slot_path(fx, name, &path);
+    int fd = open(buf_cstr(&path), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write_all(fd, p, n), 0);
+    close(fd);
+    buf_free(&path);
+}
+
+static off_t slot_size(const struct fixture *fx, const char *name)
+{
+    struct buf path = BUF_INIT;
+    slot_path(fx, name, &path);
+    off_t n = file_size(buf_cstr(&path));
+    buf_free(&path);
+    return n;
+}
+
+static void free_names(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void test_slot_commit_and_refill(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue *q = open_slots(fx);
+    char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1], prev[QUEUE_ID_LEN + 1] = "";
+    size_t index;
+    struct queue_file f;
+    /* first commit: slots/ is made and filled with one batch, one is used */
+    commit_file(q, 1, fid);
+    assert_int_equal(count_dir(fx, "slots"), QUEUE_SLOT_BATCH - 1);
+    assert_int_equal(count_dir(fx, "tmp"), 0);
+    for (unsigned k = 2; k <= QUEUE_SLOT_BATCH / 2 + 1; k++) {
+        commit_file(q, 1, fid);
+        queue_msg_id(fid, 0, id);
+        assert_true(strcmp(prev, id) < 0); /* ids sort by commit */
+        memcpy(prev, id, sizeof(id));
+        assert_int_equal(queue_find(q, id, &f, &index), 0);
+        queue_file_free(&f);
+    }
+    /* the commit that left fewer than K/2 free slots refilled one batch */
+    assert_int_equal(count_dir(fx, "slots"), QUEUE_SLOT_BATCH / 2 - 1 + QUEUE_SLOT_BATCH);
+    size_t n;
+    char **v = slot_names(fx, &n);
+    for (size_t i = 0; i < n; i++) {
+        struct buf p = BUF_INIT;
+        struct stat st;
+        slot_path(fx, v[i], &p);
+        assert_int_equal(stat(buf_cstr(&p), &st), 0);
+        assert_int_equal(st.st_size, 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+        buf_free(&p);
+    }
+    free_names(v, n);
+    queue_close(q);
+}
+
+static void test_slot_empty_left_alone(void **state)
+{
+    struct fixture *fx = *state;
+    assert_int_equal(queue_slots_refill(fx->q), QUEUE_SLOT_BATCH);
+    size_t n;
+    char **v = slot_names(fx, &n);
+    struct buf p = BUF_INIT;
+    slot_path(fx, v[0], &p);
+    assert_int_equal(chmod(buf_cstr(&p), 0), 0); /* a refill cut before it was made ready */
+    struct queue_recovery r;
+    assert_int_equal(queue_recover(fx->q, &r), 0);
+    assert_int_equal(r.slots_committed + r.slots_freed + r.quarantined + r.strays, 0);
+    assert_int_equal(count_dir(fx, "slots"), QUEUE_SLOT_BATCH);
+    struct stat st;
+    assert_int_equal(stat(buf_cstr(&p), &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    buf_free(&p);
+    free_names(v, n);
+}
+
+static void test_slot_partial_image_freed(void **state)
+{
+    struct fixture *fx = *state;
+    char name[QUEUE_FILE_ID_LEN + 1];
+    queue_file_id_new(name, NULL);
+    unsigned char img[4096] = {0}; /* header never written: zeros, then content */
+    memcpy(img + 64, "Subject: x\n\nhello\n", 18);
+    write_slot(fx, name, img, sizeof(img));
+    struct queue_recovery r;
+    assert_int_equal(queue_recover(fx->q, &r), 0);
+    assert_int_equal(r.slots_freed, 1);
+    assert_int_equal(r.slots_committed, 0);
+    assert_int_equal(slot_size(fx, name), 0);
+    struct queue_counts c;
+    assert_int_equal(queue_count(fx->q, &c), 0);
+    assert_int_equal(c.total, 0);
+}
+
+static void test_slot_complete_image_committed(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue *q = open_slots(fx);
+    char name[QUEUE_FILE_ID_LEN + 1], fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    queue_file_id_new(name, NULL);
+    committed_slot_image(fx, q, name, fid);
+    struct queue_counts c;
+    assert_int_equal(queue_count(q, &c), 0);
+    assert_int_equal(c.total, 0); /* seen only by recovery */
+    struct queue_recovery r;
+    assert_int_equal(queue_recover(q, &r), 0);
+    assert_int_equal(r.slots_committed, 1);
+    assert_int_equal(r.slots_freed, 0);
+    assert_int_equal(count_dir(fx, "slots"), QUEUE_SLOT_BATCH - 1); /* the slot name is gone */
+    /* the id comes from the commit time in the header (and our pid) */
+    queue_msg_id(fid, 0, id);
+    struct queue_file f;
+    size_t index;
+    assert_int_equal(queue_find(q, id, &f, &index), 0);
+    assert_string_equal(f.msg[0].sender, "alice@a.test");
+    queue_file_free(&f);
+    queue_close(q);
+}
+
+static void test_slot_crc_mismatch_freed(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue *q = open_slots(fx);
+    char name[QUEUE_FILE_ID_LEN + 1], fid[QUEUE_FILE_ID_LEN + 1];
+    queue_file_id_new(name, NULL);
+    commit_file(q, 3, fid); /* a longer content, so a content byte can be flipped */
+    struct buf from = BUF_INIT, img = BUF_INIT;
+    file_path(fx, "incoming", fid, &from);
+    assert_int_equal(read_file(buf_cstr(&from), &img, 0), 0);
+    assert_int_equal(unlink(buf_cstr(&from)), 0);
+    img.s[70] ^= 1; /* a block of content never reached the disk */
+    write_slot(fx, name, img.s, img.len);
+    struct queue_recovery r;
+    assert_int_equal(queue_recover(q, &r), 0);
+    assert_int_equal(r.slots_freed, 1);
+    assert_int_equal(r.slots_committed, 0);
+    assert_int_equal(slot_size(fx, name), 0);
+    struct queue_counts c;
+    assert_int_equal(queue_count(q, &c), 0);
+    assert_int_equal(c.total, 0);
+    buf_free(&from);
+    buf_free(&img);
+    queue_close(q);
+}
+
+static void test_slot_locked_left_alone(void **state)
+{
+    struct fixture *fx = *state;
+    char name[QUEUE_FILE_ID_LEN + 1];
+    queue_file_id_new(name, NULL);
+    unsigned char img[1000] = {0};
+    write_slot(fx, name, img, sizeof(img));
+    struct buf p = BUF_INIT;
+    slot_path(fx, name, &p);
+    int live = open(buf_cstr(&p), O_RDWR);
+    assert_true(live >= 0);
+    assert_int_equal(flock(live, LOCK_EX), 0); /* a live writer */
+    struct queue_recovery r;
+    assert_int_equal(queue_recover(fx->q, &r), 0);
+    assert_int_equal(r.slots_freed + r.slots_committed + r.quarantined, 0);
+    assert_int_equal(slot_size(fx, name), 1000);
+    close(live); /* the writer died */
+    assert_int_equal(queue_recover(fx->q, &r), 0);
+    assert_int_equal(r.slots_freed, 1);
+    assert_int_equal(slot_size(fx, name), 0);
+    buf_free(&p);
+}
+
+static void test_slot_writer_settles_leftover(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue *q = open_slots(fx);
+    char name[QUEUE_FILE_ID_LEN + 1], fid[QUEUE_FILE_ID_LEN + 1], fid2[QUEUE_FILE_ID_LEN + 1];
+    queue_file_id_new(name, NULL);
+    committed_slot_image(fx, q, name, fid);
+    size_t n;
+    char **v = slot_names(fx, &n);
+    for (size_t i = 0; i < n; i++) { /* only the leftover remains */
+        struct buf p = BUF_INIT;
+        slot_path(fx, v[i], &p);
+        if (strcmp(v[i], name) != 0)
+            assert_int_equal(unlink(buf_cstr(&p)), 0);
+        buf_free(&p);
+    }
+    free_names(v, n);
+    commit_file(q, 1, fid2); /* meets the leftover, commits it, refills, takes one */
+    struct queue_counts c;
+    assert_int_equal(queue_count(q, &c), 0);
+    assert_int_equal(c.total, 2);
+    assert_int_equal(count_dir(fx, "slots"), QUEUE_SLOT_BATCH - 1);
+    queue_close(q);
+}
+
+static void test_slot_dead_refillers_slot_used(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue *q = open_slots(fx);
+    char name[QUEUE_FILE_ID_LEN + 1], fid[QUEUE_FILE_ID_LEN + 1];
+    queue_file_id_new(name, NULL);
+    write_slot(fx, name, "", 0);
+    struct buf p = BUF_INIT;
+    slot_path(fx, name, &p);
+    assert_int_equal(chmod(buf_cstr(&p), 0), 0); /* its refiller died before the fsync */
+    commit_file(q, 1, fid); /* fsyncs slots/, makes it ready, uses it */
+    struct stat st;
+    assert_int_equal(stat(buf_cstr(&p), &st), -1); /* it was the one used */
+    assert_int_equal(count_dir(fx, "slots"), QUEUE_SLOT_BATCH); /* then refilled: was low */
+    assert_int_equal(count_dir(fx, "tmp"), 0);
+    struct queue_counts c;
+    assert_int_equal(queue_count(q, &c), 0);
+    assert_int_equal(c.total, 1);
+    buf_free(&p);
+    queue_close(q);
+}
+
+static void test_body_crc_and_version1(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    struct buf path = BUF_INIT, img = BUF_INIT;
+    commit_file(fx->q, 2, fid);
+    file_path(fx, "incoming", fid, &path);
+    assert_int_equal(read_file(buf_cstr(&path), &img, 0), 0);
+    assert_memory_equal(img.s, "OHQUEUE2", 8);
+    struct queue_file f;
+    const char *why;
+    img.s[QF_HEADER_SIZE + 2] ^= 1; /* content: only the body CRC covers it */
+    assert_int_equal(queue_parse(img.s, img.len, fid, &f, &why), -1);
+    assert_string_equal(why, "body checksum mismatch");
+    img.s[QF_HEADER_SIZE + 2] ^= 1;
+    /* the same file as version 1 (no body CRC) is still read */
+    unsigned char *h = (unsigned char *)img.s;
+    memcpy(h, "OHQUEUE1", 8);
+    memset(h + 36, 0, 4);
+    uint32_t crc = crc32c(0, h, 48);
+    h[48] = (unsigned char)(crc >> 24);
+    h[49] = (unsigned char)(crc >> 16);
+    h[50] = (unsigned char)(crc >> 8);
+    h[51] = (unsigned char)crc;
+    assert_int_equal(queue_parse(img.s, img.len, fid, &f, &why), 0);
+    assert_int_equal(f.nmsg, 2);
+    queue_file_free(&f);
+    buf_free(&img);
+    buf_free(&path);
+}
+
 static void test_trigger(void **state)
 {
     struct fixture *fx = *state;
@@ -656,6 +966,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recover_strays_and_wrong_bucket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parse_every_byte_flipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trigger, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slot_commit_and_refill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slot_empty_left_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slot_partial_image_freed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slot_complete_image_committed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slot_crc_mismatch_freed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slot_locked_left_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slot_writer_settles_leftover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slot_dead_refillers_slot_used, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_body_crc_and_version1, setup, teardown),
     };
     return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
 }
