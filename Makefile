@@ -158,9 +158,10 @@ MAN_PAGES := $(wildcard docs/man/*.[1-8])
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(SYSCONFDIR)
-	for p in $(PROGRAMS) $(foreach l,$(LINKS),$(word 1,$(subst =, ,$l))); do \
+	for p in $(PROGRAMS); do \
 	    case $$p in onehop-*) install -m 755 $(BIN)/$$p $(DESTDIR)$(LIBEXECDIR)/$$p ;; \
 	                *) install -m 755 $(BIN)/$$p $(DESTDIR)$(SBINDIR)/$$p ;; esac; done
+	for l in $(LINKS); do ln -f $(DESTDIR)$(SBINDIR)/$${l#*=} $(DESTDIR)$(SBINDIR)/$${l%%=*}; done
 	for m in $(MAN_PAGES); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
 	scripts/install-config.sh "$(DESTDIR)" "$(SYSCONFDIR)" "$(LIBEXECDIR)"

@@ -33,3 +33,10 @@ for acct in onehop-smtpd onehop-queue onehop-router onehop-dns onehop-remote; do
 done
 install -d -o onehop-queue -g onehop -m 0750 /var/spool/onehop
 install -d -o root -g onehop -m 0750 /run/onehop
+# onehop-queue, the only writer of new messages, runs set-uid to its account
+# so that any local user's sendmail can queue mail (it trusts nothing of the
+# caller: onehop-queue(8), SECURITY).
+if [ -f "$libexecdir/onehop-queue" ]; then
+    chown onehop-queue:onehop "$libexecdir/onehop-queue"
+    chmod 4755 "$libexecdir/onehop-queue"
+fi
