@@ -44,6 +44,7 @@
 #include "conf.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
@@ -993,6 +994,12 @@ int conf_parse(struct conf *c, const char *dir, const char *fname, const char *t
     return rc;
 }
 
+static int is_directory(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int conf_load(struct conf *c, const char *dir, struct diag *d)
 {
     struct buf fname = BUF_INIT, text = BUF_INIT;
@@ -1006,6 +1013,12 @@ int conf_load(struct conf *c, const char *dir, struct diag *d)
             if (d)
                 diag_add(d, buf_cstr(&fname), 0, "cannot read: %s",
                          err == EFBIG ? "file too large" : strerror(err));
+        } else if (!is_directory(dir)) {
+            /* a mistyped -C must not silently mean "an empty instance with
+             * the default queue" */
+            read_error = 1;
+            if (d)
+                diag_add(d, dir, 0, "no such configuration directory");
         }
     }
     int rc = conf_parse(c, dir, buf_cstr(&fname), text.s ? text.s : "", text.len, d);

@@ -145,6 +145,10 @@ static int handle(struct inj_ctx *cx, struct inj_txn *t, int *begun, const struc
     case INJ_ABORT:
         return INJ_EX_TEMPFAIL;
     default: /* INJ_END */
+        /* The input is complete: the timeout guards a stalled caller, never
+         * the commit (firing after the commit point would report a failure
+         * for a message that is queued). */
+        alarm(0);
         inj_txn_end(t);
         return inj_txn_failed(t) ? finish_failed(t) : commit(cx, t);
     }

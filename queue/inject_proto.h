@@ -10,9 +10,10 @@
  *   INJ_BEGIN  u32 txn, str sender          open transaction txn; sender is
  *                                           the address without <>, "" = null
  *   INJ_ATTR   u32 txn, str name, str value an envelope attribute stored with
- *                                           the message (e.g. "client",
- *                                           "helo", "protocol", "uid"); names
- *                                           [a-z0-9_], at most QUEUE_ATTR_MAX
+ *                                           the message, at most QUEUE_ATTR_MAX;
+ *                                           names: client, client_address,
+ *                                           helo, protocol, auth, envid, ret,
+ *                                           full_name (anything else: 5.5.4)
  *   INJ_RCPT   u32 txn, str address, str orcpt, str notify
  *                                           one recipient (orcpt: RFC 3461
  *                                           ORCPT or ""; notify: "" or e.g.

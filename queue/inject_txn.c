@@ -161,11 +161,17 @@ void inj_txn_sender(struct inj_txn *t, const char *sender)
         t->sender = xstrdup("");
 }
 
+/* The attributes an injector may set (inject_proto.h). Others, such as the
+ * "uid" onehop-queue records itself or what the router records later, can
+ * never be forged by a caller of the set-uid onehop-queue. */
 static int attr_name_ok(const char *s)
 {
-    if (!*s || strlen(s) > 64)
-        return 0;
-    return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == strlen(s);
+    static const char *const allowed[] = {"client", "client_address", "helo", "protocol",
+                                          "auth", "envid", "ret", "full_name"};
+    for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+        if (strcmp(s, allowed[i]) == 0)
+            return 1;
+    return 0;
 }
 
 void inj_txn_attr(struct inj_txn *t, const char *name, const char *value, int allow_uid)
@@ -174,8 +180,8 @@ void inj_txn_attr(struct inj_txn *t, const char *name, const char *value, int al
         return;
     if (t->nattr >= QUEUE_ATTR_MAX)
         return inj_txn_fail(t, INJ_EX_DATAERR, "5.5.4", "too many envelope attributes");
-    if (!attr_name_ok(name) || !clean_text(value, QUEUE_ATTR_LEN_MAX) ||
-        (!allow_uid && strcmp(name, "uid") == 0))
+    int name_ok = allow_uid ? strcmp(name, "uid") == 0 || attr_name_ok(name) : attr_name_ok(name);
+    if (!name_ok || !clean_text(value, QUEUE_ATTR_LEN_MAX))
         return inj_txn_fail(t, INJ_EX_DATAERR, "5.5.4", "invalid envelope attribute");
     t->attr = xgrow(t->attr, &t->attr_cap, t->nattr + 1, sizeof(*t->attr));
     t->attr[t->nattr].name = xstrdup(name);

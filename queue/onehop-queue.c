@@ -132,9 +132,12 @@ static void prepare(struct inj_ctx *cx, struct conf *c, const char *dir, unsigne
     static struct buf reason = BUF_INIT;
     memset(cx, 0, sizeof(*cx));
     cx->uid = getuid();
-    if (conf_load(c, dir, &d) != 0) {
+    if (conf_load(c, dir, &d) != 0) { /* e.g. a mistyped -C: never the default queue */
         diag_log(&d);
-        buf_printf(&reason, "configuration errors in %s/onehop.conf", dir);
+        if (d.n)
+            buf_printf(&reason, "%s: %s", d.v[0].file, d.v[0].text);
+        else
+            buf_printf(&reason, "configuration errors in %s", dir);
         cx->unavailable = buf_cstr(&reason);
     }
     diag_free(&d);
@@ -144,20 +147,20 @@ static void prepare(struct inj_ctx *cx, struct conf *c, const char *dir, unsigne
     cx->run_dir = c->run_dir;
     if (cx->unavailable)
         return;
-    struct stat st;
-    int bad = stat(dir, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
-    if (bad) { /* a typo must not silently pick the default queue */
-        buf_printf(&reason, "configuration directory %s: %s", dir, strerror(bad));
-        log_error("%s", buf_cstr(&reason));
-        cx->unavailable = buf_cstr(&reason);
-        return;
-    }
     if (queue_open(&cx->q, c->queue_dir, QUEUE_OPEN_CREATE | qflags, &why) != 0) {
         log_error("queue %s: %s: %m", c->queue_dir, why);
         buf_printf(&reason, "queue unavailable: %s", why);
         cx->unavailable = buf_cstr(&reason);
         cx->q = NULL;
     }
+}
+
+/* realpath() of dir, or dir itself when it does not resolve (a missing
+ * directory is reported by conf_load). */
+static char *canonical_dir(const char *dir)
+{
+    char *real = realpath(dir, NULL);
+    return real ? real : xstrdup(dir);
 }
 
 int main(int argc, char **argv)
@@ -168,12 +171,18 @@ int main(int argc, char **argv)
     umask(077);
     sane_fds();
     signal(SIGPIPE, SIG_IGN);
+    parse_args(argc, argv, &o);
+    /* The configuration directory as a canonical absolute path, taken before
+     * leaving the caller's cwd: "-C run" means the caller's run/, and
+     * "/etc//onehop/" is the compiled-in directory (set-uid kept) while
+     * anything else is not (set-uid dropped). */
+    char *dir = canonical_dir(conf_dir(o.config_dir));
     if (chdir("/") != 0)
         _exit(INJ_EX_TEMPFAIL);
-    parse_args(argc, argv, &o);
-    char *dir = xstrdup(conf_dir(o.config_dir));
-    if (running_setid() && strcmp(dir, ONEHOP_SYSCONFDIR) != 0)
+    char *sysdir = canonical_dir(ONEHOP_SYSCONFDIR);
+    if (running_setid() && strcmp(dir, sysdir) != 0)
         drop_setid();
+    free(sysdir);
     clearenv();
     /* one-shot commits go through a commit slot: one fdatasync of an
      * existing file; the server's group commits stay in tmp/ */

@@ -63,13 +63,15 @@
  *     'x' deleted:   u32 msg, u64 time, str who
  *     'g' flags set: u32 msg, u32 rcpt (QUEUE_NO_RCPT: the message), u32 bits,
  *                    u64 time
- *   The state of a recipient is the replay of these records. A record cut
- *   short or failing its CRC at the END of the log is a torn append (its
- *   writer died before fdatasync returned, so nobody was told it happened):
- *   readers ignore it, writers truncate it before appending. Anything else
- *   that does not parse (bad magic, CRCs, offsets, counts, a record naming a
- *   message or recipient that does not exist) makes the file corrupt: it is
- *   moved to corrupt/ and logged, and the scan goes on.
+ *   The state of a recipient is the replay of these records. Records are
+ *   appended at most 64 KiB at a time, each append followed by fdatasync. A
+ *   record cut short or failing its CRC within the last 64 KiB of the log is
+ *   a torn append (its writer died before fdatasync returned, so nobody was
+ *   told it happened): readers ignore it and what follows, writers truncate
+ *   it before appending. A bad record earlier in the log is damage: it, and
+ *   anything else that does not parse (bad magic, CRCs, offsets, counts, a
+ *   record naming a message or recipient that does not exist), makes the
+ *   file corrupt: it is moved to corrupt/ and logged, and the scan goes on.
  *
  * --------------------------------------------------------- commit slots ----
  * A one-shot commit (QUEUE_OPEN_SLOTS) writes into a slot: an empty file of

@@ -514,10 +514,17 @@ int qf_log_replay(const unsigned char *p, size_t len, struct queue_file *f, cons
     size_t pos = 0;
     while (len - pos >= LOG_OVERHEAD) {
         uint32_t rlen = qf_get_u32_at(p + pos + 1);
-        if (rlen > QF_LOG_RECORD_MAX || rlen > len - pos - LOG_OVERHEAD)
-            break; /* cut short: a torn append */
-        if (!crc_ok(qf_get_u32_at(p + pos + 5 + rlen), crc32c(0, p + pos, 5 + (size_t)rlen)))
-            break; /* never completed: a torn append */
+        int whole = rlen <= QF_LOG_RECORD_MAX && rlen <= len - pos - LOG_OVERHEAD;
+        if (!whole || !crc_ok(qf_get_u32_at(p + pos + 5 + rlen),
+                              crc32c(0, p + pos, 5 + (size_t)rlen))) {
+            /* A torn append (its writer died before fdatasync returned, so
+             * nobody was told) lies within the last append, at most
+             * QF_LOG_APPEND_MAX bytes. A bad record further from the end is
+             * damage that would take the good records after it along. */
+            if (len - pos > QF_LOG_APPEND_MAX)
+                return *why = "state log record damaged before the end of the log", -1;
+            break;
+        }
         struct cur c = {p + pos + 5, rlen, 0, 0};
         struct queue_update u;
         char *text;

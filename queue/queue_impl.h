@@ -15,6 +15,7 @@
 #define QF_MAGIC_V1 "OHQUEUE1" /* still read: offset 36 is zero, no body CRC */
 #define QF_HEADER_SIZE 64
 #define QF_LOG_RECORD_MAX (16u * 1024)       /* one state log record */
+#define QF_LOG_APPEND_MAX (64u * 1024)       /* one append (+ fdatasync) of records */
 #define QF_ENVELOPE_MAX (256u * 1024 * 1024) /* the whole envelope section */
 #define QF_STR_MAX (64u * 1024)              /* any string field */
 

@@ -147,11 +147,26 @@ static int update_locked(struct queue *q, int fd, struct queue_file *f,
         return errno = EINVAL, -1;
     if (drop_torn_tail(fd, f) != 0)
         return -1;
-    struct buf recs = BUF_INIT;
-    for (size_t i = 0; i < n; i++)
-        qf_log_encode(&recs, &u[i], now);
-    int rc = append_records(fd, f, &recs);
+    /* Appends of at most QF_LOG_APPEND_MAX bytes each, so a torn append is
+     * always within that many bytes of the end (qf_log_replay relies on it). */
+    struct buf recs = BUF_INIT, one = BUF_INIT;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        buf_clear(&one);
+        qf_log_encode(&one, &u[i], now);
+        if (recs.len && recs.len + one.len > QF_LOG_APPEND_MAX) {
+            rc = append_records(fd, f, &recs);
+            f->log_len += recs.len;
+            buf_clear(&recs);
+        }
+        buf_add(&recs, one.s, one.len);
+    }
+    if (rc == 0 && recs.len) {
+        rc = append_records(fd, f, &recs);
+        f->log_len += recs.len;
+    }
     buf_free(&recs);
+    buf_free(&one);
     if (rc != 0)
         return -1;
     int *was = xcalloc(f->nmsg, sizeof(*was));

@@ -65,8 +65,8 @@ static int usage(const char *fmt, const char *arg)
 {
     fprintf(stderr, "%s: ", program);
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nusage: sendmail [-t] [-i] [-f sender] [-F full_name] [-C dir] [-bm|-bp|-bi]"
-                    " [-q] [--] [recipient...]\n");
+    fprintf(stderr, "\nusage: sendmail [-t] [-i|-oi] [-f|-r sender] [-F full_name] [-N dsn]"
+                    " [-B type] [-v] [-o...] [-C dir] [-bm|-bp|-bs|-bi] [-q] [--] [recipient...]\n");
     return EX_USAGE;
 }
 

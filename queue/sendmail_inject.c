@@ -178,11 +178,13 @@ static int outcome(const struct reply *r, int wstatus)
                : r->status == INJ_EX_TEMPFAIL ? EX_TEMPFAIL
                                               : EX_SOFTWARE;
     if (!exited) {
-        fprintf(stderr, "sendmail: onehop-queue was killed by signal %d: nothing was queued\n",
+        fprintf(stderr, "sendmail: onehop-queue was killed by signal %d: the message may or may not "
+                "have been queued\n",
                 WTERMSIG(wstatus));
         return EX_TEMPFAIL;
     }
-    fprintf(stderr, "sendmail: onehop-queue gave no answer (exit status %d): nothing was queued\n",
+    fprintf(stderr, "sendmail: onehop-queue gave no answer (exit status %d): the message may or may "
+            "not have been queued\n",
             code);
     if (code == INJ_EX_DATAERR)
         return EX_DATAERR;

@@ -16,6 +16,9 @@ if [ ! -f "$etc/onehop.conf" ]; then
 daemon_dir = $libexecdir
 CONF
 fi
+# an existing onehop.conf without daemon_dir would look for the daemons
+# beside the commands (the build tree's default): point it at libexec
+grep -q '^daemon_dir[[:space:]]*=' "$etc/onehop.conf" || echo "daemon_dir = $libexecdir" >> "$etc/onehop.conf"
 for f in routes sites aliases; do
     [ -f "$etc/$f" ] || : > "$etc/$f"
 done

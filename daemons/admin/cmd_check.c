@@ -48,27 +48,10 @@ static void map_path(struct buf *path, const char *confdir, const char *name)
     path_join(path, confdir, name);
 }
 
-/* A missing file is an empty map, but a missing directory is a typo. */
-static int check_confdir(const char *confdir)
-{
-    struct stat st;
-    if (stat(confdir, &st) < 0) {
-        admin_fail("configuration directory %s: %s", confdir, strerror(errno));
-        return -1;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        admin_fail("configuration directory %s: not a directory", confdir);
-        return -1;
-    }
-    return 0;
-}
-
 int cmd_check(const char *confdir, int argc, char **argv)
 {
     if (argc > 1)
         return admin_usage_error("check", "unexpected argument \"%s\"", argv[1]);
-    if (check_confdir(confdir) < 0)
-        return 1;
     struct diag d = DIAG_INIT;
     struct buf path = BUF_INIT;
     struct conf c;

@@ -488,6 +488,53 @@ static void test_torn_tail_ignored_then_repaired(void **state)
     buf_free(&path);
 }
 
+/* Many records in one update: appended in pieces of at most 64 KiB, all kept. */
+static void test_large_update_is_appended_in_pieces(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    char text[1001];
+    memset(text, 'x', 1000);
+    text[1000] = '\0';
+    commit_file(fx->q, 1, fid);
+    struct queue_update u[100];
+    for (int i = 0; i < 100; i++)
+        u[i] = (struct queue_update){QUPD_DEFERRED, 0, 0, 0, 50, 0, text};
+    assert_int_equal(queue_update(fx->q, fid, u, 100, NULL), 0); /* ~104 KiB */
+    struct queue_file f;
+    assert_int_equal(queue_load(fx->q, fid, &f), 0);
+    assert_int_equal(f.torn_bytes, 0);
+    assert_int_equal(f.msg[0].rcpt[0].attempts, 100);
+    queue_file_free(&f);
+}
+
+/* A bad record far from the end of the log is damage, not a torn append:
+ * the file is quarantined instead of the later records being dropped. */
+static void test_damaged_record_before_the_last_append_is_corrupt(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    char text[1001];
+    struct buf path = BUF_INIT;
+    memset(text, 'y', 1000);
+    text[1000] = '\0';
+    commit_file(fx->q, 1, fid);
+    file_path(fx, "incoming", fid, &path);
+    off_t log_start = file_size(buf_cstr(&path));
+    struct queue_update u = {QUPD_DEFERRED, 0, 0, 0, 50, 0, text};
+    for (int i = 0; i < 80; i++) /* 80 appends of ~1 KiB */
+        assert_int_equal(queue_update(fx->q, fid, &u, 1, NULL), 0);
+    int fd = open(buf_cstr(&path), O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, "Z", 1, log_start + 40), 1); /* inside the first record */
+    close(fd);
+    struct queue_file f;
+    assert_int_equal(queue_load(fx->q, fid, &f), -1);
+    assert_int_equal(errno, EBADMSG);
+    assert_int_equal(count_dir(fx, "corrupt"), 1);
+    buf_free(&path);
+}
+
 static void test_recover_unlinks_finished_file(void **state)
 {
     struct fixture *fx = *state;
@@ -958,6 +1005,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recover_removes_dead_writers_tmp_only, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail_ignored_then_repaired, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_update_is_appended_in_pieces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_record_before_the_last_append_is_corrupt,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover_unlinks_finished_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_file_quarantined_listing_goes_on, setup,
                                         teardown),
