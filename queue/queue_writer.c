@@ -24,7 +24,8 @@
  *   5. refill slots/ when it runs low (one directory fsync per batch)
  * A failure at any step removes the tmp file (empties the slot) and reports
  * errno; nothing is ever visible half-written.
- * Must never: report success before the data and its name are durable, or
+ * Must never: report success before the data and a name of it are durable
+ * (through a slot: the slot's name until the rename is durable too), or
  * leave a tmp file or a non-empty slot behind on a failure it survives.
  */
 #include "queue_impl.h"
