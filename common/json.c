@@ -115,8 +115,29 @@ void json_add_cstr(struct buf *out, const char *s)
 
 void json_add_key(struct buf *out, const char *key)
 {
+    /* a member after another one gets its separator */
+    if (out->len && out->s[out->len - 1] != '{')
+        buf_addc(out, ',');
     json_add_cstr(out, key);
     buf_addc(out, ':');
+}
+
+void json_field_cstr(struct buf *out, const char *key, const char *s)
+{
+    json_add_key(out, key);
+    json_add_cstr(out, s);
+}
+
+void json_field_uint(struct buf *out, const char *key, uint64_t v)
+{
+    json_add_key(out, key);
+    json_add_uint(out, v);
+}
+
+void json_field_bool(struct buf *out, const char *key, int on)
+{
+    json_add_key(out, key);
+    buf_adds(out, on ? "true" : "false");
 }
 
 void json_add_uint(struct buf *out, uint64_t v)

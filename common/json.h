@@ -22,8 +22,13 @@
 void json_add_string(struct buf *out, const char *s, size_t len);
 /* The same for a NUL-terminated string; NULL is written as null. */
 void json_add_cstr(struct buf *out, const char *s);
-/* Append "key": (the key escaped as above). */
+/* Append "key": (the key escaped as above), preceded by a comma unless it
+ * is the first member of its object (out ends in '{'). */
 void json_add_key(struct buf *out, const char *key);
+/* "key":value members, separated as json_add_key does. */
+void json_field_cstr(struct buf *out, const char *key, const char *s);
+void json_field_uint(struct buf *out, const char *key, uint64_t v);
+void json_field_bool(struct buf *out, const char *key, int on);
 /* Append an unsigned integer / a signed integer. */
 void json_add_uint(struct buf *out, uint64_t v);
 void json_add_int(struct buf *out, int64_t v);

@@ -169,30 +169,17 @@ static void json_add_time(struct buf *out, int64_t secs)
 static void json_add_rcpt(struct buf *out, const struct queue_rcpt *r, int detailed)
 {
     buf_addc(out, '{');
-    json_add_key(out, "address");
-    json_add_cstr(out, r->addr);
-    buf_addc(out, ',');
-    json_add_key(out, "state");
-    json_add_cstr(out, qlist_rcpt_state(r));
-    buf_addc(out, ',');
-    json_add_key(out, "reason");
-    json_add_cstr(out, r->last_reason);
+    json_field_cstr(out, "address", r->addr);
+    json_field_cstr(out, "state", qlist_rcpt_state(r));
+    json_field_cstr(out, "reason", r->last_reason);
     if (detailed) {
-        buf_addc(out, ',');
-        json_add_key(out, "attempts");
-        json_add_uint(out, r->attempts);
-        buf_addc(out, ',');
+        json_field_uint(out, "attempts", r->attempts);
         json_add_key(out, "last_attempt");
         json_add_time(out, r->last_try);
-        buf_addc(out, ',');
         json_add_key(out, "next_attempt");
         json_add_time(out, r->state == QRCPT_PENDING ? r->next_try : 0);
-        buf_addc(out, ',');
-        json_add_key(out, "orcpt");
-        json_add_cstr(out, r->orcpt);
-        buf_addc(out, ',');
-        json_add_key(out, "notify");
-        json_add_cstr(out, r->notify);
+        json_field_cstr(out, "orcpt", r->orcpt);
+        json_field_cstr(out, "notify", r->notify);
     }
     buf_addc(out, '}');
 }
@@ -202,21 +189,12 @@ static void json_open_message(struct buf *out, const struct queue_file *f,
                               const struct queue_msg *m, int detailed)
 {
     buf_addc(out, '{');
-    json_add_key(out, "id");
-    json_add_cstr(out, m->id);
-    buf_addc(out, ',');
-    json_add_key(out, "state");
-    json_add_cstr(out, queue_state_name(queue_msg_state(m, f->place)));
-    buf_addc(out, ',');
-    json_add_key(out, "size");
-    json_add_uint(out, m->size);
-    buf_addc(out, ',');
+    json_field_cstr(out, "id", m->id);
+    json_field_cstr(out, "state", queue_state_name(queue_msg_state(m, f->place)));
+    json_field_uint(out, "size", m->size);
     json_add_key(out, "arrival");
     json_add_int(out, arrival_seconds(m));
-    buf_addc(out, ',');
-    json_add_key(out, "sender");
-    json_add_cstr(out, m->sender);
-    buf_addc(out, ',');
+    json_field_cstr(out, "sender", m->sender);
     json_add_key(out, "recipients");
     buf_addc(out, '[');
     for (size_t k = 0; k < m->nrcpt; k++) {
@@ -317,7 +295,6 @@ static void json_add_headers(struct buf *out, const struct header_block *hb)
         buf_addc(out, '{');
         json_add_key(out, "name");
         json_add_string(out, h->name, h->name_len);
-        buf_addc(out, ',');
         json_add_key(out, "value");
         json_add_string(out, h->value + skip, h->value_len - skip);
         buf_addc(out, '}');
@@ -330,10 +307,7 @@ static void json_add_attributes(struct buf *out, const struct queue_msg *m)
     json_add_key(out, "attributes");
     buf_addc(out, '{');
     for (size_t k = 0; k < m->nattr; k++) {
-        if (k > 0)
-            buf_addc(out, ',');
-        json_add_key(out, m->attr[k].name);
-        json_add_cstr(out, m->attr[k].value);
+        json_field_cstr(out, m->attr[k].name, m->attr[k].value);
     }
     buf_addc(out, '}');
 }
@@ -342,19 +316,12 @@ static void json_show(struct buf *out, const struct queue_file *f, const struct 
                       const struct header_block *hb)
 {
     json_open_message(out, f, m, 1);
-    buf_addc(out, ',');
     json_add_attributes(out, m);
-    buf_addc(out, ',');
     json_add_headers(out, hb);
-    buf_addc(out, ',');
-    json_add_key(out, "attempts");
-    json_add_uint(out, most_attempts(m));
-    buf_addc(out, ',');
+    json_field_uint(out, "attempts", most_attempts(m));
     json_add_key(out, "next_attempt");
     json_add_time(out, next_attempt(m));
-    buf_addc(out, ',');
-    json_add_key(out, "route");
-    json_add_cstr(out, recorded_route(m));
+    json_field_cstr(out, "route", recorded_route(m));
     buf_adds(out, "}\n");
 }
 

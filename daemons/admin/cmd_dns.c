@@ -49,31 +49,14 @@ static void add_addresses(struct buf *out, const struct dnsp_host *h, int json)
     }
 }
 
-static void add_flag(struct buf *out, const char *key, int on)
-{
-    buf_addc(out, ',');
-    json_add_key(out, key);
-    buf_adds(out, on ? "true" : "false");
-}
-
 static void json_host(struct buf *out, const struct dnsp_host *h)
 {
     buf_addc(out, '{');
-    json_add_key(out, "preference");
-    json_add_uint(out, h->pref);
-    buf_addc(out, ',');
-    json_add_key(out, "host");
-    json_add_cstr(out, h->name);
-    buf_addc(out, ',');
-    json_add_key(out, "status");
-    json_add_cstr(out, dns_status_name(h->status));
-    buf_addc(out, ',');
-    json_add_key(out, "reason");
-    json_add_cstr(out, h->reason);
-    buf_addc(out, ',');
-    json_add_key(out, "ttl");
-    json_add_uint(out, h->ttl);
-    buf_addc(out, ',');
+    json_field_uint(out, "preference", h->pref);
+    json_field_cstr(out, "host", h->name);
+    json_field_cstr(out, "status", dns_status_name(h->status));
+    json_field_cstr(out, "reason", h->reason);
+    json_field_uint(out, "ttl", h->ttl);
     json_add_key(out, "addresses");
     buf_addc(out, '[');
     add_addresses(out, h, 1);
@@ -98,11 +81,8 @@ static void json_records(struct buf *out, const struct dnsp_answer *a)
             buf_addc(out, ',');
         if (a->qtype == DNSP_QTYPE_MX) {
             buf_addc(out, '{');
-            json_add_key(out, "preference");
-            json_add_uint(out, a->hosts[i].pref);
-            buf_addc(out, ',');
-            json_add_key(out, "host");
-            json_add_cstr(out, a->hosts[i].name);
+            json_field_uint(out, "preference", a->hosts[i].pref);
+            json_field_cstr(out, "host", a->hosts[i].name);
             buf_addc(out, '}');
         } else {
             json_host(out, &a->hosts[i]);
@@ -114,29 +94,17 @@ static void json_records(struct buf *out, const struct dnsp_answer *a)
 static void json_answer(struct buf *out, const struct dnsp_answer *a)
 {
     buf_addc(out, '{');
-    json_add_key(out, "name");
-    json_add_cstr(out, a->name);
-    buf_addc(out, ',');
-    json_add_key(out, "type");
-    json_add_cstr(out, dnsp_qtype_name(a->qtype));
-    buf_addc(out, ',');
-    json_add_key(out, "canonical_name");
-    json_add_cstr(out, a->canon);
-    buf_addc(out, ',');
-    json_add_key(out, "status");
-    json_add_cstr(out, dns_status_name(a->status));
-    buf_addc(out, ',');
-    json_add_key(out, "reason");
-    json_add_cstr(out, a->reason);
-    buf_addc(out, ',');
-    json_add_key(out, "ttl");
-    json_add_uint(out, a->ttl);
-    add_flag(out, "from_cache", a->flags & DNSP_F_FROM_CACHE);
-    add_flag(out, "stale", a->flags & DNSP_F_STALE);
-    add_flag(out, "coalesced", a->flags & DNSP_F_COALESCED);
-    add_flag(out, "implicit_mx", a->flags & DNSP_F_IMPLICIT_MX);
-    add_flag(out, "hosts_capped", a->flags & DNSP_F_HOSTS_CAPPED);
-    buf_addc(out, ',');
+    json_field_cstr(out, "name", a->name);
+    json_field_cstr(out, "type", dnsp_qtype_name(a->qtype));
+    json_field_cstr(out, "canonical_name", a->canon);
+    json_field_cstr(out, "status", dns_status_name(a->status));
+    json_field_cstr(out, "reason", a->reason);
+    json_field_uint(out, "ttl", a->ttl);
+    json_field_bool(out, "from_cache", a->flags & DNSP_F_FROM_CACHE);
+    json_field_bool(out, "stale", a->flags & DNSP_F_STALE);
+    json_field_bool(out, "coalesced", a->flags & DNSP_F_COALESCED);
+    json_field_bool(out, "implicit_mx", a->flags & DNSP_F_IMPLICIT_MX);
+    json_field_bool(out, "hosts_capped", a->flags & DNSP_F_HOSTS_CAPPED);
     json_records(out, a);
     buf_addc(out, '}');
 }
@@ -246,10 +214,7 @@ static void on_counter(void *arg, const char *name, uint64_t value)
 {
     struct dump_out *d = arg;
     if (d->json) {
-        if (d->counters)
-            buf_addc(&d->out, ',');
-        json_add_key(&d->out, name);
-        json_add_uint(&d->out, value);
+        json_field_uint(&d->out, name, value);
     } else {
         if (d->counters == 0)
             buf_adds(&d->out, "counters:\n");

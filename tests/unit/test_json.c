@@ -94,12 +94,28 @@ static void test_cstr_null_and_key(void **state)
 {
     struct buf out = BUF_INIT;
     json_add_cstr(&out, NULL);
-    buf_addc(&out, ',');
-    json_add_key(&out, "id");
+    json_add_key(&out, "id"); /* after a value: separated */
     json_add_uint(&out, 18446744073709551615u);
     buf_addc(&out, ',');
     json_add_int(&out, -5);
     assert_string_equal(buf_cstr(&out), "null,\"id\":18446744073709551615,-5");
+    buf_free(&out);
+}
+
+/* Members separate themselves: none before the first of an object. */
+static void test_fields_separate_themselves(void **state)
+{
+    (void)state;
+    struct buf out = BUF_INIT;
+    buf_addc(&out, '{');
+    json_field_cstr(&out, "a", "x");
+    json_field_uint(&out, "b", 2);
+    json_add_key(&out, "c");
+    buf_addc(&out, '{');
+    json_field_bool(&out, "d", 1);
+    json_field_bool(&out, "e", 0);
+    buf_adds(&out, "}}");
+    assert_string_equal(buf_cstr(&out), "{\"a\":\"x\",\"b\":2,\"c\":{\"d\":true,\"e\":false}}");
     buf_free(&out);
 }
 
@@ -120,6 +136,7 @@ int main(void)
         cmocka_unit_test(test_above_max_code_point_escaped),
         cmocka_unit_test(test_truncated_sequence_at_end),
         cmocka_unit_test(test_cstr_null_and_key),
+        cmocka_unit_test(test_fields_separate_themselves),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
