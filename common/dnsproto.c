@@ -182,13 +182,108 @@ void dnsp_answer_add_host(struct ipc_writer *w, const struct dnsp_host *h)
     ipc_add_bytes(w, h->v6, h->nv6 * 16);
 }
 
+/* The same bytes as dnsp_answer_begin() + dnsp_answer_add_host() +
+ * ipc_finish(), written after one reservation: answers are the hot path of
+ * the cache (one per lookup). Sizes are measured first; anything the
+ * generic writer would refuse (too many fields, too long a record) goes
+ * through it, so its checks still apply. */
+static void put_be32_at(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static unsigned char *put_u32_field(unsigned char *p, uint32_t v)
+{
+    p[0] = IPC_U32;
+    put_be32_at(p + 1, v);
+    return p + 5;
+}
+
+static unsigned char *put_counted_field(unsigned char *p, enum ipc_tag tag, const void *data,
+                                        size_t n)
+{
+    p[0] = (unsigned char)tag;
+    put_be32_at(p + 1, (uint32_t)n);
+    if (n)
+        memcpy(p + 5, data, n);
+    return p + 5 + n;
+}
+
+static const char *or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+/* Bytes of the answer's record; 0 when the generic writer must judge it. */
+static size_t answer_size(const struct dnsp_answer *a)
+{
+    size_t n = IPC_HEADER_SIZE + HEAD_FIELDS * 5 + strlen(or_empty(a->name)) +
+               strlen(or_empty(a->canon)) + strlen(or_empty(a->reason));
+    if (a->nhosts > (UINT16_MAX - 1 - HEAD_FIELDS) / HOST_FIELDS)
+        return 0;
+    for (size_t i = 0; i < a->nhosts; i++) {
+        const struct dnsp_host *h = &a->hosts[i];
+        if (h->nv4 > IPC_RECORD_MAX / 4 || h->nv6 > IPC_RECORD_MAX / 16)
+            return 0;
+        n += HOST_FIELDS * 5 + strlen(or_empty(h->name)) + strlen(or_empty(h->reason)) +
+             h->nv4 * 4 + h->nv6 * 16;
+        if (n > IPC_RECORD_MAX)
+            return 0;
+    }
+    return n > IPC_RECORD_MAX ? 0 : n;
+}
+
+static unsigned char *put_host_fields(unsigned char *p, const struct dnsp_host *h)
+{
+    const char *name = or_empty(h->name), *reason = or_empty(h->reason);
+    p = put_u32_field(p, h->pref);
+    p = put_counted_field(p, IPC_STR, name, strlen(name));
+    p = put_u32_field(p, (uint32_t)h->status);
+    p = put_counted_field(p, IPC_STR, reason, strlen(reason));
+    p = put_u32_field(p, h->ttl);
+    p = put_counted_field(p, IPC_BYTES, h->v4, h->nv4 * 4);
+    return put_counted_field(p, IPC_BYTES, h->v6, h->nv6 * 16);
+}
+
 void dnsp_put_answer(struct buf *out, uint16_t record, const struct dnsp_answer *a)
 {
-    struct ipc_writer w;
-    dnsp_answer_begin(&w, out, record, a);
+    size_t size = answer_size(a);
+    if (size == 0) {
+        struct ipc_writer w;
+        dnsp_answer_begin(&w, out, record, a);
+        for (size_t i = 0; i < a->nhosts; i++)
+            dnsp_answer_add_host(&w, &a->hosts[i]);
+        ipc_finish(&w);
+        return;
+    }
+    const char *name = or_empty(a->name), *canon = or_empty(a->canon);
+    const char *reason = or_empty(a->reason);
+    size_t name_len = strlen(name), canon_len = canon == name ? name_len : strlen(canon);
+    buf_reserve(out, size);
+    unsigned char *p = (unsigned char *)out->s + out->len;
+    size_t nfields = HEAD_FIELDS + HOST_FIELDS * a->nhosts;
+    put_be32_at(p, (uint32_t)size);
+    p[4] = (unsigned char)(record >> 8);
+    p[5] = (unsigned char)record;
+    p[6] = (unsigned char)(nfields >> 8);
+    p[7] = (unsigned char)nfields;
+    p += IPC_HEADER_SIZE;
+    p = put_u32_field(p, a->id);
+    p = put_u32_field(p, a->qtype);
+    p = put_counted_field(p, IPC_STR, name, name_len);
+    p = put_counted_field(p, IPC_STR, canon, canon_len);
+    p = put_u32_field(p, (uint32_t)a->status);
+    p = put_counted_field(p, IPC_STR, reason, strlen(reason));
+    p = put_u32_field(p, a->ttl);
+    p = put_u32_field(p, a->flags);
+    p = put_u32_field(p, (uint32_t)a->nhosts);
     for (size_t i = 0; i < a->nhosts; i++)
-        dnsp_answer_add_host(&w, &a->hosts[i]);
-    ipc_finish(&w);
+        p = put_host_fields(p, &a->hosts[i]);
+    out->len += size;
+    out->s[out->len] = '\0';
 }
 
 /* ------------------------------------------------------------ decoding ---- */
@@ -247,6 +342,45 @@ int dnsp_get_lookup(const void *rec, size_t len, uint32_t *id, uint32_t *qtype, 
                  ? -1
                  : 0;
     return finish(&r, rc, why);
+}
+
+/* The one layout a well-formed LOOKUP has: header, u32, u32, str. */
+static int lookup_fast(const unsigned char *p, size_t len, uint32_t *id, uint32_t *qtype,
+                       char name[DNSP_NAME_MAX + 2])
+{
+    enum { ID = IPC_HEADER_SIZE, QTYPE = ID + 5, NAME = QTYPE + 5, TEXT = NAME + 5 };
+    if (len < TEXT || dnsp_record_type(p, len) != DNSP_LOOKUP || p[6] != 0 || p[7] != 3 ||
+        p[ID] != IPC_U32 || p[QTYPE] != IPC_U32 || p[NAME] != IPC_STR)
+        return -1;
+    size_t n = (size_t)p[NAME + 1] << 24 | (size_t)p[NAME + 2] << 16 | (size_t)p[NAME + 3] << 8 |
+               p[NAME + 4];
+    if (n > DNSP_NAME_MAX + 1 || TEXT + n != len ||
+        ((size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3]) != len ||
+        memchr(p + TEXT, '\0', n))
+        return -1;
+    *id = (uint32_t)p[ID + 1] << 24 | (uint32_t)p[ID + 2] << 16 | (uint32_t)p[ID + 3] << 8 |
+          p[ID + 4];
+    *qtype = (uint32_t)p[QTYPE + 1] << 24 | (uint32_t)p[QTYPE + 2] << 16 |
+             (uint32_t)p[QTYPE + 3] << 8 | p[QTYPE + 4];
+    memcpy(name, p + TEXT, n);
+    name[n] = '\0';
+    return 0;
+}
+
+int dnsp_get_lookup_name(const void *rec, size_t len, uint32_t *id, uint32_t *qtype,
+                         char name[DNSP_NAME_MAX + 2], const char **why)
+{
+    if (lookup_fast(rec, len, id, qtype, name) == 0)
+        return 0;
+    /* Anything else: the generic decoder, for its verdict and its reason. */
+    struct buf b = BUF_INIT;
+    int rc = dnsp_get_lookup(rec, len, id, qtype, &b, why);
+    if (rc == 0) {
+        memcpy(name, buf_cstr(&b), b.len);
+        name[b.len] = '\0';
+    }
+    buf_free(&b);
+    return rc;
 }
 
 int dnsp_get_dump(const void *rec, size_t len, uint32_t *what, const char **why)

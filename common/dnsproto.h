@@ -165,6 +165,10 @@ uint16_t dnsp_record_type(const void *rec, size_t len);
 /* Each returns 0, or -1 with *why (static or the codec's text). */
 int dnsp_get_lookup(const void *rec, size_t len, uint32_t *id, uint32_t *qtype, struct buf *name,
                     const char **why);
+/* The same, the name into a caller's array (no allocation on the way of a
+ * well-formed request): at most DNSP_NAME_MAX + 1 bytes and its NUL. */
+int dnsp_get_lookup_name(const void *rec, size_t len, uint32_t *id, uint32_t *qtype,
+                         char name[DNSP_NAME_MAX + 2], const char **why);
 int dnsp_get_dump(const void *rec, size_t len, uint32_t *what, const char **why);
 int dnsp_get_flush(const void *rec, size_t len, struct buf *name, const char **why);
 int dnsp_get_counter(const void *rec, size_t len, struct buf *name, uint64_t *value,

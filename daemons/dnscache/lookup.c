@@ -336,6 +336,19 @@ static void on_upstream(void *arg, int status, const unsigned char *abuf, int al
     dns_result_free(&r);
 }
 
+int lookup_cached(struct lookup *l, uint16_t qtype, const char *name, struct lookup_view *v)
+{
+    int stale = 0;
+    int64_t now = now_ms(l);
+    const struct dns_entry *e =
+        dns_cache_find(l->cache, qtype, name, now, stale_window_ms(l), &stale);
+    if (!e || stale)
+        return 0;
+    l->stats.hits++;
+    view_from_entry(v, e, now);
+    return 1;
+}
+
 void lookup_start(struct lookup *l, uint16_t qtype, const char *name, lookup_cb cb, void *arg)
 {
     int stale = 0;

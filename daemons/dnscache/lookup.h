@@ -73,6 +73,9 @@ struct lookup *lookup_new(uv_loop_t *loop, struct upstream *up, struct dns_cache
                           const struct lookup_limits *limits);
 void lookup_set_limits(struct lookup *l, const struct lookup_limits *limits);
 /* qtype: DNS_TYPE_A, _AAAA or _MX; name normalized (dnsp_name_normalize). */
+/* A fresh cached answer of (qtype, name), counted as a hit: 1 and *v (valid
+ * until the next lookup), or 0 (nothing counted: call lookup_start()). */
+int lookup_cached(struct lookup *l, uint16_t qtype, const char *name, struct lookup_view *v);
 void lookup_start(struct lookup *l, uint16_t qtype, const char *name, lookup_cb cb, void *arg);
 void lookup_route(struct lookup *l, const char *domain, route_cb cb, void *arg);
 struct dnscache_stats *lookup_stats(struct lookup *l);

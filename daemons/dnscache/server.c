@@ -125,40 +125,52 @@ static void on_flush_check(uv_check_t *h)
 
 /* ------------------------------------------------------------ answers ---- */
 
-static void put_view(struct buf *out, uint16_t record, uint32_t id, const struct lookup_view *v)
+static void put_mx_view(struct buf *out, uint16_t record, const struct dnsp_answer *head,
+                        const struct lookup_view *v)
 {
     struct ipc_writer w;
+    size_t off = 0, n;
+    uint16_t pref;
+    const char *host;
+    struct buf name = BUF_INIT;
+    dnsp_answer_begin(&w, out, record, head);
+    while (dns_mx_next(v->data, v->data_len, &off, &pref, &host, &n)) {
+        buf_set(&name, host, n);
+        struct dnsp_host h = {pref, name.s, DNS_STATUS_OK, "", v->ttl, NULL, 0, NULL, 0};
+        dnsp_answer_add_host(&w, &h);
+    }
+    buf_free(&name);
+    ipc_finish(&w);
+}
+
+/* A and AAAA: one host, the name itself, through the one-reservation
+ * encoder (the hit path); MX: a host per record. */
+static void put_view(struct buf *out, uint16_t record, uint32_t id, const struct lookup_view *v)
+{
     int ok = v->status == DNS_STATUS_OK;
     size_t nhosts = !ok ? 0 : v->qtype == DNS_TYPE_MX ? v->count : 1;
     struct dnsp_answer head = {
         id,       v->qtype, (char *)v->name, (char *)v->canon, v->status, (char *)v->reason, v->ttl,
         v->flags, NULL,     nhosts};
-    dnsp_answer_begin(&w, out, record, &head);
     if (ok && v->qtype == DNS_TYPE_MX) {
-        size_t off = 0, n;
-        uint16_t pref;
-        const char *host;
-        struct buf name = BUF_INIT;
-        while (dns_mx_next(v->data, v->data_len, &off, &pref, &host, &n)) {
-            buf_set(&name, host, n);
-            struct dnsp_host h = {pref, name.s, DNS_STATUS_OK, "", v->ttl, NULL, 0, NULL, 0};
-            dnsp_answer_add_host(&w, &h);
-        }
-        buf_free(&name);
-    } else if (ok) {
-        int v4 = v->qtype == DNS_TYPE_A;
-        struct dnsp_host h = {0,
-                              (char *)v->name,
-                              DNS_STATUS_OK,
-                              "",
-                              v->ttl,
-                              v4 ? (unsigned char *)v->data : NULL,
-                              v4 ? v->count : 0,
-                              v4 ? NULL : (unsigned char *)v->data,
-                              v4 ? 0 : v->count};
-        dnsp_answer_add_host(&w, &h);
+        put_mx_view(out, record, &head, v);
+        return;
     }
-    ipc_finish(&w);
+    struct dnsp_host h;
+    if (ok) {
+        int v4 = v->qtype == DNS_TYPE_A;
+        h = (struct dnsp_host){0,
+                               (char *)v->name,
+                               DNS_STATUS_OK,
+                               "",
+                               v->ttl,
+                               v4 ? (unsigned char *)v->data : NULL,
+                               v4 ? v->count : 0,
+                               v4 ? NULL : (unsigned char *)v->data,
+                               v4 ? 0 : v->count};
+        head.hosts = &h;
+    }
+    dnsp_put_answer(out, record, &head);
 }
 
 static void request_done(struct request *r)
@@ -242,31 +254,38 @@ static void count_request(struct dnscache_stats *st, uint32_t qtype)
     }
 }
 
+static int known_qtype(uint32_t qtype)
+{
+    return qtype == DNSP_QTYPE_A || qtype == DNSP_QTYPE_AAAA || qtype == DNSP_QTYPE_MX ||
+           qtype == DNSP_QTYPE_ROUTE;
+}
+
 static int handle_lookup(struct conn *c, const char *rec, size_t len, const char **why)
 {
-    struct buf name = BUF_INIT;
+    char n[DNSP_NAME_MAX + 2];
     uint32_t id, qtype;
-    if (dnsp_get_lookup(rec, len, &id, &qtype, &name, why) < 0) {
-        buf_free(&name);
+    if (dnsp_get_lookup_name(rec, len, &id, &qtype, n, why) < 0)
         return -1;
-    }
-    char *n = (char *)buf_cstr(&name);
     const char *bad = NULL;
-    if (!dnsp_qtype_parse(dnsp_qtype_name(qtype)))
+    if (!known_qtype(qtype))
         bad = "unknown query type (A, AAAA, MX or ROUTE)";
     else if (dnsp_name_normalize(n, &bad) == 0)
         bad = NULL;
     if (bad) {
         answer_invalid(c, id, qtype, n, bad);
-    } else {
-        count_request(lookup_stats(c->s->l), qtype);
-        struct request *r = request_new(c, id);
-        if (qtype == DNSP_QTYPE_ROUTE)
-            lookup_route(c->s->l, n, on_route_answer, r);
-        else
-            lookup_start(c->s->l, (uint16_t)qtype, n, on_lookup_answer, r);
+        return 0;
     }
-    buf_free(&name);
+    count_request(lookup_stats(c->s->l), qtype);
+    struct lookup_view v;
+    if (qtype == DNSP_QTYPE_ROUTE) {
+        lookup_route(c->s->l, n, on_route_answer, request_new(c, id));
+    } else if (lookup_cached(c->s->l, (uint16_t)qtype, n, &v)) {
+        /* A hit: answered in place, nothing to allocate or remember. */
+        put_view(&c->out, DNSP_ANSWER, id, &v);
+        mark_dirty(c);
+    } else {
+        lookup_start(c->s->l, (uint16_t)qtype, n, on_lookup_answer, request_new(c, id));
+    }
     return 0;
 }
 

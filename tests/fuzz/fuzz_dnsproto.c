@@ -2,8 +2,10 @@
  * fuzz_dnsproto — libFuzzer target for the DNS cache protocol decoders
  * (common/dnsproto.c): any bytes as one record, read as each record type
  * the daemon and its clients accept; a decoded answer must encode again to
- * the same bytes, and a decoded request name is normalized without reading
- * past its end. Crashes, sanitizer reports and leaks are the failures.
+ * the same bytes (the daemon's one-step encoder against the decoder), the
+ * daemon's allocation-free LOOKUP decoder agrees with the generic one, and a
+ * decoded request name is normalized without reading past its end. Crashes, sanitizer reports and
+ * leaks are the failures.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -34,7 +36,18 @@ static void requests(const uint8_t *data, size_t size)
     uint32_t id, qtype, what;
     uint64_t v;
     const char *why;
-    if (dnsp_get_lookup(data, size, &id, &qtype, &name, &why) == 0) {
+    char fast[DNSP_NAME_MAX + 2];
+    uint32_t id2, qtype2;
+    const char *why2;
+    int rc = dnsp_get_lookup(data, size, &id, &qtype, &name, &why);
+    /* the allocation-free decoder of the daemon must agree in every detail */
+    if (dnsp_get_lookup_name(data, size, &id2, &qtype2, fast, &why2) != rc)
+        __builtin_trap();
+    if (rc == 0 && (id != id2 || qtype != qtype2 || strcmp(buf_cstr(&name), fast) != 0))
+        __builtin_trap();
+    if (rc < 0 && strcmp(why, why2) != 0)
+        __builtin_trap();
+    if (rc == 0) {
         char *copy = strdup(buf_cstr(&name));
         if (copy && dnsp_name_normalize(copy, &why) == 0 && strlen(copy) > DNSP_NAME_MAX)
             __builtin_trap();

@@ -2,7 +2,8 @@
  * test_dnsproto — the DNS cache protocol: request name rules (one test per
  * row), every record round-trips, and decoders refuse hostile answers
  * (hosts announced but absent, partial addresses, unknown status, wrong
- * record type, truncation).
+ * record type, truncation); the one-step answer encoder and the
+ * allocation-free lookup decoder agree byte for byte with the generic codec.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -247,6 +248,115 @@ static void test_entry_decodes_as_answer(void **state)
     buf_free(&out);
 }
 
+/* dnsp_put_answer() writes in one step what the two-step writer writes. */
+static void test_answer_same_bytes_as_generic_writer(void **state)
+{
+    unsigned char v4[8] = {127, 0, 0, 5, 127, 0, 0, 6};
+    unsigned char v6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+    struct dnsp_host hosts[2] = {
+        {10, "mx1.b.test", DNS_STATUS_OK, "", 60, v4, 2, v6, 1},
+        {20, NULL, DNS_STATUS_NXDOMAIN, "no such domain", 30, NULL, 0, NULL, 0},
+    };
+    struct dnsp_answer answers[] = {
+        {5, DNSP_QTYPE_ROUTE, "b.test", "c.test", DNS_STATUS_OK, "", 30, 1, hosts, 2},
+        {6, DNSP_QTYPE_A, "h.test", "h.test", DNS_STATUS_OK, NULL, 7, 1, hosts, 1},
+        {7, DNSP_QTYPE_MX, NULL, NULL, DNS_STATUS_TEMPFAIL, "timeout", 0, 0, NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+        struct buf fast = BUF_INIT, slow = BUF_INIT;
+        struct ipc_writer w;
+        buf_adds(&fast, "prefix");
+        buf_adds(&slow, "prefix");
+        dnsp_put_answer(&fast, DNSP_ENTRY, &answers[i]);
+        dnsp_answer_begin(&w, &slow, DNSP_ENTRY, &answers[i]);
+        for (size_t h = 0; h < answers[i].nhosts; h++)
+            dnsp_answer_add_host(&w, &answers[i].hosts[h]);
+        ipc_finish(&w);
+        assert_int_equal(fast.len, slow.len);
+        assert_memory_equal(fast.s, slow.s, slow.len);
+        assert_int_equal(fast.s[fast.len], '\0');
+        buf_free(&fast);
+        buf_free(&slow);
+    }
+}
+
+/* dnsp_get_lookup_name() and dnsp_get_lookup() give the same verdict, id,
+ * type, name and reason, on good and on damaged records. */
+static void check_lookup_decoders_agree(const struct buf *rec)
+{
+    struct buf name = BUF_INIT;
+    char fast[DNSP_NAME_MAX + 2];
+    uint32_t id1 = 0, qtype1 = 0, id2 = 0, qtype2 = 0;
+    const char *why1 = NULL, *why2 = NULL;
+    int rc1 = dnsp_get_lookup(rec->s, rec->len, &id1, &qtype1, &name, &why1);
+    int rc2 = dnsp_get_lookup_name(rec->s, rec->len, &id2, &qtype2, fast, &why2);
+    assert_int_equal(rc1, rc2);
+    if (rc1 == 0) {
+        assert_int_equal(id1, id2);
+        assert_int_equal(qtype1, qtype2);
+        assert_string_equal(buf_cstr(&name), fast);
+    } else {
+        assert_string_equal(why1, why2);
+    }
+    buf_free(&name);
+}
+
+static void test_lookup_name_decoder_agrees(void **state)
+{
+    char longest[DNSP_NAME_MAX + 3];
+    memset(longest, 'a', sizeof(longest) - 1);
+    longest[sizeof(longest) - 1] = '\0';
+    struct buf rec = BUF_INIT;
+    struct ipc_writer w;
+    /* well formed, the longest name accepted (254), one too long (255) */
+    dnsp_put_lookup(&rec, 0xdeadbeef, DNSP_QTYPE_AAAA, "mx.b.test");
+    check_lookup_decoders_agree(&rec);
+    longest[DNSP_NAME_MAX + 1] = '\0';
+    buf_clear(&rec);
+    dnsp_put_lookup(&rec, 1, DNSP_QTYPE_A, longest);
+    check_lookup_decoders_agree(&rec);
+    longest[DNSP_NAME_MAX + 1] = 'a';
+    buf_clear(&rec);
+    dnsp_put_lookup(&rec, 1, DNSP_QTYPE_A, longest);
+    check_lookup_decoders_agree(&rec);
+    /* a NUL inside the name */
+    buf_clear(&rec);
+    dnsp_put_lookup(&rec, 1, DNSP_QTYPE_A, "ab.test");
+    rec.s[rec.len - 5] = '\0';
+    check_lookup_decoders_agree(&rec);
+    /* every truncation, and a length field that lies */
+    struct buf whole = BUF_INIT;
+    dnsp_put_lookup(&whole, 2, DNSP_QTYPE_MX, "b.test");
+    for (size_t n = 0; n < whole.len; n++) {
+        buf_set(&rec, whole.s, n);
+        check_lookup_decoders_agree(&rec);
+    }
+    buf_set(&rec, whole.s, whole.len);
+    rec.s[3]++;
+    check_lookup_decoders_agree(&rec);
+    /* a fourth field; a field of the wrong type; another record type */
+    buf_clear(&rec);
+    ipc_begin(&w, &rec, DNSP_LOOKUP);
+    ipc_add_u32(&w, 3);
+    ipc_add_u32(&w, DNSP_QTYPE_A);
+    ipc_add_str(&w, "b.test");
+    ipc_add_u32(&w, 0);
+    ipc_finish(&w);
+    check_lookup_decoders_agree(&rec);
+    buf_clear(&rec);
+    ipc_begin(&w, &rec, DNSP_LOOKUP);
+    ipc_add_u32(&w, 3);
+    ipc_add_u64(&w, DNSP_QTYPE_A);
+    ipc_add_str(&w, "b.test");
+    ipc_finish(&w);
+    check_lookup_decoders_agree(&rec);
+    buf_clear(&rec);
+    dnsp_put_flush(&rec, "b.test");
+    check_lookup_decoders_agree(&rec);
+    buf_free(&whole);
+    buf_free(&rec);
+}
+
 int main(void)
 {
     struct rowtest t = ROWTEST_INIT;
@@ -263,5 +373,8 @@ int main(void)
     rowtest_add(&t, test_unknown_status_refused, NULL, "unknown status");
     rowtest_add(&t, test_wrong_record_type_refused, NULL, "wrong record type");
     rowtest_add(&t, test_entry_decodes_as_answer, NULL, "entry decodes as answer");
+    rowtest_add(&t, test_answer_same_bytes_as_generic_writer, NULL,
+                "answer: same bytes as the generic writer");
+    rowtest_add(&t, test_lookup_name_decoder_agrees, NULL, "lookup decoders agree");
     return rowtest_run(&t, "dnsproto");
 }
