@@ -284,6 +284,9 @@ static void fail_from_status(struct dns_result *r, int status)
     case ARES_EBADRESP:
         dns_result_fail(r, DNS_FAIL_MALFORMED, "malformed answer from the upstream resolver");
         break;
+    case ARES_ECONNREFUSED: /* no resolver on that address and port: an outage, not rcode 5 */
+        dns_result_fail(r, DNS_FAIL_OTHER, "upstream resolver unreachable: connection refused");
+        break;
     default:
         dns_result_fail(r, DNS_FAIL_OTHER, "upstream: %s", ares_strerror(status));
         break;
