@@ -57,6 +57,22 @@ def onehop_bin():
 
 
 @pytest.fixture
+def qbin():
+    """bin/onehop-queue, driven directly by the queue tests."""
+    path = onehop_bin_path() / "onehop-queue"
+    if not path.is_file():
+        pytest.fail("%s is missing: build it first" % path, pytrace=False)
+    return path
+
+
+@pytest.fixture
+def conf(tmp_path):
+    """A minimal configuration directory for onehop-queue (injproto.make_config)."""
+    import injproto
+    return injproto.make_config(tmp_path / "c")
+
+
+@pytest.fixture
 def onehop(request, dns, smtp_peers, onehop_bin):
     made = []
     request.node.onehop_instances = made

@@ -20,17 +20,8 @@ import time
 import pytest
 
 import injproto as ip
-from fixtures.paths import onehop_bin
 
 KILL_LOOP = int(os.environ.get("ONEHOP_KILL_LOOP", "100"))
-
-
-@pytest.fixture
-def qbin():
-    path = onehop_bin() / "onehop-queue"
-    if not path.is_file():
-        pytest.fail("%s is missing: build it first" % path, pytrace=False)
-    return path
 
 
 def message_for(k, rng):

@@ -10,20 +10,6 @@ import subprocess
 import pytest
 
 import injproto as ip
-from fixtures.paths import onehop_bin
-
-
-@pytest.fixture
-def qbin():
-    path = onehop_bin() / "onehop-queue"
-    if not path.is_file():
-        pytest.fail("%s is missing: build it first" % path, pytrace=False)
-    return path
-
-
-@pytest.fixture
-def conf(tmp_path):
-    return ip.make_config(tmp_path / "c")
 
 
 def queue_dir(conf):

@@ -19,19 +19,6 @@ from fixtures.paths import onehop_bin
 DRIVER = Path(__file__).resolve().parents[2] / "bench" / "server_driver.py"
 
 
-@pytest.fixture
-def qbin():
-    path = onehop_bin() / "onehop-queue"
-    if not path.is_file():
-        pytest.fail("%s is missing: build it first" % path, pytrace=False)
-    return path
-
-
-@pytest.fixture
-def conf(tmp_path):
-    return ip.make_config(tmp_path / "c")
-
-
 def serve(qbin, conf, requests, timeout=120):
     p = subprocess.run([str(qbin), "-C", str(conf), "--server"], input=requests,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)

@@ -307,7 +307,7 @@ static void test_reserved_label_type(void **state)
 {
     struct buf m = BUF_INIT;
     db_header(&m, 0x8180, 1, 0, 0, 0);
-    db_u8(&m, 0x41); /* 01xxxxxx: extended label type */
+    db_u8(&m, 0x41); /* top two bits 01: extended label type, deprecated by RFC 6891 5 */
     db_u8(&m, 'a');
     db_u8(&m, 0);
     db_u16(&m, 1);
