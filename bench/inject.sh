@@ -128,18 +128,25 @@ daemon_dir = $BIN
 EOF
 }
 
-# case NAME MODE CMD... ; MODE is seq or par
-onehop_case() {
-    name=$1; mode=$2; shift 2
+# median_of_runs RESET MODE CMD...: RUNS timed runs, RESET before each, MODE
+# seq or par; sets times (every run's seconds) and s (their median).
+median_of_runs() {
+    reset=$1; mode=$2; shift 2
     times=""
     r=0
     while [ $r -lt "$RUNS" ]; do
-        oh_reset
-        if [ "$mode" = seq ]; then s=$(time_sequential "$@"); else s=$(time_parallel "$@"); fi
-        times="$times $s"
+        $reset
+        if [ "$mode" = seq ]; then t=$(time_sequential "$@"); else t=$(time_parallel "$@"); fi
+        times="$times $t"
         r=$((r + 1))
     done
     s=$(printf '%s\n' $times | median)
+}
+
+# case NAME MODE CMD... ; MODE is seq or par
+onehop_case() {
+    name=$1; mode=$2; shift 2
+    median_of_runs oh_reset "$mode" "$@"
     oh_reset
     # count: one run under strace (a shell wrapper so -f sees every exec)
     export BENCH_MSG="$msg" BENCH_N="$MESSAGES"
@@ -232,15 +239,7 @@ pf_drain() {
 
 pf_case() {
     name=$1; mode=$2; shift 2
-    times=""
-    r=0
-    while [ $r -lt "$RUNS" ]; do
-        pf_drain
-        if [ "$mode" = seq ]; then s=$(time_sequential "$@"); else s=$(time_parallel "$@"); fi
-        times="$times $s"
-        r=$((r + 1))
-    done
-    s=$(printf '%s\n' $times | median)
+    median_of_runs pf_drain "$mode" "$@"
     pf_drain
     # count: the whole Postfix under strace, plus the sendmail loop
     pf_stop
