@@ -23,6 +23,12 @@ void buf_reserve(struct buf *b, size_t extra)
     b->cap = cap;
 }
 
+void buf_reserve_read(struct buf *b)
+{
+    if (b->cap - b->len < 2048)
+        buf_reserve(b, b->len < 4095 ? 4095 : b->len);
+}
+
 /* p may point into b itself (buf_add(b, b->s, n) doubles a prefix): it is
  * re-found after the storage may have moved. */
 void buf_add(struct buf *b, const void *p, size_t n)

@@ -22,6 +22,10 @@ struct buf {
 #define BUF_INIT {NULL, 0, 0}
 
 void buf_reserve(struct buf *b, size_t extra);
+/* Room for one read(2) into b: at least 4 KiB, growing with what b holds,
+ * so small input costs a small buffer (a large one is mmap'd and unmapped
+ * again: most of a short-lived program's memory cost). */
+void buf_reserve_read(struct buf *b);
 void buf_add(struct buf *b, const void *p, size_t n);
 void buf_adds(struct buf *b, const char *s);
 void buf_addc(struct buf *b, char c);

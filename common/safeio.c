@@ -5,6 +5,7 @@
 #include "safeio.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,7 +30,7 @@ int read_all(int fd, struct buf *out, size_t max)
 {
     size_t start = out->len;
     for (;;) {
-        buf_reserve(out, 65536);
+        buf_reserve_read(out);
         ssize_t r = read(fd, out->s + out->len, out->cap - out->len - 1);
         if (r < 0 && errno == EINTR)
             continue;
@@ -51,6 +52,10 @@ int read_file(const char *path, struct buf *out, size_t max)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        (uint64_t)st.st_size < (max ? max : (uint64_t)1 << 30))
+        buf_reserve(out, (size_t)st.st_size + 1); /* whole file, then EOF */
     int r = read_all(fd, out, max);
     int e = errno;
     close(fd);

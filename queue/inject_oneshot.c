@@ -37,7 +37,7 @@ int inj_reader_next(struct inj_reader *rr, const char **rec, size_t *len, const 
         }
         buf_consume(&rr->in, rr->off);
         rr->off = 0;
-        buf_reserve(&rr->in, 65536);
+        buf_reserve_read(&rr->in);
         ssize_t n = read(rr->fd, rr->in.s + rr->in.len, rr->in.cap - rr->in.len - 1);
         if (n < 0 && errno == EINTR)
             continue;

@@ -2,30 +2,39 @@
  * inject_server — onehop-queue's server mode with GROUP COMMIT
  * (inject_proto.h "server mode").
  *
- * One libuv loop reads interleaved transactions from fd 0. A message whose
- * INJ_END arrived is "ready". When no commit is running, every ready message
- * goes into one batch, and a worker thread (uv_queue_work) writes the batch
- * as ONE queue file: one write, one fdatasync, one rename, one directory
- * fsync for all of them. Messages that become ready while it runs wait for
- * the next batch, so the more concurrent writers, the bigger the batch and
- * the fewer fsyncs per message; a lone writer still gets one commit per
- * message with no added delay. Replies are sent only from the after-work
- * callback, i.e. after the batch's commit returned: no reply before the
- * data is durable.
+ * One poll(2) loop reads interleaved transactions from fd 0. A message whose
+ * INJ_END arrived is "ready". The loop drains whatever input is there (up to
+ * ROUND_BYTES), then writes every ready message as ONE queue file: one
+ * write, one fdatasync, one rename, one directory fsync for all of them.
+ * While that commit runs, new records wait in the pipe and in the writers'
+ * own buffers and form the next batch, so the more concurrent writers, the
+ * bigger the batch and the fewer fsyncs per message; a lone writer still
+ * gets one commit per message with no added delay. Replies are queued only
+ * after the batch's commit returned: no reply before the data is durable.
+ * They go out as the reply stream accepts them (non-blocking when it is a
+ * pipe or socket), so a writer that is slow to read its replies never stops
+ * the input.
+ *
+ * No event library and no thread: the process has one input and one output,
+ * and the commit is the only slow step, which batching already overlaps with
+ * the writers. That keeps onehop-queue free of libuv, so it links statically
+ * and starts in a tenth of a millisecond for sendmail's one-shot use
+ * (docs/INTERNALS.md "Injection cost").
  *
  * Memory is bounded: a transaction's content is kept in memory up to
  * SPILL_BYTES (or while all transactions together hold less than
  * MEMORY_BYTES); beyond that it is streamed into a queue file of its own,
  * committed in the same round with its own fsync (large messages only).
- * Must never: reply before the commit, let the worker thread touch anything
- * but its batch, or crash on a hostile record (that closes the channel).
+ * Must never: reply before the commit, or crash on a hostile record (that
+ * closes the channel).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <uv.h>
 
 #include "inject_proto.h"
 #include "inject_server.h"
@@ -36,9 +45,9 @@
 
 #define SPILL_BYTES (256u * 1024)
 #define MEMORY_BYTES (64u * 1024 * 1024)
+#define ROUND_BYTES (4u * 1024 * 1024) /* input read before a commit is due */
 
 struct batch {
-    uv_work_t req;
     struct server *sv;
     struct inj_txn **t;
     size_t n;
@@ -48,63 +57,45 @@ struct batch {
 
 struct server {
     struct inj_ctx *cx;
-    uv_loop_t *loop;
-    uv_pipe_t in, out;
-    uv_stream_t *reply_stream; /* NULL: fd 1 is not a pipe, write synchronously */
-    struct inj_reader rr;      /* framing state (rr.fd unused here) */
+    int out_fd;              /* fd 1, or fd 0 when both are one socket */
+    int out_async;           /* out_fd is non-blocking (a pipe or socket) */
+    struct buf out;          /* replies not yet written */
+    struct inj_reader rr;    /* framing state (rr.fd unused here) */
     struct inj_txn **open;
     size_t nopen, open_cap;
     struct inj_txn **ready;
     size_t nready, ready_cap;
-    struct batch *running;
     uint64_t memory; /* content bytes held by transactions */
-    unsigned pending_writes;
-    int eof, fatal, closing;
+    int eof, fatal;
 };
-
-struct write_req {
-    uv_write_t req;
-    struct server *sv;
-    struct buf data;
-};
-
-static void maybe_finish(struct server *sv);
 
 /* ---------------------------------------------------------------- replies ---- */
-static void on_written(uv_write_t *req, int status)
+/* Write what the reply stream takes now; a blocking stream takes it all. A
+ * peer that went away (EPIPE) gets nothing more: its messages are committed
+ * all the same. */
+static void flush_replies(struct server *sv)
 {
-    struct write_req *wr = req->data;
-    struct server *sv = wr->sv;
-    if (status < 0 && status != UV_EPIPE && status != UV_ECANCELED)
-        log_warn("cannot write replies: %s", uv_strerror(status));
-    buf_free(&wr->data);
-    free(wr);
-    sv->pending_writes--;
-    maybe_finish(sv);
+    while (sv->out.len) {
+        ssize_t n = write(sv->out_fd, sv->out.s, sv->out.len);
+        if (n > 0) {
+            buf_consume(&sv->out, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && sv->out_async)
+            return;
+        if (n < 0 && errno != EPIPE)
+            log_warn("cannot write replies: %m");
+        buf_clear(&sv->out);
+    }
 }
 
 static void send_replies(struct server *sv, struct buf *replies)
 {
-    if (replies->len == 0)
-        return;
-    if (!sv->reply_stream) {
-        if (write_all(1, replies->s, replies->len) != 0 && errno != EPIPE)
-            log_warn("cannot write replies: %m");
-        buf_clear(replies);
-        return;
-    }
-    struct write_req *wr = xcalloc(1, sizeof(*wr));
-    wr->sv = sv;
-    wr->data = *replies;
-    *replies = (struct buf)BUF_INIT;
-    wr->req.data = wr;
-    uv_buf_t b = uv_buf_init(wr->data.s, (unsigned)wr->data.len);
-    if (uv_write(&wr->req, sv->reply_stream, &b, 1, on_written) != 0) {
-        buf_free(&wr->data);
-        free(wr);
-        return;
-    }
-    sv->pending_writes++;
+    buf_add(&sv->out, replies->s, replies->len);
+    buf_clear(replies);
+    flush_replies(sv);
 }
 
 /* ------------------------------------------------------------ transactions ---- */
@@ -209,9 +200,8 @@ static void commit_shared(struct batch *b, const size_t *members, size_t n)
     free(index);
 }
 
-static void batch_work(uv_work_t *req)
+static void batch_work(struct batch *b)
 {
-    struct batch *b = req->data;
     size_t *members = xcalloc(b->n, sizeof(*members));
     size_t n = 0;
     for (size_t i = 0; i < b->n; i++) {
@@ -230,18 +220,14 @@ static void batch_work(uv_work_t *req)
     free(members);
 }
 
-static void maybe_commit(struct server *sv);
-
-static void batch_done(uv_work_t *req, int status)
+/* The batch's commit returned: log, answer, wake the router. */
+static void batch_done(struct batch *b)
 {
-    struct batch *b = req->data;
     struct server *sv = b->sv;
     struct buf replies = BUF_INIT;
     int any = 0;
     for (size_t i = 0; i < b->n; i++) {
         struct inj_txn *t = b->t[i];
-        if (status != 0 && !b->err[i] && !b->id[i][0])
-            b->err[i] = EIO;
         if (b->err[i]) {
             inj_txn_commit_failed(t, b->err[i]);
             log_warn("commit failed: from=<%s>: %s", t->sender, buf_cstr(&t->why));
@@ -257,32 +243,27 @@ static void batch_done(uv_work_t *req, int status)
     buf_free(&replies);
     if (any)
         queue_trigger_pull(sv->cx->run_dir);
-    free(b->t);
-    free(b->id);
-    free(b->err);
-    free(b);
-    sv->running = NULL;
-    maybe_commit(sv);
-    maybe_finish(sv);
 }
 
-static void maybe_commit(struct server *sv)
+/* Commit every ready message now, as one batch. */
+static void commit_ready(struct server *sv)
 {
-    if (sv->running || sv->nready == 0)
+    if (sv->nready == 0)
         return;
-    struct batch *b = xcalloc(1, sizeof(*b));
-    b->sv = sv;
-    b->t = sv->ready;
-    b->n = sv->nready;
-    b->id = xcalloc(b->n, sizeof(*b->id));
-    b->err = xcalloc(b->n, sizeof(*b->err));
-    b->req.data = b;
+    struct batch b = {
+        .sv = sv,
+        .t = sv->ready,
+        .n = sv->nready,
+        .id = xcalloc(sv->nready, sizeof(*b.id)),
+        .err = xcalloc(sv->nready, sizeof(*b.err)),
+    };
     sv->ready = NULL;
     sv->nready = sv->ready_cap = 0;
-    sv->running = b;
-    int r = uv_queue_work(sv->loop, &b->req, batch_work, batch_done);
-    if (r != 0)
-        log_fatal("cannot start a commit: %s", uv_strerror(r));
+    batch_work(&b);
+    batch_done(&b);
+    free(b.t);
+    free(b.id);
+    free(b.err);
 }
 
 /* --------------------------------------------------------------- requests ---- */
@@ -292,7 +273,6 @@ static void protocol_error(struct server *sv, const char *why)
         return;
     log_error("protocol error on input: %s: closing the channel", why);
     sv->fatal = 1;
-    uv_read_stop((uv_stream_t *)&sv->in);
 }
 
 static void begin(struct server *sv, const struct inj_request *rq)
@@ -318,7 +298,6 @@ static void end(struct server *sv, struct inj_txn *t, size_t at)
         return fail_now(sv, t);
     sv->ready = xgrow(sv->ready, &sv->ready_cap, sv->nready + 1, sizeof(*sv->ready));
     sv->ready[sv->nready++] = t;
-    maybe_commit(sv);
 }
 
 static void handle(struct server *sv, const struct inj_request *rq)
@@ -374,50 +353,43 @@ static void process_input(struct server *sv)
 }
 
 /* -------------------------------------------------------------------- I/O ---- */
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+/* Read what fd 0 has now, up to ROUND_BYTES, and act on every whole record.
+ * Stops at EAGAIN, end of input, or a protocol error. */
+static void read_input(struct server *sv)
 {
-    struct server *sv = h->data;
-    (void)suggested;
-    buf_reserve(&sv->rr.in, 65536);
-    *b = uv_buf_init(sv->rr.in.s + sv->rr.in.len, (unsigned)(sv->rr.in.cap - sv->rr.in.len - 1));
-}
-
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-    struct server *sv = s->data;
-    (void)b;
-    if (n > 0) {
-        sv->rr.in.len += (size_t)n;
-        process_input(sv);
-    } else if (n < 0) {
-        if (n != UV_EOF)
-            log_warn("read error on input: %s", uv_strerror((int)n));
-        else if (sv->rr.in.len)
-            log_warn("input ended inside a record");
-        sv->eof = 1;
-        uv_read_stop(s);
+    size_t got = 0;
+    while (!sv->eof && !sv->fatal && got < ROUND_BYTES) {
+        buf_reserve(&sv->rr.in, 65536); /* long-lived: big reads */
+        ssize_t n = read(0, sv->rr.in.s + sv->rr.in.len, sv->rr.in.cap - sv->rr.in.len - 1);
+        if (n > 0) {
+            sv->rr.in.len += (size_t)n;
+            got += (size_t)n;
+            process_input(sv);
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;
+        } else {
+            if (n < 0)
+                log_warn("read error on input: %m");
+            else if (sv->rr.in.len)
+                log_warn("input ended inside a record");
+            sv->eof = 1;
+        }
     }
-    maybe_finish(sv);
 }
 
-static void on_closed(uv_handle_t *h)
+/* Wait until the input has something or the reply stream takes more. */
+static void wait_for_io(struct server *sv)
 {
-    (void)h;
-}
-
-/* Input over (EOF or protocol error), every ready message committed and
- * answered, every reply written: drop open transactions and stop. */
-static void maybe_finish(struct server *sv)
-{
-    if (sv->closing || !(sv->eof || sv->fatal) || sv->running || sv->nready || sv->pending_writes)
-        return;
-    sv->closing = 1;
-    for (size_t i = 0; i < sv->nopen; i++)
-        txn_release(sv, sv->open[i]);
-    sv->nopen = 0;
-    uv_close((uv_handle_t *)&sv->in, on_closed);
-    if (sv->reply_stream == (uv_stream_t *)&sv->out)
-        uv_close((uv_handle_t *)&sv->out, on_closed);
+    struct pollfd p[2];
+    nfds_t n = 0;
+    if (!sv->eof && !sv->fatal)
+        p[n++] = (struct pollfd){.fd = 0, .events = POLLIN};
+    if (sv->out.len && sv->out_async)
+        p[n++] = (struct pollfd){.fd = sv->out_fd, .events = POLLOUT};
+    if (n && poll(p, n, -1) < 0 && errno != EINTR)
+        log_fatal("poll: %m");
 }
 
 static int same_socket(int a, int b)
@@ -427,20 +399,35 @@ static int same_socket(int a, int b)
            sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+static int is_stream(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+}
+
+static int set_nonblocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* fd 0 must be a pipe or socket; replies go back on it when it is a socket
+ * that fd 1 shares, else on fd 1 (non-blocking only when a pipe or socket:
+ * a terminal or file is written synchronously). */
 static int open_streams(struct server *sv)
 {
-    if (uv_pipe_init(sv->loop, &sv->in, 0) != 0 || uv_pipe_open(&sv->in, 0) != 0)
+    if (!is_stream(0) || set_nonblocking(0) != 0)
         return -1;
-    sv->in.data = sv;
-    if (same_socket(0, 1)) {
-        sv->reply_stream = (uv_stream_t *)&sv->in;
-    } else if (uv_guess_handle(1) == UV_NAMED_PIPE) {
-        if (uv_pipe_init(sv->loop, &sv->out, 0) != 0 || uv_pipe_open(&sv->out, 1) != 0)
-            return -1;
-        sv->out.data = sv;
-        sv->reply_stream = (uv_stream_t *)&sv->out;
-    }
-    return uv_read_start((uv_stream_t *)&sv->in, on_alloc, on_read) == 0 ? 0 : -1;
+    sv->out_fd = same_socket(0, 1) ? 0 : 1;
+    sv->out_async = sv->out_fd == 0 || (is_stream(1) && set_nonblocking(1) == 0);
+    return 0;
+}
+
+/* Input over (EOF or protocol error), every ready message committed and
+ * answered, every reply written. */
+static int finished(const struct server *sv)
+{
+    return (sv->eof || sv->fatal) && sv->nready == 0 && sv->out.len == 0;
 }
 
 int inject_server(struct inj_ctx *cx)
@@ -452,15 +439,22 @@ int inject_server(struct inj_ctx *cx)
         log_error("server mode: %s", cx->unavailable);
         return INJ_EX_TEMPFAIL;
     }
-    sv.loop = uv_default_loop();
     if (open_streams(&sv) != 0) {
         log_error("server mode: fd 0 must be a pipe or a socket");
         return INJ_EX_USAGE;
     }
-    uv_run(sv.loop, UV_RUN_DEFAULT);
-    uv_loop_close(sv.loop);
+    while (!finished(&sv)) {
+        read_input(&sv);
+        commit_ready(&sv);
+        flush_replies(&sv);
+        if (!finished(&sv) && sv.nready == 0)
+            wait_for_io(&sv);
+    }
+    for (size_t i = 0; i < sv.nopen; i++) /* the input ended inside them */
+        txn_release(&sv, sv.open[i]);
     free(sv.open);
     free(sv.ready);
     buf_free(&sv.rr.in);
+    buf_free(&sv.out);
     return sv.fatal ? INJ_EX_SOFTWARE : INJ_EX_OK;
 }

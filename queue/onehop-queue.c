@@ -33,6 +33,7 @@
 #include "log.h"
 #include "mem.h"
 #include "queue.h"
+#include "sysdeps.h"
 
 static void usage(void)
 {

@@ -31,6 +31,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "sysdeps.h"
 
 struct names {
     char **v;

@@ -25,6 +25,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "sysdeps.h"
 #include "safeio.h"
 
 int queue_move_corrupt(struct queue *q, int dir_fd, const char *rel, const char *base,

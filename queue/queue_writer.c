@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "mem.h"
+#include "sysdeps.h"
 #include "safeio.h"
 
 #define WRITE_CHUNK (256u * 1024)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # deps.sh — make sure the Debian packages onehop needs are installed.
 #
-#   scripts/deps.sh build   compiler, libuv, c-ares, OpenSSL
+#   scripts/deps.sh build   compiler, libuv, c-ares, OpenSSL, musl (static injection programs)
 #   scripts/deps.sh run     the same (what `make run` needs)
 #   scripts/deps.sh test    + cmocka, clang (fuzzing, sanitizers), pytest, dnslib,
 #                           aiosmtpd, swaks, dig, strace (what `make check` needs)
@@ -12,7 +12,7 @@
 set -eu
 
 mode=${1:-build}
-pkgs="gcc make pkg-config libuv1-dev libc-ares-dev libssl-dev"
+pkgs="gcc make pkg-config libuv1-dev libc-ares-dev libssl-dev musl-tools"
 case $mode in
     build|run) ;;
     test) pkgs="$pkgs libcmocka-dev clang libclang-rt-dev python3 python3-pytest python3-dnslib \

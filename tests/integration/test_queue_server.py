@@ -183,3 +183,31 @@ def test_corrupt_queue_file_quarantined_listing_goes_on(qbin, conf):
                        timeout=60)
     stat = json.loads(p.stdout)
     assert (stat["total"], stat["corrupt"]) == (2, 2)
+
+
+def test_writer_that_reads_replies_late_does_not_stall_the_input(qbin, conf):
+    """A writer may send everything (12 MB here) before it reads a reply.
+    3,000 replies are more than a pipe holds, so a server that waited for
+    its reply pipe to drain would stop reading, and both sides would wait
+    for ever."""
+    import threading
+    n = 3000
+    body = b"Subject: x\n\n" + b"x" * 4000 + b"\n"
+    reqs = b"".join(ip.message_records(i, "a@a.test", ["b@b.test"], body) for i in range(n))
+    p = subprocess.Popen([str(qbin), "-C", str(conf), "--server"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watchdog = threading.Timer(90, p.kill)
+    watchdog.start()
+    try:
+        p.stdin.write(reqs)          # no reply is read until all is written
+        p.stdin.close()
+        out = p.stdout.read()
+        rc = p.wait()
+    finally:
+        watchdog.cancel()
+    assert rc == 0, "server killed by the watchdog (stalled)" if rc == -9 else p.stderr.read()
+    replies = ip.parse_replies(out)
+    assert len(out) > 65536          # more than one pipe buffer of replies
+    assert sorted(r[1] for r in replies) == list(range(n))
+    assert all(r[0] == ip.OK for r in replies)
+    assert len(ip.list_queue(conf / "queue")) == n
