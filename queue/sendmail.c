@@ -322,7 +322,7 @@ static int deliver(const struct conf *c, const struct options *o)
     if (rc != EX_OK)
         fprintf(stderr, "%s: %s\n", program, buf_cstr(&err));
     if (rc == EX_OK)
-        rc = sendmail_inject(c, &m, o->notify.len ? o->notify.s : "", id);
+        rc = sendmail_inject(c, &m, o->notify.len ? o->notify.s : "", o->verbose ? id : NULL);
     if (rc == EX_OK && o->verbose)
         fprintf(stderr, "%s: queued as %s\n", program, id);
     buf_free(&err);

@@ -13,13 +13,17 @@
 
 /* Hand the prepared message to onehop-queue in one-shot mode
  * (inject_proto.h): runs DAEMON_DIR/onehop-queue -C CONFIG_DIR (absolute:
- * onehop-queue ignores the caller's cwd), sends the
- * envelope and content, and reads the one reply. notify is the -N value for
- * every recipient ("" for none). Returns a sysexits code: EX_OK with
- * id[QUEUE_ID_LEN + 1] filled, EX_DATAERR (permanent refusal), EX_TEMPFAIL
- * (nothing queued, retry later), EX_SOFTWARE (protocol failure). Messages
- * for the user go to standard error, prefixed by "sendmail: ", unless
- * onehop-queue already printed its own. */
+ * onehop-queue ignores the caller's cwd) with the envelope and content.
+ * notify is the -N value for every recipient ("" for none).
+ * id NULL: nothing is needed afterwards, so sendmail BECOMES onehop-queue
+ * (execve, see sendmail_inject.c): the call returns only when that could not
+ * be done, and the process's exit status is onehop-queue's (0, 65, 70, 75).
+ * id not NULL: onehop-queue runs as a child and its one reply is read.
+ * Returns a sysexits code: EX_OK with id[QUEUE_ID_LEN + 1] filled,
+ * EX_DATAERR (permanent refusal), EX_TEMPFAIL (nothing queued, retry later),
+ * EX_SOFTWARE (protocol failure). Messages for the user go to standard
+ * error, prefixed by "sendmail: ", unless onehop-queue already printed its
+ * own. */
 int sendmail_inject(const struct conf *c, const struct prepared_message *m, const char *notify,
                     char *id);
 

@@ -1,8 +1,20 @@
 /*
  * sendmail_inject — the one-shot hand-over of a prepared message to
- * onehop-queue, the only writer of new queue files (inject_proto.h): spawn
- * DAEMON_DIR/onehop-queue -C CONFIG_DIR with two pipes, write BEGIN, RCPT...,
- * DATA..., END, read the single OK/FAIL reply, reap the process.
+ * onehop-queue, the only writer of new queue files (inject_proto.h), in one
+ * of two ways:
+ *
+ *   exec   (the common case: sendmail has nothing left to do once the
+ *          message is committed) the whole transaction, BEGIN, RCPT...,
+ *          DATA..., END, is written to a memfd, which becomes fd 0; fd 1
+ *          becomes /dev/null; and sendmail execve()s
+ *          DAEMON_DIR/onehop-queue -C CONFIG_DIR. onehop-queue's exit status
+ *          is sendmail's, and it prints its own reasons on standard error.
+ *          One process start and no waiting process: a one-shot injection
+ *          costs one start of sendmail and one exec of onehop-queue
+ *          (docs/INTERNALS.md "Injection cost").
+ *   spawn  (-v, which reports the queue id afterwards, or no memfd): spawn
+ *          onehop-queue with two pipes, stream the records, read the single
+ *          OK/FAIL reply, reap the process.
  *
  * Also runs the `onehop` admin command for -q (flush) and newaliases
  * (reload): sendmail_run_onehop().
@@ -20,6 +32,7 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -79,9 +92,9 @@ static int spawn_queue_writer(const char *path, const char *confdir, struct chil
 }
 
 /* Write out and empty the batch; 0, or -1 when the child stopped reading. */
-static int flush_batch(struct child *ch, struct buf *batch)
+static int flush_batch(int fd, struct buf *batch)
 {
-    int rc = ipc_send(ch->to_fd, batch);
+    int rc = ipc_send(fd, batch);
     buf_clear(batch);
     return rc;
 }
@@ -103,9 +116,9 @@ static void add_envelope(struct buf *out, const struct prepared_message *m, cons
     }
 }
 
-/* Every record of the transaction; stops early (returns -1) if the child
- * closes its end, so that its reply or exit status can tell why. */
-static int send_message(struct child *ch, const struct prepared_message *m, const char *notify)
+/* Every record of the transaction to fd; stops early (returns -1) if the
+ * child closes its end, so that its reply or exit status can tell why. */
+static int send_message(int fd, const struct prepared_message *m, const char *notify)
 {
     const size_t chunk = (size_t)(INJ_DATA_MAX);
     struct buf batch = BUF_INIT;
@@ -119,13 +132,13 @@ static int send_message(struct child *ch, const struct prepared_message *m, cons
         ipc_add_bytes(&w, m->content.s + off, n);
         ipc_finish(&w);
         if (batch.len >= (size_t)SEND_BATCH)
-            rc = flush_batch(ch, &batch);
+            rc = flush_batch(fd, &batch);
     }
     if (rc == 0) {
         ipc_begin(&w, &batch, INJ_END);
         ipc_add_u32(&w, TXN);
         ipc_finish(&w);
-        rc = flush_batch(ch, &batch);
+        rc = flush_batch(fd, &batch);
     }
     buf_free(&batch);
     return rc;
@@ -191,8 +204,49 @@ static int outcome(const struct reply *r, int wstatus)
     return code == INJ_EX_USAGE || code == INJ_EX_SOFTWARE ? EX_SOFTWARE : EX_TEMPFAIL;
 }
 
-int sendmail_inject(const struct conf *c, const struct prepared_message *m, const char *notify,
-                    char *id)
+/* fd moved above 0-2 (close-on-exec), or -1. */
+static int above_stdio(int fd)
+{
+    if (fd < 0 || fd > 2)
+        return fd;
+    int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    close(fd);
+    return moved;
+}
+
+/* The exec hand-over: returns only when it did not happen. -1: before
+ * anything changed (no memfd, or it could not be filled: the spawn way may
+ * still work); otherwise the sysexits code of a failed execve, reported. */
+static int exec_queue_writer(const struct conf *c, const struct prepared_message *m,
+                             const char *notify)
+{
+    /* both above fd 2, so that neither dup2() below can close the other */
+    int fd = above_stdio(memfd_create("onehop-message", MFD_CLOEXEC));
+    if (fd < 0)
+        return -1;
+    int null = above_stdio(open("/dev/null", O_WRONLY | O_CLOEXEC));
+    if (null < 0 || send_message(fd, m, notify) != 0 || lseek(fd, 0, SEEK_SET) != 0) {
+        close(fd);
+        if (null >= 0)
+            close(null);
+        return -1;
+    }
+    struct buf path = BUF_INIT;
+    path_join(&path, c->daemon_dir, "onehop-queue");
+    char *const argv[] = {(char *)"onehop-queue", (char *)"-C", (char *)c->config_dir, NULL};
+    if (dup2(fd, 0) == 0 && dup2(null, 1) == 1) { /* dup2 clears close-on-exec */
+        signal(SIGPIPE, SIG_DFL);
+        execve(buf_cstr(&path), argv, environ);
+    }
+    fprintf(stderr, "sendmail: cannot run %s: %s: nothing was queued\n", buf_cstr(&path),
+            strerror(errno));
+    buf_free(&path);
+    return EX_TEMPFAIL;
+}
+
+/* The spawn hand-over: returns the outcome and fills id on success. */
+static int spawn_inject(const struct conf *c, const struct prepared_message *m,
+                        const char *notify, char *id)
 {
     struct buf path = BUF_INIT, rec = BUF_INIT;
     struct child ch = {0, -1, -1};
@@ -208,7 +262,7 @@ int sendmail_inject(const struct conf *c, const struct prepared_message *m, cons
         buf_free(&path);
         return EX_TEMPFAIL;
     }
-    send_message(&ch, m, notify);
+    send_message(ch.to_fd, m, notify);
     close(ch.to_fd);
     if (ipc_recv(ch.from_fd, INJ_RECORD_MAX, &rec, &why) == 1)
         parse_reply(&rec, &r);
@@ -221,6 +275,18 @@ int sendmail_inject(const struct conf *c, const struct prepared_message *m, cons
     buf_free(&path);
     buf_free(&rec);
     return rc;
+}
+
+int sendmail_inject(const struct conf *c, const struct prepared_message *m, const char *notify,
+                    char *id)
+{
+    if (!id) {
+        int rc = exec_queue_writer(c, m, notify);
+        if (rc >= 0)
+            return rc;
+    }
+    char unused[QUEUE_ID_LEN + 1];
+    return spawn_inject(c, m, notify, id ? id : unused);
 }
 
 int sendmail_run_onehop(const struct conf *c, const char *const *args, int replace)

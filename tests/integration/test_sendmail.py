@@ -20,11 +20,18 @@ def mta(onehop):
     return onehop(conf={"myorigin": "origin.test"})
 
 
+def queue_ids(mta):
+    return {m["id"] for m in mta.queue()["messages"]}
+
+
 def send(mta, *args, data=b""):
-    """sendmail -v ARGS < data; returns (Result, queue id or None)."""
-    result = mta.sendmail("-v", *args, data=data)
-    match = QUEUED_AS.search(result.err)
-    return result, match.group(1) if match else None
+    """sendmail ARGS < data (without -v: sendmail execs onehop-queue);
+    returns (Result, the id of the one message it queued, or None)."""
+    before = queue_ids(mta)
+    result = mta.sendmail(*args, data=data)
+    new = queue_ids(mta) - before
+    assert len(new) <= 1, new
+    return result, new.pop() if new else None
 
 
 def queued(mta, *args, data=b""):
@@ -265,6 +272,49 @@ def test_missing_onehop_queue_is_temporary_75(onehop, tmp_path):
     assert result.rc == 75
     assert "nothing was queued" in result.err
     assert_nothing_queued(mta)
+
+
+def run_sendmail(mta, *args, data=b""):
+    """sendmail -C DIR ARGS < data as a child of this test: (pid, rc, stderr)."""
+    import subprocess
+    argv = [str(mta.program("sendmail")), "-C", str(mta.dir)] + list(args)
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, env=mta.env(None), cwd=str(mta.dir))
+    _, err = p.communicate(data, timeout=60)
+    return p.pid, p.returncode, err.decode()
+
+
+def test_sendmail_becomes_onehop_queue(mta):
+    """Without -v, the process that commits the message is sendmail's own
+    (execve: no second process, no waiting parent): the queue's log line
+    carries sendmail's pid."""
+    pid, rc, err = run_sendmail(mta, "-f", "alice@a.test", "bob@b.test", data=HEADERS + b"\nx\n")
+    assert rc == 0, err
+    (qid,) = queue_ids(mta)
+    line = mta.wait_log(qid + ": from=<alice@a.test>")[0]
+    assert (line.service, line.pid) == ("queue", pid)
+
+
+def test_v_reports_the_queue_id_from_a_child_onehop_queue(mta):
+    pid, rc, err = run_sendmail(mta, "-v", "-f", "alice@a.test", "bob@b.test",
+                                data=HEADERS + b"\nx\n")
+    assert rc == 0, err
+    qid = QUEUED_AS.search(err).group(1)
+    assert queue_ids(mta) == {qid}
+    line = mta.wait_log(qid + ": from=<alice@a.test>")[0]
+    assert line.service == "queue" and line.pid != pid
+
+
+def test_queue_unavailable_is_75_with_the_reason(onehop, tmp_path):
+    """onehop-queue refuses (its queue directory is a file): through the
+    exec hand-over its exit status and its own reason reach the caller."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    mta = onehop(conf={"queue_dir": str(blocker)})
+    for args in ([], ["-v"]):
+        result = mta.sendmail(*args, "bob@b.test", data=HEADERS + b"\nx\n")
+        assert result.rc == 75, (args, result)
+        assert "onehop-queue:" in result.err and "queue unavailable" in result.err, result
 
 
 # ------------------------------------------------------------------ options
