@@ -112,7 +112,8 @@ per_msg() { awk -v a="$1" -v n="$MESSAGES" 'BEGIN { printf "%.2f", a / n }'; }
 
 results=$WORK/results.txt
 : > "$results"
-row() { printf '| %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4" >> "$results"; }
+last_rate=""
+row() { printf '| %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4" >> "$results"; last_rate=$2; }
 
 # ------------------------------------------------------------------- onehop
 oh=$WORK/onehop
@@ -188,8 +189,10 @@ EOF
 
 echo "onehop: sendmail sequential" >&2
 onehop_case "onehop sendmail, sequential" seq "$BIN/sendmail" -C "$oh" -f bench@a.test rcpt@b.test
+oh_seq=$last_rate
 echo "onehop: sendmail x$PARALLEL" >&2
 onehop_case "onehop sendmail, $PARALLEL in parallel" par "$BIN/sendmail" -C "$oh" -f bench@a.test rcpt@b.test
+oh_par=$last_rate
 echo "onehop: onehop-queue one-shot sequential" >&2
 msg_saved=$msg; msg=$WORK/message.rec
 onehop_case "onehop-queue one-shot (no sendmail), sequential" seq "$BIN/onehop-queue" -C "$oh"
@@ -269,9 +272,11 @@ if [ "$(id -u)" -eq 0 ]; then
     echo "postfix: sendmail sequential" >&2
     pf_case "Postfix $(postconf -d -h mail_version) sendmail, sequential" seq \
         /usr/sbin/sendmail -C "$pf/etc" -f bench@a.test rcpt@b.test
+    pf_seq=$last_rate
     echo "postfix: sendmail x$PARALLEL" >&2
     pf_case "Postfix sendmail, $PARALLEL in parallel" par \
         /usr/sbin/sendmail -C "$pf/etc" -f bench@a.test rcpt@b.test
+    pf_par=$last_rate
     pf_stop
     trap - EXIT
 else
@@ -282,7 +287,15 @@ fi
 echo
 echo "$MESSAGES messages of $(wc -c < "$msg") bytes, 1 recipient; median of $RUNS runs;"
 echo "$(nproc) CPUs, $(uname -r), queue on $(df -T "$WORK" | awk 'NR==2 { print $2 }')"
+# the injection programs' linking (INSTALL "Static injection programs")
+if grep -q "ld-linux" "$BIN/sendmail"; then linking="dynamically linked"; else linking="statically linked"; fi
+echo "onehop's sendmail and onehop-queue: $linking"
 echo
 echo "| case | messages/s | fsync+fdatasync per message | time |"
 echo "|---|---|---|---|"
 cat "$results"
+if [ -n "${pf_seq:-}" ]; then
+    echo
+    awk -v a="$oh_seq" -v b="$pf_seq" -v c="$oh_par" -v d="$pf_par" 'BEGIN {
+        printf "onehop / Postfix: sequential %.1fx, %s in parallel %.1fx\n", a / b, "'"$PARALLEL"'", c / d }'
+fi
