@@ -46,24 +46,8 @@ rm -rf "$WORK"
 mkdir -p "$WORK"
 msg=$WORK/message.eml
 
-# ---------------------------------------------------------------- the message
-make_message() {
-    {
-        echo "From: Bench Sender <bench@a.test>"
-        echo "To: <rcpt@b.test>"
-        echo "Subject: injection benchmark"
-        echo "Date: Thu, 01 Jan 2026 00:00:00 +0000"
-        echo "Message-ID: <bench@a.test>"
-        echo
-        i=0
-        while [ $i -lt 53 ]; do
-            echo "This line is filler to make the message four kibibytes long. 0123456789"
-            i=$((i + 1))
-        done
-    } > "$msg"
-    pad=$((4096 - $(wc -c < "$msg") - 1))     # exactly 4096 bytes
-    awk -v n="$pad" 'BEGIN { s = ""; while (length(s) < n) s = s "-"; print s }' >> "$msg"
-}
+# shellcheck source=bench/message.sh
+. "$top/bench/message.sh"
 
 # ------------------------------------------------------------------ helpers
 now() { date +%s.%N; }
@@ -177,15 +161,9 @@ oh_server_case() {
         "$(per_msg "$(fsyncs "$WORK/strace.txt")")" "$s s (runs:$times); $files files"
 }
 
-# the same message as inject_proto.h records, for the one-shot runs
-make_message
-"$PY" - "$top" "$msg" "$WORK/message.rec" <<'EOF'
-import sys
-sys.path.insert(0, sys.argv[1] + "/tests/integration")
-import injproto as ip
-data = open(sys.argv[2], "rb").read()
-open(sys.argv[3], "wb").write(ip.message_records(1, "bench@a.test", ["rcpt@b.test"], data))
-EOF
+# the message, and the same as inject_proto.h records for the one-shot runs
+make_message "$msg"
+encode_message "$msg" "$WORK/message.rec"
 
 echo "onehop: sendmail sequential" >&2
 onehop_case "onehop sendmail, sequential" seq "$BIN/sendmail" -C "$oh" -f bench@a.test rcpt@b.test

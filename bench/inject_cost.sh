@@ -31,24 +31,12 @@ for d in "$WORK" "$SHM"; do
         "$d" "$d" "$d" "$BIN" > "$d/onehop.conf"
 done
 
+# shellcheck source=bench/message.sh
+. "$top/bench/message.sh"
 msg=$WORK/message.eml
-{
-    printf 'From: <bench@a.test>\nTo: <rcpt@b.test>\nSubject: cost\n'
-    printf 'Date: Thu, 01 Jan 2026 00:00:00 +0000\nMessage-ID: <cost@a.test>\n\n'
-    i=0
-    while [ $i -lt 56 ]; do
-        echo "This line is filler to make the message four kibibytes long. 0123456789"
-        i=$((i + 1))
-    done
-} > "$msg"
 rec=$WORK/message.rec
-"$PY" - "$top" "$msg" "$rec" <<'PYEOF'
-import sys
-sys.path.insert(0, sys.argv[1] + "/tests/integration")
-import injproto as ip
-data = open(sys.argv[2], "rb").read()
-open(sys.argv[3], "wb").write(ip.message_records(1, "bench@a.test", ["rcpt@b.test"], data))
-PYEOF
+make_message "$msg"
+encode_message "$msg" "$rec"
 
 empty=/bin/true
 if command -v musl-gcc > /dev/null 2>&1; then
