@@ -24,6 +24,7 @@
  * temporary failure (nothing queued; retry). Must never exit 0 unless
  * onehop-queue answered that the message is committed.
  */
+#include <errno.h>
 #include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -253,8 +254,10 @@ static int list_queue(const struct conf *c)
     struct queue *q;
     const char *why = NULL;
     if (qlist_open(c->queue_dir, &q, &why) != 0) {
-        fprintf(stderr, "%s: %s: %s\n", program, c->queue_dir, why);
-        return EX_TEMPFAIL;
+        int e = errno;
+        fprintf(stderr, "%s: %s: %s: %s%s\n", program, c->queue_dir, why, strerror(e),
+                e == EACCES ? " (the queue is readable by its owner and root only)" : "");
+        return e == EACCES ? EX_NOPERM : EX_TEMPFAIL;
     }
     int rc = qlist_print_queue(q, 0, stdout) == 0 ? EX_OK : EX_IOERR;
     queue_close(q);

@@ -365,6 +365,40 @@ def test_mailq_is_sendmail_bp_is_onehop_queue(mta):
     assert "2 Requests." in mailq.out
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run mailq as another user")
+def test_mailq_of_a_user_who_cannot_read_the_queue_is_77(tmp_path):
+    """The queue is 0700 (its owner's and root's); an ordinary user's mailq
+    says why it cannot list it instead of a bare failure."""
+    import pwd
+    import shutil
+    import subprocess
+    import tempfile
+    from fixtures.paths import onehop_bin
+    nobody = pwd.getpwnam("nobody")
+    top = tempfile.mkdtemp(prefix="onehop-mailq-", dir="/tmp")
+    try:
+        os.chmod(top, 0o755)
+        with open(os.path.join(top, "onehop.conf"), "w") as f:
+            f.write("queue_dir = %s/queue\nrun_dir = %s/run\nlog = %s/maillog\ndaemon_dir = %s\n"
+                    % (top, top, top, onehop_bin()))
+        os.mkdir(os.path.join(top, "run"))
+        sendmail = str(onehop_bin() / "sendmail")
+        p = subprocess.run([sendmail, "-C", top, "bob@b.test"], input=HEADERS + b"\nx\n",
+                           timeout=60)
+        assert p.returncode == 0
+        assert os.stat(os.path.join(top, "queue")).st_mode & 0o077 == 0
+
+        def as_nobody():
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+        p = subprocess.run([str(onehop_bin() / "mailq"), "-C", top], capture_output=True,
+                           preexec_fn=as_nobody, env={"PATH": "/usr/bin:/bin"}, timeout=60)
+        assert p.returncode == 77, p
+        assert b"Permission denied" in p.stderr and b"readable by its owner" in p.stderr
+    finally:
+        shutil.rmtree(top)
+
+
 def test_newaliases_accepts_a_good_file(onehop):
     mta = onehop(aliases="postmaster: root\nteam: alice, bob@b.test\n")
     for program, args in (("newaliases", []), ("sendmail", ["-bi"]), ("sendmail", ["-I"])):
