@@ -74,6 +74,11 @@ INJECT_CC :=
 else
 INJECT_CC ?= $(shell command -v musl-gcc 2>/dev/null)
 endif
+# The compiler the two were last linked with: a change (make INJECT_CC=
+# after a musl build, or back) relinks them.
+INJECT_STAMP := $(BUILD)/inject-cc.stamp
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(INJECT_STAMP) 2>/dev/null)" = "cc=$(strip $(INJECT_CC))" ] || \
+    echo "cc=$(strip $(INJECT_CC))" > $(INJECT_STAMP); })
 ifneq ($(strip $(INJECT_CC)),)
 INJECT_BUILD    := $(BUILD)/inject
 INJECT_LIB_SRCS := $(filter-out common/dnsclient.c,$(filter common/% queue/%,$(LIB_SRCS)))
@@ -101,8 +106,9 @@ $(LIB): $(LIB_OBJS)
 define program_rule
 $(BIN)/$(1): $$($(1)_SRCS:%.c=$$(BUILD)/%.o) $$(LIB)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(PKG_LIBS) -lm
+	$$(CC) $$(LDFLAGS) -o $$@ $$(filter-out %.stamp,$$^) $$(PKG_LIBS) -lm
 endef
+$(INJECT_PROGRAMS:%=$(BIN)/%): $(INJECT_STAMP)
 $(foreach p,$(filter-out $(STATIC_PROGRAMS),$(PROGRAMS)),$(eval $(call program_rule,$(p))))
 
 $(INJECT_BUILD)/%.o: %.c
@@ -116,7 +122,7 @@ $(INJECT_LIB): $(INJECT_LIB_OBJS)
 define static_program_rule
 $(BIN)/$(1): $$($(1)_SRCS:%.c=$$(INJECT_BUILD)/%.o) $$(INJECT_LIB)
 	@mkdir -p $$(dir $$@)
-	$$(INJECT_CC) -static $$(LDFLAGS) -o $$@ $$^
+	$$(INJECT_CC) -static $$(LDFLAGS) -o $$@ $$(filter-out %.stamp,$$^)
 endef
 $(foreach p,$(STATIC_PROGRAMS),$(eval $(call static_program_rule,$(p))))
 

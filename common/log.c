@@ -158,10 +158,17 @@ void log_error(const char *fmt, ...)
     LOG_WITH(LOG_ERR, "error: ");
 }
 
+static int fatal_status = 1;
+
+void log_set_fatal_status(int status)
+{
+    fatal_status = status;
+}
+
 void log_fatal(const char *fmt, ...)
 {
     LOG_WITH(LOG_CRIT, "fatal: ");
-    exit(1);
+    exit(fatal_status);
 }
 
 void log_die(int status, const char *fmt, ...)

@@ -34,7 +34,10 @@ void log_close(void);
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Log "fatal: ..." and exit(1). */
+/* The exit status of log_fatal() (default 1): a program whose caller reads
+ * its status, such as one-shot onehop-queue, sets its "temporary failure". */
+void log_set_fatal_status(int status);
+/* Log "fatal: ..." and exit with that status. */
 noreturn void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Log "fatal: ..." and exit with the given status (e.g. 75 = EX_TEMPFAIL). */
 noreturn void log_die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

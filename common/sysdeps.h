@@ -19,13 +19,17 @@
 #define RENAME_NOREPLACE (1u << 0)
 #endif
 
-static inline int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+/* private names, so that a musl that declares them some day still builds */
+#define renameat2 onehop_renameat2
+#define close_range onehop_close_range
+
+static inline int onehop_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
                             unsigned int flags)
 {
     return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
 }
 
-static inline int close_range(unsigned int first, unsigned int last, int flags)
+static inline int onehop_close_range(unsigned int first, unsigned int last, int flags)
 {
     return (int)syscall(SYS_close_range, first, last, flags);
 }

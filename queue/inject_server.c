@@ -33,6 +33,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -229,7 +230,9 @@ static void batch_done(struct batch *b)
     for (size_t i = 0; i < b->n; i++) {
         struct inj_txn *t = b->t[i];
         if (b->err[i]) {
-            inj_txn_commit_failed(t, b->err[i]);
+            size_t held = t->data.len;
+            inj_txn_commit_failed(t, b->err[i]); /* may drop the content */
+            sv->memory -= held - t->data.len;
             log_warn("commit failed: from=<%s>: %s", t->sender, buf_cstr(&t->why));
             inj_reply_fail(&replies, t);
         } else {
@@ -267,12 +270,30 @@ static void commit_ready(struct server *sv)
 }
 
 /* --------------------------------------------------------------- requests ---- */
+/* Stop reading for good, so that a writer blocked on a full input pipe gets
+ * EPIPE (or EOF on a socket) instead of waiting for ever: shut the socket's
+ * reading side, or put /dev/null on fd 0 (never leave fd 0 free for a later
+ * open to take). */
+static void close_input(struct server *sv)
+{
+    if (sv->out_fd == 0) {
+        shutdown(0, SHUT_RD);
+        return;
+    }
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null < 0 || dup2(null, 0) != 0)
+        close(0); /* no /dev/null: closing is still better than a hang */
+    if (null > 0)
+        close(null);
+}
+
 static void protocol_error(struct server *sv, const char *why)
 {
     if (sv->fatal)
         return;
     log_error("protocol error on input: %s: closing the channel", why);
     sv->fatal = 1;
+    close_input(sv);
 }
 
 static void begin(struct server *sv, const struct inj_request *rq)

@@ -170,6 +170,7 @@ int main(int argc, char **argv)
     struct conf c;
     struct inj_ctx cx;
     umask(077);
+    log_set_fatal_status(INJ_EX_TEMPFAIL); /* out of memory etc.: nothing queued, retry */
     sane_fds();
     signal(SIGPIPE, SIG_IGN);
     parse_args(argc, argv, &o);

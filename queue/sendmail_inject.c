@@ -254,6 +254,7 @@ static int spawn_inject(const struct conf *c, const struct prepared_message *m,
     const char *why = NULL;
     int wstatus = 0;
     memset(&r, 0, sizeof(r));
+    signal(SIGPIPE, SIG_IGN); /* a child that stops reading: EPIPE, then its reply says why */
     path_join(&path, c->daemon_dir, "onehop-queue");
     int e = spawn_queue_writer(buf_cstr(&path), c->config_dir, &ch);
     if (e != 0) {

@@ -211,3 +211,83 @@ def test_writer_that_reads_replies_late_does_not_stall_the_input(qbin, conf):
     assert sorted(r[1] for r in replies) == list(range(n))
     assert all(r[0] == ip.OK for r in replies)
     assert len(ip.list_queue(conf / "queue")) == n
+
+
+def test_protocol_error_with_a_late_reader_closes_the_input(qbin, conf):
+    """After a protocol error the server stops reading for good: a writer
+    still writing (and not yet reading replies) must get EPIPE, not wait
+    for ever on a full pipe while the server waits on a full reply pipe."""
+    import threading
+    body = b"Subject: x\n\n" + b"x" * 4000 + b"\n"
+    n = 3000
+    reqs = b"".join(ip.message_records(i, "a@a.test", ["b@b.test"], body) for i in range(n))
+    reqs += ip.record(ip.DATA, 999999, ("bytes", b"no such transaction"))
+    reqs += b"".join(ip.message_records(n + i, "a@a.test", ["b@b.test"], body) for i in range(n))
+    p = subprocess.Popen([str(qbin), "-C", str(conf), "--server"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watchdog = threading.Timer(90, p.kill)
+    watchdog.start()
+    try:
+        try:
+            p.stdin.write(reqs)
+            p.stdin.close()
+        except BrokenPipeError:
+            pass                     # the server closed its input: expected
+        out = p.stdout.read()
+        rc = p.wait()
+    finally:
+        watchdog.cancel()
+    assert rc == ip.EX_SOFTWARE, "server killed by the watchdog (hung)" if rc == -9 else rc
+    replies = ip.parse_replies(out)
+    assert sorted(r[1] for r in replies) == list(range(n))   # those before the error
+    assert all(r[0] == ip.OK for r in replies)
+    assert len(ip.list_queue(conf / "queue")) == n
+
+
+def test_failed_commits_do_not_leave_memory_counted(qbin, conf):
+    """Commits that fail (here: a file size limit) drop their content; the
+    server must stop counting it, or once 64 MiB of failures had been
+    counted every later message would be spilled to a file of its own and
+    group commit would be gone for the life of the process."""
+    import resource
+    import signal
+    import struct
+    import threading
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100 * 1024, resource.RLIM_INFINITY))
+
+    p = subprocess.Popen([str(qbin), "-C", str(conf), "--server"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         preexec_fn=limit_file_size)
+
+    def replies(n):
+        got = []
+        while len(got) < n:
+            head = p.stdout.read(4)
+            assert len(head) == 4, "server ended early"
+            got += ip.parse_replies(head + p.stdout.read(struct.unpack(">I", head)[0] - 4))
+        return got
+
+    nfail = 400                      # 400 x 200 KB = 80 MB > the 64 MiB budget
+    big = b"Subject: x\n\n" + (b"y" * 999 + b"\n") * 200
+    reqs = b"".join(ip.message_records(i, "a@a.test", ["b@b.test"], big) for i in range(nfail))
+    writer = threading.Thread(target=lambda: (p.stdin.write(reqs), p.stdin.flush()))
+    writer.start()
+    failed = replies(nfail)
+    writer.join()
+    assert all(r[0] == ip.FAIL for r in failed)
+    resource.prlimit(p.pid, resource.RLIMIT_FSIZE,
+                     (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    small = b"".join(ip.message_records(10000 + i, "a@a.test", ["b@b.test"],
+                                        b"Subject: s\n\n" + b"z" * 30000 + b"\n")
+                     for i in range(20))
+    p.stdin.write(small)
+    p.stdin.flush()
+    ok = replies(20)
+    p.stdin.close()
+    assert p.wait(timeout=60) == 0
+    assert all(r[0] == ip.OK for r in ok)
+    files = {r[2][:16] for r in ok}
+    assert len(files) <= 10, "%d files for 20 small messages: they were spilled" % len(files)

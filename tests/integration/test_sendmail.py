@@ -317,6 +317,21 @@ def test_queue_unavailable_is_75_with_the_reason(onehop, tmp_path):
         assert "onehop-queue:" in result.err and "queue unavailable" in result.err, result
 
 
+def test_queue_writer_that_stops_reading_is_75_not_sigpipe(onehop, tmp_path):
+    """A queue writer that exits without reading (here a stand-in that
+    exits 75 at once) must not kill sendmail -v with SIGPIPE halfway
+    through a large message: the caller gets 75 and a reason."""
+    fake = tmp_path / "onehop-queue"
+    fake.write_text("#!/bin/sh\nexit 75\n")
+    fake.chmod(0o755)
+    mta = onehop(conf={"daemon_dir": str(tmp_path)})
+    big = HEADERS + b"\n" + (b"y" * 999 + b"\n") * 3000
+    for args in (["-v"], []):
+        result = mta.sendmail(*args, "bob@b.test", data=big)
+        assert result.rc == 75, (args, result)
+    assert "gave no answer" in mta.sendmail("-v", "bob@b.test", data=big).err
+
+
 # ------------------------------------------------------------------ options
 
 

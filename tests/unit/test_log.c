@@ -105,7 +105,9 @@ static void test_prefixes(void **state)
     buf_free(&text);
 }
 
-/* The child logs fatal and exits; its line carries its own pid. */
+/* The child logs fatal and exits; its line carries its own pid.
+ * use_die: 0 log_fatal, 1 log_die(75), 2 log_fatal after
+ * log_set_fatal_status(75). */
 static void expect_fatal(int use_die, int want_status)
 {
     struct buf text = BUF_INIT;
@@ -113,8 +115,10 @@ static void expect_fatal(int use_die, int want_status)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        if (use_die)
+        if (use_die == 1)
             log_die(75, "queue %s unavailable", "dir");
+        if (use_die == 2)
+            log_set_fatal_status(75);
         log_fatal("queue %s unavailable", "dir");
     }
     int status;
@@ -135,6 +139,11 @@ static void test_fatal_exits_1(void **state)
 static void test_die_exits_with_status(void **state)
 {
     expect_fatal(1, 75);
+}
+
+static void test_fatal_exits_with_the_set_status(void **state)
+{
+    expect_fatal(2, 75);
 }
 
 static void test_control_characters_escaped(void **state)
@@ -309,6 +318,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prefixes, open_log_file, close_log),
         cmocka_unit_test_setup_teardown(test_fatal_exits_1, open_log_file, close_log),
         cmocka_unit_test_setup_teardown(test_die_exits_with_status, open_log_file, close_log),
+        cmocka_unit_test_setup_teardown(test_fatal_exits_with_the_set_status, open_log_file,
+                                        close_log),
         cmocka_unit_test_setup_teardown(test_control_characters_escaped, open_log_file, close_log),
         cmocka_unit_test_setup_teardown(test_utf8_kept, open_log_file, close_log),
         cmocka_unit_test_setup_teardown(test_long_line_cut, open_log_file, close_log),
