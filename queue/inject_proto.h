@@ -113,5 +113,6 @@ enum inj_type {
 #define INJ_EX_DATAERR 65
 #define INJ_EX_SOFTWARE 70
 #define INJ_EX_TEMPFAIL 75
+#define INJ_EX_NOPERM 77 /* --list: the queue is not readable */
 
 #endif

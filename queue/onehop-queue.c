@@ -6,6 +6,9 @@
  *     onehop-queue [-C DIR] --server   group-committing server for smtpd
  *     onehop-queue [-C DIR] --recover  queue recovery now (queue.h queue_recover),
  *                                      only when no router runs; not set-uid
+ *     onehop-queue [-C DIR] --list     the queue in mailq layout, for a user
+ *                                      who may not read the queue (sendmail -bp
+ *                                      execs this); read-only
  *
  * It may be installed set-uid to the queue account, so before anything else
  * it makes its own world safe: umask 077, fds 0-2 open (else /dev/null),
@@ -32,12 +35,26 @@
 #include "inject_server.h"
 #include "log.h"
 #include "mem.h"
+#include "qlist.h"
 #include "queue.h"
 #include "sysdeps.h"
 
+#ifdef __SANITIZE_ADDRESS__
+/* Sanitizer builds only (never installed), which
+ * tests/integration/test_setuid_install.py also runs set-uid: LeakSanitizer
+ * inspects the process at exit with ptrace, which the kernel refuses for a
+ * set-uid process (and ASAN_OPTIONS is not read there), so such a run keeps
+ * ASan and UBSan but checks no leaks. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return getuid() != geteuid() ? "detect_leaks=0" : "";
+}
+#endif
+
 static void usage(void)
 {
-    fprintf(stderr, "usage: onehop-queue [-C DIR] [--server | --recover]\n");
+    fprintf(stderr, "usage: onehop-queue [-C DIR] [--server | --recover | --list]\n");
     exit(INJ_EX_USAGE);
 }
 
@@ -76,7 +93,7 @@ static void drop_setid(void)
 
 struct options {
     const char *config_dir;
-    int server, recover;
+    int server, recover, list;
 };
 
 static void parse_args(int argc, char **argv, struct options *o)
@@ -87,6 +104,8 @@ static void parse_args(int argc, char **argv, struct options *o)
             o->server = 1;
         else if (strcmp(argv[i], "--recover") == 0)
             o->recover = 1;
+        else if (strcmp(argv[i], "--list") == 0)
+            o->list = 1;
         else if (strcmp(argv[i], "-C") == 0 && i + 1 < argc)
             o->config_dir = argv[++i];
         else if (strncmp(argv[i], "-C", 2) == 0 && argv[i][2])
@@ -94,7 +113,7 @@ static void parse_args(int argc, char **argv, struct options *o)
         else
             usage();
     }
-    if (o->server && o->recover)
+    if (o->server + o->recover + o->list > 1)
         usage();
 }
 
@@ -122,6 +141,33 @@ static int recover(struct inj_ctx *cx)
            r.tmp_removed, r.tails_repaired, r.quarantined, r.finished_removed, r.strays,
            r.slots_committed, r.slots_freed);
     return INJ_EX_OK;
+}
+
+/* --list: mailq's listing, read-only, with the queue account's rights when
+ * set-uid (Postfix lets every user list the queue too). Exit 0, or 75 when
+ * the queue cannot be read, 77 when this program may not read it either. */
+static int list(const char *dir)
+{
+    struct conf c;
+    struct diag d = DIAG_INIT;
+    struct queue *q = NULL;
+    const char *why = NULL;
+    int rc = INJ_EX_OK;
+    if (conf_load(&c, dir, &d) != 0) {
+        diag_print(&d, stderr);
+        rc = INJ_EX_TEMPFAIL;
+    } else if (qlist_open(c.queue_dir, &q, &why) != 0) {
+        int e = errno;
+        fprintf(stderr, "onehop-queue: %s: %s: %s%s\n", c.queue_dir, why, strerror(e),
+                e == EACCES ? " (onehop-queue is not set-uid to the queue's owner)" : "");
+        rc = e == EACCES ? INJ_EX_NOPERM : INJ_EX_TEMPFAIL;
+    } else if (qlist_print_queue(q, 0, stdout) != 0 || fflush(stdout) != 0) {
+        rc = INJ_EX_TEMPFAIL;
+    }
+    queue_close(q);
+    diag_free(&d);
+    conf_free(&c);
+    return rc;
 }
 
 /* Load the configuration and open the queue; on failure cx->q stays NULL
@@ -186,6 +232,11 @@ int main(int argc, char **argv)
         drop_setid();
     free(sysdir);
     clearenv();
+    if (o.list) {
+        int rc = list(dir);
+        free(dir);
+        return rc;
+    }
     /* one-shot commits go through a commit slot: one fdatasync of an
      * existing file; the server's group commits stay in tmp/ */
     prepare(&cx, &c, dir, o.recover || o.server ? 0 : QUEUE_OPEN_SLOTS);

@@ -255,9 +255,10 @@ static int list_queue(const struct conf *c)
     const char *why = NULL;
     if (qlist_open(c->queue_dir, &q, &why) != 0) {
         int e = errno;
-        fprintf(stderr, "%s: %s: %s: %s%s\n", program, c->queue_dir, why, strerror(e),
-                e == EACCES ? " (the queue is readable by its owner and root only)" : "");
-        return e == EACCES ? EX_NOPERM : EX_TEMPFAIL;
+        if (e == EACCES) /* an ordinary user: the set-uid onehop-queue lists it */
+            return sendmail_exec_lister(c, program);
+        fprintf(stderr, "%s: %s: %s: %s\n", program, c->queue_dir, why, strerror(e));
+        return EX_TEMPFAIL;
     }
     int rc = qlist_print_queue(q, 0, stdout) == 0 ? EX_OK : EX_IOERR;
     queue_close(q);

@@ -27,6 +27,13 @@
 int sendmail_inject(const struct conf *c, const struct prepared_message *m, const char *notify,
                     char *id);
 
+/* mailq for a user who may not read the queue: becomes (execve)
+ * DAEMON_DIR/onehop-queue -C CONFIG_DIR --list, which reads it with the
+ * queue account's rights when installed set-uid, and whose exit status and
+ * output are then mailq's. Returns only when the exec failed (EX_TEMPFAIL,
+ * reported). */
+int sendmail_exec_lister(const struct conf *c, const char *program);
+
 /* newaliases / sendmail -bi / -I: validate CONFDIR/aliases, printing
  * FILE:LINE: message for each mistake; when a router is running, ask onehop
  * to reload. Returns the exit status (0, or 1 on any error). */

@@ -290,6 +290,18 @@ int sendmail_inject(const struct conf *c, const struct prepared_message *m, cons
     return spawn_inject(c, m, notify, id ? id : unused);
 }
 
+int sendmail_exec_lister(const struct conf *c, const char *program)
+{
+    struct buf path = BUF_INIT;
+    path_join(&path, c->daemon_dir, "onehop-queue");
+    char *const argv[] = {(char *)"onehop-queue", (char *)"-C", (char *)c->config_dir,
+                          (char *)"--list", NULL};
+    execve(buf_cstr(&path), argv, environ);
+    fprintf(stderr, "%s: cannot run %s: %s\n", program, buf_cstr(&path), strerror(errno));
+    buf_free(&path);
+    return EX_TEMPFAIL;
+}
+
 int sendmail_run_onehop(const struct conf *c, const char *const *args, int replace)
 {
     struct buf path = BUF_INIT;
