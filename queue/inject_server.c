@@ -92,13 +92,6 @@ static void flush_replies(struct server *sv)
     }
 }
 
-static void send_replies(struct server *sv, struct buf *replies)
-{
-    buf_add(&sv->out, replies->s, replies->len);
-    buf_clear(replies);
-    flush_replies(sv);
-}
-
 /* ------------------------------------------------------------ transactions ---- */
 static struct inj_txn **find_open(struct server *sv, uint32_t txn, size_t *at)
 {
@@ -126,10 +119,8 @@ static void txn_release(struct server *sv, struct inj_txn *t)
 
 static void fail_now(struct server *sv, struct inj_txn *t)
 {
-    struct buf reply = BUF_INIT;
-    inj_reply_fail(&reply, t);
-    send_replies(sv, &reply);
-    buf_free(&reply);
+    inj_reply_fail(&sv->out, t);
+    flush_replies(sv);
     log_info("reject: from=<%s>, nrcpt=%zu: %s %s", t->sender ? t->sender : "", t->nrcpt,
              t->enhanced ? t->enhanced : "", buf_cstr(&t->why));
     txn_release(sv, t);
@@ -225,7 +216,6 @@ static void batch_work(struct batch *b)
 static void batch_done(struct batch *b)
 {
     struct server *sv = b->sv;
-    struct buf replies = BUF_INIT;
     int any = 0;
     for (size_t i = 0; i < b->n; i++) {
         struct inj_txn *t = b->t[i];
@@ -234,16 +224,15 @@ static void batch_done(struct batch *b)
             inj_txn_commit_failed(t, b->err[i]); /* may drop the content */
             sv->memory -= held - t->data.len;
             log_warn("commit failed: from=<%s>: %s", t->sender, buf_cstr(&t->why));
-            inj_reply_fail(&replies, t);
+            inj_reply_fail(&sv->out, t);
         } else {
             inj_log_queued(b->id[i], t);
-            inj_reply_ok(&replies, t->txn, b->id[i]);
+            inj_reply_ok(&sv->out, t->txn, b->id[i]);
             any = 1;
         }
         txn_release(sv, t);
     }
-    send_replies(sv, &replies);
-    buf_free(&replies);
+    flush_replies(sv);
     if (any)
         queue_trigger_pull(sv->cx->run_dir);
 }

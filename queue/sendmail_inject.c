@@ -204,6 +204,19 @@ static int outcome(const struct reply *r, int wstatus)
     return code == INJ_EX_USAGE || code == INJ_EX_SOFTWARE ? EX_SOFTWARE : EX_TEMPFAIL;
 }
 
+/* execve DAEMON_DIR/NAME with argv; returns only when that failed, after
+ * saying so ("PROGRAM: cannot run PATH: REASON" and after): EX_TEMPFAIL. */
+static int exec_daemon_program(const struct conf *c, const char *name, const char *const *argv,
+                               const char *program, const char *after)
+{
+    struct buf path = BUF_INIT;
+    path_join(&path, c->daemon_dir, name);
+    execve(buf_cstr(&path), (char *const *)argv, environ);
+    fprintf(stderr, "%s: cannot run %s: %s%s\n", program, buf_cstr(&path), strerror(errno), after);
+    buf_free(&path);
+    return EX_TEMPFAIL;
+}
+
 /* fd moved above 0-2 (close-on-exec), or -1. */
 static int above_stdio(int fd)
 {
@@ -231,17 +244,14 @@ static int exec_queue_writer(const struct conf *c, const struct prepared_message
             close(null);
         return -1;
     }
-    struct buf path = BUF_INIT;
-    path_join(&path, c->daemon_dir, "onehop-queue");
-    char *const argv[] = {(char *)"onehop-queue", (char *)"-C", (char *)c->config_dir, NULL};
-    if (dup2(fd, 0) == 0 && dup2(null, 1) == 1) { /* dup2 clears close-on-exec */
-        signal(SIGPIPE, SIG_DFL);
-        execve(buf_cstr(&path), argv, environ);
+    if (dup2(fd, 0) != 0 || dup2(null, 1) != 1) { /* dup2 clears close-on-exec */
+        fprintf(stderr, "sendmail: cannot hand the message over: %s: nothing was queued\n",
+                strerror(errno));
+        return EX_TEMPFAIL;
     }
-    fprintf(stderr, "sendmail: cannot run %s: %s: nothing was queued\n", buf_cstr(&path),
-            strerror(errno));
-    buf_free(&path);
-    return EX_TEMPFAIL;
+    signal(SIGPIPE, SIG_DFL);
+    const char *argv[] = {"onehop-queue", "-C", c->config_dir, NULL};
+    return exec_daemon_program(c, "onehop-queue", argv, "sendmail", ": nothing was queued");
 }
 
 /* The spawn hand-over: returns the outcome and fills id on success. */
@@ -292,14 +302,8 @@ int sendmail_inject(const struct conf *c, const struct prepared_message *m, cons
 
 int sendmail_exec_lister(const struct conf *c, const char *program)
 {
-    struct buf path = BUF_INIT;
-    path_join(&path, c->daemon_dir, "onehop-queue");
-    char *const argv[] = {(char *)"onehop-queue", (char *)"-C", (char *)c->config_dir,
-                          (char *)"--list", NULL};
-    execve(buf_cstr(&path), argv, environ);
-    fprintf(stderr, "%s: cannot run %s: %s\n", program, buf_cstr(&path), strerror(errno));
-    buf_free(&path);
-    return EX_TEMPFAIL;
+    const char *argv[] = {"onehop-queue", "-C", c->config_dir, "--list", NULL};
+    return exec_daemon_program(c, "onehop-queue", argv, program, "");
 }
 
 int sendmail_run_onehop(const struct conf *c, const char *const *args, int replace)
@@ -310,15 +314,12 @@ int sendmail_run_onehop(const struct conf *c, const char *const *args, int repla
     for (size_t k = 0; args[k] && n + 1 < sizeof(argv) / sizeof(argv[0]); k++)
         argv[n++] = args[k];
     argv[n] = NULL;
+    if (replace)
+        return exec_daemon_program(c, "onehop", argv, "sendmail", "");
     path_join(&path, c->daemon_dir, "onehop");
     pid_t pid = 0;
-    int status = 0, e;
-    if (replace) {
-        execve(buf_cstr(&path), (char *const *)argv, environ);
-        e = errno; /* execve returns only on failure */
-    } else {
-        e = posix_spawn(&pid, buf_cstr(&path), NULL, NULL, (char *const *)argv, environ);
-    }
+    int status = 0;
+    int e = posix_spawn(&pid, buf_cstr(&path), NULL, NULL, (char *const *)argv, environ);
     if (e != 0 || pid <= 0) {
         fprintf(stderr, "sendmail: cannot run %s: %s\n", buf_cstr(&path), strerror(e));
         buf_free(&path);

@@ -45,7 +45,7 @@ RESULTS=bench/RESULTS.md
 command -v unbound >/dev/null || { echo "run.sh: unbound is missing: scripts/deps.sh bench" >&2; exit 1; }
 make -s BUILD=$BUILD BIN=$BIN "$BIN/onehop-dnscache" "$BIN/onehop" "$BUILD/bench/dnsbench" >/dev/null
 
-work=$(mktemp -d /tmp/onehop-bench-dns.XXXXXX)
+work=$(mktemp -d --tmpdir --suffix=.onehop-bench-dns)   # mktemp picks the unique part
 fixture_pid= unbound_pid= cache_pid=
 stop_pid() { # pid: TERM, wait at most 10 s, then KILL
     [ -n "$1" ] || return 0

@@ -11,6 +11,7 @@
  * directory of this test program.
  */
 #include "rowtest.h"
+#include "testutil.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -776,11 +777,7 @@ static void test_conf_list_has(void **state)
 
 static void setup_environment(void)
 {
-    snprintf(test_dir, sizeof(test_dir), "/tmp/onehop-test-conf.XXXXXX");
-    if (!mkdtemp(test_dir)) {
-        perror("mkdtemp");
-        exit(1);
-    }
+    test_temp_dir(test_dir, sizeof(test_dir), "conf");
     char name[256];
     if (gethostname(name, sizeof(name)) < 0)
         name[0] = '\0';

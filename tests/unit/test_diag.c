@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <unistd.h>
 
 #include "buf.h"
@@ -117,8 +119,8 @@ static void test_free_and_reuse(void **state)
 /* diag_log: each item is one "error: " log line with the same text. */
 static void test_log(void **state)
 {
-    char dir[] = "/tmp/test_diag.XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[64];
+    test_temp_dir(dir, sizeof(dir), "diag");
     struct buf path = BUF_INIT, text = BUF_INIT;
     path_join(&path, dir, "log");
     log_set_hostname("testhost");

@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <regex.h>
@@ -24,7 +26,7 @@
 #include "log.h"
 #include "safeio.h"
 
-static char tmpdir[] = "/tmp/test_log.XXXXXX";
+static char tmpdir[64];
 static struct buf logpath;
 
 /* Start each test with an empty log file as the target. */
@@ -331,10 +333,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_also_stderr, open_log_file, close_log),
         cmocka_unit_test_setup_teardown(test_open_failure, NULL, close_log),
     };
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    test_temp_dir(tmpdir, sizeof(tmpdir), "log");
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     remove_tree();
     return failed;

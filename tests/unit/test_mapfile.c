@@ -5,6 +5,7 @@
  * and mapfile_read's three outcomes.
  */
 #include "rowtest.h"
+#include "testutil.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -180,11 +181,8 @@ static void test_read(void **state)
     assert_int_equal(d.n, 1);
     assert_int_equal(d.v[0].line, 0);
     assert_string_equal(d.v[0].text, "cannot read: Is a directory");
-    char path[] = "/tmp/test_mapfile.XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, "x y\n", 4), 4);
-    close(fd);
+    char path[64];
+    test_temp_file(path, sizeof(path), "mapfile", "x y\n");
     assert_int_equal(mapfile_read(path, &text, &d), 1);
     unlink(path);
     assert_string_equal(buf_cstr(&text), "x y\n");

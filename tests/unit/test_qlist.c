@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "mem.h"
 #include "qlist.h"
 
@@ -31,8 +33,8 @@ static int setup(void **state)
 {
     struct fixture *fx = xcalloc(1, sizeof(*fx));
     const char *why;
-    snprintf(fx->dir, sizeof(fx->dir), "/tmp/onehop-test-qlist-XXXXXX");
-    if (!mkdtemp(fx->dir) || queue_open(&fx->q, fx->dir, QUEUE_OPEN_CREATE, &why) != 0 ||
+    test_temp_dir(fx->dir, sizeof(fx->dir), "qlist");
+    if (queue_open(&fx->q, fx->dir, QUEUE_OPEN_CREATE, &why) != 0 ||
         queue_lock_owner(fx->q, 0) != 0)
         return -1;
     *state = fx;

@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -40,9 +42,7 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *fx = xcalloc(1, sizeof(*fx));
-    snprintf(fx->dir, sizeof(fx->dir), "/tmp/onehop-test-queue-XXXXXX");
-    if (!mkdtemp(fx->dir))
-        return -1;
+    test_temp_dir(fx->dir, sizeof(fx->dir), "queue");
     const char *why;
     if (queue_open(&fx->q, fx->dir, QUEUE_OPEN_CREATE, &why) != 0)
         return -1;

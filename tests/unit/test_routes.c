@@ -5,6 +5,7 @@
  * (missing file = empty, unreadable = error).
  */
 #include "rowtest.h"
+#include "testutil.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -381,12 +382,8 @@ static void test_load_unreadable_is_error(void **state)
 
 static void test_load_reports_path(void **state)
 {
-    char path[] = "/tmp/test_routes.XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    static const char text[] = "ok.test relay.test\nbroken.test\n";
-    assert_int_equal(write(fd, text, sizeof(text) - 1), (ssize_t)(sizeof(text) - 1));
-    close(fd);
+    char path[64];
+    test_temp_file(path, sizeof(path), "routes", "ok.test relay.test\nbroken.test\n");
     struct routes rt = ROUTES_INIT;
     struct diag d = DIAG_INIT;
     assert_int_equal(routes_load(&rt, path, &d), -1);

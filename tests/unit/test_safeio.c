@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -24,7 +26,7 @@
 #include "mem.h"
 #include "safeio.h"
 
-static char tmpdir[] = "/tmp/test_safeio.XXXXXX";
+static char tmpdir[64];
 
 /* A path inside the test directory, built in b. */
 static const char *tmp_path(struct buf *b, const char *name)
@@ -282,10 +284,7 @@ int main(void)
         cmocka_unit_test(test_mkdir_p_relative),
         cmocka_unit_test(test_path_join),
     };
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    test_temp_dir(tmpdir, sizeof(tmpdir), "safeio");
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     remove_tree(tmpdir);
     return failed;

@@ -5,8 +5,44 @@
 #define ONEHOP_TESTUTIL_H
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* out = "/tmp/onehop-test-NAME." plus the six-character suffix that
+ * mkdtemp(3)/mkstemp(3) replace; the one place the tests build that template. */
+static inline void test_temp_template(char *out, size_t size, const char *name)
+{
+    int n = snprintf(out, size, "/tmp/onehop-test-%s.", name);
+    assert_true(n > 0 && (size_t)n + 7 <= size);
+    memset(out + n, 'X', 6);
+    out[n + 6] = '\0';
+}
+
+/* A new empty directory /tmp/onehop-test-NAME.?????? in out; exits the test
+ * program when it cannot be made (outside any test: nothing can run). */
+static inline char *test_temp_dir(char *out, size_t size, const char *name)
+{
+    test_temp_template(out, size, name);
+    if (!mkdtemp(out)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    return out;
+}
+
+/* A new file /tmp/onehop-test-NAME.?????? holding text; its path in out. */
+static inline char *test_temp_file(char *out, size_t size, const char *name, const char *text)
+{
+    test_temp_template(out, size, name);
+    int fd = mkstemp(out);
+    assert_true(fd >= 0);
+    size_t len = strlen(text);
+    assert_int_equal(write(fd, text, len), (ssize_t)len);
+    close(fd);
+    return out;
+}
 
 /* Run fn in a child process (for code that exits or aborts, e.g. log_fatal
  * paths) and return its raw wait status. */
