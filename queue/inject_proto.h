@@ -79,7 +79,7 @@
  *
  * --------------------------------------------------------------- privilege ----
  * onehop-queue may be installed set-uid to the queue account. It then clears
- * its environment, sets umask 077, ignores its cwd, uses only fds 0, 1, 2
+ * its environment, sets umask 027, ignores its cwd, uses only fds 0, 1, 2
  * (closing the rest; a closed 0/1/2 is replaced by /dev/null) and, when -C or
  * $ONEHOP_CONFIG names anything but the compiled-in configuration directory,
  * drops the set-uid privilege before reading it. In one-shot mode the real

@@ -11,7 +11,7 @@
  *                                      execs this); read-only
  *
  * It may be installed set-uid to the queue account, so before anything else
- * it makes its own world safe: umask 077, fds 0-2 open (else /dev/null),
+ * it makes its own world safe: umask 027, fds 0-2 open (else /dev/null),
  * every other fd closed, SIGPIPE ignored, cwd "/", the environment emptied
  * (after reading $ONEHOP_CONFIG), and the set-uid privilege dropped when the
  * configuration directory is not the compiled-in one (a user's own config
@@ -215,7 +215,7 @@ int main(int argc, char **argv)
     struct options o;
     struct conf c;
     struct inj_ctx cx;
-    umask(077);
+    umask(027); /* message files 0640, places 2750: the router's group reads */
     log_set_fatal_status(INJ_EX_TEMPFAIL); /* out of memory etc.: nothing queued, retry */
     sane_fds();
     signal(SIGPIPE, SIG_IGN);

@@ -4,7 +4,7 @@
  * costs one fdatasync of an existing file (queue_writer.c, docs/INTERNALS.md
  * "Commit slots").
  *
- * A slot is FREE (empty, mode 0600, unlocked), TAKEN (locked LOCK_EX by a
+ * A slot is FREE (empty, mode 0640, unlocked), TAKEN (locked LOCK_EX by a
  * live writer), NOT READY (mode 0, locked by its refiller until the fsync of
  * slots/ returned; found unlocked, its refiller died: whoever locks it fsyncs
  * slots/ and makes it ready), or LEFT OVER (not empty, unlocked: its writer
@@ -16,6 +16,7 @@
  * entry may not be durable, or empty a slot holding a committed image.
  */
 #include "queue_impl.h"
+#include "queue_modes.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -28,14 +29,14 @@
 #include "log.h"
 #include "mem.h"
 
-#define SLOT_READY_MODE 0600
+#define SLOT_READY_MODE QUEUE_FILE_MODE
 
 int queue_slots_dir(struct queue *q)
 {
     if (q->slots_fd >= 0)
         return q->slots_fd;
     int fd = openat(q->root_fd, "slots", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 && errno == ENOENT && mkdirat(q->root_fd, "slots", 0700) == 0) {
+    if (fd < 0 && errno == ENOENT && mkdirat(q->root_fd, "slots", QUEUE_PRIVATE_MODE) == 0) {
         fsync(q->root_fd);
         fd = openat(q->root_fd, "slots", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     }

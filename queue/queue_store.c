@@ -10,6 +10,7 @@
  * stop a listing because one file is bad.
  */
 #include "queue_impl.h"
+#include "queue_modes.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -25,6 +26,10 @@
 #include "safeio.h"
 
 const char *const queue_dir_names[QDIR_COUNT] = {"incoming", "active", "corrupt", "tmp", "lock"};
+/* queue.h "layout": the router's group may list and read the places, never
+ * tmp/ or lock/ (writer side only) */
+static const mode_t queue_dir_modes[QDIR_COUNT] = {
+    QUEUE_PLACE_MODE, QUEUE_PLACE_MODE, QUEUE_PLACE_MODE, QUEUE_PRIVATE_MODE, QUEUE_PRIVATE_MODE};
 
 /* ---------------------------------------------------------------- open ---- */
 static int open_dir_at(int at, const char *name)
@@ -32,12 +37,44 @@ static int open_dir_at(int at, const char *name)
     return openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 }
 
-/* mkdir name under at if missing; *made set when created. */
-static int ensure_dir_at(int at, const char *name, int *made)
+/* 1 if this process may set the set-gid bit of a file of group gid. */
+static int may_set_gid(gid_t gid)
 {
-    if (mkdirat(at, name, 0700) == 0) {
+    if (geteuid() == 0 || getegid() == gid)
+        return 1;
+    gid_t groups[256];
+    int n = getgroups(256, groups);
+    for (int i = 0; i < n; i++)
+        if (groups[i] == gid)
+            return 1;
+    return 0;
+}
+
+/* A directory just made gets its mode (queue.h "layout") whatever the
+ * umask. A set-gid bit inherited from the parent stays: files made in it
+ * must carry the router's group. A process outside the directory's group
+ * cannot set that bit, and its chmod(2) would clear an inherited one, so it
+ * leaves such a directory as mkdir made it (onehop-queue's umask is 027). */
+static int set_dir_mode(int at, const char *name, mode_t mode)
+{
+    struct stat st;
+    if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return -1;
+    mode_t want = mode | (st.st_mode & S_ISGID);
+    if (!may_set_gid(st.st_gid)) {
+        if (st.st_mode & S_ISGID)
+            return 0;
+        want &= ~(mode_t)S_ISGID;
+    }
+    return (st.st_mode & 07777) == want ? 0 : fchmodat(at, name, want, 0);
+}
+
+/* mkdir name under at (mode as set_dir_mode) if missing; *made set when created. */
+static int ensure_dir_at(int at, const char *name, mode_t mode, int *made)
+{
+    if (mkdirat(at, name, mode & 0777) == 0) {
         *made = 1;
-        return 0;
+        return set_dir_mode(at, name, mode);
     }
     struct stat st;
     if (errno == EEXIST && fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
@@ -53,7 +90,7 @@ static int ensure_buckets(int dir_fd)
     for (unsigned i = 0; i < QUEUE_BUCKETS; i++) {
         char name[3];
         snprintf(name, sizeof(name), "%02x", i);
-        if (ensure_dir_at(dir_fd, name, &made) != 0)
+        if (ensure_dir_at(dir_fd, name, QUEUE_PLACE_MODE, &made) != 0)
             return -1;
     }
     return made ? fsync(dir_fd) : 0;
@@ -63,7 +100,7 @@ static int create_layout(struct queue *q)
 {
     int made = 0;
     for (int d = 0; d < QDIR_COUNT; d++)
-        if (ensure_dir_at(q->root_fd, queue_dir_names[d], &made) != 0)
+        if (ensure_dir_at(q->root_fd, queue_dir_names[d], queue_dir_modes[d], &made) != 0)
             return -1;
     return made ? fsync(q->root_fd) : 0;
 }
@@ -93,6 +130,19 @@ static int open_layout(struct queue *q, unsigned flags)
     return 0;
 }
 
+/* queue_dir itself, when missing: QUEUE_ROOT_MODE (its parents as the
+ * umask leaves 0755). Only the layout below it is made; state/ belongs to
+ * the router and is never created or touched here. */
+static int make_queue_dir(const char *queue_dir)
+{
+    struct stat st;
+    if (stat(queue_dir, &st) == 0)
+        return 0;
+    if (mkdir_p(queue_dir, 0755) != 0)
+        return -1;
+    return set_dir_mode(AT_FDCWD, queue_dir, QUEUE_ROOT_MODE);
+}
+
 int queue_open(struct queue **out, const char *queue_dir, unsigned flags, const char **why)
 {
     struct queue *q = xcalloc(1, sizeof(*q));
@@ -103,7 +153,7 @@ int queue_open(struct queue **out, const char *queue_dir, unsigned flags, const 
     q->root_fd = -1;
     for (int d = 0; d < QDIR_COUNT; d++)
         q->dir_fd[d] = -1;
-    if ((flags & QUEUE_OPEN_CREATE) && mkdir_p(queue_dir, 0700) != 0) {
+    if ((flags & QUEUE_OPEN_CREATE) && make_queue_dir(queue_dir) != 0) {
         *why = "cannot create the queue directory";
     } else if ((q->root_fd = open(queue_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
         *why = "cannot open the queue directory";
@@ -183,7 +233,7 @@ int queue_fsync_subdir(struct queue *q, int dir, const char *sub)
 int queue_make_bucket(struct queue *q, int dir, const char *bucket)
 {
     int made = 0;
-    if (ensure_dir_at(q->dir_fd[dir], bucket, &made) != 0)
+    if (ensure_dir_at(q->dir_fd[dir], bucket, QUEUE_PLACE_MODE, &made) != 0)
         return -1;
     return made ? fsync(q->dir_fd[dir]) : 0;
 }

@@ -3,7 +3,7 @@
  * "writing"; the steps and their crash points are in docs/INTERNALS.md).
  *
  * Through tmp/ (server mode's group commits, and the fallback):
- *   1. create tmp/FID (O_EXCL, 0600) and flock it LOCK_EX; if a recovery
+ *   1. create tmp/FID (O_EXCL, 0640) and flock it LOCK_EX; if a recovery
  *      sweep removed it between the create and the lock, start over
  *   2. write a zero header, each message's content, then the envelope
  *   3. pwrite the real header, fdatasync the file
@@ -29,6 +29,7 @@
  * leave a tmp file or a non-empty slot behind on a failure it survives.
  */
 #include "queue_impl.h"
+#include "queue_modes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -74,7 +75,7 @@ static int create_tmp(struct queue_writer *w)
     for (int tries = 0; tries < 100; tries++) {
         queue_file_id_new(w->tmp_name, &w->created_us);
         int fd = openat(w->q->dir_fd[QDIR_TMP], w->tmp_name,
-                        O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+                        O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, QUEUE_FILE_MODE);
         if (fd < 0 && errno == EEXIST)
             continue;
         if (fd < 0)

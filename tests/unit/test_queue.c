@@ -769,7 +769,7 @@ static void test_slot_commit_and_refill(void **state)
         slot_path(fx, v[i], &p);
         assert_int_equal(stat(buf_cstr(&p), &st), 0);
         assert_int_equal(st.st_size, 0);
-        assert_int_equal(st.st_mode & 07777, 0600);
+        assert_int_equal(st.st_mode & 07777, 0640);
         buf_free(&p);
     }
     free_names(v, n);
@@ -791,7 +791,7 @@ static void test_slot_empty_left_alone(void **state)
     assert_int_equal(count_dir(fx, "slots"), QUEUE_SLOT_BATCH);
     struct stat st;
     assert_int_equal(stat(buf_cstr(&p), &st), 0);
-    assert_int_equal(st.st_mode & 07777, 0600);
+    assert_int_equal(st.st_mode & 07777, 0640);
     buf_free(&p);
     free_names(v, n);
 }
