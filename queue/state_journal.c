@@ -1,0 +1,762 @@
+/*
+ * state_journal — append-only journal with group commit, checkpoints and
+ * replay (contract and file layout: state_journal.h; the crash table:
+ * docs/INTERNALS.md "The state side").
+ *
+ * Must never: move sj_durable() before fdatasync returned, append after a
+ * torn tail (it is cut first), delete a file it could not parse (damage is
+ * renamed aside), or read past a buffer.
+ */
+#include "state_journal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mem.h"
+#include "queue_impl.h" /* crc32c, qf_put_u32/u64, qf_get_u32/u64_at */
+#include "safeio.h"
+
+#define SEGMENT_MAGIC "OHSTJRN1"
+#define CHECKPOINT_MAGIC "OHSTCKP1"
+#define SEGMENT_PREFIX "journal."
+#define CHECKPOINT_PREFIX "checkpoint."
+#define NUMBER_DIGITS 16
+
+struct sj {
+    char *dir;
+    int dir_fd, lock_fd, seg_fd; /* seg_fd: the segment appended to, -1 read-only */
+    unsigned flags;
+    uint64_t segment;       /* number of the segment appended to */
+    uint64_t seg_len;       /* its durable length */
+    uint64_t journal_bytes; /* segment bytes since the checkpoint */
+    struct buf pending;     /* encoded records not yet written */
+    uint64_t last, durable; /* sequence numbers */
+    uint64_t pending_first; /* sequence of the first record in pending */
+    unsigned long syncs;
+    int broken;
+    sj_step_hook *hook;
+    void *hook_arg;
+};
+
+struct sj_snapshot {
+    struct buf out;
+    uint64_t count;
+};
+
+static void step(struct sj *j, const char *name)
+{
+    if (j->hook)
+        j->hook(name, j->hook_arg);
+}
+
+/* --------------------------------------------------------- encoding ---- */
+
+static void encode_record(struct buf *out, unsigned type, const void *payload, size_t len)
+{
+    size_t start = out->len;
+    buf_addc(out, (char)type);
+    qf_put_u32(out, (uint32_t)len);
+    buf_add(out, payload, len);
+    qf_put_u32(out, crc32c(0, out->s + start, out->len - start));
+}
+
+static void encode_header(unsigned char *out, const char *magic, uint64_t number)
+{
+    struct buf b = BUF_INIT;
+    buf_add(&b, magic, 8);
+    qf_put_u64(&b, number);
+    qf_put_u32(&b, crc32c(0, b.s, 16));
+    memcpy(out, b.s, SJ_HEADER_SIZE);
+    buf_free(&b);
+}
+
+static int header_valid(const unsigned char *p, size_t len, const char *magic, uint64_t *number)
+{
+    if (len < SJ_HEADER_SIZE || memcmp(p, magic, 8) != 0 ||
+        !qf_crc_ok(qf_get_u32_at(p + 16), crc32c(0, p, 16)))
+        return 0;
+    *number = qf_get_u64_at(p + 8);
+    return 1;
+}
+
+/* One record at p[0..avail): its total size, or 0 if cut short or bad. */
+static size_t record_at(const unsigned char *p, size_t avail)
+{
+    if (avail < SJ_RECORD_OVERHEAD)
+        return 0;
+    uint32_t len = qf_get_u32_at(p + 1);
+    if (len > SJ_RECORD_MAX || avail - SJ_RECORD_OVERHEAD < len)
+        return 0;
+    if (!qf_crc_ok(qf_get_u32_at(p + 5 + len), crc32c(0, p, 5 + (size_t)len)))
+        return 0;
+    return SJ_RECORD_OVERHEAD + len;
+}
+
+static int parse_records(const unsigned char *p, size_t len, int checkpoint, sj_replay_fn *fn,
+                         void *arg, size_t *valid, const char **why)
+{
+    size_t pos = SJ_HEADER_SIZE;
+    uint64_t count = 0;
+    enum sj_origin origin = checkpoint ? SJ_FROM_CHECKPOINT : SJ_FROM_JOURNAL;
+    while (pos < len) {
+        size_t n = record_at(p + pos, len - pos);
+        if (n == 0)
+            break;
+        unsigned type = p[pos];
+        const unsigned char *payload = p + pos + 5;
+        size_t plen = n - SJ_RECORD_OVERHEAD;
+        if (checkpoint && type == SJ_TYPE_END) {
+            *valid = pos + n - SJ_HEADER_SIZE;
+            if (plen != 8 || qf_get_u64_at(payload) != count || pos + n != len) {
+                *why = "checkpoint end record does not match its contents";
+                return -1;
+            }
+            return 0;
+        }
+        if (fn && fn(arg, origin, type, payload, plen) != 0) {
+            *valid = pos - SJ_HEADER_SIZE;
+            *why = "a record was refused";
+            return -2;
+        }
+        count++;
+        pos += n;
+    }
+    *valid = pos - SJ_HEADER_SIZE;
+    if (checkpoint) {
+        *why = "checkpoint cut short or damaged";
+        return -1;
+    }
+    if (pos == len)
+        return 0;
+    *why = "record cut short or failing its CRC";
+    /* A torn append lies within the last write (one flush, SJ_FLUSH_MAX). */
+    return len - pos <= SJ_FLUSH_MAX ? 1 : -1;
+}
+
+int sj_parse_image(const unsigned char *p, size_t len, int checkpoint, uint64_t *number,
+                   sj_replay_fn *fn, void *arg, size_t *valid, const char **why)
+{
+    *valid = 0;
+    *number = 0;
+    if (!header_valid(p, len, checkpoint ? CHECKPOINT_MAGIC : SEGMENT_MAGIC, number)) {
+        *why = "bad file header";
+        /* A segment whose header never reached the disk: torn at creation. */
+        return !checkpoint && len <= SJ_HEADER_SIZE ? 1 : -1;
+    }
+    return parse_records(p, len, checkpoint, fn, arg, valid, why);
+}
+
+/* ------------------------------------------------------------ names ---- */
+
+static void file_name(struct buf *out, const char *prefix, uint64_t number, const char *suffix)
+{
+    buf_clear(out);
+    buf_printf(out, "%s%016llx%s", prefix, (unsigned long long)number, suffix);
+}
+
+/* The number of "PREFIX" + 16 hex digits (exactly), or 0 if name is not one. */
+static uint64_t name_number(const char *name, const char *prefix)
+{
+    size_t plen = strlen(prefix);
+    if (strncmp(name, prefix, plen) != 0 || strlen(name) != plen + NUMBER_DIGITS)
+        return 0;
+    uint64_t v = 0;
+    for (const char *s = name + plen; *s; s++) {
+        int d = *s >= '0' && *s <= '9' ? *s - '0' : *s >= 'a' && *s <= 'f' ? *s - 'a' + 10 : -1;
+        if (d < 0)
+            return 0;
+        v = v << 4 | (uint64_t)d;
+    }
+    return v;
+}
+
+static int tmp_name(const char *name)
+{
+    size_t n = strlen(name), plen = strlen(CHECKPOINT_PREFIX);
+    return n > 4 && strncmp(name, CHECKPOINT_PREFIX, plen) == 0 &&
+           strcmp(name + n - 4, ".tmp") == 0;
+}
+
+struct listing {
+    uint64_t *segments, *checkpoints;
+    size_t nseg, ncp, segcap, cpcap;
+    char **tmps;
+    size_t ntmp, tmpcap;
+};
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void listing_free(struct listing *l)
+{
+    free(l->segments);
+    free(l->checkpoints);
+    for (size_t i = 0; i < l->ntmp; i++)
+        free(l->tmps[i]);
+    free(l->tmps);
+    memset(l, 0, sizeof(*l));
+}
+
+static int list_dir(int dir_fd, struct listing *l)
+{
+    memset(l, 0, sizeof(*l));
+    DIR *d = fdopendir(openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)); /* -1: EBADF */
+    if (!d)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        uint64_t n;
+        if ((n = name_number(e->d_name, SEGMENT_PREFIX)) != 0) {
+            l->segments = xgrow(l->segments, &l->segcap, l->nseg + 1, sizeof(uint64_t));
+            l->segments[l->nseg++] = n;
+        } else if ((n = name_number(e->d_name, CHECKPOINT_PREFIX)) != 0) {
+            l->checkpoints = xgrow(l->checkpoints, &l->cpcap, l->ncp + 1, sizeof(uint64_t));
+            l->checkpoints[l->ncp++] = n;
+        } else if (tmp_name(e->d_name)) {
+            l->tmps = xgrow(l->tmps, &l->tmpcap, l->ntmp + 1, sizeof(char *));
+            l->tmps[l->ntmp++] = xstrdup(e->d_name);
+        }
+    }
+    closedir(d);
+    qsort(l->segments, l->nseg, sizeof(uint64_t), cmp_u64);
+    qsort(l->checkpoints, l->ncp, sizeof(uint64_t), cmp_u64);
+    return 0;
+}
+
+/* ------------------------------------------------------------ replay ---- */
+
+static int read_whole(int dir_fd, const char *name, struct buf *out)
+{
+    int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    int rc = -1;
+    buf_clear(out);
+    if (fstat(fd, &st) != 0)
+        goto done;
+    if (!S_ISREG(st.st_mode)) {
+        errno = EINVAL;
+        goto done;
+    }
+    rc = read_all(fd, out, 0);
+done : {
+    int e = errno;
+    close(fd);
+    errno = e;
+}
+    return rc;
+}
+
+/* Owner only: rename a damaged file aside (kept for a human) and log it. */
+static void set_aside(struct sj *j, const char *name, const char *why, struct sj_report *r)
+{
+    r->damaged++;
+    if (j->flags & SJ_OPEN_READONLY)
+        return;
+    struct buf to = BUF_INIT;
+    buf_printf(&to, "damaged.%s.%lld", name, (long long)time(NULL));
+    if (renameat(j->dir_fd, name, j->dir_fd, buf_cstr(&to)) == 0) {
+        log_error("state: %s/%s is damaged (%s): set aside as %s; the state is rebuilt from "
+                  "what is valid",
+                  j->dir, name, why, buf_cstr(&to));
+        fsync(j->dir_fd);
+    } else {
+        log_error("state: %s/%s is damaged (%s) and cannot be set aside: %s", j->dir, name, why,
+                  strerror(errno));
+    }
+    buf_free(&to);
+}
+
+static void remove_leftover(struct sj *j, const char *name, struct sj_report *r)
+{
+    if (j->flags & SJ_OPEN_READONLY)
+        return;
+    if (unlinkat(j->dir_fd, name, 0) == 0)
+        r->removed++;
+}
+
+struct replay {
+    struct sj *j;
+    sj_replay_fn *fn;
+    void *arg;
+    struct sj_report *r;
+    struct buf data, name;
+};
+
+static int recount_records(void *arg, enum sj_origin o, unsigned type, const unsigned char *p,
+                           size_t len)
+{
+    struct replay *rp = arg;
+    rp->r->records++;
+    return rp->fn ? rp->fn(rp->arg, o, type, p, len) : 0;
+}
+
+/* The newest checkpoint that replays whole; older ones (and damaged ones)
+ * are dealt with as the header says. Returns its number, 0 if none. */
+static int replay_checkpoint(struct replay *rp, const struct listing *l, uint64_t *chosen)
+{
+    *chosen = 0;
+    for (size_t i = l->ncp; i-- > 0;) {
+        uint64_t n = l->checkpoints[i], inside;
+        size_t valid;
+        const char *why = NULL;
+        file_name(&rp->name, CHECKPOINT_PREFIX, n, "");
+        if (read_whole(rp->j->dir_fd, buf_cstr(&rp->name), &rp->data) != 0)
+            return errno == ENOENT ? -1 : -3; /* ENOENT: removed under a reader */
+        /* Parse once without applying, so a damaged checkpoint applies nothing. */
+        int rc = sj_parse_image((unsigned char *)rp->data.s, rp->data.len, 1, &inside, NULL, NULL,
+                                &valid, &why);
+        if (rc == 0 && inside != n) {
+            rc = -1;
+            why = "checkpoint number does not match its name";
+        }
+        if (rc != 0) {
+            set_aside(rp->j, buf_cstr(&rp->name), why, rp->r);
+            continue;
+        }
+        rc = sj_parse_image((unsigned char *)rp->data.s, rp->data.len, 1, &inside, recount_records,
+                            rp, &valid, &why);
+        if (rc != 0) {
+            errno = EBADMSG;
+            return -2;
+        }
+        *chosen = n;
+        return 0;
+    }
+    return 0;
+}
+
+/* Owner: cut the torn tail of the last segment (or rewrite its header). */
+static int cut_torn_tail(struct sj *j, uint64_t number, size_t valid)
+{
+    struct buf name = BUF_INIT;
+    file_name(&name, SEGMENT_PREFIX, number, "");
+    int fd = openat(j->dir_fd, buf_cstr(&name), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    buf_free(&name);
+    if (fd < 0)
+        return -1;
+    int rc = 0;
+    if (valid == 0) { /* header torn at creation: write it again */
+        unsigned char h[SJ_HEADER_SIZE];
+        encode_header(h, SEGMENT_MAGIC, number);
+        rc = ftruncate(fd, 0) == 0 && pwrite(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) ? 0 : -1;
+    } else {
+        rc = ftruncate(fd, (off_t)(SJ_HEADER_SIZE + valid));
+    }
+    if (rc == 0)
+        rc = fdatasync(fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+static int replay_segment(struct replay *rp, uint64_t n, int last)
+{
+    struct sj *j = rp->j;
+    uint64_t inside;
+    size_t valid;
+    const char *why = NULL;
+    file_name(&rp->name, SEGMENT_PREFIX, n, "");
+    if (read_whole(j->dir_fd, buf_cstr(&rp->name), &rp->data) != 0)
+        return errno == ENOENT ? -1 : -3;
+    int rc = sj_parse_image((unsigned char *)rp->data.s, rp->data.len, 0, &inside, recount_records,
+                            rp, &valid, &why);
+    if (rc == -2) {
+        errno = EBADMSG;
+        return -2;
+    }
+    if (rc == 0 && inside != n) {
+        rc = -1;
+        why = "segment number does not match its name";
+    }
+    rp->r->segments++;
+    if (rc == 1 && last) {
+        rp->r->torn_bytes += rp->data.len - (valid ? SJ_HEADER_SIZE + valid : 0);
+        if (!(j->flags & SJ_OPEN_READONLY) && cut_torn_tail(j, n, valid) != 0)
+            return -3;
+        j->seg_len = SJ_HEADER_SIZE + valid;
+    } else if (rc != 0) {
+        set_aside(j, buf_cstr(&rp->name), why, rp->r);
+        j->seg_len = 0; /* not appended to: a new segment is started */
+    } else {
+        j->seg_len = rp->data.len;
+    }
+    j->journal_bytes += rp->data.len;
+    return 0;
+}
+
+static void remove_obsolete(struct replay *rp, const struct listing *l, uint64_t cp)
+{
+    for (size_t i = 0; i < l->ntmp; i++)
+        remove_leftover(rp->j, l->tmps[i], rp->r);
+    for (size_t i = 0; i < l->ncp; i++)
+        if (l->checkpoints[i] < cp) {
+            file_name(&rp->name, CHECKPOINT_PREFIX, l->checkpoints[i], "");
+            remove_leftover(rp->j, buf_cstr(&rp->name), rp->r);
+        }
+    for (size_t i = 0; i < l->nseg; i++)
+        if (l->segments[i] < cp) {
+            file_name(&rp->name, SEGMENT_PREFIX, l->segments[i], "");
+            remove_leftover(rp->j, buf_cstr(&rp->name), rp->r);
+        }
+}
+
+/* One pass over state/. 0; -1: a file vanished (read-only: retry); -2: the
+ * caller refused a record; -3: an I/O error. */
+static int replay_once(struct replay *rp)
+{
+    struct listing l;
+    uint64_t cp;
+    if (list_dir(rp->j->dir_fd, &l) != 0)
+        return -3;
+    int rc = replay_checkpoint(rp, &l, &cp);
+    rp->r->checkpoint = cp;
+    uint64_t top = cp;
+    for (size_t i = 0; rc == 0 && i < l.nseg; i++) {
+        if (l.segments[i] < cp)
+            continue;
+        rc = replay_segment(rp, l.segments[i], i + 1 == l.nseg);
+        top = l.segments[i];
+    }
+    rp->j->segment = top;
+    if (rc == 0)
+        remove_obsolete(rp, &l, cp);
+    listing_free(&l);
+    return rc;
+}
+
+/* ------------------------------------------------------------- open ---- */
+
+static int open_dir(struct sj *j, const char *state_dir, const char **why)
+{
+    if ((j->flags & SJ_OPEN_CREATE) && mkdir(state_dir, 0700) == 0)
+        fsync_dir(state_dir);
+    j->dir_fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (j->dir_fd < 0) {
+        *why = "cannot open the state directory";
+        return -1;
+    }
+    if (j->flags & SJ_OPEN_READONLY)
+        return 0;
+    j->lock_fd = openat(j->dir_fd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (j->lock_fd < 0) {
+        *why = "cannot open the state lock";
+        return -1;
+    }
+    if (flock(j->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        *why = errno == EWOULDBLOCK ? "the state is owned by another process (a running router)"
+                                    : "cannot lock the state";
+        return -1;
+    }
+    return 0;
+}
+
+/* Create segment n (header, fdatasync, fsync of state/); it becomes the
+ * one appended to. */
+static int start_segment(struct sj *j, uint64_t n)
+{
+    struct buf name = BUF_INIT;
+    unsigned char h[SJ_HEADER_SIZE];
+    file_name(&name, SEGMENT_PREFIX, n, "");
+    encode_header(h, SEGMENT_MAGIC, n);
+    int fd = openat(j->dir_fd, buf_cstr(&name),
+                    O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    buf_free(&name);
+    if (fd < 0)
+        return -1;
+    if (write_all(fd, h, sizeof(h)) != 0 || fdatasync(fd) != 0 || fsync(j->dir_fd) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    j->syncs += 2;
+    if (j->seg_fd >= 0)
+        close(j->seg_fd);
+    j->seg_fd = fd;
+    j->segment = n;
+    j->seg_len = SJ_HEADER_SIZE;
+    j->journal_bytes += SJ_HEADER_SIZE;
+    return 0;
+}
+
+static int open_append(struct sj *j)
+{
+    if (j->segment == 0 || j->seg_len == 0)
+        return start_segment(j, j->segment + 1);
+    struct buf name = BUF_INIT;
+    file_name(&name, SEGMENT_PREFIX, j->segment, "");
+    j->seg_fd = openat(j->dir_fd, buf_cstr(&name), O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+    buf_free(&name);
+    return j->seg_fd >= 0 ? 0 : -1;
+}
+
+static int replay_all(struct sj *j, sj_replay_fn *fn, void *arg, struct sj_report *r,
+                      const char **why)
+{
+    struct replay rp = {j, fn, arg, r, BUF_INIT, BUF_INIT};
+    memset(r, 0, sizeof(*r));
+    int rc = replay_once(&rp);
+    buf_free(&rp.data);
+    buf_free(&rp.name);
+    if (rc == -1) { /* a checkpoint removed a file under a reader */
+        errno = EAGAIN;
+        *why = "the state changed while it was read; try again";
+    } else if (rc == -2) {
+        *why = "the state refused a replayed record";
+    } else if (rc != 0) {
+        *why = "cannot read the state";
+    }
+    return rc == 0 ? 0 : -1;
+}
+
+int sj_open(struct sj **out, const char *state_dir, unsigned flags, sj_replay_fn *fn, void *arg,
+            struct sj_report *report, const char **why)
+{
+    struct sj *j = xcalloc(1, sizeof(*j));
+    struct sj_report local;
+    const char *dummy = NULL;
+    if (!report)
+        report = &local;
+    if (!why)
+        why = &dummy;
+    *why = NULL;
+    j->dir = xstrdup(state_dir);
+    j->flags = flags;
+    j->dir_fd = j->lock_fd = j->seg_fd = -1;
+    *out = NULL;
+    if (open_dir(j, state_dir, why) != 0 || replay_all(j, fn, arg, report, why) != 0 ||
+        (!(flags & SJ_OPEN_READONLY) && open_append(j) != 0)) {
+        int e = errno;
+        if (!*why)
+            *why = "cannot open the journal";
+        sj_close(j);
+        errno = e;
+        return -1;
+    }
+    *out = j;
+    return 0;
+}
+
+void sj_close(struct sj *j)
+{
+    if (!j)
+        return;
+    if (j->seg_fd >= 0)
+        close(j->seg_fd);
+    if (j->lock_fd >= 0)
+        close(j->lock_fd);
+    if (j->dir_fd >= 0)
+        close(j->dir_fd);
+    buf_free(&j->pending);
+    free(j->dir);
+    free(j);
+}
+
+/* ---------------------------------------------------- group commit ---- */
+
+uint64_t sj_add(struct sj *j, unsigned type, const void *payload, size_t len)
+{
+    if (len > SJ_RECORD_MAX)
+        log_fatal("state: a journal record of %zu bytes (at most %u)", len, SJ_RECORD_MAX);
+    if (j->pending.len == 0)
+        j->pending_first = j->last + 1;
+    encode_record(&j->pending, type, payload, len);
+    return ++j->last;
+}
+
+/* How many whole records of pending fit in max bytes (at least one). */
+static size_t chunk_end(const struct buf *pending, size_t max, uint64_t *records)
+{
+    size_t pos = 0;
+    *records = 0;
+    while (pos < pending->len) {
+        size_t n = SJ_RECORD_OVERHEAD + qf_get_u32_at((unsigned char *)pending->s + pos + 1);
+        if (pos > 0 && pos + n > max)
+            break;
+        pos += n;
+        (*records)++;
+    }
+    return pos;
+}
+
+static int write_chunk(struct sj *j)
+{
+    uint64_t records;
+    size_t n = chunk_end(&j->pending, SJ_FLUSH_MAX, &records);
+    if (write_all(j->seg_fd, j->pending.s, n) != 0) {
+        int e = errno;
+        /* Cut what may have landed, so the file ends at a record boundary. */
+        if (ftruncate(j->seg_fd, (off_t)j->seg_len) != 0)
+            j->broken = 1;
+        errno = e;
+        return -1;
+    }
+    step(j, "append");
+    if (fdatasync(j->seg_fd) != 0) {
+        j->broken = 1; /* the page cache's fate is unknown: fail-stop */
+        return -1;
+    }
+    j->syncs++;
+    step(j, "commit");
+    j->seg_len += n;
+    j->journal_bytes += n;
+    buf_consume(&j->pending, n);
+    j->durable = j->pending_first + records - 1;
+    j->pending_first += records;
+    return 0;
+}
+
+int sj_flush(struct sj *j)
+{
+    if (j->broken || j->seg_fd < 0) {
+        errno = j->broken ? EIO : EBADF;
+        return -1;
+    }
+    while (j->pending.len > 0)
+        if (write_chunk(j) != 0)
+            return -1;
+    return 0;
+}
+
+uint64_t sj_durable(const struct sj *j)
+{
+    return j->durable;
+}
+
+uint64_t sj_last(const struct sj *j)
+{
+    return j->last;
+}
+
+size_t sj_pending_bytes(const struct sj *j)
+{
+    return j->pending.len;
+}
+
+uint64_t sj_journal_bytes(const struct sj *j)
+{
+    return j->journal_bytes;
+}
+
+unsigned long sj_syncs(const struct sj *j)
+{
+    return j->syncs;
+}
+
+void sj_set_step_hook(struct sj *j, sj_step_hook *hook, void *arg)
+{
+    j->hook = hook;
+    j->hook_arg = arg;
+}
+
+/* ------------------------------------------------------ checkpoint ---- */
+
+void sj_snapshot_add(struct sj_snapshot *s, unsigned type, const void *payload, size_t len)
+{
+    if (len > SJ_RECORD_MAX)
+        log_fatal("state: a checkpoint record of %zu bytes (at most %u)", len, SJ_RECORD_MAX);
+    encode_record(&s->out, type, payload, len);
+    s->count++;
+}
+
+/* Write the snapshot to name (a new file), fdatasync it. */
+static int write_snapshot(struct sj *j, const char *name, struct sj_snapshot *s)
+{
+    int fd = openat(j->dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    size_t half = s->out.len / 2;
+    int rc = write_all(fd, s->out.s, half);
+    if (rc == 0)
+        step(j, "checkpoint-write");
+    if (rc == 0)
+        rc = write_all(fd, s->out.s + half, s->out.len - half);
+    if (rc == 0 && (rc = fdatasync(fd)) == 0)
+        j->syncs++;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+static void remove_before(struct sj *j, uint64_t n)
+{
+    struct listing l;
+    struct buf name = BUF_INIT;
+    if (list_dir(j->dir_fd, &l) != 0)
+        return;
+    for (size_t i = 0; i < l.nseg; i++)
+        if (l.segments[i] < n) {
+            file_name(&name, SEGMENT_PREFIX, l.segments[i], "");
+            unlinkat(j->dir_fd, buf_cstr(&name), 0);
+            step(j, "segment-remove");
+        }
+    for (size_t i = 0; i < l.ncp; i++)
+        if (l.checkpoints[i] < n) {
+            file_name(&name, CHECKPOINT_PREFIX, l.checkpoints[i], "");
+            unlinkat(j->dir_fd, buf_cstr(&name), 0);
+        }
+    buf_free(&name);
+    listing_free(&l);
+}
+
+int sj_checkpoint(struct sj *j, sj_snapshot_fn *fn, void *arg)
+{
+    if (sj_flush(j) != 0)
+        return -1;
+    uint64_t n = j->segment + 1;
+    if (start_segment(j, n) != 0) {
+        j->broken = 1; /* the old segment was closed: nowhere to append */
+        return -1;
+    }
+    step(j, "segment-new");
+    struct sj_snapshot s = {BUF_INIT, 0};
+    unsigned char h[SJ_HEADER_SIZE];
+    encode_header(h, CHECKPOINT_MAGIC, n);
+    buf_add(&s.out, h, sizeof(h));
+    int rc = fn(arg, &s);
+    struct buf count = BUF_INIT, tmp = BUF_INIT, final = BUF_INIT;
+    qf_put_u64(&count, s.count);
+    encode_record(&s.out, SJ_TYPE_END, count.s, count.len);
+    file_name(&tmp, CHECKPOINT_PREFIX, n, ".tmp");
+    file_name(&final, CHECKPOINT_PREFIX, n, "");
+    if (rc == 0)
+        rc = write_snapshot(j, buf_cstr(&tmp), &s);
+    if (rc == 0) {
+        step(j, "checkpoint-synced");
+        rc = renameat(j->dir_fd, buf_cstr(&tmp), j->dir_fd, buf_cstr(&final));
+    }
+    if (rc == 0) {
+        step(j, "checkpoint-renamed");
+        if ((rc = fsync(j->dir_fd)) == 0)
+            j->syncs++;
+    }
+    if (rc == 0) {
+        remove_before(j, n);
+        j->journal_bytes = j->seg_len;
+    } else {
+        int e = errno;
+        unlinkat(j->dir_fd, buf_cstr(&tmp), 0);
+        errno = e;
+    }
+    buf_free(&s.out);
+    buf_free(&count);
+    buf_free(&tmp);
+    buf_free(&final);
+    return rc;
+}
