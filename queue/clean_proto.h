@@ -19,8 +19,9 @@
  *                                   simply taken again)
  *   CLEAN_RECLAIM     str msgid     punch a hole over that message's content
  *                                   (fallocate PUNCH_HOLE|KEEP_SIZE), the
- *                                   range read from the file's own envelope,
- *                                   rounded inwards to whole pages
+ *                                   range read from the file's own envelope;
+ *                                   an edge block shared with neighbours
+ *                                   already reclaimed is freed whole (cleaner.c)
  *   CLEAN_REMOVE      str fid       unlink the file from active/ or incoming/
  *   CLEAN_QUARANTINE  str fid, str why
  *                                   move the file (from incoming/ or active/)
@@ -49,9 +50,14 @@
  * side; the repeated request answers CLEAN_OK with changed 0.
  *
  *   TAKE         already in active/: OK 0; in neither place: ERR ENOENT
- *   RECLAIM      file or message gone: OK 0 ("already gone"); range already
- *                a hole: OK 0; the file is never shortened, nor touched
- *                outside that message's content pages
+ *   RECLAIM      file gone: OK 0 ("already gone"); content already all
+ *                zero (punched): OK 0; the file is never shortened, and no
+ *                byte of the header, the envelope or a message not
+ *                reclaimed changes. A format 2 group file answers ERR
+ *                EOPNOTSUPP (its body CRC covers every message: its space
+ *                comes back when it is removed). A punched message reads as
+ *                zeros, which content never holds (no NUL bytes): readers
+ *                of a message the router still hands out never meet one
  *   REMOVE       in neither place: OK 0 ("already gone")
  *   QUARANTINE   in neither place: OK 0 (already moved, or gone)
  *

@@ -9,6 +9,10 @@
  *     onehop-queue [-C DIR] --list     the queue in mailq layout, for a user
  *                                      who may not read the queue (sendmail -bp
  *                                      execs this); read-only
+ *     onehop-queue [-C DIR] --clean    the cleaner: takes, reclaims, removes and
+ *                                      quarantines message files on the router's
+ *                                      request (clean_proto.h, cleaner.c); not
+ *                                      set-uid
  *
  * It may be installed set-uid to the queue account, so before anything else
  * it makes its own world safe: umask 027, fds 0-2 open (else /dev/null),
@@ -29,6 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cleaner.h"
 #include "conf.h"
 #include "diag.h"
 #include "inject_proto.h"
@@ -54,7 +59,7 @@ const char *__asan_default_options(void)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: onehop-queue [-C DIR] [--server | --recover | --list]\n");
+    fprintf(stderr, "usage: onehop-queue [-C DIR] [--server | --recover | --list | --clean]\n");
     exit(INJ_EX_USAGE);
 }
 
@@ -93,7 +98,7 @@ static void drop_setid(void)
 
 struct options {
     const char *config_dir;
-    int server, recover, list;
+    int server, recover, list, clean;
 };
 
 static void parse_args(int argc, char **argv, struct options *o)
@@ -106,6 +111,8 @@ static void parse_args(int argc, char **argv, struct options *o)
             o->recover = 1;
         else if (strcmp(argv[i], "--list") == 0)
             o->list = 1;
+        else if (strcmp(argv[i], "--clean") == 0)
+            o->clean = 1;
         else if (strcmp(argv[i], "-C") == 0 && i + 1 < argc)
             o->config_dir = argv[++i];
         else if (strncmp(argv[i], "-C", 2) == 0 && argv[i][2])
@@ -113,7 +120,7 @@ static void parse_args(int argc, char **argv, struct options *o)
         else
             usage();
     }
-    if (o->server + o->recover + o->list > 1)
+    if (o->server + o->recover + o->list + o->clean > 1)
         usage();
 }
 
@@ -239,8 +246,11 @@ int main(int argc, char **argv)
     }
     /* one-shot commits go through a commit slot: one fdatasync of an
      * existing file; the server's group commits stay in tmp/ */
-    prepare(&cx, &c, dir, o.recover || o.server ? 0 : QUEUE_OPEN_SLOTS);
-    int status = o.recover ? recover(&cx) : o.server ? inject_server(&cx) : inject_oneshot(&cx);
+    prepare(&cx, &c, dir, o.recover || o.server || o.clean ? 0 : QUEUE_OPEN_SLOTS);
+    int status = o.clean     ? cleaner_main(cx.q, cx.unavailable, running_setid())
+                 : o.recover ? recover(&cx)
+                 : o.server  ? inject_server(&cx)
+                             : inject_oneshot(&cx);
     queue_close(cx.q);
     conf_free(&c);
     free(dir);

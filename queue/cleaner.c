@@ -1,0 +1,433 @@
+/*
+ * cleaner — `onehop-queue --clean` (cleaner.h, clean_proto.h): the only
+ * process that renames, punches or unlinks committed message files, on the
+ * router's request, as the queue account (qmail-clean's role: the router
+ * may read the messages but can change none of them).
+ *
+ * Each request names one file id or message id. The id's form is checked
+ * first (queue.h "ids": 16 or 18 characters of the base-32 alphabet, so no
+ * '/' and no '.' ever reaches a path); the file is looked up only in its own
+ * bucket of incoming/ or active/, opened O_NOFOLLOW|O_NONBLOCK, and acted on
+ * only when it is a regular file (a FIFO or symlink named like a queue file
+ * is refused; QUARANTINE moves it without opening it). Files are locked as
+ * queue.h's LOCKING RULE says (LOCK_EX to move, punch or unlink).
+ *
+ * Every request is idempotent, because the router re-sends, after a crash,
+ * each request whose need its journal recorded: a file already taken,
+ * already gone, already quarantined, or a range already punched answers
+ * CLEAN_OK with changed 0. No request fsyncs (docs/INTERNALS.md "Ownership
+ * and the cleaner": a change lost in a power cut is re-sent by the
+ * router's replay, and none of them can lose a message).
+ * Must never: touch a file a request did not name, state/, or anything
+ * outside that message's content pages when reclaiming; answer before the
+ * change is done.
+ */
+#include "cleaner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "inject_proto.h"
+#include "log.h"
+#include "queue_impl.h"
+
+/* What a request did: err 0 is CLEAN_OK. */
+struct outcome {
+    int err;
+    int changed;
+    uint64_t bytes;
+    struct buf text;
+};
+
+static void ok(struct outcome *o, int changed, uint64_t bytes, const char *text)
+{
+    o->changed = changed;
+    o->bytes = bytes;
+    buf_sets(&o->text, text);
+}
+
+static void fail(struct outcome *o, int err, const char *what)
+{
+    o->err = err ? err : EIO;
+    buf_clear(&o->text);
+    buf_printf(&o->text, "%s: %s", what, strerror(o->err));
+}
+
+/* 1 if place holds a regular file named fid (no symlink followed). */
+static int place_has_file(struct queue *q, enum queue_place place, const char *fid)
+{
+    struct buf rel = BUF_INIT;
+    struct stat st;
+    queue_rel_path(fid, &rel);
+    int found = fstatat(q->dir_fd[place], buf_cstr(&rel), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                S_ISREG(st.st_mode);
+    buf_free(&rel);
+    return found;
+}
+
+/* -------------------------------------------------------------- TAKE ---- */
+static void do_take(struct queue *q, const char *fid, struct outcome *o)
+{
+    if (queue_take(q, fid) == 0) {
+        log_info("%s: taken: moved to active/", fid);
+        ok(o, 1, 0, "taken");
+        return;
+    }
+    int e = errno;
+    if (e == ENOENT && place_has_file(q, QUEUE_ACTIVE, fid))
+        ok(o, 0, 0, "already taken");
+    else if (e == ENOENT)
+        fail(o, e, "not in incoming/ or active/");
+    else
+        fail(o, e, e == EBADMSG ? "not a regular file" : "cannot move it to active/");
+}
+
+/* ------------------------------------------------------------ REMOVE ---- */
+static void do_remove(struct queue *q, const char *fid, struct outcome *o)
+{
+    enum queue_place place;
+    int fd = queue_locate_locked(q, fid, LOCK_EX, O_RDONLY, &place);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            ok(o, 0, 0, "already gone");
+        else
+            fail(o, errno, errno == EBADMSG ? "not a regular file" : "cannot open it");
+        return;
+    }
+    struct buf rel = BUF_INIT;
+    queue_rel_path(fid, &rel);
+    int rc = unlinkat(q->dir_fd[place], buf_cstr(&rel), 0);
+    int e = errno;
+    buf_free(&rel);
+    close(fd);
+    if (rc != 0) {
+        fail(o, e, "cannot unlink it");
+        return;
+    }
+    log_info("%s: unlinked from %s/", fid, queue_dir_names[place]);
+    ok(o, 1, 0, place == QUEUE_ACTIVE ? "unlinked from active/" : "unlinked from incoming/");
+}
+
+/* ----------------------------------------------------------- RECLAIM ---- */
+/* RECLAIM: a finished message's content is no longer needed. Its exact byte
+ * range is punched (PUNCH_HOLE|KEEP_SIZE: the file keeps its length, whole
+ * blocks inside are freed, the bytes of the partial blocks at its ends are
+ * zeroed), widened to the whole edge block when the rest of that block is
+ * content of neighbours reclaimed before. Message content never holds a NUL
+ * byte (msgcheck refuses it), so a zero byte of the content area is a
+ * reclaimed one: an edge block whose other bytes are all zero and all lie
+ * between the header and the envelope holds nothing anybody needs, and the
+ * later of two neighbours frees the block they share. The header's block
+ * and the envelope's are never freed. A content of all zeros is a message
+ * already reclaimed. */
+
+/* The allocation unit: the larger of the page size and the file system's
+ * block (a hole is only ever made of whole ones). */
+static uint64_t block_unit(int fd)
+{
+    struct stat st;
+    long page = sysconf(_SC_PAGESIZE);
+    uint64_t unit = page > 0 ? (uint64_t)page : 4096;
+    if (fstat(fd, &st) == 0 && st.st_blksize > 0 && (uint64_t)st.st_blksize > unit)
+        unit = (uint64_t)st.st_blksize;
+    return unit;
+}
+
+/* 1 if bytes [a, b) of fd are all zero (holes skipped with SEEK_DATA), 0 if
+ * not, -1 with errno on a read error or a file shorter than b. */
+static int range_all_zero(int fd, uint64_t a, uint64_t b)
+{
+    struct buf chunk = BUF_INIT;
+    int rc = 1;
+    buf_reserve(&chunk, 64 * 1024);
+    while (a < b && rc == 1) {
+        off_t d = lseek(fd, (off_t)a, SEEK_DATA);
+        if (d < 0 || (uint64_t)d >= b) {
+            rc = d >= 0 || errno == ENXIO ? 1 : -1;
+            break;
+        }
+        a = (uint64_t)d;
+        size_t n = b - a < chunk.cap - 1 ? (size_t)(b - a) : chunk.cap - 1;
+        ssize_t r = pread(fd, chunk.s, n, (off_t)a);
+        if (r <= 0) {
+            if (r == 0)
+                errno = EBADMSG;
+            rc = r < 0 && errno == EINTR ? 1 : -1;
+            continue;
+        }
+        for (ssize_t i = 0; i < r && rc == 1; i++)
+            rc = chunk.s[i] == 0;
+        a += (uint64_t)r;
+    }
+    buf_free(&chunk);
+    return rc;
+}
+
+/* The range to punch for content [lo, hi), widened at each end over a
+ * block's reclaimed remainder inside [content_start, content_end). */
+static void widen(int fd, uint64_t content_start, uint64_t content_end, uint64_t *lo, uint64_t *hi)
+{
+    uint64_t unit = block_unit(fd);
+    uint64_t lo_b = *lo / unit * unit, hi_b = (*hi + unit - 1) / unit * unit;
+    if (lo_b < *lo && lo_b >= content_start && range_all_zero(fd, lo_b, *lo) == 1)
+        *lo = lo_b;
+    if (hi_b > *hi && hi_b <= content_end && range_all_zero(fd, *hi, hi_b) == 1)
+        *hi = hi_b;
+}
+
+static const struct queue_msg *find_msg(const struct queue_file *f, const char *id)
+{
+    for (size_t i = 0; i < f->nmsg; i++)
+        if (strcmp(f->msg[i].id, id) == 0)
+            return &f->msg[i];
+    return NULL;
+}
+
+static void punch(int fd, const char *id, const struct queue_msg *m, const struct qf_header *h,
+                  struct outcome *o)
+{
+    uint64_t lo = m->content_offset, hi = m->content_offset + m->size;
+    int zero = m->size ? range_all_zero(fd, lo, hi) : 1;
+    if (zero < 0) {
+        fail(o, errno, "cannot read its content");
+        return;
+    }
+    if (zero) {
+        ok(o, 0, 0, "already reclaimed");
+        return;
+    }
+    widen(fd, QF_HEADER_SIZE, h->env_off, &lo, &hi);
+    if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)lo, (off_t)(hi - lo)) !=
+        0) {
+        fail(o, errno, "cannot punch a hole");
+        return;
+    }
+    log_info("%s: content reclaimed: %llu bytes punched at offset %llu", id,
+             (unsigned long long)(hi - lo), (unsigned long long)lo);
+    ok(o, 1, hi - lo, "punched");
+}
+
+/* The header of an open file (for the envelope offset and the format). */
+static int read_header(int fd, struct qf_header *h, const char **why)
+{
+    unsigned char raw[QF_HEADER_SIZE];
+    ssize_t r = pread(fd, raw, sizeof(raw), 0);
+    if (r != (ssize_t)sizeof(raw)) {
+        *why = "cannot read its header";
+        errno = r < 0 ? errno : EBADMSG;
+        return -1;
+    }
+    if (qf_header_decode(raw, sizeof(raw), h, why) != 0)
+        return errno = EBADMSG, -1;
+    return 0;
+}
+
+/* Reclaim message id in the open, locked file fd. */
+static void reclaim_in(int fd, const char *fid, enum queue_place place, const char *id,
+                       struct outcome *o)
+{
+    struct queue_file f;
+    struct qf_header h;
+    const char *why = NULL;
+    if (read_header(fd, &h, &why) != 0 || queue_read_meta(fd, fid, place, &f, &why) != 0) {
+        fail(o, errno, why ? why : "cannot read its envelope");
+        return;
+    }
+    const struct queue_msg *m = find_msg(&f, id);
+    if (!m)
+        fail(o, ENOENT, "no such message in its file");
+    else if (h.version == 2 && h.nmsg > 1)
+        /* its body CRC covers every message: a hole would make the others
+         * fail their check; the space comes back when the file is removed */
+        fail(o, EOPNOTSUPP, "a format 2 group file is reclaimed only by its removal");
+    else
+        punch(fd, id, m, &h, o);
+    queue_file_free(&f);
+}
+
+static void do_reclaim(struct queue *q, const char *id, struct outcome *o)
+{
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    enum queue_place place;
+    memcpy(fid, id, QUEUE_FILE_ID_LEN);
+    fid[QUEUE_FILE_ID_LEN] = '\0';
+    int fd = queue_locate_locked(q, fid, LOCK_EX, O_RDWR, &place);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            ok(o, 0, 0, "already gone");
+        else
+            fail(o, errno, errno == EBADMSG ? "not a regular file" : "cannot open it");
+        return;
+    }
+    reclaim_in(fd, fid, place, id, o);
+    close(fd);
+}
+
+/* -------------------------------------------------------- QUARANTINE ---- */
+/* Move the entry fid of place to corrupt/: a regular file under its lock,
+ * anything else (a FIFO, a symlink) by its name alone, never opened.
+ * 1 moved, 0 not there, -1 failed (errno). */
+static int quarantine_from(struct queue *q, enum queue_place place, const char *fid,
+                           const char *why)
+{
+    struct buf rel = BUF_INIT, what = BUF_INIT;
+    struct stat st;
+    int rc = 0;
+    queue_rel_path(fid, &rel);
+    if (fstatat(q->dir_fd[place], buf_cstr(&rel), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        rc = errno == ENOENT ? 0 : -1;
+    } else if (S_ISDIR(st.st_mode)) {
+        errno = EISDIR;
+        rc = -1;
+    } else if (S_ISREG(st.st_mode)) {
+        rc = queue_quarantine(q, fid, place, why) == 0 ? 1 : errno == ENOENT ? 0 : -1;
+    } else {
+        buf_printf(&what, "not a regular file (%s)", why);
+        rc = queue_move_corrupt(q, q->dir_fd[place], buf_cstr(&rel), fid, buf_cstr(&what)) == 0 ? 1
+             : errno == ENOENT                                                                  ? 0
+                               : -1;
+    }
+    int e = errno;
+    buf_free(&rel);
+    buf_free(&what);
+    errno = e;
+    return rc;
+}
+
+static void do_quarantine(struct queue *q, const char *fid, const char *why, struct outcome *o)
+{
+    const char *reason = why[0] ? why : "quarantined by the router";
+    /* a file only moves incoming -> active: two rounds find it anyway */
+    for (int round = 0; round < 2; round++) {
+        for (int p = QUEUE_INCOMING; p <= QUEUE_ACTIVE; p++) {
+            int rc = quarantine_from(q, (enum queue_place)p, fid, reason);
+            if (rc > 0) {
+                ok(o, 1, 0, "moved to corrupt/");
+                return;
+            }
+            if (rc < 0) {
+                fail(o, errno, "cannot move it to corrupt/");
+                return;
+            }
+        }
+    }
+    struct stat st;
+    int there = fstatat(q->dir_fd[QDIR_CORRUPT], fid, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    ok(o, 0, 0, there ? "already in corrupt/" : "already gone");
+}
+
+/* ----------------------------------------------------------- RECOVER ---- */
+static void do_recover(struct queue *q, struct outcome *o)
+{
+    struct queue_recovery r;
+    if (queue_lock_owner(q, 0) != 0) {
+        fail(o, errno, "another process holds the queue's owner lock (a recovery is running)");
+        return;
+    }
+    queue_recover(q, &r);
+    queue_unlock_owner(q);
+    o->changed = r.tmp_removed || r.tails_repaired || r.quarantined || r.finished_removed ||
+                 r.strays || r.slots_committed || r.slots_freed;
+    buf_clear(&o->text);
+    buf_printf(&o->text,
+               "tmp_removed=%lu tails_repaired=%lu quarantined=%lu finished_removed=%lu "
+               "strays=%lu slots_committed=%lu slots_freed=%lu",
+               r.tmp_removed, r.tails_repaired, r.quarantined, r.finished_removed, r.strays,
+               r.slots_committed, r.slots_freed);
+}
+
+/* ------------------------------------------------------------- dispatch ---- */
+/* The id's form, before anything else: a file id, or for RECLAIM a message id. */
+static int id_acceptable(const struct clean_request *rq)
+{
+    if (rq->type == CLEAN_RECOVER)
+        return 1;
+    return rq->type == CLEAN_RECLAIM ? queue_id_valid(rq->id) : queue_file_id_valid(rq->id);
+}
+
+void cleaner_apply(struct queue *q, const struct clean_request *rq, struct buf *reply)
+{
+    struct outcome o = {0, 0, 0, BUF_INIT};
+    if (!id_acceptable(rq)) {
+        log_warn("cleaner: refused a request with a malformed id \"%s\"", rq->id);
+        fail(&o, EINVAL, rq->type == CLEAN_RECLAIM ? "not a message id" : "not a file id");
+    } else if (rq->type == CLEAN_RECOVER) {
+        do_recover(q, &o);
+    } else if (rq->type == CLEAN_TAKE) {
+        do_take(q, rq->id, &o);
+    } else if (rq->type == CLEAN_RECLAIM) {
+        do_reclaim(q, rq->id, &o);
+    } else if (rq->type == CLEAN_REMOVE) {
+        do_remove(q, rq->id, &o);
+    } else {
+        do_quarantine(q, rq->id, rq->why, &o);
+    }
+    if (o.err)
+        clean_reply_err(reply, o.err, buf_cstr(&o.text));
+    else
+        clean_reply_ok(reply, o.changed, o.bytes, buf_cstr(&o.text));
+    buf_free(&o.text);
+}
+
+/* --------------------------------------------------------------- serving ---- */
+int cleaner_serve(struct queue *q, int in_fd, int out_fd)
+{
+    struct buf rec = BUF_INIT, reply = BUF_INIT;
+    int status = -1;
+    while (status < 0) {
+        const char *why = NULL;
+        struct ipc_reader r;
+        struct clean_request rq;
+        int got = ipc_recv(in_fd, CLEAN_RECORD_MAX, &rec, &why);
+        if (got == 0) {
+            status = INJ_EX_OK;
+            continue;
+        }
+        if (got < 0 || clean_request_decode(&r, rec.s, rec.len, &rq, &why) != 0) {
+            log_error("cleaner: protocol error on input: %s", why ? why : "malformed record");
+            status = INJ_EX_SOFTWARE;
+        } else {
+            buf_clear(&reply);
+            cleaner_apply(q, &rq, &reply);
+            if (ipc_send(out_fd, &reply) != 0) {
+                log_error("cleaner: cannot write a reply: %m");
+                status = INJ_EX_TEMPFAIL;
+            }
+        }
+        if (got > 0)
+            ipc_close(&r);
+    }
+    buf_free(&rec);
+    buf_free(&reply);
+    return status;
+}
+
+/* fd 0 alone may be the channel: a socket, with fd 1 not a pipe or socket
+ * of its own (or the same socket). */
+static int reply_fd(void)
+{
+    struct stat s0, s1;
+    if (fstat(0, &s0) != 0 || !S_ISSOCK(s0.st_mode))
+        return 1;
+    if (fstat(1, &s1) != 0 || (s1.st_dev == s0.st_dev && s1.st_ino == s0.st_ino))
+        return 0;
+    return S_ISFIFO(s1.st_mode) || S_ISSOCK(s1.st_mode) ? 1 : 0;
+}
+
+int cleaner_main(struct queue *q, const char *unavailable, int setid)
+{
+    if (setid) {
+        fprintf(stderr, "onehop-queue: --clean runs as the queue account, never set-uid\n");
+        return INJ_EX_USAGE;
+    }
+    if (!q) {
+        fprintf(stderr, "onehop-queue: %s\n", unavailable);
+        return INJ_EX_TEMPFAIL;
+    }
+    return cleaner_serve(q, 0, reply_fd());
+}
