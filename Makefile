@@ -9,11 +9,27 @@
 #   make unit | integration | san-check | fuzz-build | format | clean
 #
 # Each source folder contributes a module.mk fragment that adds to:
-#   LIB_SRCS   library sources (no main), archived into libonehop.a
+#   LIB_SRCS   library sources (no main), archived into libonehop.a: files of
+#              common/ and queue/ only
 #   PROGRAMS   program names; each has NAME_SRCS (its main and private files)
 #   LINKS      extra names in bin/ that are hard links: "link=target"
+# and, for a daemon folder daemons/D/ whose private modules are tested:
+#   D_PRIVATE  those modules' sources (also listed in the program's NAME_SRCS)
+#   D_TESTS    the unit tests (test_*) and fuzz targets (fuzz_*) that link them
 # Unit tests are tests/unit/test_*.c (one per module, cmocka), fuzz targets
 # tests/fuzz/fuzz_*.c (libFuzzer); both are found by wildcard.
+#
+# Build boundaries (issue 9 item 3):
+#   - common/ sees only common/, queue/ sees common/ and queue/, a daemon sees
+#     common/, queue/ and its own folder (include paths per folder, below);
+#   - a daemon's files are compiled into that daemon only (never libonehop.a);
+#     the tests of its private modules link them through D_OBJS;
+#   - `make check-includes` (a stage of `make check`) checks the include
+#     lines themselves (scripts/check-includes.py), so that a relative path
+#     cannot step around the include paths;
+#   - every folder under daemons/ must have its module.mk: the fragments are
+#     found by wildcard (a new daemon needs no edit here) and a folder
+#     without one stops the build.
 
 PREFIX   ?= /usr/local
 DESTDIR  ?=
@@ -37,7 +53,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -
             -Wno-unused-parameter
 DEFS     := -D_GNU_SOURCE -DONEHOP_SYSCONFDIR='"$(SYSCONFDIR)"'
 CFLAGS   ?= -O2 -g
-ALL_CFLAGS = -std=c11 $(CFLAGS) $(WARN) $(DEFS) -Icommon -Iqueue -Idaemons $(PKG_CFLAGS) -MMD -MP
+ALL_CFLAGS = -std=c11 $(CFLAGS) $(WARN) $(DEFS) $(PKG_CFLAGS) -MMD -MP
 
 # SAN=1: the same tree built with AddressSanitizer + UndefinedBehaviorSanitizer.
 ifeq ($(SAN),1)
@@ -49,18 +65,39 @@ else
 BUILD    ?= build/normal
 BIN      ?= bin
 endif
+# the libFuzzer build (make fuzz-build) has a tree of its own
+FUZZ_BUILD ?= build/fuzz
 
+# ------------------------------------------------------------ modules ----
 LIB_SRCS :=
 PROGRAMS :=
 LINKS    :=
 TOOLS    :=
-include common/module.mk
--include queue/module.mk
--include daemons/module.mk
--include tests/tools/module.mk
+DAEMON_DIRS := $(patsubst %/,%,$(sort $(wildcard daemons/*/)))
+DAEMONS     := $(notdir $(DAEMON_DIRS))
+MISSING_MK  := $(filter-out $(wildcard $(DAEMON_DIRS:%=%/module.mk)),$(DAEMON_DIRS:%=%/module.mk))
+ifneq ($(MISSING_MK),)
+$(error $(MISSING_MK): missing; every folder under daemons/ needs its module.mk fragment)
+endif
+include common/module.mk queue/module.mk $(DAEMON_DIRS:%=%/module.mk) tests/tools/module.mk
+
+ifneq ($(filter-out common/% queue/%,$(LIB_SRCS)),)
+$(error LIB_SRCS takes files of common/ and queue/ only, not $(filter-out common/% queue/%,$(LIB_SRCS)): a daemon's files go into its program's NAME_SRCS)
+endif
 
 LIB      := $(BUILD)/libonehop.a
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+
+# Include paths per folder: $(call folder_includes,SOURCE,ROOT) for a source
+# compiled under the build tree ROOT. A daemon's headers are named with its
+# folder ("dnscache/lookup.h"), found through ROOT/include/D/D, a symbolic
+# link to daemons/D, so that no other daemon's folder is on the path. (The
+# quoted form also finds a header beside the including file, as C says.)
+# Anything else (tests, bench, tools) sees common/ and queue/.
+daemon_of       = $(word 2,$(subst /, ,$(1)))
+folder_includes = $(if $(filter common/%,$(1)),-Icommon,-Icommon -Iqueue$(if $(filter \
+                  daemons/%,$(1)), -I$(2)/include/$(call daemon_of,$(1))))
+include_links   = $(foreach d,$(DAEMONS),$(1)/include/$(d)/$(d))
 
 # Static injection programs (INSTALL "Static injection programs"): sendmail
 # and onehop-queue start once per message, so their start-up is per-message
@@ -81,22 +118,33 @@ $(shell mkdir -p $(BUILD) && { [ "$$(cat $(INJECT_STAMP) 2>/dev/null)" = "cc=$(s
     echo "cc=$(strip $(INJECT_CC))" > $(INJECT_STAMP); })
 ifneq ($(strip $(INJECT_CC)),)
 INJECT_BUILD    := $(BUILD)/inject
-INJECT_LIB_SRCS := $(filter-out common/dnsclient.c,$(filter common/% queue/%,$(LIB_SRCS)))
+INJECT_LIB_SRCS := $(filter-out common/dnsclient.c common/channel.c,$(filter common/% queue/%,$(LIB_SRCS)))
 INJECT_LIB_OBJS := $(INJECT_LIB_SRCS:%.c=$(INJECT_BUILD)/%.o)
 INJECT_LIB      := $(INJECT_BUILD)/libonehop-inject.a
-INJECT_CFLAGS    = -std=c11 $(CFLAGS) $(WARN) $(DEFS) -Icommon -Iqueue -MMD -MP
+INJECT_CFLAGS    = -std=c11 $(CFLAGS) $(WARN) $(DEFS) -MMD -MP
 STATIC_PROGRAMS := $(INJECT_PROGRAMS)
 else
 STATIC_PROGRAMS :=
 endif
 
-.PHONY: all clean check unit integration tools san-check fuzz fuzz-build fuzz-smoke run install deps format
+.PHONY: all clean check check-includes unit integration tools san-check fuzz fuzz-build fuzz-smoke \
+        run install deps format
 
 all: $(PROGRAMS:%=$(BIN)/%) $(foreach l,$(LINKS),$(BIN)/$(word 1,$(subst =, ,$l)))
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c | $(call include_links,$(BUILD))
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(call folder_includes,$<,$(BUILD)) -c -o $@ $<
+
+# ROOT/include/D/D -> daemons/D (see folder_includes), for every build tree
+INCLUDE_LINKS = $(call include_links,$(BUILD)) $(call include_links,$(FUZZ_BUILD))
+$(INCLUDE_LINKS):
+	@mkdir -p $(dir $@)
+	ln -sfn "$$(realpath -m --relative-to=$(dir $@) daemons/$(notdir $@))" $@
+
+# D_OBJS: the private objects of daemon D that its tests link (D_PRIVATE)
+$(foreach d,$(DAEMONS),$(eval $(d)_OBJS = $$($(d)_PRIVATE:%.c=$$(BUILD)/%.o)))
+$(foreach d,$(DAEMONS),$(eval $(d)_FUZZ_OBJS = $$($(d)_PRIVATE:%.c=$$(FUZZ_BUILD)/%.o)))
 
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -113,7 +161,7 @@ $(foreach p,$(filter-out $(STATIC_PROGRAMS),$(PROGRAMS)),$(eval $(call program_r
 
 $(INJECT_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(INJECT_CC) $(INJECT_CFLAGS) -c -o $@ $<
+	$(INJECT_CC) $(INJECT_CFLAGS) $(call folder_includes,$<,$(INJECT_BUILD)) -c -o $@ $<
 
 $(INJECT_LIB): $(INJECT_LIB_OBJS)
 	rm -f $@
@@ -136,9 +184,19 @@ $(foreach l,$(LINKS),$(eval $(call link_rule,$(word 1,$(subst =, ,$l)),$(word 2,
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+$(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(call include_links,$(BUILD))
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB) $(PKG_LIBS) -lcmocka -lm
+	$(CC) $(ALL_CFLAGS) -Icommon -Iqueue $(UNIT_DAEMON_INCLUDES) -Itests/unit $(LDFLAGS) -o $@ $< \
+	    $(UNIT_DAEMON_OBJS) $(LIB) $(PKG_LIBS) -lcmocka -lm
+
+# A daemon's unit tests (D_TESTS) see its folder and link D_OBJS.
+define daemon_unit_rule
+$$(BUILD)/tests/$(2): $$($(1)_OBJS)
+$$(BUILD)/tests/$(2): UNIT_DAEMON_OBJS = $$($(1)_OBJS)
+$$(BUILD)/tests/$(2): UNIT_DAEMON_INCLUDES = -I$$(BUILD)/include/$(1)
+endef
+$(foreach d,$(DAEMONS),$(foreach t,$(filter test_%,$($(d)_TESTS)),\
+    $(eval $(call daemon_unit_rule,$(d),$(t)))))
 
 deps:
 	@scripts/deps.sh test
@@ -160,28 +218,42 @@ san-check:
 	$(MAKE) SAN=1 unit
 	$(MAKE) SAN=1 integration
 
+# check-includes: the include lines of common/, queue/ and daemons/ keep to
+# the build boundaries; counts go to $(BUILD)/results/includes.counts
+check-includes:
+	@$(PYTHON) scripts/check-includes.py $(BUILD)/results
+
 # check: every stage (see scripts/check.sh), closing with "N passed, N failed, N skipped"
 check:
 	@MAKE="$(MAKE)" scripts/check.sh
 
 # ----------------------------------------------------------------- fuzz ----
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_BUILD := build/fuzz
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
-FUZZ_CFLAGS = -std=c11 -O1 -g $(WARN) $(DEFS) -Icommon -Iqueue -Idaemons $(PKG_CFLAGS) \
+FUZZ_CFLAGS = -std=c11 -O1 -g $(WARN) $(DEFS) $(PKG_CFLAGS) \
               -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -DONEHOP_FUZZING
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
 
-$(FUZZ_BUILD)/%.o: %.c
+$(FUZZ_BUILD)/%.o: %.c | $(call include_links,$(FUZZ_BUILD))
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(call folder_includes,$<,$(FUZZ_BUILD)) -c -o $@ $<
 
 $(FUZZ_BUILD)/libonehop.a: $(FUZZ_LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
-$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libonehop.a
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libonehop.a $(PKG_LIBS) -lm
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libonehop.a | $(call include_links,$(FUZZ_BUILD))
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Icommon -Iqueue $(FUZZ_DAEMON_INCLUDES) -fsanitize=fuzzer -o $@ $< \
+	    $(FUZZ_DAEMON_OBJS) $(FUZZ_BUILD)/libonehop.a $(PKG_LIBS) -lm
+
+# A daemon's fuzz targets (D_TESTS) see its folder and link its private objects.
+define daemon_fuzz_rule
+$$(FUZZ_BUILD)/$(2): $$($(1)_FUZZ_OBJS)
+$$(FUZZ_BUILD)/$(2): FUZZ_DAEMON_OBJS = $$($(1)_FUZZ_OBJS)
+$$(FUZZ_BUILD)/$(2): FUZZ_DAEMON_INCLUDES = -I$$(FUZZ_BUILD)/include/$(1)
+endef
+$(foreach d,$(DAEMONS),$(foreach t,$(filter fuzz_%,$($(d)_TESTS)),\
+    $(eval $(call daemon_fuzz_rule,$(d),$(t)))))
 
 fuzz-build: $(FUZZ_BINS)
 

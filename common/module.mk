@@ -1,4 +1,5 @@
-# common/: the library every program links (see ../Makefile).
+# common/: the library every program links (see ../Makefile). Its files see
+# only common/ (the include path of this folder).
 # Add a file here only once it compiles cleanly (-Wall -Wextra -Werror).
 LIB_SRCS += \
 	common/buf.c \
@@ -17,3 +18,7 @@ LIB_SRCS += common/addr.c common/ipc.c
 
 # maps: the routes, sites and aliases files (SPEC 3, 4, 5)
 LIB_SRCS += common/mapfile.c common/routes.c common/sites.c common/aliases.c
+
+# the DNS cache's protocol (dnsproto.h) and its client (dnsclient.h), which
+# remote, router and the `onehop dns` command link; SipHash for hash tables
+LIB_SRCS += common/siphash.c common/dnsproto.c common/dnsclient.c

@@ -1,5 +1,6 @@
 #!/bin/sh
-# check.sh — what `make check` runs: dependencies, the normal build with its
+# check.sh — what `make check` runs: dependencies, the build boundaries of
+# the include lines (scripts/check-includes.py), the normal build with its
 # unit and integration tests and a fuzz smoke run, then the whole tree again
 # under AddressSanitizer + UndefinedBehaviorSanitizer with the same tests.
 # Every stage runs even when an earlier one failed, so the closing line
@@ -20,6 +21,7 @@ stage() {   # stage RESULTS NAME COMMAND...: a failing build is one failure
     fi
 }
 jobs=-j$(nproc 2>/dev/null || echo 2)
+stage build/normal/results includes $MAKE check-includes
 stage build/normal/results build $MAKE $jobs all
 stage build/normal/results unit $MAKE $jobs unit
 stage build/normal/results integration $MAKE integration
