@@ -52,16 +52,17 @@ struct chan_fds {
 /* ---------------------------------------------------------------- reader ---- */
 
 struct chan_in {
-    struct buf data;         /* bytes received; data.s[0] starts a record */
+    struct buf data;         /* bytes received; data.s[head] starts a record */
+    size_t head;             /* bytes before it: the record popped last */
     size_t max_record;       /* 0: IPC_RECORD_MAX */
     unsigned max_fds;        /* per record; 0: the channel takes none */
-    struct chan_fds *attach; /* in offset order */
-    size_t nattach, attach_cap;
+    struct chan_fds *attach; /* in offset order, from attach_head on */
+    size_t nattach, attach_cap, attach_head;
     const char *error; /* sticky: once set, nothing more is accepted */
 };
 
 /* One record popped from a reader: data[0..len) is a whole ipc record (for
- * ipc_open), valid until the next call on the reader; fd[0..nfds) are the
+ * ipc_open), valid until the next feed or read into the reader; fd[0..nfds) are the
  * caller's (an entry set to -1 was taken; chan_record_close closes the rest). */
 struct chan_record {
     const char *data;
@@ -81,8 +82,9 @@ int chan_in_feed(struct chan_in *in, const void *p, size_t n, const int *fds, un
  * (in->error: bad header, oversized). The bytes of the previous record are
  * dropped at this call. */
 int chan_in_pop(struct chan_in *in, struct chan_record *rec);
-/* Bytes that complete the record at the head of the buffer (at least 1;
- * the header first), for readers that must not read past a record. */
+/* Bytes that complete the record at the head of the buffer (the header
+ * first), for readers that must not read past a record; 0 when a whole
+ * record or a bad header is there (chan_in_pop tells which). */
 size_t chan_in_wanted(const struct chan_in *in);
 /* One recvmsg(2) from fd of at most limit bytes (0: as much as fits in a
  * 64 KiB read), fed into in. Returns bytes read (> 0), 0 on EOF, -1 with

@@ -16,6 +16,9 @@ LIB_SRCS += \
 # codec: RFC 5321 addresses and the IPC record codec
 LIB_SRCS += common/addr.c common/ipc.c
 
+# channel: the framing/descriptor core (musl too) and the libuv channel
+LIB_SRCS += common/channel_core.c common/channel.c
+
 # maps: the routes, sites and aliases files (SPEC 3, 4, 5)
 LIB_SRCS += common/mapfile.c common/routes.c common/sites.c common/aliases.c
 
