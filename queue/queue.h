@@ -34,28 +34,43 @@
  * are 0700, files 0600, owned by the queue account.
  *
  * --------------------------------------------------------- file format ----
- * All integers big-endian. A file is
- *     [64-byte header][content of msg 0][content of msg 1]...[envelope][state log]
- * header: "OHQUEUE2", u64 envelope offset, u32 envelope length, u32 envelope
- *     CRC-32C, u64 committed length (= where the state log starts), u32
- *     message count, u32 body CRC-32C (of bytes 64..committed length: every
- *     message's content and the envelope), u64 commit time (us), u32 CRC-32C
- *     of bytes 0..47, zero padding to 64. Every reader that has the whole
- *     body in hand checks the body CRC (queue_parse(), recovery of commit
- *     slots); listings read only the header, envelope and state log. Version
- *     1 files ("OHQUEUE1", the u32 after the message count 0, no body CRC)
- *     are still read; only version 2 is written.
+ * All integers big-endian. A file (format 3, the only one written) is
+ *     [64-byte header][content of msg 0][content of msg 1]...[envelope]
+ * and never changes after its commit: no state log, so its committed length
+ * is its length (delivery state is the router's journal, queue/state_*.h).
+ * header: "OHQUEUE3", u64 envelope offset, u32 envelope length, u32 envelope
+ *     CRC-32C, u64 committed length (= the file's length), u32 message
+ *     count, u32 body CRC-32C (of bytes 64..committed length), the file id
+ *     (16 ASCII characters; the commit time is the id's), u32 CRC-32C of
+ *     bytes 0..55, zero padding to 64.
  * content: the message exactly as stored: lines end in LF (onehop-queue turns
  *     CRLF into LF; a last line without LF gets one), no NUL bytes, headers
  *     then an empty line then the body. Senders of SMTP add CR and dot-stuff.
  * envelope: records TYPE(u8) LEN(u32) PAYLOAD. For each message in order:
- *     'M' u32 index, u64 content offset, u64 content length, u64 arrival (us),
- *         u32 nrcpt, u32 nattr, str sender ("" = null sender <>)
+ *     'M' u32 index, u64 content offset, u64 content length, u32 CRC-32C of
+ *         the content, u64 arrival (us), u32 nrcpt, u32 nattr, str sender
+ *         ("" = null sender <>)
  *     'A' str name, str value            (nattr of them: client, helo, ...)
  *     'R' str address, str orcpt, str notify   (nrcpt of them, in order)
  *     'E' (empty)                         end of this message
  *   (str = u32 length + bytes, no NUL.)
- * state log: appended after commit, never rewritten in place; each record is
+ * What each reader checks: every reader, the header CRC, the file id in the
+ *     header against the name it opened (a file renamed, or overwritten with
+ *     another valid file's image, is corrupt), the length, the envelope CRC
+ *     and the envelope; whoever hands content out (queue_msg_open(), `queue
+ *     show` through queue_content_read()) that message's own CRC, so a
+ *     message is verified on its own even after the cleaner punched holes
+ *     over finished messages' ranges (which breaks the body CRC). The body
+ *     CRC serves slot recovery only (a slot never has holes): it tells a
+ *     complete image from one whose blocks reached the disk out of order.
+ * Formats 1 and 2 (older onehop-queue) are still read, with their state log:
+ *     format 2 ("OHQUEUE2") has the u64 commit time (us) at 40 where format 3
+ *     has the id, the header CRC at 48 (of bytes 0..47), no content CRC in
+ *     'M', and may be longer than its committed length by its state log; its
+ *     content is verified by the body CRC. Format 1 ("OHQUEUE1") is format 2
+ *     with the body CRC field zero (not checked). Their state log:
+ * state log (formats 1 and 2): appended after commit, never rewritten in
+ *     place; each record is
  *     TYPE(u8) LEN(u32) PAYLOAD CRC-32C(u32 over type, len and payload):
  *     'd' delivered / 'b' bounced:  u32 msg, u32 rcpt, u64 time, str text
  *     'f' deferred:  u32 msg, u32 rcpt, u64 time, u64 next try, str text
@@ -71,7 +86,7 @@
  *   it before appending. A bad record earlier in the log is damage: it, and
  *   anything else that does not parse (bad magic, CRCs, offsets, counts, a
  *   record naming a message or recipient that does not exist), makes the
- *   file corrupt: it is moved to corrupt/ and logged, and the scan goes on.
+ *   file corrupt. queue_update() appends to format 1 and 2 files only.
  *
  * --------------------------------------------------------- commit slots ----
  * A one-shot commit (QUEUE_OPEN_SLOTS) writes into a slot: an empty file of
@@ -85,7 +100,8 @@
  * two names. A committed slot not yet renamed (its writer died in that
  * window, before reporting success) is seen by no listing: recovery, and the
  * next one-shot writer that meets it, rename it into incoming/ under the id
- * of its header's commit time (and fsync the bucket). A non-empty slot that
+ * its header names (and fsync the bucket); if that id is taken, under a
+ * fresh one, the header rewritten and fdatasynced first. A non-empty slot that
  * fails the body CRC (blocks are flushed in any order before fdatasync
  * returns) was never committed: it is emptied. A locked slot belongs to a
  * live writer and is never touched. Server mode commits through tmp/.
@@ -249,6 +265,7 @@ struct queue_msg {
     uint64_t arrival_us;
     uint64_t content_offset; /* in the file */
     uint64_t size;           /* content bytes */
+    uint32_t content_crc;    /* CRC-32C of the content (format 3; 0 before) */
     char *sender;            /* "" = null sender */
     struct queue_attr *attr;
     size_t nattr;
@@ -260,6 +277,7 @@ struct queue_msg {
 struct queue_file {
     char fid[QUEUE_FILE_ID_LEN + 1];
     enum queue_place place;
+    int version; /* file format: 3, or 1 and 2 (old files, still read) */
     struct queue_msg *msg;
     size_t nmsg;
     uint64_t committed_len, log_len; /* log_len: valid state log bytes */
@@ -284,11 +302,35 @@ int queue_load(struct queue *q, const char *fid, struct queue_file *out);
 int queue_find(struct queue *q, const char *id, struct queue_file *out, size_t *index);
 void queue_file_free(struct queue_file *f);
 /* Open the file holding message m of f for reading its content at
- * m->content_offset, m->size bytes. The fd stays valid if the file is later
- * unlinked. Returns the fd or -1. */
+ * m->content_offset, m->size bytes (O_RDONLY|O_NOFOLLOW|O_NONBLOCK, a
+ * regular file). The content is NOT verified: hand it out through
+ * queue_msg_open() or queue_content_read(). The fd stays valid if the file
+ * is later unlinked. Returns the fd or -1. */
 int queue_content_open(struct queue *q, const struct queue_file *f);
-/* Read message m's content into out (appending). */
+/* Read message index of f's content into out (appending), verified against
+ * its checksum (below); -1 with errno EBADMSG on a mismatch (nothing is
+ * appended; logged; the caller has the file quarantined). */
 int queue_content_read(struct queue *q, const struct queue_file *f, size_t index, struct buf *out);
+
+/* One message opened for handing out (delivery, `queue show`): its file
+ * open O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC, checked to be a regular
+ * file, its envelope parsed (and the file id in a format 3 header checked
+ * against the name), and its content verified: format 3 against the CRC-32C
+ * of its own 'M' record (so a hole punched over another message's range
+ * changes nothing), format 2 against the body CRC, format 1 not at all. */
+struct queue_msg_fd {
+    int fd;                  /* the caller closes it (queue_msg_fd_close) */
+    uint64_t offset, length; /* the content: fd's bytes [offset, offset + length) */
+    struct queue_file file;  /* the envelope of the message's file */
+    size_t index;            /* the message in file.msg */
+    enum queue_place place;  /* where the file was found */
+};
+/* 0, or -1 with errno: ENOENT (no such unfinished message: gone meanwhile),
+ * EBADMSG (the file or this message's content is corrupt, *why says how:
+ * the caller has it quarantined, through the cleaner), EINVAL (not an id),
+ * or an I/O error. Never blocks on a FIFO, never follows a symlink. */
+int queue_msg_open(struct queue *q, const char *id, struct queue_msg_fd *out, const char **why);
+void queue_msg_fd_close(struct queue_msg_fd *m);
 
 /* File ids in one place, sorted (= arrival order). Caller frees with
  * queue_ids_free(). Names that are not file ids are quarantined (recovery)
@@ -332,7 +374,8 @@ struct queue_update {
 };
 /* *finished (may be NULL) is set to 1 when the file is now finished and was
  * unlinked. Updates naming a message or recipient that does not exist fail
- * with EINVAL and write nothing. */
+ * with EINVAL and write nothing. Formats 1 and 2 only: a format 3 file fails
+ * with EOPNOTSUPP (its state is the router's journal). */
 int queue_update(struct queue *q, const char *fid, const struct queue_update *u, size_t n,
                  int *finished);
 /* Administrator actions by message id (owner only): hold, release, delete.

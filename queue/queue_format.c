@@ -1,6 +1,9 @@
 /*
  * queue_format — the bytes of a queue file (queue.h "file format"): the
- * header, the envelope records and the state log, encoded and decoded.
+ * header, the envelope records and (formats 1 and 2) the state log, encoded
+ * and decoded, and the checks a reader makes against them: the file id of a
+ * format 3 header against the file's name, a message's content against the
+ * CRC-32C its 'M' record carries.
  *
  * Decoding never trusts a byte: every length is checked against what is
  * there before it is used, every count against the bytes that could hold it
@@ -172,18 +175,29 @@ static int cur_done(const struct cur *c)
 }
 
 /* -------------------------------------------------------------- header ---- */
+/* Version 2: created_us at 40, header CRC at 48. Version 3: the file id at
+ * 40..56 (checked against the name by every reader), header CRC at 56. */
+#define V2_CRC_AT 48
+#define V3_FID_AT 40
+#define V3_CRC_AT 56
+
 void qf_header_encode(const struct qf_header *h, unsigned char *out)
 {
     memset(out, 0, QF_HEADER_SIZE);
-    memcpy(out, QF_MAGIC, 8);
+    memcpy(out, h->version == 2 ? QF_MAGIC_V2 : QF_MAGIC, 8);
     put_u64_at(out + 8, h->env_off);
     put_u32_at(out + 16, h->env_len);
     put_u32_at(out + 20, h->env_crc);
     put_u64_at(out + 24, h->committed_len);
     put_u32_at(out + 32, h->nmsg);
     put_u32_at(out + 36, h->body_crc);
-    put_u64_at(out + 40, h->created_us);
-    put_u32_at(out + 48, crc32c(0, out, 48));
+    if (h->version == 2) {
+        put_u64_at(out + 40, h->created_us);
+        put_u32_at(out + V2_CRC_AT, crc32c(0, out, V2_CRC_AT));
+    } else {
+        memcpy(out + V3_FID_AT, h->fid, QUEUE_FILE_ID_LEN);
+        put_u32_at(out + V3_CRC_AT, crc32c(0, out, V3_CRC_AT));
+    }
 }
 
 static int all_zero(const unsigned char *p, size_t n)
@@ -194,32 +208,61 @@ static int all_zero(const unsigned char *p, size_t n)
     return 1;
 }
 
+static int header_version(const unsigned char *p)
+{
+    if (memcmp(p, QF_MAGIC, 8) == 0)
+        return 3;
+    if (memcmp(p, QF_MAGIC_V2, 8) == 0)
+        return 2;
+    return memcmp(p, QF_MAGIC_V1, 8) == 0 ? 1 : 0;
+}
+
+/* The version-dependent part: checksum, reserved bytes, file id or time. */
+static int header_tail_decode(const unsigned char *p, struct qf_header *h, const char **why)
+{
+    size_t crc_at = h->version == 3 ? V3_CRC_AT : V2_CRC_AT;
+    if (!crc_ok(qf_get_u32_at(p + crc_at), crc32c(0, p, crc_at)))
+        return *why = "header checksum mismatch", -1;
+    if ((h->version == 1 && !all_zero(p + 36, 4)) ||
+        !all_zero(p + crc_at + 4, QF_HEADER_SIZE - crc_at - 4))
+        return *why = "header reserved bytes not zero", -1;
+    h->fid[0] = '\0';
+    if (h->version != 3) {
+        h->created_us = qf_get_u64_at(p + 40);
+        return 0;
+    }
+    memcpy(h->fid, p + V3_FID_AT, QUEUE_FILE_ID_LEN);
+    h->fid[QUEUE_FILE_ID_LEN] = '\0';
+    if (strlen(h->fid) != QUEUE_FILE_ID_LEN || !queue_file_id_valid(h->fid) ||
+        queue_id_time(h->fid, &h->created_us) != 0)
+        return *why = "header file id malformed", -1;
+    return 0;
+}
+
 int qf_header_decode(const unsigned char *p, size_t len, struct qf_header *h, const char **why)
 {
-    if (len < QF_HEADER_SIZE)
+    if (len < QF_HEADER_SIZE || (h->version = header_version(p)) == 0)
         return *why = "not a queue file (bad magic)", -1;
-    if (memcmp(p, QF_MAGIC, 8) == 0)
-        h->version = 2;
-    else if (memcmp(p, QF_MAGIC_V1, 8) == 0)
-        h->version = 1;
-    else
-        return *why = "not a queue file (bad magic)", -1;
-    if (!crc_ok(qf_get_u32_at(p + 48), crc32c(0, p, 48)))
-        return *why = "header checksum mismatch", -1;
-    if ((h->version == 1 && !all_zero(p + 36, 4)) || !all_zero(p + 52, QF_HEADER_SIZE - 52))
-        return *why = "header reserved bytes not zero", -1;
+    if (header_tail_decode(p, h, why) != 0)
+        return -1;
     h->body_crc = qf_get_u32_at(p + 36);
     h->env_off = qf_get_u64_at(p + 8);
     h->env_len = qf_get_u32_at(p + 16);
     h->env_crc = qf_get_u32_at(p + 20);
     h->committed_len = qf_get_u64_at(p + 24);
     h->nmsg = qf_get_u32_at(p + 32);
-    h->created_us = qf_get_u64_at(p + 40);
     if (h->env_off < QF_HEADER_SIZE || h->env_len > QF_ENVELOPE_MAX ||
         h->env_off > UINT64_MAX - h->env_len || h->committed_len != h->env_off + h->env_len)
         return *why = "header offsets inconsistent", -1;
     if (h->nmsg == 0 || h->nmsg > QUEUE_FILE_MSGS_MAX)
         return *why = "header message count out of range", -1;
+    return 0;
+}
+
+int qf_header_names(const struct qf_header *h, const char *fid, const char **why)
+{
+    if (h->version == 3 && strcmp(h->fid, fid) != 0)
+        return *why = "file id in the header does not match the file's name", -1;
     return 0;
 }
 
@@ -258,6 +301,7 @@ static int env_msg(struct env_state *st, struct cur *c, const char **why)
     uint32_t index = cur_u32(c);
     m->content_offset = cur_u64(c);
     m->size = cur_u64(c);
+    m->content_crc = st->h->version == 3 ? cur_u32(c) : 0;
     m->arrival_us = cur_u64(c);
     uint32_t nrcpt = cur_u32(c), nattr = cur_u32(c);
     m->sender = cur_str(c, QF_STR_MAX, STR_STRICT);
@@ -515,8 +559,8 @@ int qf_log_replay(const unsigned char *p, size_t len, struct queue_file *f, cons
     while (len - pos >= LOG_OVERHEAD) {
         uint32_t rlen = qf_get_u32_at(p + pos + 1);
         int whole = rlen <= QF_LOG_RECORD_MAX && rlen <= len - pos - LOG_OVERHEAD;
-        if (!whole || !crc_ok(qf_get_u32_at(p + pos + 5 + rlen),
-                              crc32c(0, p + pos, 5 + (size_t)rlen))) {
+        if (!whole ||
+            !crc_ok(qf_get_u32_at(p + pos + 5 + rlen), crc32c(0, p + pos, 5 + (size_t)rlen))) {
             /* A torn append (its writer died before fdatasync returned, so
              * nobody was told) lies within the last append, at most
              * QF_LOG_APPEND_MAX bytes. A bad record further from the end is

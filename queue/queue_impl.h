@@ -11,7 +11,9 @@
 #include "buf.h"
 #include "queue.h"
 
-#define QF_MAGIC "OHQUEUE2"    /* written: offset 36 is the body CRC-32C */
+#define QF_VERSION 3           /* written (queue.h "file format") */
+#define QF_MAGIC "OHQUEUE3"    /* written: the file id at offset 40, per-message CRCs */
+#define QF_MAGIC_V2 "OHQUEUE2" /* still read: body CRC, state log after the commit */
 #define QF_MAGIC_V1 "OHQUEUE1" /* still read: offset 36 is zero, no body CRC */
 #define QF_HEADER_SIZE 64
 #define QF_LOG_RECORD_MAX (16u * 1024)       /* one state log record */
@@ -33,9 +35,10 @@ struct queue {
     char *path;
     int root_fd;
     int dir_fd[QDIR_COUNT];
-    int owner_fd;   /* lock/owner while held, else -1 */
-    int slots_fd;   /* slots/, opened (and made) on first use, else -1 */
-    unsigned flags; /* QUEUE_OPEN_* */
+    int owner_fd;      /* lock/owner while held, else -1 */
+    int slots_fd;      /* slots/, opened (and made) on first use, else -1 */
+    unsigned flags;    /* QUEUE_OPEN_* */
+    int write_version; /* QF_VERSION; 2 only where tests build old files */
 };
 
 extern const char *const queue_dir_names[QDIR_COUNT];
@@ -57,14 +60,19 @@ uint32_t qf_get_u32_at(const unsigned char *p);
 uint64_t qf_get_u64_at(const unsigned char *p);
 
 struct qf_header {
-    uint64_t env_off, committed_len, created_us;
+    uint64_t env_off, committed_len, created_us; /* version 3: created_us from fid */
     uint32_t env_len, env_crc, nmsg;
-    uint32_t body_crc; /* of bytes 64..committed_len (version 2) */
-    int version;       /* 1 (no body CRC) or 2 */
+    uint32_t body_crc;               /* of bytes 64..committed_len (versions 2 and 3) */
+    char fid[QUEUE_FILE_ID_LEN + 1]; /* version 3: the file's own id; "" before */
+    int version;                     /* 1 (no body CRC), 2, or 3 */
 };
-/* Encode into out[QF_HEADER_SIZE] / check and decode (0, or -1 with *why). */
+/* Encode (h->version 3, or 2 for tests of old files) into out[QF_HEADER_SIZE]
+ * / check and decode (0, or -1 with *why). */
 void qf_header_encode(const struct qf_header *h, unsigned char *out);
 int qf_header_decode(const unsigned char *p, size_t len, struct qf_header *h, const char **why);
+/* Version 3: 0 if the header names fid, else -1 with *why (a file renamed,
+ * or overwritten with another file's image). Older versions: always 0. */
+int qf_header_names(const struct qf_header *h, const char *fid, const char **why);
 /* Append one envelope record (type, payload). */
 void qf_env_record(struct buf *env, char type, const struct buf *payload);
 /* Append one state log record for u (time filled) to out. */
@@ -109,9 +117,13 @@ int queue_quarantine_locked(struct queue *q, const char *fid, enum queue_place f
 int queue_fsync_subdir(struct queue *q, int dir, const char *sub);
 /* Create the bucket directory of fid under dir if missing (fsyncing dir). */
 int queue_make_bucket(struct queue *q, int dir, const char *bucket);
-/* Check the body CRC of an open file (version 2; a version 1 file passes
- * unless require_v2): 0, or -1 with errno EBADMSG and *why, or an I/O errno. */
-int queue_check_body(int fd, int require_v2, struct qf_header *h, const char **why);
+/* Check the body CRC of an open file (versions 2 and 3; a version 1 file
+ * passes unless require_crc): 0, or -1 with errno EBADMSG and *why, or an
+ * I/O errno. */
+int queue_check_body(int fd, int require_crc, struct qf_header *h, const char **why);
+/* pwrite h, naming fid (version 3), at offset 0 of fd and fdatasync it
+ * (queue_writer.c); h->fid (and its time) are set from fid. */
+int queue_write_header(int fd, struct qf_header *h, const char *fid);
 /* rename(2) that never replaces an existing file (queue_writer.c). */
 int queue_rename_noreplace(int from_dir, const char *from, int to_dir, const char *to);
 

@@ -114,8 +114,12 @@ static enum slot_outcome commit_leftover(struct queue *q, int fd, const char *na
     char fid[QUEUE_FILE_ID_LEN + 1], bucket[3];
     struct buf rel = BUF_INIT;
     struct stat st;
+    struct qf_header hdr = *h;
     enum slot_outcome out = SLOT_ERROR;
-    queue_file_id_at(fid, h->created_us);
+    if (h->version == 3)
+        memcpy(fid, h->fid, sizeof(fid)); /* the id its writer chose */
+    else
+        queue_file_id_at(fid, h->created_us);
     if (queue_read_meta(fd, fid, QUEUE_INCOMING, &f, &why) != 0) {
         if (errno != EBADMSG)
             return SLOT_ERROR;
@@ -138,6 +142,8 @@ static enum slot_outcome commit_leftover(struct queue *q, int fd, const char *na
         if (errno != EEXIST)
             break;
         queue_file_id_new(fid, NULL); /* taken: a fresh id (nobody was told this one) */
+        if (hdr.version == 3 && queue_write_header(fd, &hdr, fid) != 0)
+            break;
     }
     if (out == SLOT_COMMITTED)
         log_info("%s: committed slot %s of a dead writer moved to incoming/%s", fid, name,

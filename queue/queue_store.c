@@ -150,6 +150,7 @@ int queue_open(struct queue **out, const char *queue_dir, unsigned flags, const 
     q->owner_fd = -1;
     q->slots_fd = -1;
     q->flags = flags;
+    q->write_version = QF_VERSION;
     q->root_fd = -1;
     for (int d = 0; d < QDIR_COUNT; d++)
         q->dir_fd[d] = -1;
@@ -273,7 +274,9 @@ int queue_open_locked(struct queue *q, enum queue_place place, const char *fid, 
         queue_rel_path(fid, &rel);
     int fd = -1;
     for (int tries = 0; tries < 5; tries++) {
-        fd = openat(q->dir_fd[place], buf_cstr(&rel), flags | O_CLOEXEC | O_NOFOLLOW);
+        /* O_NONBLOCK: a FIFO named like a queue file must not hang us; it
+         * is refused below, as anything that is not a regular file is */
+        fd = openat(q->dir_fd[place], buf_cstr(&rel), flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0)
             break;
         struct stat st;
@@ -334,6 +337,22 @@ static int pread_exact(int fd, struct buf *out, size_t n, uint64_t off)
     return 0;
 }
 
+/* What the header says against what is there: the name (format 3 carries
+ * its file id), and the length (format 3 has no state log, so the file
+ * ends where the commit did; older files may be longer by their log). */
+static int check_layout(const struct qf_header *h, const char *fid, uint64_t size, const char **why)
+{
+    if (qf_header_names(h, fid, why) != 0)
+        return -1;
+    if (h->committed_len > size)
+        return *why = "file shorter than its committed length", -1;
+    if (h->version == 3 && h->committed_len != size)
+        return *why = "bytes after the committed length (format 3 has no state log)", -1;
+    if (size - h->committed_len > QF_ENVELOPE_MAX)
+        return *why = "state log too large", -1;
+    return 0;
+}
+
 static int parse_parts(const unsigned char *env, size_t env_len, const unsigned char *log,
                        size_t log_len, struct queue_file *f, const struct qf_header *h,
                        const char **why)
@@ -343,6 +362,7 @@ static int parse_parts(const unsigned char *env, size_t env_len, const unsigned 
     if (qf_envelope_parse(env, env_len, h, f, why) != 0)
         return -1;
     f->committed_len = h->committed_len;
+    f->version = h->version;
     return qf_log_replay(log, log_len, f, why);
 }
 
@@ -359,10 +379,11 @@ int queue_parse(const void *data, size_t len, const char *fid, struct queue_file
     const unsigned char *p = data;
     struct qf_header h;
     file_reset(out, fid, QUEUE_ACTIVE);
-    if (qf_header_decode(p, len, &h, why) != 0)
+    if (qf_header_decode(p, len, &h, why) != 0 || check_layout(&h, fid, len, why) != 0)
         return -1;
-    if (h.committed_len > len)
-        return *why = "file shorter than its committed length", -1;
+    /* Format 2 only: a format 3 file's body CRC stops holding once finished
+     * messages' ranges are punched out; its readers check each message's
+     * own CRC when they hand the content out (queue_msg_open). */
     if (h.version == 2 &&
         !qf_crc_ok(h.body_crc, crc32c(0, p + QF_HEADER_SIZE, h.committed_len - QF_HEADER_SIZE)))
         return *why = "body checksum mismatch", -1;
@@ -385,16 +406,9 @@ int queue_read_meta(int fd, const char *fid, enum queue_place place, struct queu
     *why = NULL;
     if (fstat(fd, &st) != 0 || pread_exact(fd, &hdr, QF_HEADER_SIZE, 0) != 0)
         goto out;
-    if (qf_header_decode((unsigned char *)hdr.s, hdr.len, &h, why) != 0)
+    if (qf_header_decode((unsigned char *)hdr.s, hdr.len, &h, why) != 0 ||
+        check_layout(&h, fid, (uint64_t)st.st_size, why) != 0)
         goto out;
-    if (h.committed_len > (uint64_t)st.st_size) {
-        *why = "file shorter than its committed length";
-        goto out;
-    }
-    if ((uint64_t)st.st_size - h.committed_len > QF_ENVELOPE_MAX) {
-        *why = "state log too large";
-        goto out;
-    }
     if (pread_exact(fd, &env, h.env_len, h.env_off) != 0 ||
         pread_exact(fd, &log, (size_t)((uint64_t)st.st_size - h.committed_len), h.committed_len) !=
             0)
@@ -417,47 +431,86 @@ out:
     return rc;
 }
 
-int queue_check_body(int fd, int require_v2, struct qf_header *h, const char **why)
+/* CRC-32C of fd's bytes [off, off + len), read 1 MiB at a time. */
+static int crc_range(int fd, uint64_t off, uint64_t len, uint32_t *crc)
 {
     struct buf chunk = BUF_INIT;
-    struct stat st;
-    int rc = -1;
-    *why = NULL;
-    if (fstat(fd, &st) != 0 || pread_exact(fd, &chunk, QF_HEADER_SIZE, 0) != 0)
-        goto out;
-    if (qf_header_decode((unsigned char *)chunk.s, chunk.len, h, why) != 0)
-        goto out;
-    if (h->version != 2 && require_v2) {
-        *why = "not a version 2 queue file";
-        goto out;
-    }
-    if (h->committed_len > (uint64_t)st.st_size) {
-        *why = "file shorter than its committed length";
-        goto out;
-    }
-    uint32_t crc = 0;
-    for (uint64_t off = QF_HEADER_SIZE; h->version == 2 && off < h->committed_len;) {
-        uint64_t n = h->committed_len - off;
-        if (n > 1024 * 1024)
-            n = 1024 * 1024;
-        if (pread_exact(fd, &chunk, (size_t)n, off) != 0)
-            goto out;
-        crc = crc32c(crc, chunk.s, chunk.len);
+    int rc = 0;
+    for (uint64_t end = off + len; off < end && rc == 0;) {
+        uint64_t n = end - off > 1024 * 1024 ? 1024 * 1024 : end - off;
+        rc = pread_exact(fd, &chunk, (size_t)n, off);
+        if (rc == 0)
+            *crc = crc32c(*crc, chunk.s, chunk.len);
         off += n;
     }
-    if (h->version == 2 && !qf_crc_ok(h->body_crc, crc)) {
-        *why = "body checksum mismatch";
-        goto out;
-    }
-    rc = 0;
-out:
-    if (rc != 0 && (*why || errno == EBADMSG)) {
+    buf_free(&chunk);
+    return rc;
+}
+
+/* errno EBADMSG, and *why "file ends early" when a short read said so
+ * without a reason (an I/O errno is kept). */
+static void corrupt_errno(const char **why)
+{
+    if (*why || errno == EBADMSG) {
         if (!*why)
             *why = "file ends early";
         errno = EBADMSG;
     }
-    buf_free(&chunk);
+}
+
+int queue_check_body(int fd, int require_crc, struct qf_header *h, const char **why)
+{
+    struct buf hdr = BUF_INIT;
+    struct stat st;
+    uint32_t crc = 0;
+    int rc = -1;
+    *why = NULL;
+    if (fstat(fd, &st) != 0 || pread_exact(fd, &hdr, QF_HEADER_SIZE, 0) != 0)
+        goto out;
+    if (qf_header_decode((unsigned char *)hdr.s, hdr.len, h, why) != 0)
+        goto out;
+    if (h->version == 1 && require_crc) {
+        *why = "a version 1 queue file (no body checksum)";
+    } else if (h->committed_len > (uint64_t)st.st_size) {
+        *why = "file shorter than its committed length";
+    } else if (h->version >= 2 &&
+               crc_range(fd, QF_HEADER_SIZE, h->committed_len - QF_HEADER_SIZE, &crc) != 0) {
+        /* errno set by the read */
+    } else if (h->version >= 2 && !qf_crc_ok(h->body_crc, crc)) {
+        *why = "body checksum mismatch";
+    } else {
+        rc = 0;
+    }
+out:
+    if (rc != 0)
+        corrupt_errno(why);
+    buf_free(&hdr);
     return rc;
+}
+
+/* Message index of f, read from fd, against its checksum: format 3, the CRC
+ * of its own 'M' record (given the content when the caller read it, else
+ * read here); format 2, the body CRC of the whole file; format 1 has none. */
+static int verify_content(int fd, const struct queue_file *f, size_t index,
+                          const struct buf *content, const char **why)
+{
+    const struct queue_msg *m = &f->msg[index];
+    struct qf_header h;
+    uint32_t crc = 0;
+    *why = NULL;
+    if (f->version == 2)
+        return queue_check_body(fd, 0, &h, why);
+    if (f->version != 3)
+        return 0;
+    if (content)
+        crc = crc32c(0, content->s, content->len);
+    else if (crc_range(fd, m->content_offset, m->size, &crc) != 0)
+        return corrupt_errno(why), -1;
+    if (!qf_crc_ok(m->content_crc, crc)) {
+        *why = "message content checksum mismatch";
+        return errno = EBADMSG, -1;
+    }
+    return 0;
 }
 
 /* A file read under LOCK_SH was found corrupt: take LOCK_EX, look again (no
@@ -558,6 +611,7 @@ int queue_content_open(struct queue *q, const struct queue_file *f)
 
 int queue_content_read(struct queue *q, const struct queue_file *f, size_t index, struct buf *out)
 {
+    const char *why;
     if (index >= f->nmsg) {
         errno = EINVAL;
         return -1;
@@ -568,13 +622,89 @@ int queue_content_read(struct queue *q, const struct queue_file *f, size_t index
         return -1;
     struct buf tmp = BUF_INIT;
     int rc = pread_exact(fd, &tmp, (size_t)m->size, m->content_offset);
+    why = NULL;
+    if (rc != 0)
+        corrupt_errno(&why);
+    else
+        rc = verify_content(fd, f, index, &tmp, &why);
     int e = errno;
     close(fd);
     if (rc == 0)
         buf_add(out, tmp.s, tmp.len);
+    else if (e == EBADMSG)
+        log_warn("%s: %s: not handed out", m->id, why);
     buf_free(&tmp);
     errno = e;
     return rc;
+}
+
+/* The message of f named id, unfinished (formats 1 and 2 carry their state
+ * log): its index, or -1 with errno ENOENT. */
+static int find_msg(const struct queue_file *f, const char *id, size_t *index)
+{
+    for (size_t i = 0; i < f->nmsg; i++) {
+        if (strcmp(f->msg[i].id, id) == 0 && !qf_msg_finished(&f->msg[i])) {
+            *index = i;
+            return 0;
+        }
+    }
+    errno = ENOENT;
+    return -1;
+}
+
+/* queue_msg_open once its file is open (fd) in place. */
+static int msg_open_fd(int fd, const char *fid, enum queue_place place, const char *id,
+                       struct queue_msg_fd *out, const char **why)
+{
+    if (queue_read_meta(fd, fid, place, &out->file, why) != 0)
+        return -1;
+    flock(fd, LOCK_UN); /* the content never changes: read it unlocked */
+    if (find_msg(&out->file, id, &out->index) != 0 ||
+        verify_content(fd, &out->file, out->index, NULL, why) != 0) {
+        int e = errno;
+        queue_file_free(&out->file);
+        return errno = e, -1;
+    }
+    out->fd = fd;
+    out->offset = out->file.msg[out->index].content_offset;
+    out->length = out->file.msg[out->index].size;
+    out->place = place;
+    return 0;
+}
+
+int queue_msg_open(struct queue *q, const char *id, struct queue_msg_fd *out, const char **why)
+{
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    enum queue_place place;
+    memset(out, 0, sizeof(*out));
+    out->fd = -1;
+    *why = NULL;
+    if (!queue_id_valid(id))
+        return *why = "not a message id", errno = EINVAL, -1;
+    memcpy(fid, id, QUEUE_FILE_ID_LEN);
+    fid[QUEUE_FILE_ID_LEN] = '\0';
+    int fd = queue_locate_locked(q, fid, LOCK_SH, O_RDONLY, &place);
+    if (fd < 0) {
+        if (errno == EBADMSG)
+            *why = "not a regular file";
+        return -1;
+    }
+    if (msg_open_fd(fd, fid, place, id, out, why) != 0) {
+        int e = errno;
+        if (e == EBADMSG)
+            log_warn("%s: %s: not handed out", id, *why);
+        close(fd);
+        return errno = e, -1;
+    }
+    return 0;
+}
+
+void queue_msg_fd_close(struct queue_msg_fd *m)
+{
+    if (m->fd >= 0)
+        close(m->fd);
+    m->fd = -1;
+    queue_file_free(&m->file);
 }
 
 /* ------------------------------------------------------------- listing ---- */

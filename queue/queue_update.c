@@ -1,7 +1,9 @@
 /*
  * queue_update — changing committed queue files: recipient results, hold,
  * release, delete, taking a file into active/, quarantine (queue.h
- * "updates"; rule 1 of the LOCKING RULE).
+ * "updates"; rule 1 of the LOCKING RULE). State records go only into the
+ * state log of a format 1 or 2 file; a format 3 file never changes after
+ * its commit (EOPNOTSUPP: its state is the router's journal).
  *
  * An update appends records to the file's state log under LOCK_EX and
  * fdatasyncs before it returns, so the caller acts on a change only once it
@@ -200,6 +202,11 @@ int queue_update(struct queue *q, const char *fid, const struct queue_update *u,
         rc = -1;
         if (errno == EBADMSG)
             queue_quarantine_locked(q, fid, place, why);
+    } else if (f.version == 3) {
+        /* immutable once committed: its delivery state is the router's */
+        rc = -1;
+        errno = EOPNOTSUPP;
+        queue_file_free(&f);
     } else {
         rc = update_locked(q, fd, &f, u, n, finished);
         queue_file_free(&f);

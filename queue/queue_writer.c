@@ -49,9 +49,11 @@
 struct queue_writer {
     struct queue *q;
     int fd;
-    int slot;          /* fd is slots/tmp_name (a commit slot), not tmp/tmp_name */
-    int refill;        /* slots/ runs low: refill after the commit */
-    uint32_t body_crc; /* of everything written at offset >= 64 */
+    int slot;             /* fd is slots/tmp_name (a commit slot), not tmp/tmp_name */
+    int refill;           /* slots/ runs low: refill after the commit */
+    uint32_t body_crc;    /* of everything written at offset >= 64 */
+    uint32_t msg_crc;     /* of the open message's content so far */
+    struct qf_header hdr; /* once written: rewritten if the id must change */
     char tmp_name[QUEUE_FILE_ID_LEN + 1];
     uint64_t created_us;
     struct buf out; /* bytes not yet written; they start at out_off */
@@ -143,6 +145,7 @@ int queue_writer_data(struct queue_writer *w, const void *p, size_t n)
     if (w->error)
         return errno = w->error, -1;
     buf_add(&w->out, p, n);
+    w->msg_crc = crc32c(w->msg_crc, p, n);
     return w->out.len >= WRITE_CHUNK ? flush_out(w) : 0;
 }
 
@@ -157,6 +160,8 @@ static void env_message(struct queue_writer *w, const struct queue_envelope *env
     qf_put_u32(&rec, w->nmsg);
     qf_put_u64(&rec, w->msg_start);
     qf_put_u64(&rec, size);
+    if (w->q->write_version == 3)
+        qf_put_u32(&rec, w->msg_crc); /* each message verified on its own */
     qf_put_u64(&rec, now_usec());
     qf_put_u32(&rec, (uint32_t)env->nrcpt);
     qf_put_u32(&rec, (uint32_t)env->nattr);
@@ -199,6 +204,7 @@ int queue_writer_end_msg(struct queue_writer *w, const struct queue_envelope *en
         *index = w->nmsg;
     w->nmsg++;
     w->msg_start = writer_pos(w);
+    w->msg_crc = 0;
     return 0;
 }
 
@@ -212,35 +218,45 @@ uint64_t queue_writer_msg_size(const struct queue_writer *w)
     return writer_pos(w) - w->msg_start;
 }
 
-/* Steps 2-3: envelope, header, fdatasync. */
-static int write_and_sync(struct queue_writer *w)
+int queue_write_header(int fd, struct qf_header *h, const char *fid)
 {
-    struct qf_header h = {0};
-    h.env_off = writer_pos(w);
-    h.env_len = (uint32_t)w->env.len;
-    h.env_crc = crc32c(0, w->env.s, w->env.len);
-    h.committed_len = h.env_off + h.env_len;
-    h.nmsg = w->nmsg;
-    h.created_us = w->created_us;
-    buf_add(&w->out, w->env.s, w->env.len);
-    if (flush_out(w) != 0)
-        return -1;
-    h.body_crc = w->body_crc;
-    unsigned char hdr[QF_HEADER_SIZE];
-    qf_header_encode(&h, hdr);
+    unsigned char raw[QF_HEADER_SIZE];
+    memcpy(h->fid, fid, QUEUE_FILE_ID_LEN + 1);
+    if (h->version == 3 && queue_id_time(fid, &h->created_us) != 0)
+        return errno = EINVAL, -1;
+    qf_header_encode(h, raw);
     ssize_t r;
     do
-        r = pwrite(w->fd, hdr, sizeof(hdr), 0);
+        r = pwrite(fd, raw, sizeof(raw), 0);
     while (r < 0 && errno == EINTR);
-    if (r != (ssize_t)sizeof(hdr)) {
+    if (r != (ssize_t)sizeof(raw)) {
         if (r >= 0)
             errno = EIO;
         return -1;
     }
     do
-        r = fdatasync(w->fd);
+        r = fdatasync(fd);
     while (r < 0 && errno == EINTR);
     return (int)r;
+}
+
+/* Steps 2-3: envelope, header naming fid, fdatasync. */
+static int write_and_sync(struct queue_writer *w, const char *fid)
+{
+    struct qf_header *h = &w->hdr;
+    memset(h, 0, sizeof(*h));
+    h->version = w->q->write_version;
+    h->env_off = writer_pos(w);
+    h->env_len = (uint32_t)w->env.len;
+    h->env_crc = crc32c(0, w->env.s, w->env.len);
+    h->committed_len = h->env_off + h->env_len;
+    h->nmsg = w->nmsg;
+    h->created_us = w->created_us;
+    buf_add(&w->out, w->env.s, w->env.len);
+    if (flush_out(w) != 0)
+        return -1;
+    h->body_crc = w->body_crc;
+    return queue_write_header(w->fd, h, fid);
 }
 
 int queue_rename_noreplace(int from_dir, const char *from, int to_dir, const char *to)
@@ -284,7 +300,10 @@ static int rename_into_place(struct queue_writer *w, char *fid, char *bucket)
         }
         if (errno != EEXIST)
             break;
+        /* taken (a clock stepped back): a new id, which the header names */
         queue_file_id_new(fid, NULL);
+        if (w->hdr.version == 3 && queue_write_header(w->fd, &w->hdr, fid) != 0)
+            break;
     }
     buf_free(&rel);
     return rc;
@@ -312,7 +331,7 @@ static int commit_slot(struct queue_writer *w, char *fid)
 {
     char bucket[3];
     queue_file_id_new(fid, &w->created_us); /* ids sort by commit time */
-    if (write_and_sync(w) != 0) {
+    if (write_and_sync(w, fid) != 0) {
         int e = errno;
         slot_release(w, 1);
         return errno = e, -1;
@@ -340,7 +359,7 @@ int queue_writer_commit(struct queue_writer *w, char *fid)
     }
     if (w->nmsg == 0) {
         e = EINVAL;
-    } else if (write_and_sync(w) != 0) {
+    } else if (write_and_sync(w, w->tmp_name) != 0) {
         e = errno;
     } else if (rename_into_place(w, fid, bucket) != 0) {
         e = errno;

@@ -101,24 +101,58 @@ def _str(payload, pos):
     return payload[pos + 4:pos + 4 + n].decode("utf-8", "replace"), pos + 4 + n
 
 
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data):
+    """CRC-32C (Castagnoli), as queue files carry it."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = _CRC32C[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
 def read_queue_file(path):
     """The messages of one committed queue file (queue/queue.h "file
     format"), as dicts: id, sender, rcpts, size, content. Raises ValueError
-    on a file that is not complete (an independent reader for the tests)."""
+    on a file that is not complete (an independent reader for the tests):
+    in format 3 also when the header names another file id, the file is
+    longer than its commit, or a message's content fails its CRC-32C."""
     data = Path(path).read_bytes()
-    if len(data) < 64 or data[:8] not in (b"OHQUEUE1", b"OHQUEUE2"):
+    if len(data) < 64 or data[:8] not in (b"OHQUEUE1", b"OHQUEUE2", b"OHQUEUE3"):
         raise ValueError("%s: not a committed queue file" % path)
+    v3 = data[:8] == b"OHQUEUE3"
     env_off, env_len, _crc, committed, nmsg = struct.unpack(">QIIQI", data[8:36])
     if committed != env_off + env_len or committed > len(data):
         raise ValueError("%s: truncated" % path)
-    env, pos, msgs, fid = data[env_off:committed], 0, [], Path(path).name
+    fid = Path(path).name
+    if v3 and (data[40:56] != fid.encode() or committed != len(data)):
+        raise ValueError("%s: header names %r, committed %d of %d bytes" %
+                         (path, data[40:56], committed, len(data)))
+    env, pos, msgs = data[env_off:committed], 0, []
     while pos < len(env):
         rtype, rlen = env[pos:pos + 1], struct.unpack(">I", env[pos + 1:pos + 5])[0]
         payload = env[pos + 5:pos + 5 + rlen]
         pos += 5 + rlen
         if rtype == b"M":
-            index, off, size, _arrival, _nrcpt, _nattr = struct.unpack(">IQQQII", payload[:36])
-            sender, _ = _str(payload, 36)
+            index, off, size = struct.unpack(">IQQ", payload[:20])
+            at = 20
+            if v3:
+                content_crc = struct.unpack(">I", payload[20:24])[0]
+                if crc32c(data[off:off + size]) != content_crc:
+                    raise ValueError("%s: message %d fails its CRC" % (path, index))
+                at = 24
+            sender, _ = _str(payload, at + 16)
             msgs.append({"id": fid + _ALPHABET[index >> 5] + _ALPHABET[index & 31],
                          "sender": sender, "rcpts": [], "size": size,
                          "content": data[off:off + size], "attrs": {}})

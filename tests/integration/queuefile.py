@@ -2,7 +2,7 @@
 tests that must see the exact stored bytes (queue/queue.h "file format":
 a 64-byte header holding the envelope offset and length, envelope records
 TYPE(u8) LEN(u32) PAYLOAD, and an 'M' record per message giving its index,
-content offset and content length). Files live in
+content offset and content length, then in format 3 its content's CRC-32C). Files live in
 queue_dir/{incoming,active}/HH/FILEID; a message id is its file id plus two
 characters. Read-only; never used on a queue a test did not make.
 """
@@ -21,7 +21,7 @@ def _find_file(queue_dir, qid):
 def stored_content(queue_dir, qid):
     """The bytes of message qid exactly as the queue stores them."""
     data = _find_file(queue_dir, qid).read_bytes()
-    assert data[:8] in (b"OHQUEUE1", b"OHQUEUE2"), "not a queue file"
+    assert data[:8] in (b"OHQUEUE1", b"OHQUEUE2", b"OHQUEUE3"), "not a queue file"
     env_off, env_len = struct.unpack(">QI", data[8:20])
     env = data[env_off:env_off + env_len]
     index = _index(qid)

@@ -50,6 +50,16 @@ static int setup(void **state)
     return 0;
 }
 
+/* A queue whose writer makes format 2 files (with a state log), as older
+ * onehop-queue did: formats 1 and 2 are still read and updated. */
+static int setup_v2(void **state)
+{
+    if (setup(state) != 0)
+        return -1;
+    ((struct fixture *)*state)->q->write_version = 2;
+    return 0;
+}
+
 static int teardown(void **state)
 {
     struct fixture *fx = *state;
@@ -628,14 +638,14 @@ static void test_recover_strays_and_wrong_bucket(void **state)
 
 /* Every single-byte change in the header, envelope or log of a real file is
  * either refused (corrupt) or harmless; none may crash (ASan runs this). */
-static void test_parse_every_byte_flipped(void **state)
+static void flip_every_byte(struct fixture *fx, int with_log)
 {
-    struct fixture *fx = *state;
     char fid[QUEUE_FILE_ID_LEN + 1];
     struct buf path = BUF_INIT, img = BUF_INIT;
     commit_file(fx->q, 2, fid);
     struct queue_update u = {QUPD_DEFERRED, 1, 1, 0, 10, 0, "451 try later"};
-    assert_int_equal(queue_update(fx->q, fid, &u, 1, NULL), 0);
+    if (with_log)
+        assert_int_equal(queue_update(fx->q, fid, &u, 1, NULL), 0);
     file_path(fx, "incoming", fid, &path);
     assert_int_equal(read_file(buf_cstr(&path), &img, 0), 0);
     struct queue_file f;
@@ -655,6 +665,232 @@ static void test_parse_every_byte_flipped(void **state)
     }
     assert_true(refused > img.len / 2);
     buf_free(&img);
+    buf_free(&path);
+}
+
+/* Format 3 (header, content, envelope) ... */
+static void test_parse_every_byte_flipped(void **state)
+{
+    flip_every_byte(*state, 0);
+}
+
+/* ... and format 2 with a state log. */
+static void test_parse_every_byte_flipped_v2(void **state)
+{
+    flip_every_byte(*state, 1);
+}
+
+/* ------------------------------------------------------------- format 3 ---- */
+static void copy_file(const char *from, const char *to)
+{
+    struct buf img = BUF_INIT;
+    assert_int_equal(read_file(from, &img, 0), 0);
+    int fd = open(to, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    assert_int_equal(write_all(fd, img.s, img.len), 0);
+    close(fd);
+    buf_free(&img);
+}
+
+/* Another valid file's image under a file's name is refused: the header
+ * names its own file id (issue 8 item 5). So is a file renamed. */
+static void test_v3_header_names_its_file(void **state)
+{
+    struct fixture *fx = *state;
+    char a[QUEUE_FILE_ID_LEN + 1], b[QUEUE_FILE_ID_LEN + 1], c[QUEUE_FILE_ID_LEN + 1];
+    char id[QUEUE_ID_LEN + 1];
+    struct buf pa = BUF_INIT, pb = BUF_INIT, pc = BUF_INIT, img = BUF_INIT;
+    commit_file(fx->q, 1, a);
+    commit_file(fx->q, 2, b);
+    commit_file(fx->q, 1, c);
+    file_path(fx, "incoming", a, &pa);
+    file_path(fx, "incoming", b, &pb);
+    assert_int_equal(read_file(buf_cstr(&pa), &img, 0), 0);
+    assert_memory_equal(img.s, "OHQUEUE3", 8);
+    assert_memory_equal(img.s + 40, a, QUEUE_FILE_ID_LEN);
+    copy_file(buf_cstr(&pb), buf_cstr(&pa)); /* a now holds b's image */
+    struct queue_file f;
+    const char *why;
+    queue_msg_id(a, 0, id);
+    struct queue_msg_fd m;
+    assert_int_equal(queue_msg_open(fx->q, id, &m, &why), -1);
+    assert_int_equal(errno, EBADMSG);
+    assert_string_equal(why, "file id in the header does not match the file's name");
+    /* renamed to another valid id (in its right bucket) */
+    char moved[QUEUE_FILE_ID_LEN + 1];
+    memcpy(moved, c, sizeof(moved));
+    moved[QUEUE_FILE_ID_LEN - 1] = moved[QUEUE_FILE_ID_LEN - 1] == '0' ? '1' : '0';
+    file_path(fx, "incoming", c, &pc);
+    struct buf pm = BUF_INIT;
+    file_path(fx, "incoming", moved, &pm);
+    char bucket[3];
+    queue_bucket(moved, bucket);
+    assert_int_equal(queue_make_bucket(fx->q, QDIR_INCOMING, bucket), 0);
+    assert_int_equal(rename(buf_cstr(&pc), buf_cstr(&pm)), 0);
+    queue_msg_id(moved, 0, id);
+    assert_int_equal(queue_msg_open(fx->q, id, &m, &why), -1);
+    assert_int_equal(errno, EBADMSG);
+    /* recovery quarantines both; b itself is untouched */
+    struct queue_recovery r;
+    assert_int_equal(queue_recover(fx->q, &r), 0);
+    assert_int_equal(r.quarantined, 2);
+    assert_int_equal(count_dir(fx, "corrupt"), 2);
+    assert_int_equal(queue_load(fx->q, b, &f), 0);
+    assert_int_equal(f.version, 3);
+    queue_file_free(&f);
+    buf_free(&pa);
+    buf_free(&pb);
+    buf_free(&pc);
+    buf_free(&pm);
+    buf_free(&img);
+}
+
+/* Message k's content range in file fid, from its loaded envelope. */
+static void msg_range(struct fixture *fx, const char *fid, unsigned k, uint64_t *off, uint64_t *len)
+{
+    struct queue_file f;
+    assert_int_equal(queue_load(fx->q, fid, &f), 0);
+    *off = f.msg[k].content_offset;
+    *len = f.msg[k].size;
+    queue_file_free(&f);
+}
+
+static void flip_byte_at(const char *path, uint64_t off)
+{
+    int fd = open(path, O_RDWR);
+    unsigned char c;
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, &c, 1, (off_t)off), 1);
+    c ^= 0x20;
+    assert_int_equal(pwrite(fd, &c, 1, (off_t)off), 1);
+    close(fd);
+}
+
+/* queue_msg_open of message k of fid: its length, or (want_errno) the
+ * failure it must give. */
+static uint64_t open_msg(struct fixture *fx, const char *fid, unsigned k, int want_errno)
+{
+    char id[QUEUE_ID_LEN + 1];
+    struct queue_msg_fd m;
+    const char *why;
+    queue_msg_id(fid, k, id);
+    int rc = queue_msg_open(fx->q, id, &m, &why);
+    if (want_errno) {
+        assert_int_equal(rc, -1);
+        assert_int_equal(errno, want_errno);
+        return 0;
+    }
+    assert_int_equal(rc, 0);
+    uint64_t n = m.length;
+    queue_msg_fd_close(&m);
+    return n;
+}
+
+/* queue_msg_open hands out fd + range of a verified message; a flipped
+ * byte in one message's content fails that message only (distinct error),
+ * and content read for show fails the same way. */
+static void test_v3_message_crc(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    struct buf path = BUF_INIT;
+    commit_file(fx->q, 3, fid);
+    file_path(fx, "incoming", fid, &path);
+    uint64_t off, len;
+    msg_range(fx, fid, 2, &off, &len);
+    struct queue_msg_fd m;
+    const char *why;
+    queue_msg_id(fid, 2, id);
+    assert_int_equal(queue_msg_open(fx->q, id, &m, &why), 0);
+    assert_int_equal(m.offset, off);
+    assert_int_equal(m.length, 12);
+    assert_int_equal(m.index, 2);
+    assert_int_equal(m.place, QUEUE_INCOMING);
+    assert_string_equal(m.file.msg[2].sender, "alice@a.test");
+    char got[12];
+    assert_int_equal(pread(m.fd, got, sizeof(got), (off_t)m.offset), 12);
+    assert_memory_equal(got, "msg 2\nmsg 2\n", 12);
+    int fl = fcntl(m.fd, F_GETFL);
+    assert_int_equal(fl & O_ACCMODE, O_RDONLY);
+    assert_true(fl & O_NONBLOCK);
+    assert_true(fcntl(m.fd, F_GETFD) & FD_CLOEXEC);
+    assert_int_equal(write(m.fd, "x", 1), -1);
+    queue_msg_fd_close(&m);
+    assert_int_equal(m.fd, -1);
+    flip_byte_at(buf_cstr(&path), off + 3);
+    assert_int_equal(queue_msg_open(fx->q, id, &m, &why), -1);
+    assert_int_equal(errno, EBADMSG);
+    assert_string_equal(why, "message content checksum mismatch");
+    struct queue_file f;
+    assert_int_equal(queue_load(fx->q, fid, &f), 0); /* the envelope is fine */
+    struct buf content = BUF_INIT;
+    assert_int_equal(queue_content_read(fx->q, &f, 2, &content), -1);
+    assert_int_equal(errno, EBADMSG);
+    assert_int_equal(content.len, 0);
+    assert_int_equal(queue_content_read(fx->q, &f, 1, &content), 0);
+    assert_int_equal(content.len, 6);
+    queue_file_free(&f);
+    assert_int_equal(open_msg(fx, fid, 1, 0), 6); /* the others still open */
+    open_msg(fx, fid, 3, ENOENT);                 /* no such message */
+    buf_free(&content);
+    buf_free(&path);
+}
+
+/* A hole punched over a finished message's range (the cleaner's RECLAIM)
+ * breaks the body CRC but no other message: each carries its own. */
+static void test_v3_hole_punched_neighbour(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    struct buf path = BUF_INIT, big = BUF_INIT;
+    struct queue_writer *w;
+    for (int i = 0; i < 3 * 4096; i++)
+        buf_addc(&big, (char)('a' + i % 26));
+    buf_addc(&big, '\n');
+    assert_int_equal(queue_writer_begin(fx->q, &w), 0);
+    for (unsigned k = 0; k < 2; k++) {
+        struct queue_envelope env = {"alice@a.test", two_rcpts, NULL, NULL, 2, NULL, 0};
+        assert_int_equal(queue_writer_data(w, big.s, big.len), 0);
+        assert_int_equal(queue_writer_end_msg(w, &env, NULL), 0);
+    }
+    assert_int_equal(queue_writer_commit(w, fid), 0);
+    file_path(fx, "incoming", fid, &path);
+    uint64_t off, len;
+    msg_range(fx, fid, 0, &off, &len);
+    int fd = open(buf_cstr(&path), O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(
+        fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len), 0);
+    struct qf_header h;
+    const char *why;
+    assert_int_equal(queue_check_body(fd, 1, &h, &why), -1); /* the body CRC is gone */
+    close(fd);
+    assert_int_equal(open_msg(fx, fid, 1, 0), big.len);
+    open_msg(fx, fid, 0, EBADMSG); /* the punched one */
+    buf_free(&big);
+    buf_free(&path);
+}
+
+/* A format 3 file ends where its commit did: no state log is appended and
+ * bytes after the committed length make it corrupt. */
+static void test_v3_no_state_log(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    struct buf path = BUF_INIT;
+    commit_file(fx->q, 1, fid);
+    struct queue_update u = {QUPD_DELIVERED, 0, 0, 0, 0, 0, "250 ok"};
+    assert_int_equal(queue_update(fx->q, fid, &u, 1, NULL), -1);
+    assert_int_equal(errno, EOPNOTSUPP);
+    file_path(fx, "incoming", fid, &path);
+    off_t before = file_size(buf_cstr(&path));
+    struct queue_file f;
+    assert_int_equal(queue_load(fx->q, fid, &f), 0);
+    assert_int_equal(f.committed_len, (uint64_t)before);
+    queue_file_free(&f);
+    append_bytes(buf_cstr(&path), "x", 1);
+    assert_int_equal(queue_load(fx->q, fid, &f), -1);
+    assert_int_equal(errno, EBADMSG);
     buf_free(&path);
 }
 
@@ -829,13 +1065,51 @@ static void test_slot_complete_image_committed(void **state)
     assert_int_equal(r.slots_committed, 1);
     assert_int_equal(r.slots_freed, 0);
     assert_int_equal(count_dir(fx, "slots"), QUEUE_SLOT_BATCH - 1); /* the slot name is gone */
-    /* the id comes from the commit time in the header (and our pid) */
+    /* the id is the one its writer chose, named in the header (format 3) */
     queue_msg_id(fid, 0, id);
     struct queue_file f;
     size_t index;
     assert_int_equal(queue_find(q, id, &f, &index), 0);
     assert_string_equal(f.msg[0].sender, "alice@a.test");
     queue_file_free(&f);
+    queue_close(q);
+}
+
+/* A committed slot whose header's id is taken in incoming/ meanwhile gets
+ * a fresh id, and its header is rewritten to name it. */
+static void test_slot_committed_id_taken(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue *q = open_slots(fx);
+    char name[QUEUE_FILE_ID_LEN + 1], fid[QUEUE_FILE_ID_LEN + 1];
+    struct buf slot = BUF_INIT, taken = BUF_INIT;
+    queue_file_id_new(name, NULL);
+    committed_slot_image(fx, q, name, fid);
+    slot_path(fx, name, &slot);
+    file_path(fx, "incoming", fid, &taken);
+    struct buf img = BUF_INIT;
+    assert_int_equal(read_file(buf_cstr(&slot), &img, 0), 0);
+    int fd = open(buf_cstr(&taken), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write_all(fd, img.s, img.len), 0); /* fid is taken (same image) */
+    close(fd);
+    struct queue_recovery r;
+    assert_int_equal(queue_recover(q, &r), 0);
+    assert_int_equal(r.slots_committed, 1);
+    char **fids;
+    size_t n;
+    assert_int_equal(queue_list_files(q, QUEUE_INCOMING, &fids, &n), 0);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        struct queue_file f;
+        assert_int_equal(queue_load(q, fids[i], &f), 0); /* each named by its header */
+        queue_file_free(&f);
+    }
+    assert_true(strcmp(fids[0], fid) == 0 || strcmp(fids[1], fid) == 0);
+    queue_ids_free(fids, n);
+    buf_free(&img);
+    buf_free(&slot);
+    buf_free(&taken);
     queue_close(q);
 }
 
@@ -923,9 +1197,9 @@ static void test_slot_dead_refillers_slot_used(void **state)
     struct buf p = BUF_INIT;
     slot_path(fx, name, &p);
     assert_int_equal(chmod(buf_cstr(&p), 0), 0); /* its refiller died before the fsync */
-    commit_file(q, 1, fid); /* fsyncs slots/, makes it ready, uses it */
+    commit_file(q, 1, fid);                      /* fsyncs slots/, makes it ready, uses it */
     struct stat st;
-    assert_int_equal(stat(buf_cstr(&p), &st), -1); /* it was the one used */
+    assert_int_equal(stat(buf_cstr(&p), &st), -1);              /* it was the one used */
     assert_int_equal(count_dir(fx, "slots"), QUEUE_SLOT_BATCH); /* then refilled: was low */
     assert_int_equal(count_dir(fx, "tmp"), 0);
     struct queue_counts c;
@@ -996,35 +1270,42 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nothing_visible_before_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_refuses_empty_commit_and_no_rcpt, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_update_states_and_finish, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_update_invalid_writes_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_final_state_sticks, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hold_release_delete_and_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_update_states_and_finish, setup_v2, teardown),
+        cmocka_unit_test_setup_teardown(test_update_invalid_writes_nothing, setup_v2, teardown),
+        cmocka_unit_test_setup_teardown(test_final_state_sticks, setup_v2, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_release_delete_and_counts, setup_v2, teardown),
         cmocka_unit_test_setup_teardown(test_owner_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_without_create_fails_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover_removes_dead_writers_tmp_only, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_torn_tail_ignored_then_repaired, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_large_update_is_appended_in_pieces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_torn_tail_ignored_then_repaired, setup_v2, teardown),
+        cmocka_unit_test_setup_teardown(test_large_update_is_appended_in_pieces, setup_v2,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_damaged_record_before_the_last_append_is_corrupt,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_recover_unlinks_finished_file, setup, teardown),
+                                        setup_v2, teardown),
+        cmocka_unit_test_setup_teardown(test_recover_unlinks_finished_file, setup_v2, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_file_quarantined_listing_goes_on, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_random_bytes_file_quarantined_by_recovery, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_recover_strays_and_wrong_bucket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parse_every_byte_flipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parse_every_byte_flipped_v2, setup_v2, teardown),
+        cmocka_unit_test_setup_teardown(test_v3_header_names_its_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v3_message_crc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v3_hole_punched_neighbour, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v3_no_state_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trigger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slot_commit_and_refill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slot_empty_left_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slot_partial_image_freed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slot_complete_image_committed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slot_committed_id_taken, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slot_crc_mismatch_freed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slot_locked_left_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slot_writer_settles_leftover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slot_dead_refillers_slot_used, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_body_crc_and_version1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_body_crc_and_version1, setup_v2, teardown),
     };
     return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
 }
