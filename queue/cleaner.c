@@ -70,9 +70,52 @@ static int place_has_file(struct queue *q, enum queue_place place, const char *f
     return found;
 }
 
+/* Before any open: an entry named fid in incoming/ or active/ that is not a
+ * regular file (a FIFO would block an open, a symlink points anywhere) is
+ * refused by its type alone. 0 when all is well, -1 when answered. Only the
+ * queue account can put a name there, so nothing can swap it afterwards
+ * but itself (and the opens are O_NOFOLLOW anyway). */
+static int refuse_odd_entry(struct queue *q, const char *fid, struct outcome *o)
+{
+    struct buf rel = BUF_INIT;
+    struct stat st;
+    int rc = 0;
+    queue_rel_path(fid, &rel);
+    for (int p = QUEUE_INCOMING; p <= QUEUE_ACTIVE && rc == 0; p++) {
+        if (fstatat(q->dir_fd[p], buf_cstr(&rel), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            S_ISREG(st.st_mode))
+            continue;
+        fail(o, S_ISLNK(st.st_mode) ? ELOOP : EBADMSG,
+             S_ISLNK(st.st_mode) ? "a symbolic link, never followed" : "not a regular file");
+        rc = -1;
+    }
+    buf_free(&rel);
+    return rc;
+}
+
+/* The file fid, wherever it is (incoming/ or active/), opened and locked
+ * LOCK_EX; -1 when it is not there (answered OK 0: a repeated request) or
+ * cannot be opened (answered ERR). */
+static int open_named(struct queue *q, const char *fid, int flags, enum queue_place *place,
+                      struct outcome *o)
+{
+    if (refuse_odd_entry(q, fid, o) != 0)
+        return -1;
+    int fd = queue_locate_locked(q, fid, LOCK_EX, flags, place);
+    if (fd >= 0)
+        return fd;
+    if (errno == ENOENT)
+        ok(o, 0, 0, "already gone");
+    else
+        fail(o, errno, errno == EBADMSG ? "not a regular file" : "cannot open it");
+    return -1;
+}
+
 /* -------------------------------------------------------------- TAKE ---- */
 static void do_take(struct queue *q, const char *fid, struct outcome *o)
 {
+    if (refuse_odd_entry(q, fid, o) != 0)
+        return;
     if (queue_take(q, fid) == 0) {
         log_info("%s: taken: moved to active/", fid);
         ok(o, 1, 0, "taken");
@@ -91,14 +134,9 @@ static void do_take(struct queue *q, const char *fid, struct outcome *o)
 static void do_remove(struct queue *q, const char *fid, struct outcome *o)
 {
     enum queue_place place;
-    int fd = queue_locate_locked(q, fid, LOCK_EX, O_RDONLY, &place);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            ok(o, 0, 0, "already gone");
-        else
-            fail(o, errno, errno == EBADMSG ? "not a regular file" : "cannot open it");
+    int fd = open_named(q, fid, O_RDONLY, &place, o);
+    if (fd < 0)
         return;
-    }
     struct buf rel = BUF_INIT;
     queue_rel_path(fid, &rel);
     int rc = unlinkat(q->dir_fd[place], buf_cstr(&rel), 0);
@@ -256,14 +294,9 @@ static void do_reclaim(struct queue *q, const char *id, struct outcome *o)
     enum queue_place place;
     memcpy(fid, id, QUEUE_FILE_ID_LEN);
     fid[QUEUE_FILE_ID_LEN] = '\0';
-    int fd = queue_locate_locked(q, fid, LOCK_EX, O_RDWR, &place);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            ok(o, 0, 0, "already gone");
-        else
-            fail(o, errno, errno == EBADMSG ? "not a regular file" : "cannot open it");
+    int fd = open_named(q, fid, O_RDWR, &place, o);
+    if (fd < 0)
         return;
-    }
     reclaim_in(fd, fid, place, id, o);
     close(fd);
 }
