@@ -26,6 +26,8 @@ const char *dnsp_qtype_name(uint32_t qtype)
         return "MX";
     case DNSP_QTYPE_ROUTE:
         return "ROUTE";
+    case DNSP_QTYPE_ADDR:
+        return "ADDR";
     default:
         return "?";
     }
@@ -33,8 +35,8 @@ const char *dnsp_qtype_name(uint32_t qtype)
 
 uint32_t dnsp_qtype_parse(const char *s)
 {
-    static const uint32_t types[] = {DNSP_QTYPE_A, DNSP_QTYPE_AAAA, DNSP_QTYPE_MX,
-                                     DNSP_QTYPE_ROUTE};
+    static const uint32_t types[] = {DNSP_QTYPE_A, DNSP_QTYPE_AAAA, DNSP_QTYPE_MX, DNSP_QTYPE_ROUTE,
+                                     DNSP_QTYPE_ADDR};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (strcasecmp(s, dnsp_qtype_name(types[i])) == 0)
             return types[i];

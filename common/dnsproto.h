@@ -7,7 +7,7 @@
  * Requests (client -> dnscache), answered in any order, matched by id:
  *
  *   DNSP_LOOKUP   u32 id, u32 qtype, str name
- *                 qtype: DNSP_QTYPE_A, _AAAA, _MX or _ROUTE; name absolute,
+ *                 qtype: DNSP_QTYPE_A, _AAAA, _MX, _ROUTE or _ADDR; name absolute,
  *                 without a trailing dot (one is accepted and removed),
  *                 never extended by a search list (SPEC D1).
  *                 -> one DNSP_ANSWER with the same id
@@ -23,7 +23,8 @@
  *   = name when there was none), u32 status (enum dns_status), str reason
  *   ("" when ok), u32 ttl (seconds the answer may still be used: the
  *   remaining TTL of a cached answer; for ROUTE the minimum over the MX set
- *   and every host's A and AAAA answers; 0 = use for this delivery only),
+ *   and every host's A and AAAA answers; for ADDR the smaller of the A and
+ *   AAAA answers'; 0 = use for this delivery only),
  *   u32 flags (DNSP_F_*), u32 nhosts, then nhosts times:
  *     u32 preference, str host, u32 status, str reason, u32 ttl,
  *     bytes IPv4 addresses (4 bytes each), bytes IPv6 addresses (16 each)
@@ -44,6 +45,17 @@
  *            if any host failed temporarily, nxdomain if every host is
  *            NXDOMAIN, else nodata. At most DNSP_ROUTE_MAX_HOSTS hosts, the
  *            best preferences first (flag DNSP_F_HOSTS_CAPPED when more).
+ *   ADDR     the address view of one host, for `[host]` next hops and
+ *            `relayhost` (SPEC 4, D2): its A and AAAA answers in one request
+ *            (both asked, each cached and expiring on its own), as one host
+ *            = the name (preference 0) with both families' addresses, its
+ *            status and reason as a ROUTE host's (ok when it has any
+ *            address; tempfail when either lookup failed temporarily;
+ *            nxdomain when the name does not exist; else nodata; the reason
+ *            names the family, "A: ..." / "AAAA: ...") and its ttl the
+ *            smaller of the two answers' TTLs. The answer's status, reason
+ *            and ttl are the host's; the canonical name is the A answer's
+ *            (the AAAA answer's when A failed).
  *
  * Who randomizes (SPEC D1): not the cache. It returns equal preferences and
  * addresses in a stable order so that one cached answer serves everyone;
@@ -86,7 +98,8 @@ enum dnsp_qtype {
     DNSP_QTYPE_A = 1,
     DNSP_QTYPE_MX = 15,
     DNSP_QTYPE_AAAA = 28,
-    DNSP_QTYPE_ROUTE = 0xff01 /* not a DNS type: the composed delivery view */
+    DNSP_QTYPE_ROUTE = 0xff01, /* not a DNS type: the composed delivery view */
+    DNSP_QTYPE_ADDR = 0xff02   /* not a DNS type: A and AAAA of one host together */
 };
 
 enum dns_status {
@@ -131,7 +144,7 @@ struct dnsp_answer {
     size_t nhosts;
 };
 
-/* Names for output and parsing: "A", "AAAA", "MX", "ROUTE" (case-insensitive
+/* Names for output and parsing: "A", "AAAA", "MX", "ROUTE", "ADDR" (case-insensitive
  * on input; returns 0 when unknown) and "ok", "nodata", "nxdomain",
  * "null-mx", "tempfail", "invalid". */
 const char *dnsp_qtype_name(uint32_t qtype);

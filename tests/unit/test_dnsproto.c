@@ -74,8 +74,10 @@ static void test_qtype_names(void **state)
     assert_int_equal(dnsp_qtype_parse("mx"), DNSP_QTYPE_MX);
     assert_int_equal(dnsp_qtype_parse("Route"), DNSP_QTYPE_ROUTE);
     assert_int_equal(dnsp_qtype_parse("AAAA"), DNSP_QTYPE_AAAA);
+    assert_int_equal(dnsp_qtype_parse("addr"), DNSP_QTYPE_ADDR);
     assert_int_equal(dnsp_qtype_parse("TXT"), 0);
     assert_string_equal(dnsp_qtype_name(DNSP_QTYPE_A), "A");
+    assert_string_equal(dnsp_qtype_name(DNSP_QTYPE_ADDR), "ADDR");
     assert_string_equal(dns_status_name(DNS_STATUS_NULLMX), "null-mx");
 }
 
