@@ -102,8 +102,9 @@ def test_user_queues_through_the_set_uid_onehop_queue(tree):
     files = _queue_files(tree)
     assert len(files) == 1
     st = files[0].stat()
-    assert (st.st_uid, st.st_mode & 0o777) == (QUEUE_UID, 0o600)
-    assert (tree["spool"] / "queue").stat().st_mode & 0o077 == 0
+    # queue/queue_modes.h: the router's group reads, only the queue account writes
+    assert (st.st_uid, st.st_mode & 0o777) == (QUEUE_UID, 0o640)
+    assert (tree["spool"] / "queue").stat().st_mode & 0o7777 == 0o2755
     # the invoking user is recorded by onehop-queue, not claimed by sendmail
     listing = subprocess.run([str(onehop_bin() / "onehop"), "-C", str(tree["etc"]), "queue",
                               "--json"], capture_output=True, timeout=60)
