@@ -62,6 +62,7 @@ struct conf {
     char *relayhost;                /* NULL or validated next hop text (canonical form) */
     int site_direct_smtp;
     uint64_t retry_min, retry_max, queue_lifetime, delay_warning; /* seconds */
+    uint64_t queue_active_limit; /* recipients the router keeps in memory at once */
     uint64_t remote_concurrency, remote_destination_concurrency, local_concurrency;
     uint64_t message_size_limit;
     uint64_t smtpd_max_recipients;

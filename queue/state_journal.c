@@ -230,8 +230,10 @@ static int list_dir(int dir_fd, struct listing *l)
         }
     }
     closedir(d);
-    qsort(l->segments, l->nseg, sizeof(uint64_t), cmp_u64);
-    qsort(l->checkpoints, l->ncp, sizeof(uint64_t), cmp_u64);
+    if (l->nseg > 1)
+        qsort(l->segments, l->nseg, sizeof(uint64_t), cmp_u64);
+    if (l->ncp > 1)
+        qsort(l->checkpoints, l->ncp, sizeof(uint64_t), cmp_u64);
     return 0;
 }
 

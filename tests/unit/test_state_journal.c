@@ -46,13 +46,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *fx = *state;
-    struct buf cmd = BUF_INIT;
-    buf_printf(&cmd, "rm -rf '%s'", fx->dir);
-    int rc = system(buf_cstr(&cmd));
-    buf_free(&cmd);
+    int rc = test_remove_tree(fx->dir);
     buf_free(&fx->state);
     free(fx);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 /* What a replay saw: records as "TYPE:payload" lines, and their origins. */
@@ -427,7 +424,9 @@ static void test_interrupted_checkpoint_leftovers(void **state)
         const char *why;
         struct sj *old = NULL;
         /* An old segment 1 reappears (a removal not yet done). */
-        int fd = open(state_file(fx, SEG1), O_WRONLY | O_CREAT, 0600);
+        char *seg1 = state_file(fx, SEG1);
+        int fd = open(seg1, O_WRONLY | O_CREAT, 0600);
+        free(seg1);
         assert_true(fd >= 0);
         close(fd);
         assert_int_equal(

@@ -32,6 +32,16 @@ static inline char *test_temp_dir(char *out, size_t size, const char *name)
     return out;
 }
 
+/* Remove a test's directory tree: 0, or -1 if rm failed. */
+static inline int test_remove_tree(const char *dir)
+{
+    char cmd[256];
+    int n = snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (n < 0 || (size_t)n >= sizeof(cmd))
+        return -1;
+    return system(cmd) == 0 ? 0 : -1;
+}
+
 /* A new file /tmp/onehop-test-NAME.?????? holding text; its path in out. */
 static inline char *test_temp_file(char *out, size_t size, const char *name, const char *text)
 {

@@ -1,0 +1,786 @@
+/*
+ * state — the router's state side on the journal (contract: state.h;
+ * records: state_record.h; design and crash table: docs/INTERNALS.md "The
+ * state side").
+ *
+ * One code path for live changes and replay: a change is encoded as its
+ * record payload, applied to memory by the same state_apply_record() the
+ * replay uses, and queued in the journal. Memory: files in a pointer array
+ * sorted by file id (new files arrive in id order, so inserts append), each
+ * file's messages in one array, a binary min-heap of (due time, message)
+ * entries checked lazily when popped (a stale entry is dropped; every change
+ * that can make a message due earlier pushes a fresh one), and the list of
+ * cleaner requests not yet done. A forgotten file is freed only when no
+ * heap entry points at it any more (a count per file).
+ *
+ * Must never: hand out a cleaner request before its 'N' record is durable,
+ * apply a live change that the replay would apply differently, or read a
+ * message file to answer what is due.
+ */
+#include "state.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clean_proto.h"
+#include "log.h"
+#include "mem.h"
+#include "queue_impl.h"
+#include "safeio.h"
+#include "state_impl.h"
+#include "state_record.h"
+
+static struct file_slot *slot_of(struct state_file *f)
+{
+    return (struct file_slot *)f;
+}
+
+/* ------------------------------------------------------------ files ---- */
+
+static size_t file_pos(const struct state *s, const char *fid, int *found)
+{
+    size_t lo = 0, hi = s->nfiles;
+    *found = 0;
+    if (hi > 0 && strcmp(s->files[hi - 1]->f.fid, fid) < 0)
+        return hi; /* the common case: a new file after every known one */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(s->files[mid]->f.fid, fid);
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+struct state_file *state_file_find(const struct state *s, const char *fid)
+{
+    int found;
+    size_t pos = file_pos(s, fid, &found);
+    return found ? &s->files[pos]->f : NULL;
+}
+
+static void free_file(struct file_slot *fs)
+{
+    for (uint32_t i = 0; i < fs->f.nmsg; i++) {
+        struct state_msg *m = &fs->f.msg[i];
+        for (uint32_t k = 0; k < m->nrcpt; k++) {
+            free(m->rcpt[k].reason);
+            free(m->rcpt[k].route);
+        }
+        free(m->rcpt);
+    }
+    free(fs->f.msg);
+    free(fs);
+}
+
+static void forget_file(struct state *s, struct state_file *f)
+{
+    int found;
+    size_t pos = file_pos(s, f->fid, &found);
+    if (!found)
+        return;
+    memmove(&s->files[pos], &s->files[pos + 1], (s->nfiles - pos - 1) * sizeof(s->files[0]));
+    s->nfiles--;
+    struct file_slot *fs = slot_of(f);
+    fs->forgotten = 1;
+    if (fs->heap_refs == 0)
+        free_file(fs);
+}
+
+static struct state_file *add_file(struct state *s, const struct srec *r)
+{
+    int found;
+    size_t pos = file_pos(s, r->id, &found);
+    if (found)
+        return NULL;
+    struct file_slot *fs = xcalloc(1, sizeof(*fs));
+    struct state_file *f = &fs->f;
+    memcpy(f->fid, r->id, sizeof(f->fid));
+    f->place = r->place;
+    f->nmsg = r->nmsg;
+    f->msg = xcalloc(r->nmsg, sizeof(*f->msg));
+    for (uint32_t i = 0; i < r->nmsg; i++) {
+        struct state_msg *m = &f->msg[i];
+        m->file = f;
+        m->index = (uint16_t)i;
+        m->nrcpt = r->msgs[i].nrcpt;
+        m->arrival_us = r->msgs[i].arrival_us;
+        m->size = r->msgs[i].size;
+        m->rcpt = xcalloc(m->nrcpt, sizeof(*m->rcpt));
+    }
+    s->files = xgrow(s->files, &s->filecap, s->nfiles + 1, sizeof(s->files[0]));
+    memmove(&s->files[pos + 1], &s->files[pos], (s->nfiles - pos) * sizeof(s->files[0]));
+    s->files[pos] = fs;
+    s->nfiles++;
+    return f;
+}
+
+/* The message of a message id: its file, then the index whose id it is
+ * (ids of one file sort by index, so a binary search finds it). */
+static struct state_msg *find_msg(const struct state *s, const char *msgid)
+{
+    if (!queue_id_valid(msgid))
+        return NULL;
+    char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    memcpy(fid, msgid, QUEUE_FILE_ID_LEN);
+    fid[QUEUE_FILE_ID_LEN] = '\0';
+    struct state_file *f = state_file_find(s, fid);
+    if (!f)
+        return NULL;
+    size_t lo = 0, hi = f->nmsg;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        queue_msg_id(fid, (unsigned)mid, id);
+        int c = strcmp(id, msgid);
+        if (c == 0)
+            return &f->msg[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+void state_msg_id(const struct state_msg *m, char *out)
+{
+    queue_msg_id(m->file->fid, m->index, out);
+}
+
+/* ------------------------------------------------------ message state ---- */
+
+static int rcpt_final(const struct state_rcpt *r)
+{
+    return r->state == SRCPT_DELIVERED || r->state == SRCPT_BOUNCED;
+}
+
+static int msg_finished(const struct state_msg *m)
+{
+    if (m->deleted)
+        return 1;
+    for (uint32_t k = 0; k < m->nrcpt; k++)
+        if (!rcpt_final(&m->rcpt[k]))
+            return 0;
+    return 1;
+}
+
+static int file_finished(const struct state_file *f)
+{
+    for (uint32_t i = 0; i < f->nmsg; i++)
+        if (!msg_finished(&f->msg[i]))
+            return 0;
+    return 1;
+}
+
+enum state_msg_state state_msg_state(const struct state_msg *m)
+{
+    if (msg_finished(m))
+        return SMSG_FINISHED;
+    if (m->held)
+        return SMSG_HOLD;
+    if (m->file->place == QUEUE_INCOMING)
+        return SMSG_INCOMING;
+    for (uint32_t k = 0; k < m->nrcpt; k++)
+        if (m->rcpt[k].state == SRCPT_PENDING)
+            return SMSG_ACTIVE;
+    return m->in_flight ? SMSG_ACTIVE : SMSG_DEFERRED;
+}
+
+const char *state_msg_state_name(enum state_msg_state st)
+{
+    static const char *const names[] = {"incoming", "active", "deferred", "hold", "finished"};
+    return st <= SMSG_FINISHED ? names[st] : "unknown";
+}
+
+const char *state_rcpt_state_name(enum state_rcpt_state st)
+{
+    static const char *const names[] = {"pending", "deferred", "delivered", "bounced"};
+    return st <= SRCPT_BOUNCED ? names[st] : "unknown";
+}
+
+const struct state_msg *state_find(const struct state *s, const char *msgid)
+{
+    const struct state_msg *m = find_msg(s, msgid);
+    if (!m || msg_finished(m)) {
+        errno = ENOENT;
+        return NULL;
+    }
+    return m;
+}
+
+const struct state_file *state_find_file(const struct state *s, const char *fid)
+{
+    return state_file_find(s, fid);
+}
+
+int state_each(const struct state *s, state_each_fn *fn, void *arg)
+{
+    for (size_t i = 0; i < s->nfiles; i++) {
+        const struct state_file *f = &s->files[i]->f;
+        for (uint32_t k = 0; k < f->nmsg; k++) {
+            if (msg_finished(&f->msg[k]))
+                continue;
+            int rc = fn(&f->msg[k], arg);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+void state_count(const struct state *s, struct state_counts *c)
+{
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < s->nfiles; i++) {
+        const struct state_file *f = &s->files[i]->f;
+        for (uint32_t k = 0; k < f->nmsg; k++) {
+            const struct state_msg *m = &f->msg[k];
+            enum state_msg_state st = state_msg_state(m);
+            if (st == SMSG_FINISHED)
+                continue;
+            c->total++;
+            c->incoming += st == SMSG_INCOMING;
+            c->active += st == SMSG_ACTIVE;
+            c->deferred += st == SMSG_DEFERRED;
+            c->hold += st == SMSG_HOLD;
+            if (c->oldest_arrival_us == 0 || m->arrival_us < c->oldest_arrival_us)
+                c->oldest_arrival_us = m->arrival_us;
+        }
+    }
+}
+
+/* ------------------------------------------------------------- heap ---- */
+
+static void heap_swap(struct state *s, size_t a, size_t b)
+{
+    struct due t = s->heap[a];
+    s->heap[a] = s->heap[b];
+    s->heap[b] = t;
+}
+
+static void heap_push(struct state *s, int64_t when, struct state_msg *m)
+{
+    s->heap = xgrow(s->heap, &s->heapcap, s->nheap + 1, sizeof(s->heap[0]));
+    size_t i = s->nheap++;
+    s->heap[i].when = when;
+    s->heap[i].m = m;
+    slot_of(m->file)->heap_refs++;
+    while (i > 0 && s->heap[(i - 1) / 2].when > s->heap[i].when) {
+        heap_swap(s, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static struct due heap_pop(struct state *s)
+{
+    struct due top = s->heap[0];
+    s->heap[0] = s->heap[--s->nheap];
+    for (size_t i = 0;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < s->nheap && s->heap[l].when < s->heap[m].when)
+            m = l;
+        if (r < s->nheap && s->heap[r].when < s->heap[m].when)
+            m = r;
+        if (m == i)
+            break;
+        heap_swap(s, i, m);
+        i = m;
+    }
+    struct file_slot *fs = slot_of(top.m->file);
+    fs->heap_refs--;
+    if (fs->forgotten && fs->heap_refs == 0) {
+        free_file(fs);
+        top.m = NULL;
+    }
+    return top;
+}
+
+/* When m is due: the earliest next try of a recipient still to deliver
+ * (0: now); -1 if it is not to be delivered at all. */
+static int64_t due_time(const struct state_msg *m)
+{
+    if (m->held || m->file->removing || m->file->place != QUEUE_ACTIVE || msg_finished(m))
+        return -1;
+    int64_t when = -1;
+    for (uint32_t k = 0; k < m->nrcpt; k++) {
+        const struct state_rcpt *r = &m->rcpt[k];
+        if (rcpt_final(r))
+            continue;
+        int64_t t = r->state == SRCPT_PENDING ? 0 : r->next_try;
+        if (when < 0 || t < when)
+            when = t;
+    }
+    return when;
+}
+
+static void index_msg(struct state *s, struct state_msg *m)
+{
+    int64_t when = due_time(m);
+    if (!s->replaying && !s->readonly && !m->in_flight && when >= 0)
+        heap_push(s, when, m);
+}
+
+static void index_file(struct state *s, struct state_file *f)
+{
+    for (uint32_t i = 0; i < f->nmsg; i++)
+        index_msg(s, &f->msg[i]);
+}
+
+void state_index_all(struct state *s)
+{
+    for (size_t i = 0; i < s->nfiles; i++)
+        index_file(s, &s->files[i]->f);
+}
+
+void state_free_all(struct state *s)
+{
+    for (size_t i = 0; i < s->nheap; i++) {
+        struct file_slot *fs = slot_of(s->heap[i].m->file);
+        if (--fs->heap_refs == 0 && fs->forgotten)
+            free_file(fs);
+    }
+    s->nheap = 0;
+    for (size_t i = 0; i < s->nfiles; i++)
+        free_file(s->files[i]);
+    s->nfiles = 0;
+    free(s->files);
+    free(s->heap);
+    free(s->creq);
+    s->files = NULL;
+    s->heap = NULL;
+    s->creq = NULL;
+}
+
+int state_next_due(struct state *s, int64_t now, const struct state_msg **out, int64_t *next_wakeup)
+{
+    *out = NULL;
+    while (s->nheap > 0 && s->heap[0].when <= now) {
+        struct due d = heap_pop(s);
+        if (!d.m || d.m->in_flight || due_time(d.m) != d.when)
+            continue; /* stale: freed, in flight, or superseded */
+        d.m->in_flight = 1;
+        *out = d.m;
+        break;
+    }
+    if (next_wakeup)
+        *next_wakeup = s->nheap > 0 ? s->heap[0].when : 0;
+    return *out != NULL;
+}
+
+void state_dispatch_done(struct state *s, const char *msgid)
+{
+    struct state_msg *m = find_msg(s, msgid);
+    if (!m || !m->in_flight)
+        return;
+    m->in_flight = 0;
+    index_msg(s, m);
+}
+
+/* ---------------------------------------------------- cleaner queue ---- */
+
+static struct creq *creq_find(struct state *s, int kind, const char *id)
+{
+    for (size_t i = 0; i < s->ncreq; i++)
+        if (s->creq[i].r.kind == kind && strcmp(s->creq[i].r.id, id) == 0)
+            return &s->creq[i];
+    return NULL;
+}
+
+static void creq_add(struct state *s, int kind, const char *id, const char *why, uint64_t seq)
+{
+    s->creq = xgrow(s->creq, &s->creqcap, s->ncreq + 1, sizeof(s->creq[0]));
+    struct creq *c = &s->creq[s->ncreq++];
+    memset(c, 0, sizeof(*c));
+    c->r.kind = kind;
+    snprintf(c->r.id, sizeof(c->r.id), "%s", id);
+    snprintf(c->r.why, sizeof(c->r.why), "%s", why ? why : "");
+    c->seq = seq;
+}
+
+static void creq_drop(struct state *s, struct creq *c)
+{
+    size_t i = (size_t)(c - s->creq);
+    memmove(&s->creq[i], &s->creq[i + 1], (s->ncreq - i - 1) * sizeof(s->creq[0]));
+    s->ncreq--;
+}
+
+size_t state_clean_pending(const struct state *s)
+{
+    return s->ncreq;
+}
+
+int state_clean_next(struct state *s, struct state_clean_req *r)
+{
+    uint64_t durable = s->j ? sj_durable(s->j) : 0;
+    for (size_t i = 0; i < s->ncreq; i++) {
+        struct creq *c = &s->creq[i];
+        if (c->handed || c->failed || c->seq > durable)
+            continue;
+        c->handed = 1;
+        *r = c->r;
+        return 1;
+    }
+    return 0;
+}
+
+void state_clean_retry(struct state *s)
+{
+    for (size_t i = 0; i < s->ncreq; i++)
+        s->creq[i].failed = 0;
+}
+
+/* ---------------------------------------------------------- applying ---- */
+
+static void set_text(char **field, const char *text, size_t len)
+{
+    free(*field);
+    *field = text && len ? xstrndup(text, len) : NULL;
+}
+
+static int apply_outcome(struct state *s, const struct srec *r)
+{
+    struct state_msg *m = find_msg(s, r->id);
+    if (!m || r->rcpt >= m->nrcpt)
+        return -1;
+    struct state_rcpt *x = &m->rcpt[r->rcpt];
+    x->state = r->type == SREC_DELIVERED ? SRCPT_DELIVERED
+               : r->type == SREC_BOUNCED ? SRCPT_BOUNCED
+                                         : SRCPT_DEFERRED;
+    x->attempts++;
+    x->last_try = r->time;
+    x->next_try = r->type == SREC_DEFERRED ? r->next_try : 0;
+    set_text(&x->reason, r->text, r->text_len);
+    if (!m->in_flight)
+        index_msg(s, m);
+    return 0;
+}
+
+static int apply_message_flag(struct state *s, const struct srec *r)
+{
+    struct state_msg *m = find_msg(s, r->id);
+    if (!m)
+        return -1;
+    if (r->type == SREC_HOLD)
+        m->held = 1;
+    else if (r->type == SREC_RELEASE)
+        m->held = 0;
+    else
+        m->deleted = 1;
+    if (r->type == SREC_RELEASE)
+        index_msg(s, m);
+    return 0;
+}
+
+static int apply_flags_or_route(struct state *s, const struct srec *r)
+{
+    struct state_msg *m = find_msg(s, r->id);
+    if (!m || (r->rcpt >= m->nrcpt && !(r->type == SREC_FLAGS && r->rcpt == QUEUE_NO_RCPT)))
+        return -1;
+    if (r->type == SREC_ROUTE)
+        set_text(&m->rcpt[r->rcpt].route, r->text, r->text_len);
+    else if (r->rcpt == QUEUE_NO_RCPT)
+        m->flags |= r->bits;
+    else
+        m->rcpt[r->rcpt].flags |= r->bits;
+    return 0;
+}
+
+static int apply_message_state(struct state *s, const struct srec *r)
+{
+    struct state_msg *m = find_msg(s, r->id);
+    if (!m || m->nrcpt != r->nrcpt)
+        return -1;
+    m->held = r->held;
+    m->deleted = r->deleted;
+    m->flags = r->bits;
+    for (uint32_t k = 0; k < m->nrcpt; k++) {
+        const struct srec_rcpt *in = &r->rcpts[k];
+        struct state_rcpt *x = &m->rcpt[k];
+        x->state = in->state;
+        x->attempts = in->attempts;
+        x->flags = in->flags;
+        x->last_try = in->last_try;
+        x->next_try = in->next_try;
+        set_text(&x->reason, in->reason, in->reason_len);
+        set_text(&x->route, in->route, in->route_len);
+    }
+    return 0;
+}
+
+static void mark_asked(struct state *s, int kind, const char *id, int asked)
+{
+    if (kind == CLEAN_RECLAIM) {
+        struct state_msg *m = find_msg(s, id);
+        if (m)
+            m->reclaim_asked = (uint8_t)asked;
+    } else if (kind == CLEAN_REMOVE || kind == CLEAN_QUARANTINE) {
+        struct state_file *f = state_file_find(s, id);
+        if (f)
+            f->removing = (uint8_t)asked;
+    }
+}
+
+static int apply_clean_need(struct state *s, const struct srec *r, uint64_t seq)
+{
+    char why[128];
+    snprintf(why, sizeof(why), "%.*s", (int)r->text_len, r->text ? r->text : "");
+    if (!creq_find(s, r->kind, r->id))
+        creq_add(s, r->kind, r->id, why, seq);
+    mark_asked(s, r->kind, r->id, 1);
+    return 0;
+}
+
+static int apply_clean_done(struct state *s, const struct srec *r)
+{
+    struct creq *c = creq_find(s, r->kind, r->id);
+    if (c)
+        creq_drop(s, c);
+    struct state_file *f = r->kind == CLEAN_RECLAIM ? NULL : state_file_find(s, r->id);
+    if (!f)
+        return 0;
+    if (r->kind == CLEAN_TAKE && r->err == 0) {
+        f->place = QUEUE_ACTIVE;
+        index_file(s, f);
+    } else if (r->kind != CLEAN_TAKE || r->err == ENOENT) {
+        forget_file(s, f); /* removed, quarantined, or gone from both places */
+    }
+    return 0;
+}
+
+static int apply_decoded(struct state *s, const struct srec *r, uint64_t seq)
+{
+    switch (r->type) {
+    case SREC_FILE:
+        return add_file(s, r) ? 0 : -1;
+    case SREC_MESSAGE:
+        return apply_message_state(s, r);
+    case SREC_DELIVERED:
+    case SREC_BOUNCED:
+    case SREC_DEFERRED:
+        return apply_outcome(s, r);
+    case SREC_HOLD:
+    case SREC_RELEASE:
+    case SREC_DELETE:
+        return apply_message_flag(s, r);
+    case SREC_FLAGS:
+    case SREC_ROUTE:
+        return apply_flags_or_route(s, r);
+    case SREC_CLEAN_NEED:
+        return apply_clean_need(s, r, seq);
+    case SREC_CLEAN_DONE:
+        return apply_clean_done(s, r);
+    }
+    return -1;
+}
+
+static int apply_payload(struct state *s, unsigned type, const unsigned char *p, size_t len,
+                         uint64_t seq)
+{
+    struct srec r;
+    if (srec_decode(type, p, len, &r) != 0)
+        return -1;
+    int rc = apply_decoded(s, &r, seq);
+    srec_free(&r);
+    return rc;
+}
+
+int state_apply_record(struct state *s, unsigned type, const unsigned char *p, size_t len)
+{
+    return apply_payload(s, type, p, len, 0);
+}
+
+int state_replay_record(void *arg, enum sj_origin o, unsigned type, const unsigned char *p,
+                        size_t len)
+{
+    struct state *s = arg;
+    if (apply_payload(s, type, p, len, 0) != 0)
+        log_warn("state: a journal record of type %u that does not apply was skipped", type);
+    return 0; /* a record that does not apply is skipped, never a crash loop */
+}
+
+/* ------------------------------------------------------------ changes ---- */
+
+/* Queue the record and apply it (the same path the replay takes). */
+uint64_t state_record_add(struct state *s, unsigned type, const struct buf *payload)
+{
+    if (s->readonly) {
+        errno = EROFS;
+        return 0;
+    }
+    uint64_t seq = sj_last(s->j) + 1;
+    if (apply_payload(s, type, (const unsigned char *)payload->s, payload->len, seq) != 0) {
+        errno = EINVAL;
+        return 0;
+    }
+    return sj_add(s->j, type, payload->s, payload->len);
+}
+
+void state_need_clean(struct state *s, int kind, const char *id, const char *why)
+{
+    if (creq_find(s, kind, id))
+        return;
+    struct buf p = BUF_INIT;
+    srec_put_clean(&p, kind, id, why, 0, 0);
+    state_record_add(s, SREC_CLEAN_NEED, &p);
+    buf_free(&p);
+}
+
+/* After a change to m: ask for its space back, or its file's removal. */
+void state_ensure_clean_needs(struct state *s, struct state_file *f)
+{
+    if (f->removing)
+        return;
+    if (file_finished(f)) {
+        state_need_clean(s, CLEAN_REMOVE, f->fid, "");
+        return;
+    }
+    for (uint32_t i = 0; i < f->nmsg; i++) {
+        struct state_msg *m = &f->msg[i];
+        if (msg_finished(m) && !m->reclaim_asked) {
+            char id[QUEUE_ID_LEN + 1];
+            state_msg_id(m, id);
+            state_need_clean(s, CLEAN_RECLAIM, id, "");
+        }
+    }
+}
+
+/* The message an outcome or action names, unfinished; NULL with errno. */
+static struct state_msg *live_msg(struct state *s, const char *msgid)
+{
+    struct state_msg *m = find_msg(s, msgid);
+    if (!m || msg_finished(m)) {
+        errno = ENOENT;
+        return NULL;
+    }
+    return m;
+}
+
+static uint64_t outcome(struct state *s, unsigned type, const char *msgid, uint32_t rcpt,
+                        int64_t now, int64_t next_try, const char *text)
+{
+    struct state_msg *m = live_msg(s, msgid);
+    if (!m)
+        return 0;
+    if (rcpt >= m->nrcpt || rcpt_final(&m->rcpt[rcpt])) {
+        errno = EINVAL;
+        return 0;
+    }
+    struct buf p = BUF_INIT;
+    srec_put_outcome(&p, msgid, rcpt, now, next_try, type == SREC_DEFERRED, text);
+    uint64_t seq = state_record_add(s, type, &p);
+    buf_free(&p);
+    if (seq)
+        state_ensure_clean_needs(s, m->file);
+    return seq;
+}
+
+uint64_t state_delivered(struct state *s, const char *msgid, uint32_t rcpt, int64_t now,
+                         const char *reply)
+{
+    return outcome(s, SREC_DELIVERED, msgid, rcpt, now, 0, reply);
+}
+
+uint64_t state_bounced(struct state *s, const char *msgid, uint32_t rcpt, int64_t now,
+                       const char *reason)
+{
+    return outcome(s, SREC_BOUNCED, msgid, rcpt, now, 0, reason);
+}
+
+uint64_t state_deferred(struct state *s, const char *msgid, uint32_t rcpt, int64_t now,
+                        int64_t next_try, const char *reason)
+{
+    return outcome(s, SREC_DEFERRED, msgid, rcpt, now, next_try, reason);
+}
+
+static uint64_t message_action(struct state *s, unsigned type, const char *msgid, int64_t now,
+                               const char *who)
+{
+    struct state_msg *m = live_msg(s, msgid);
+    if (!m)
+        return 0;
+    struct buf p = BUF_INIT;
+    srec_put_msg_time(&p, msgid, now, type == SREC_DELETE ? (who ? who : "") : NULL);
+    uint64_t seq = state_record_add(s, type, &p);
+    buf_free(&p);
+    if (seq && type == SREC_DELETE)
+        state_ensure_clean_needs(s, m->file);
+    return seq;
+}
+
+uint64_t state_hold(struct state *s, const char *msgid, int64_t now)
+{
+    return message_action(s, SREC_HOLD, msgid, now, NULL);
+}
+
+uint64_t state_release(struct state *s, const char *msgid, int64_t now)
+{
+    return message_action(s, SREC_RELEASE, msgid, now, NULL);
+}
+
+uint64_t state_delete(struct state *s, const char *msgid, int64_t now, const char *who)
+{
+    return message_action(s, SREC_DELETE, msgid, now, who);
+}
+
+/* Record payload p (freed) for an unfinished message. */
+static uint64_t record_for_live(struct state *s, const char *msgid, unsigned type, struct buf *p)
+{
+    uint64_t seq = live_msg(s, msgid) ? state_record_add(s, type, p) : 0;
+    buf_free(p);
+    return seq;
+}
+
+uint64_t state_set_flags(struct state *s, const char *msgid, uint32_t rcpt, uint32_t bits)
+{
+    struct buf p = BUF_INIT;
+    srec_put_flags(&p, msgid, rcpt, bits);
+    return record_for_live(s, msgid, SREC_FLAGS, &p);
+}
+
+uint64_t state_set_route(struct state *s, const char *msgid, uint32_t rcpt, const char *route)
+{
+    struct buf p = BUF_INIT;
+    srec_put_route(&p, msgid, rcpt, route);
+    return record_for_live(s, msgid, SREC_ROUTE, &p);
+}
+
+uint64_t state_clean_done(struct state *s, const struct state_clean_req *r, uint32_t err)
+{
+    struct creq *c = creq_find(s, r->kind, r->id);
+    int final = err == 0 || (r->kind == CLEAN_TAKE && err == ENOENT);
+    if (!final) {
+        if (c) {
+            c->handed = 0;
+            c->failed = 1;
+        }
+        return sj_last(s->j);
+    }
+    struct buf p = BUF_INIT;
+    srec_put_clean(&p, r->kind, r->id, NULL, 1, err);
+    uint64_t seq = state_record_add(s, SREC_CLEAN_DONE, &p);
+    buf_free(&p);
+    return seq;
+}
+
+int state_flush(struct state *s)
+{
+    return s->readonly ? 0 : sj_flush(s->j);
+}
+
+uint64_t state_durable(const struct state *s)
+{
+    return s->j ? sj_durable(s->j) : 0;
+}
+
+struct sj *state_journal(struct state *s)
+{
+    return s->j;
+}

@@ -1,0 +1,406 @@
+/*
+ * test_state — the state side (queue/state.h) on real message files: one
+ * test per rule: learning new files (TAKE asked, handed out only once its
+ * need is durable), due now after the take, deferred until its next try,
+ * hold/release, delete, finished messages (RECLAIM) and files (REMOVE,
+ * then forgotten), outcomes refused for unknown or finished recipients,
+ * durability by sequence number, replay and checkpoint giving back the
+ * same state, requests not done re-offered after a restart, a second owner
+ * refused, a read-only open beside the owner, a file gone by hand, and the
+ * counts.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+
+#include <errno.h>
+
+#include "clean_proto.h"
+#include "log.h"
+#include "mem.h"
+#include "queue.h"
+#include "state.h"
+
+struct fixture {
+    char dir[64];
+    struct queue *q;
+    struct state *s;
+};
+
+static const char *const two_rcpts[] = {"bob@b.test", "carol@c.test"};
+
+static int setup(void **state)
+{
+    struct fixture *fx = xcalloc(1, sizeof(*fx));
+    test_temp_dir(fx->dir, sizeof(fx->dir), "state");
+    const char *why;
+    log_open("test", "stderr");
+    if (queue_open(&fx->q, fx->dir, QUEUE_OPEN_CREATE, &why) != 0)
+        return -1;
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    state_close(fx->s);
+    queue_close(fx->q);
+    int rc = test_remove_tree(fx->dir);
+    free(fx);
+    return rc;
+}
+
+/* A committed file of n messages with two recipients each; its id in fid. */
+static void commit_file(struct queue *q, unsigned n, char *fid)
+{
+    struct queue_writer *w;
+    assert_int_equal(queue_writer_begin(q, &w), 0);
+    for (unsigned k = 0; k < n; k++) {
+        struct queue_envelope env = {"alice@a.test", two_rcpts, NULL, NULL, 2, NULL, 0};
+        assert_int_equal(queue_writer_data(w, "Subject: x\n\nbody\n", 17), 0);
+        unsigned index;
+        assert_int_equal(queue_writer_end_msg(w, &env, &index), 0);
+    }
+    assert_int_equal(queue_writer_commit(w, fid), 0);
+}
+
+static void open_state(struct fixture *fx)
+{
+    const char *why = NULL;
+    state_close(fx->s);
+    fx->s = NULL;
+    assert_int_equal(state_open(&fx->s, fx->q, 0, NULL, &why), 0);
+}
+
+/* What the cleaner would do for one request (the test plays the cleaner). */
+static void serve_cleaner(struct fixture *fx)
+{
+    struct state_clean_req r;
+    while (state_clean_next(fx->s, &r)) {
+        if (r.kind == CLEAN_TAKE)
+            assert_int_equal(queue_take(fx->q, r.id), 0);
+        state_clean_done(fx->s, &r, 0);
+    }
+    assert_int_equal(state_flush(fx->s), 0);
+}
+
+/* A file learned and taken: its first message id in id. */
+static void queued_and_taken(struct fixture *fx, unsigned n, char *fid, char *id)
+{
+    commit_file(fx->q, n, fid);
+    if (!fx->s)
+        open_state(fx);
+    assert_true(state_learn_files(fx->s) >= (long)n);
+    assert_int_equal(state_flush(fx->s), 0);
+    serve_cleaner(fx);
+    queue_msg_id(fid, 0, id);
+}
+
+static const struct state_msg *due_now(struct fixture *fx, int64_t now)
+{
+    const struct state_msg *m = NULL;
+    int64_t wake;
+    state_next_due(fx->s, now, &m, &wake);
+    return m;
+}
+
+/* ------------------------------------------------------------- tests ---- */
+
+static void test_learn_asks_take_once_durable(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    commit_file(fx->q, 1, fid);
+    open_state(fx);
+    assert_int_equal(state_learn_files(fx->s), 1);
+    queue_msg_id(fid, 0, id);
+    const struct state_msg *m = state_find(fx->s, id);
+    assert_non_null(m);
+    assert_int_equal(state_msg_state(m), SMSG_INCOMING);
+    struct state_clean_req r;
+    assert_int_equal(state_clean_next(fx->s, &r), 0); /* its need is not durable yet */
+    assert_int_equal(state_flush(fx->s), 0);
+    assert_int_equal(state_clean_next(fx->s, &r), 1);
+    assert_int_equal(r.kind, CLEAN_TAKE);
+    assert_string_equal(r.id, fid);
+    assert_int_equal(state_clean_next(fx->s, &r), 0); /* handed out once */
+    /* Not due while in incoming/. */
+    assert_null(due_now(fx, time(NULL)));
+    assert_int_equal(queue_take(fx->q, fid), 0);
+    state_clean_done(fx->s, &r, 0);
+    assert_int_equal(state_msg_state(m), SMSG_ACTIVE);
+    assert_ptr_equal(due_now(fx, time(NULL)), m);
+    assert_int_equal(state_learn_files(fx->s), 0); /* known: not learned again */
+}
+
+static void test_deferred_waits_for_next_try(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    queued_and_taken(fx, 1, fid, id);
+    const struct state_msg *m = due_now(fx, 1000);
+    assert_non_null(m);
+    assert_null(due_now(fx, 1000)); /* in flight: not handed out twice */
+    assert_true(state_deferred(fx->s, id, 0, 1000, 1300, "451 try later") > 0);
+    assert_true(state_deferred(fx->s, id, 1, 1000, 1600, "451 busy") > 0);
+    state_dispatch_done(fx->s, id);
+    assert_int_equal(state_msg_state(m), SMSG_DEFERRED);
+    int64_t wake = 0;
+    const struct state_msg *none = NULL;
+    assert_int_equal(state_next_due(fx->s, 1299, &none, &wake), 0);
+    assert_int_equal(wake, 1300);
+    assert_ptr_equal(due_now(fx, 1300), m);
+    assert_int_equal(m->rcpt[0].attempts, 1);
+    assert_int_equal(m->rcpt[0].next_try, 1300);
+    assert_string_equal(m->rcpt[0].reason, "451 try later");
+    assert_int_equal(m->rcpt[1].state, SRCPT_DEFERRED);
+}
+
+static void test_finished_message_reclaimed_file_removed(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1], id0[QUEUE_ID_LEN + 1], id1[QUEUE_ID_LEN + 1];
+    queued_and_taken(fx, 2, fid, id0);
+    queue_msg_id(fid, 1, id1);
+    assert_true(state_delivered(fx->s, id0, 0, 10, "250 ok") > 0);
+    assert_int_equal(state_clean_pending(fx->s), 0);
+    assert_true(state_bounced(fx->s, id0, 1, 10, "550 no such user") > 0);
+    assert_null(state_find(fx->s, id0)); /* finished */
+    assert_int_equal(errno, ENOENT);
+    assert_int_equal(state_flush(fx->s), 0);
+    struct state_clean_req r;
+    assert_int_equal(state_clean_next(fx->s, &r), 1);
+    assert_int_equal(r.kind, CLEAN_RECLAIM);
+    assert_string_equal(r.id, id0);
+    state_clean_done(fx->s, &r, 0);
+    assert_true(state_delete(fx->s, id1, 11, "root") > 0);
+    assert_int_equal(state_flush(fx->s), 0);
+    assert_int_equal(state_clean_next(fx->s, &r), 1);
+    assert_int_equal(r.kind, CLEAN_REMOVE);
+    assert_string_equal(r.id, fid);
+    assert_non_null(state_find_file(fx->s, fid));
+    state_clean_done(fx->s, &r, 0);
+    assert_null(state_find_file(fx->s, fid)); /* forgotten */
+    assert_int_equal(state_flush(fx->s), 0);
+    open_state(fx);
+    assert_null(state_find_file(fx->s, fid));
+    assert_int_equal(state_clean_pending(fx->s), 0);
+}
+
+static void test_outcomes_refused(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    queued_and_taken(fx, 1, fid, id);
+    assert_int_equal(state_delivered(fx->s, "0PKX3B2Q7ZM012KG00", 0, 1, "x"), 0);
+    assert_int_equal(errno, ENOENT);
+    assert_int_equal(state_delivered(fx->s, id, 2, 1, "x"), 0); /* no recipient 2 */
+    assert_int_equal(errno, EINVAL);
+    assert_true(state_delivered(fx->s, id, 0, 1, "250") > 0);
+    assert_int_equal(state_bounced(fx->s, id, 0, 1, "550"), 0); /* already delivered */
+    assert_int_equal(errno, EINVAL);
+    assert_int_equal(state_hold(fx->s, "not-an-id", 1), 0);
+}
+
+static void test_durable_by_sequence(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    queued_and_taken(fx, 1, fid, id);
+    uint64_t a = state_deferred(fx->s, id, 0, 5, 50, "one");
+    uint64_t b = state_deferred(fx->s, id, 1, 5, 50, "two");
+    assert_true(b > a && a > state_durable(fx->s));
+    unsigned long syncs = sj_syncs(state_journal(fx->s));
+    assert_int_equal(state_flush(fx->s), 0);
+    assert_true(state_durable(fx->s) >= b);
+    assert_int_equal(sj_syncs(state_journal(fx->s)) - syncs, 1);
+}
+
+static void test_hold_release(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    queued_and_taken(fx, 1, fid, id);
+    assert_true(state_hold(fx->s, id, 1) > 0);
+    const struct state_msg *m = state_find(fx->s, id);
+    assert_int_equal(state_msg_state(m), SMSG_HOLD);
+    assert_null(due_now(fx, time(NULL)));
+    assert_true(state_release(fx->s, id, 2) > 0);
+    assert_int_equal(state_msg_state(m), SMSG_ACTIVE);
+    assert_ptr_equal(due_now(fx, time(NULL)), m);
+}
+
+/* The state a restart must give back, as text. */
+static void describe(struct fixture *fx, const char *id, struct buf *out)
+{
+    const struct state_msg *m = state_find(fx->s, id);
+    assert_non_null(m);
+    buf_clear(out);
+    buf_printf(out, "%s held=%d", state_msg_state_name(state_msg_state(m)), m->held);
+    for (uint32_t k = 0; k < m->nrcpt; k++)
+        buf_printf(out, " [%s %u %lld %lld %s %s %u]", state_rcpt_state_name(m->rcpt[k].state),
+                   m->rcpt[k].attempts, (long long)m->rcpt[k].last_try,
+                   (long long)m->rcpt[k].next_try, m->rcpt[k].reason ? m->rcpt[k].reason : "-",
+                   m->rcpt[k].route ? m->rcpt[k].route : "-", m->rcpt[k].flags);
+}
+
+static void changes_to_survive(struct fixture *fx, const char *id)
+{
+    assert_true(state_deferred(fx->s, id, 0, 100, 400, "421 later") > 0);
+    assert_true(state_deferred(fx->s, id, 0, 400, 900, "421 again") > 0);
+    assert_true(state_delivered(fx->s, id, 1, 401, "250 queued as 7") > 0);
+    assert_true(state_set_route(fx->s, id, 0, "mx.b.test:25") > 0);
+    assert_true(state_set_flags(fx->s, id, 0, QUEUE_FLAG_DELAY_WARNED) > 0);
+    assert_true(state_hold(fx->s, id, 402) > 0);
+    assert_int_equal(state_flush(fx->s), 0);
+}
+
+static void test_replay_gives_back_the_state(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    struct buf before = BUF_INIT, after = BUF_INIT;
+    queued_and_taken(fx, 1, fid, id);
+    changes_to_survive(fx, id);
+    describe(fx, id, &before);
+    assert_string_equal(buf_cstr(&before),
+                        "hold held=1 [deferred 2 400 900 421 again "
+                        "mx.b.test:25 1] [delivered 1 401 0 250 queued as 7 - 0]");
+    open_state(fx);
+    describe(fx, id, &after);
+    assert_string_equal(buf_cstr(&after), buf_cstr(&before));
+    /* And through a checkpoint. */
+    assert_int_equal(state_maybe_checkpoint(fx->s, 1), 1);
+    open_state(fx);
+    describe(fx, id, &after);
+    assert_string_equal(buf_cstr(&after), buf_cstr(&before));
+    buf_free(&before);
+    buf_free(&after);
+}
+
+static void test_requests_not_done_offered_again(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    commit_file(fx->q, 1, fid);
+    open_state(fx);
+    assert_int_equal(state_learn_files(fx->s), 1);
+    assert_int_equal(state_flush(fx->s), 0);
+    struct state_clean_req r;
+    assert_int_equal(state_clean_next(fx->s, &r), 1); /* handed out, never answered */
+    open_state(fx);                                   /* a crash and a restart */
+    assert_int_equal(state_clean_next(fx->s, &r), 1);
+    assert_int_equal(r.kind, CLEAN_TAKE);
+    assert_string_equal(r.id, fid);
+    /* Through a checkpoint too; an error answer is retried. */
+    assert_int_equal(state_maybe_checkpoint(fx->s, 1), 1);
+    open_state(fx);
+    assert_int_equal(state_clean_next(fx->s, &r), 1);
+    state_clean_done(fx->s, &r, EIO);
+    assert_int_equal(state_clean_next(fx->s, &r), 0);
+    state_clean_retry(fx->s);
+    assert_int_equal(state_clean_next(fx->s, &r), 1);
+    queue_msg_id(fid, 0, id);
+    assert_int_equal(state_msg_state(state_find(fx->s, id)), SMSG_INCOMING);
+}
+
+static void test_second_owner_and_reader(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    queued_and_taken(fx, 1, fid, id);
+    struct state *other = NULL;
+    const char *why = NULL;
+    assert_int_equal(state_open(&other, fx->q, 0, NULL, &why), -1);
+    assert_int_equal(errno, EWOULDBLOCK);
+    assert_true(state_deferred(fx->s, id, 0, 7, 70, "durable") > 0);
+    assert_int_equal(state_flush(fx->s), 0);
+    assert_true(state_deferred(fx->s, id, 1, 7, 70, "not yet durable") > 0);
+    assert_int_equal(state_open(&other, fx->q, STATE_OPEN_READONLY, NULL, &why), 0);
+    const struct state_msg *m = state_find(other, id);
+    assert_non_null(m);
+    assert_string_equal(m->rcpt[0].reason, "durable");
+    assert_int_equal(m->rcpt[1].state, SRCPT_PENDING); /* a reader sees what is on disk */
+    assert_int_equal(state_deferred(other, id, 0, 8, 80, "x"), 0);
+    assert_int_equal(errno, EROFS);
+    state_close(other);
+}
+
+static void test_reader_without_state_dir(void **state)
+{
+    struct fixture *fx = *state;
+    struct state *ro = NULL;
+    const char *why = NULL;
+    assert_int_equal(state_open(&ro, fx->q, STATE_OPEN_READONLY, NULL, &why), 0);
+    struct state_counts c;
+    state_count(ro, &c);
+    assert_int_equal(c.total, 0);
+    state_close(ro);
+}
+
+static void test_file_gone_by_hand_forgotten(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1], bucket[3];
+    queued_and_taken(fx, 1, fid, id);
+    queue_bucket(fid, bucket);
+    struct buf path = BUF_INIT;
+    buf_printf(&path, "%s/active/%s/%s", fx->dir, bucket, fid);
+    assert_int_equal(unlink(buf_cstr(&path)), 0);
+    buf_free(&path);
+    assert_int_equal(state_learn_files(fx->s), 0);
+    assert_null(state_find_file(fx->s, fid));
+    assert_int_equal(state_flush(fx->s), 0);
+    open_state(fx);
+    assert_null(state_find_file(fx->s, fid));
+}
+
+static void test_counts(void **state)
+{
+    struct fixture *fx = *state;
+    char f1[QUEUE_FILE_ID_LEN + 1], f2[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    char id1[QUEUE_ID_LEN + 1];
+    queued_and_taken(fx, 3, f1, id); /* 3 active */
+    queue_msg_id(f1, 1, id1);
+    assert_true(state_hold(fx->s, id1, 1) > 0);
+    queue_msg_id(f1, 2, id1);
+    assert_true(state_deferred(fx->s, id1, 0, 1, 100, "x") > 0);
+    assert_true(state_deferred(fx->s, id1, 1, 1, 100, "x") > 0);
+    commit_file(fx->q, 2, f2); /* 2 incoming */
+    assert_int_equal(state_learn_files(fx->s), 2);
+    struct state_counts c;
+    state_count(fx->s, &c);
+    assert_int_equal(c.total, 5);
+    assert_int_equal(c.active, 1);
+    assert_int_equal(c.hold, 1);
+    assert_int_equal(c.deferred, 1);
+    assert_int_equal(c.incoming, 2);
+    assert_true(c.oldest_arrival_us > 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_learn_asks_take_once_durable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_waits_for_next_try, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finished_message_reclaimed_file_removed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_outcomes_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_durable_by_sequence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_gives_back_the_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requests_not_done_offered_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_owner_and_reader, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reader_without_state_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_gone_by_hand_forgotten, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
