@@ -29,6 +29,7 @@
 #include "cleaner.h"
 #include "mem.h"
 #include "queue.h"
+#include "queue_impl.h" /* write_version: a format 2 group file */
 #include "safeio.h"
 
 /* ---------------------------------------------------------------- helpers ---- */
@@ -447,46 +448,129 @@ static void test_reclaim_single_message(void **state)
     buf_free(&after);
 }
 
+/* Message k's content, read back through the library (which verifies its
+ * format 3 CRC) and compared byte for byte with what was committed. */
+static void assert_content_intact(struct fixture *fx, const char *fid, unsigned k, size_t size)
+{
+    char mid[QUEUE_ID_LEN + 1];
+    struct queue_file f;
+    struct buf got = BUF_INIT, want = BUF_INIT;
+    size_t index;
+    queue_msg_id(fid, k, mid);
+    assert_int_equal(queue_find(fx->q, mid, &f, &index), 0);
+    assert_int_equal(queue_content_read(fx->q, &f, index, &got), 0);
+    content_of(k, size, &want);
+    assert_int_equal(got.len, want.len);
+    assert_memory_equal(got.s, want.s, want.len);
+    queue_file_free(&f);
+    buf_free(&got);
+    buf_free(&want);
+}
+
 /* Three messages in one group file, the middle one reclaimed: its
- * neighbours keep every byte (format 3); a format 2 group file refuses. */
+ * neighbours, the header and the envelope keep every byte. */
 static void test_reclaim_keeps_the_neighbours(void **state)
 {
     struct fixture *fx = *state;
     char fid[QUEUE_FILE_ID_LEN + 1], mid[QUEUE_ID_LEN + 1];
-    struct buf p = BUF_INIT, before = BUF_INIT, after = BUF_INIT, c = BUF_INIT;
+    struct buf p = BUF_INIT, before = BUF_INIT, after = BUF_INIT;
     commit_msgs(fx->q, 3, 10000, fid);
     tree_path(fx, "incoming", fid, &p);
     slurp(buf_cstr(&p), &before);
+    assert_int_equal(file_version(buf_cstr(&p)), 3);
     queue_msg_id(fid, 1, mid);
     struct answer a = ask(fx, CLEAN_RECLAIM, mid, NULL);
+    assert_ok(a, 1, "punched");
+    assert_int_equal(a.bytes, 10000);
     slurp(buf_cstr(&p), &after);
-    if (file_version(buf_cstr(&p)) == 2) {
-        assert_err(a, EOPNOTSUPP);
-        assert_int_equal(after.len, before.len);
-        assert_memory_equal(after.s, before.s, before.len);
-    } else {
-        assert_ok(a, 1, "punched");
-        assert_int_equal(a.bytes, 10000);
-        assert_memory_equal(after.s, before.s, 64 + 10000); /* header, message 0 */
-        assert_memory_equal(after.s + 64 + 20000, before.s + 64 + 20000,
-                            before.len - 64 - 20000); /* message 2, envelope */
-        struct queue_file f;
-        size_t index;
-        queue_msg_id(fid, 2, mid);
-        assert_int_equal(queue_find(fx->q, mid, &f, &index), 0);
-        buf_clear(&c);
-        assert_int_equal(queue_content_read(fx->q, &f, index, &c), 0);
-        struct buf want = BUF_INIT;
-        content_of(2, 10000, &want);
-        assert_int_equal(c.len, want.len);
-        assert_memory_equal(c.s, want.s, want.len);
-        buf_free(&want);
-        queue_file_free(&f);
-    }
+    assert_int_equal(after.len, before.len);
+    assert_memory_equal(after.s, before.s, 64 + 10000); /* header, message 0 */
+    assert_memory_equal(after.s + 64 + 20000, before.s + 64 + 20000,
+                        before.len - 64 - 20000); /* message 2, envelope */
+    assert_content_intact(fx, fid, 0, 10000);
+    assert_content_intact(fx, fid, 2, 10000);
     buf_free(&p);
     buf_free(&before);
     buf_free(&after);
-    buf_free(&c);
+}
+
+/* A format 2 group file: its body CRC covers every message, so a hole
+ * would make the others fail their check: refused, nothing changed. */
+static void test_reclaim_refuses_a_format2_group(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1], mid[QUEUE_ID_LEN + 1];
+    struct buf p = BUF_INIT, before = BUF_INIT, after = BUF_INIT;
+    fx->q->write_version = 2;
+    commit_msgs(fx->q, 3, 10000, fid);
+    tree_path(fx, "incoming", fid, &p);
+    slurp(buf_cstr(&p), &before);
+    assert_int_equal(file_version(buf_cstr(&p)), 2);
+    queue_msg_id(fid, 1, mid);
+    assert_err(ask(fx, CLEAN_RECLAIM, mid, NULL), EOPNOTSUPP);
+    slurp(buf_cstr(&p), &after);
+    assert_int_equal(after.len, before.len);
+    assert_memory_equal(after.s, before.s, before.len);
+    buf_free(&p);
+    buf_free(&before);
+    buf_free(&after);
+}
+
+/* The reclaim bound (docs/INTERNALS.md "Ownership and the cleaner"): one
+ * group file of RB_MSGS messages, as the server mode's group commit writes
+ * it, all reclaimed but one: the blocks still allocated are the header's,
+ * the one message's (with the two blocks it shares with its neighbours)
+ * and the envelope's. */
+#define RB_MSGS 1000
+#define RB_SIZE 7000 /* not a multiple of the block: every neighbour shares one */
+#define RB_KEEP 500
+
+static void test_reclaim_bound_of_a_group_file(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1], mid[QUEUE_ID_LEN + 1];
+    struct buf p = BUF_INIT, hdr = BUF_INIT;
+    struct stat st;
+    commit_msgs(fx->q, RB_MSGS, RB_SIZE, fid);
+    tree_path(fx, "incoming", fid, &p);
+    assert_int_equal(file_version(buf_cstr(&p)), 3);
+    assert_int_equal(stat(buf_cstr(&p), &st), 0);
+    uint64_t size = (uint64_t)st.st_size, was = allocated(buf_cstr(&p));
+    uint64_t unit = (uint64_t)st.st_blksize;
+    assert_true(was >= (uint64_t)RB_MSGS * RB_SIZE);
+    slurp(buf_cstr(&p), &hdr);
+    const unsigned char *h = (const unsigned char *)hdr.s;
+    uint64_t env_off = 0, env_len = 0;
+    for (int i = 0; i < 8; i++)
+        env_off = env_off << 8 | h[8 + i];
+    for (int i = 0; i < 4; i++)
+        env_len = env_len << 8 | h[16 + i];
+    assert_int_equal(env_off + env_len, size);
+    uint64_t punched = 0;
+    for (unsigned k = 0; k < RB_MSGS; k++) {
+        if (k == RB_KEEP)
+            continue;
+        queue_msg_id(fid, k, mid);
+        struct answer a = ask(fx, CLEAN_RECLAIM, mid, NULL);
+        assert_ok(a, 1, "punched");
+        punched += a.bytes;
+    }
+    uint64_t left = allocated(buf_cstr(&p));
+    uint64_t blocks_of = (RB_SIZE + unit - 1) / unit + 1;
+    uint64_t bound = unit * (1 + blocks_of + (env_len + unit - 1) / unit + 1);
+    print_message("reclaim bound: %u messages of %u bytes, file %llu bytes, allocated %llu -> "
+                  "%llu bytes (bound %llu: header block, one message %llu blocks, envelope "
+                  "%llu bytes), %llu bytes punched\n",
+                  RB_MSGS, RB_SIZE, (unsigned long long)size, (unsigned long long)was,
+                  (unsigned long long)left, (unsigned long long)bound,
+                  (unsigned long long)blocks_of, (unsigned long long)env_len,
+                  (unsigned long long)punched);
+    assert_true(left <= bound);
+    assert_int_equal(stat(buf_cstr(&p), &st), 0);
+    assert_int_equal((uint64_t)st.st_size, size); /* never shortened */
+    assert_content_intact(fx, fid, RB_KEEP, RB_SIZE);
+    buf_free(&p);
+    buf_free(&hdr);
 }
 
 /* -------------------------------------------------------------- serving ---- */
@@ -639,25 +723,29 @@ static void test_codec_refusals(void **state)
     buf_free(&longid);
 }
 
+/* a test run in its own fresh queue */
+#define IN_QUEUE(test) cmocka_unit_test_setup_teardown(test, setup, teardown)
+
 int main(void)
 {
     umask(022);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_modes_of_a_new_queue, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_state_dir_left_alone, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_take_then_repeat, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_take_missing_is_enoent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_remove_from_active_and_incoming_then_repeat, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_quarantine_then_repeat, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_recover_removes_a_dead_writers_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ids_that_are_paths_are_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_symlink_is_not_followed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fifo_does_not_hang, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reclaim_single_message, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reclaim_keeps_the_neighbours, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_serve_answers_in_order_until_eof, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_serve_stops_at_a_malformed_record, setup, teardown),
+        IN_QUEUE(test_modes_of_a_new_queue),
+        IN_QUEUE(test_state_dir_left_alone),
+        IN_QUEUE(test_take_then_repeat),
+        IN_QUEUE(test_take_missing_is_enoent),
+        IN_QUEUE(test_remove_from_active_and_incoming_then_repeat),
+        IN_QUEUE(test_quarantine_then_repeat),
+        IN_QUEUE(test_recover_removes_a_dead_writers_file),
+        IN_QUEUE(test_ids_that_are_paths_are_refused),
+        IN_QUEUE(test_symlink_is_not_followed),
+        IN_QUEUE(test_fifo_does_not_hang),
+        IN_QUEUE(test_reclaim_single_message),
+        IN_QUEUE(test_reclaim_keeps_the_neighbours),
+        IN_QUEUE(test_reclaim_refuses_a_format2_group),
+        IN_QUEUE(test_reclaim_bound_of_a_group_file),
+        IN_QUEUE(test_serve_answers_in_order_until_eof),
+        IN_QUEUE(test_serve_stops_at_a_malformed_record),
         cmocka_unit_test(test_codec_round_trips),
         cmocka_unit_test(test_codec_refusals),
     };
