@@ -9,6 +9,10 @@ onehop_bin   Path of the programs under test ($ONEHOP_BIN, default <repo>/bin)
 onehop       instance factory (fixtures/instance.py): onehop(conf={...}, routes=..., sites=...,
              aliases=...) -> Instance wired to dns (dns_servers) and smtp_peers (remote_port);
              each is stopped (if started) and its processes killed at teardown
+accounts     (root) the SPEC 7 accounts under the test base name `ohtest` (`user = ohtest`):
+             accounts.base, accounts["queue"] -> pwd entry, ...; made with useradd --system
+             and removed at teardown. Without root or useradd the test is skipped, and
+             under CI=true it fails instead
 
 Sanitizers: when $ONEHOP_SAN_REPORTS names a directory (where the programs
 write ASan/UBSan reports through ASAN_OPTIONS=log_path=...), a test after
@@ -16,7 +20,11 @@ which a new report appears fails, and the session fails if any report
 exists at its end.
 """
 
+import grp
 import os
+import pwd
+import shutil
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -92,6 +100,48 @@ def onehop(request, dns, smtp_peers, onehop_bin):
         if instance.leftovers:
             warnings.warn("%r: killed processes left running after stop: %s" %
                           (instance, instance.leftovers))
+
+
+ACCOUNT_ROLES = ("smtpd", "queue", "router", "dns", "remote")
+
+
+class Accounts(dict):
+    """role -> pwd entry of BASE-role; .base is BASE (onehop.conf's `user`)."""
+
+    def __init__(self, base):
+        super().__init__((role, pwd.getpwnam("%s-%s" % (base, role))) for role in ACCOUNT_ROLES)
+        self.base = base
+
+
+def _drop_accounts(base):
+    for role in ACCOUNT_ROLES:
+        subprocess.run(["userdel", "%s-%s" % (base, role)], capture_output=True, timeout=60)
+    try:
+        grp.getgrnam(base)
+        subprocess.run(["groupdel", base], capture_output=True, timeout=60)
+    except KeyError:
+        pass
+
+
+@pytest.fixture
+def accounts():
+    base = "ohtest"
+    missing = [t for t in ("useradd", "userdel", "groupdel") if not shutil.which(t)]
+    if os.geteuid() != 0 or missing:
+        why = "needs root and %s" % ", ".join(missing or ["useradd"])
+        if os.environ.get("CI") == "true":
+            pytest.fail(why + " (CI=true: root tests must run)", pytrace=False)
+        pytest.skip(why)
+    _drop_accounts(base)  # leftovers of a run that was killed
+    try:
+        for role in ACCOUNT_ROLES:
+            subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
+                            "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+                            "%s-%s" % (base, role)], check=True, capture_output=True,
+                           timeout=60)
+        yield Accounts(base)
+    finally:
+        _drop_accounts(base)
 
 
 @pytest.hookimpl(hookwrapper=True)
