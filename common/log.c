@@ -25,6 +25,8 @@ static struct {
     char host[256];
 } lg = {TARGET_STDERR, -1, 0, "onehop", ""};
 
+static void (*fatal_hook)(const char *text);
+
 static void copy_str(char *dst, size_t size, const char *src)
 {
     size_t n = strlen(src);
@@ -110,6 +112,8 @@ void log_vline(int prio, const char *prefix, const char *fmt, va_list ap)
     if (off < sizeof(text))
         vsnprintf(text + off, sizeof(text) - off, fmt, ap);
     escape_controls(text);
+    if (prio == LOG_CRIT && fatal_hook)
+        fatal_hook(text + strlen(prefix));
 
     char line[LOG_LINE_MAX + 512];
     if (lg.target == TARGET_SYSLOG) {
@@ -159,6 +163,11 @@ void log_error(const char *fmt, ...)
 }
 
 static int fatal_status = 1;
+
+void log_set_fatal_hook(void (*hook)(const char *text))
+{
+    fatal_hook = hook;
+}
 
 void log_set_fatal_status(int status)
 {

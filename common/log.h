@@ -37,6 +37,10 @@ void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The exit status of log_fatal() (default 1): a program whose caller reads
  * its status, such as one-shot onehop-queue, sets its "temporary failure". */
 void log_set_fatal_status(int status);
+/* hook(text) is called with each fatal line's text (without "fatal: ")
+ * before the process exits; NULL removes it. daemon_link.h uses it to
+ * report a daemon's start-up failure to the master. */
+void log_set_fatal_hook(void (*hook)(const char *text));
 /* Log "fatal: ..." and exit with that status. */
 noreturn void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Log "fatal: ..." and exit with the given status (e.g. 75 = EX_TEMPFAIL). */

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "cleaner.h"
+#include "daemon_link.h"
 #include "conf.h"
 #include "diag.h"
 #include "inject_proto.h"
@@ -63,8 +64,9 @@ static void usage(void)
     exit(INJ_EX_USAGE);
 }
 
-/* fds 0, 1, 2 open (a closed one would let a later open() land on it). */
-static void sane_fds(void)
+/* fds 0, 1, 2 open (a closed one would let a later open() land on it);
+ * every other one closed but keep (the master link, or -1). */
+static void sane_fds(int keep)
 {
     for (int fd = 0; fd <= 2; fd++) {
         if (fcntl(fd, F_GETFD) != -1)
@@ -73,10 +75,13 @@ static void sane_fds(void)
         if (n != fd)
             _exit(INJ_EX_TEMPFAIL);
     }
-    if (close_range(3, ~0u, 0) != 0) {
+    unsigned first = keep >= 3 ? (unsigned)keep + 1 : 3;
+    if ((keep > 3 && close_range(3, (unsigned)keep - 1, 0) != 0) ||
+        close_range(first, ~0u, 0) != 0) {
         long max = sysconf(_SC_OPEN_MAX);
         for (long fd = 3; fd < (max < 0 || max > 65536 ? 65536 : max); fd++)
-            close((int)fd);
+            if (fd != keep)
+                close((int)fd);
     }
 }
 
@@ -177,6 +182,17 @@ static int list(const char *dir)
     return rc;
 }
 
+/* --clean started by the master (daemon_link.h): READY once the queue is
+ * open, else FAILED with the reason. The cleaner does not read the link
+ * while it serves: the master stops it with SIGTERM (its table's row). */
+static void clean_link_report(struct daemon_link *link, const struct inj_ctx *cx)
+{
+    if (cx->q)
+        daemon_link_ready(link);
+    else
+        daemon_link_send(link, DLINK_FAILED, cx->unavailable);
+}
+
 /* Load the configuration and open the queue; on failure cx->q stays NULL
  * and cx->unavailable says why (the modes answer 75). */
 static void prepare(struct inj_ctx *cx, struct conf *c, const char *dir, unsigned qflags)
@@ -224,7 +240,12 @@ int main(int argc, char **argv)
     struct inj_ctx cx;
     umask(027); /* message files 0640, places 2750: the router's group reads */
     log_set_fatal_status(INJ_EX_TEMPFAIL); /* out of memory etc.: nothing queued, retry */
-    sane_fds();
+    /* the master's link (daemon_link.h) of --clean; a set-uid run has none */
+    struct daemon_link link = {.fd = -1};
+    const char *link_why = NULL;
+    if (!running_setid() && daemon_link_open(&link, &link_why) < 0)
+        fprintf(stderr, "onehop-queue: %s\n", link_why);
+    sane_fds(link.fd);
     signal(SIGPIPE, SIG_IGN);
     parse_args(argc, argv, &o);
     /* The configuration directory as a canonical absolute path, taken before
@@ -247,6 +268,8 @@ int main(int argc, char **argv)
     /* one-shot commits go through a commit slot: one fdatasync of an
      * existing file; the server's group commits stay in tmp/ */
     prepare(&cx, &c, dir, o.recover || o.server || o.clean ? 0 : QUEUE_OPEN_SLOTS);
+    if (o.clean)
+        clean_link_report(&link, &cx);
     int status = o.clean     ? cleaner_main(cx.q, cx.unavailable, running_setid())
                  : o.recover ? recover(&cx)
                  : o.server  ? inject_server(&cx)

@@ -5,80 +5,26 @@
  * Every mistake is printed on standard output as `FILE:LINE: message`, FILE
  * being DIR/NAME as the directory was given, followed by a count on standard
  * error. Exit status: 0 (and no output) when all is well, 1 when anything is
- * wrong, 2 on a usage error. The parsers find the mistakes; this file adds
- * only the checks that need two files at once. It never changes a file and
- * never talks to a running instance.
+ * wrong, 2 on a usage error. The checks are confcheck.h's, which the master
+ * also applies to a reload. It never changes a file and never talks to a
+ * running instance.
  */
-#include <errno.h>
 #include <stdio.h>
-#include <string.h>
-#include <sys/stat.h>
 
 #include "admin/commands.h"
-#include "aliases.h"
-#include "conf.h"
-#include "diag.h"
-#include "mapfile.h"
-#include "routes.h"
-#include "safeio.h"
-#include "sites.h"
-
-/* A domain of a site other than the local one that onehop.conf also
- * delivers locally: mail for it would stay here, never take the site path. */
-static void check_sites_against_local_domains(const struct conf *c, const struct sites *s,
-                                              const char *sites_path, struct diag *d)
-{
-    for (size_t i = 0; i < s->n; i++) {
-        if (i == s->local)
-            continue;
-        for (size_t j = 0; j < s->v[i].ndomains; j++) {
-            const char *domain = s->v[i].domains[j];
-            if (conf_list_has(&c->local_domains, domain))
-                diag_add(d, sites_path, s->v[i].line,
-                         "site %s: domain %s is in local_domains (onehop.conf) but %s is not the "
-                         "local site",
-                         s->v[i].name, domain, s->v[i].name);
-        }
-    }
-}
-
-static void map_path(struct buf *path, const char *confdir, const char *name)
-{
-    buf_clear(path);
-    path_join(path, confdir, name);
-}
+#include "confcheck.h"
 
 int cmd_check(const char *confdir, int argc, char **argv)
 {
     if (argc > 1)
         return admin_usage_error("check", "unexpected argument \"%s\"", argv[1]);
     struct diag d = DIAG_INIT;
-    struct buf path = BUF_INIT;
     struct conf c;
-    struct routes routes = ROUTES_INIT;
-    struct aliases aliases = ALIASES_INIT;
-    struct sites sites;
-    sites_init(&sites);
-
-    conf_load(&c, confdir, &d);
-    map_path(&path, confdir, "routes");
-    routes_load(&routes, buf_cstr(&path), &d);
-    map_path(&path, confdir, "sites");
-    size_t sites_from = d.n;
-    sites_load(&sites, buf_cstr(&path), &d);
-    check_sites_against_local_domains(&c, &sites, buf_cstr(&path), &d);
-    diag_sort_by_line(&d, sites_from);
-    map_path(&path, confdir, "aliases");
-    aliases_load(&aliases, buf_cstr(&path), &d);
-
+    conf_check_dir(confdir, &c, &d);
     diag_print(&d, stdout);
     fflush(stdout);
     int status = d.n ? admin_fail("%zu mistake%s in %s", d.n, d.n == 1 ? "" : "s", confdir) : 0;
     diag_free(&d);
-    buf_free(&path);
     conf_free(&c);
-    routes_free(&routes);
-    aliases_free(&aliases);
-    sites_free(&sites);
     return status;
 }

@@ -24,6 +24,11 @@ int admin_usage_error(const char *command, const char *fmt, ...) __attribute__((
 int admin_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int cmd_check(const char *confdir, int argc, char **argv);
+/* the master (engineer "master"): cmd_master.c */
+int cmd_start(const char *confdir, int argc, char **argv);
+int cmd_stop(const char *confdir, int argc, char **argv);
+int cmd_reload(const char *confdir, int argc, char **argv);
+int cmd_status(const char *confdir, int argc, char **argv);
 /* queue inspection and management (engineer "inject") */
 int cmd_queue(const char *confdir, int argc, char **argv);
 int cmd_qstat(const char *confdir, int argc, char **argv);

@@ -16,6 +16,10 @@
 #include "log.h"
 
 static const struct admin_command commands[] = {
+    {"start", cmd_start, "start [--foreground]"},
+    {"stop", cmd_stop, "stop"},
+    {"reload", cmd_reload, "reload"},
+    {"status", cmd_status, "status [--json]"},
     {"check", cmd_check, "check"},
     {"queue", cmd_queue, "queue [--json] | queue show ID [--json]"},
     {"qstat", cmd_qstat, "qstat [--json]"},

@@ -6,7 +6,9 @@
  * Reads DIR/onehop.conf, logs to `log` as onehop/dnscache[pid], serves
  * run_dir/dnscache.sock (server.h) in the foreground until SIGTERM or
  * SIGINT. SIGHUP re-reads the dns_* settings: cache size, TTL bounds,
- * serve-stale and the upstream servers; the cache is kept.
+ * serve-stale and the upstream servers; the cache is kept. Started by the
+ * master (daemon_link_uv.h), it says READY once it serves, reloads on
+ * RELOAD, stops on STOP and exits when the master goes away.
  *
  * One libuv loop; c-ares inside it (upstream.h); no threads. Exit status:
  * 0 after a clean stop, 1 when it cannot start (configuration, socket).
@@ -19,6 +21,7 @@
 #include <uv.h>
 
 #include "conf.h"
+#include "daemon_link_uv.h"
 #include "diag.h"
 #include "dnsproto.h"
 #include "log.h"
@@ -39,6 +42,7 @@ struct daemon {
     struct server *server;
     struct buf servers_text;
     uv_signal_t sigterm, sigint, sighup;
+    struct daemon_link_uv *link;
 };
 
 static void limits_from_conf(const struct conf *c, struct lookup_limits *lim)
@@ -60,7 +64,11 @@ static void publish_info(struct daemon *d)
 
 static void stop(struct daemon *d, const char *why)
 {
+    if (!d->server)
+        return; /* stopping already */
     log_info("stopping (%s)", why);
+    daemon_link_uv_close(d->link);
+    d->link = NULL;
     server_stop(d->server);
     d->server = NULL;
     lookup_shutdown(d->lookup);
@@ -106,6 +114,16 @@ static void on_signal(uv_signal_t *h, int signum)
         reload(d);
     else
         stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void on_master_reload(void *arg)
+{
+    reload(arg);
+}
+
+static void on_master_stop(void *arg)
+{
+    stop(arg, "master");
 }
 
 static void watch_signal(struct daemon *d, uv_signal_t *h, int signum)
@@ -173,10 +191,12 @@ int main(int argc, char **argv)
         log_warn("cannot open log %s: %m; logging to stderr", d.conf.log);
     signal(SIGPIPE, SIG_IGN);
     d.loop = uv_default_loop();
+    d.link = daemon_link_uv_start(d.loop, on_master_reload, on_master_stop, &d);
     start(&d);
     watch_signal(&d, &d.sigterm, SIGTERM);
     watch_signal(&d, &d.sigint, SIGINT);
     watch_signal(&d, &d.sighup, SIGHUP);
+    daemon_link_uv_ready(d.link);
     uv_run(d.loop, UV_RUN_DEFAULT);
     lookup_free(d.lookup);
     dns_cache_free(d.cache);

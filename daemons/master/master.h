@@ -1,0 +1,89 @@
+/*
+ * master — the state of onehop-master shared by its parts: the running
+ * configuration, one struct proc per row of table.h, the channels between
+ * daemons, and the stop in progress.
+ *
+ * A proc's life (supervise.h):
+ *
+ *     off ──start──► starting ──READY──► ready ──exit──► backoff ──timer──► starting
+ *                       │                  │                │ (crash loop:
+ *                       └──exit/FAILED─────┴──► ...         └──► crashloop, no restart)
+ *     any ──stop──► stopping ──exit──► off
+ *
+ * "disabled" rows (START_IF_PRESENT without their program) are never
+ * started and not shown by status.
+ */
+#ifndef ONEHOP_MASTER_MASTER_H
+#define ONEHOP_MASTER_MASTER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <uv.h>
+
+#include "buf.h"
+#include "channel.h"
+#include "conf.h"
+#include "master/account.h"
+#include "master/table.h"
+
+#define MASTER_ROWS_MAX 16
+#define MASTER_LISTEN_MAX 16
+#define EXITS_KEPT 16
+
+enum proc_state { P_OFF, P_STARTING, P_READY, P_BACKOFF, P_CRASHLOOP, P_STOPPING };
+
+struct master;
+
+struct proc {
+    struct master *m;
+    const struct daemon_row *row;
+    int enabled; /* started by this master */
+    struct account account;
+    enum proc_state state;
+    pid_t pid;                     /* 0 when not running */
+    struct channel *link;          /* the master link (daemon_link.h) */
+    uint64_t started_ms;           /* when the current process was started (uv_now) */
+    time_t started_wall;           /* the same, for status */
+    unsigned restarts;             /* restarts after an exit (not reloads) */
+    uint64_t exits_ms[EXITS_KEPT]; /* recent exit times, newest at [0] */
+    unsigned nexits;
+    uv_timer_t timer;       /* back-off */
+    struct buf failure;     /* the daemon's own error text (DLINK_FAILED) */
+    int restart_after_stop; /* stopped to be started again (a channel peer left) */
+};
+
+/* One socketpair of table_channels(): end[0] for row a, end[1] for row b.
+ * -1 once given to a running daemon (its copy closed in the master). */
+struct chanpair {
+    const struct channel_row *row;
+    int end[2];
+};
+
+enum master_state { M_STARTING, M_RUNNING, M_STOPPING };
+
+struct master {
+    uv_loop_t *loop;
+    const char *confdir;
+    struct conf conf;
+    enum master_state state;
+    struct proc procs[MASTER_ROWS_MAX];
+    size_t nprocs;
+    struct chanpair chans[MASTER_ROWS_MAX];
+    size_t nchans;
+    int listen_fds[MASTER_LISTEN_MAX];
+    size_t nlisten;
+    time_t started_wall;
+    int ready_report; /* the pipe to `onehop start` (-1 once answered) */
+    unsigned stop_timeout_s;
+    unsigned ready_timeout_s;
+    uv_timer_t stop_timer, ready_timer;
+    struct buf stop_note; /* "killed dnscache (pid 12) after 30 s" */
+    /* control clients waiting for the end of the stop */
+    struct channel *stop_waiters[16];
+    size_t nstop_waiters;
+};
+
+const char *proc_state_name(enum proc_state s);
+
+#endif

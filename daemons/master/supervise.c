@@ -1,0 +1,491 @@
+/*
+ * supervise — the daemons' lifecycle. See supervise.h and master.h.
+ */
+#include "master/supervise.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon_link.h"
+#include "log.h"
+#include "safeio.h"
+#include "master/listen.h"
+#include "master/spawn.h"
+
+#define LINK_FD 3 /* the master link's number in every daemon */
+
+const char *proc_state_name(enum proc_state s)
+{
+    static const char *const names[] = {"stopped", "starting",  "running",
+                                        "backoff", "crashloop", "stopping"};
+    return names[s];
+}
+
+static void program_path(const struct master *m, const struct daemon_row *row, struct buf *out)
+{
+    buf_clear(out);
+    path_join(out, m->conf.daemon_dir, row->program);
+}
+
+static int row_enabled(const struct master *m, const struct daemon_row *row, struct buf *err)
+{
+    struct buf path = BUF_INIT;
+    program_path(m, row, &path);
+    int present = access(buf_cstr(&path), X_OK) == 0;
+    if (!present && row->when == START_ALWAYS)
+        buf_printf(err, "cannot find the %s daemon %s: %s (daemon_dir)", row->name, buf_cstr(&path),
+                   strerror(errno));
+    buf_free(&path);
+    return present ? 1 : row->when == START_ALWAYS ? -1 : 0;
+}
+
+static struct proc *find_proc(struct master *m, const char *name)
+{
+    for (size_t i = 0; i < m->nprocs; i++)
+        if (strcmp(m->procs[i].row->name, name) == 0)
+            return &m->procs[i];
+    return NULL;
+}
+
+/* One master record (RELOAD, STOP) to a daemon: 0, or -1 when the link is
+ * closed or cannot take it. */
+static int link_send(struct channel *link, enum dlink_type type)
+{
+    struct buf rec = BUF_INIT;
+    daemon_link_encode(&rec, type, NULL);
+    int rc = channel_send(link, rec.s, rec.len, NULL, 0);
+    buf_free(&rec);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Ask a running daemon to stop, the way its row says. */
+static void tell_stop(struct proc *p)
+{
+    if (p->row->stop == STOP_BY_SIGTERM || !p->link || link_send(p->link, DLINK_STOP) < 0)
+        kill(p->pid, SIGTERM);
+}
+
+static int new_pair(struct chanpair *c, struct buf *err)
+{
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, c->end) < 0) {
+        buf_printf(err, "cannot make the %s channel: %s", c->row->name, strerror(errno));
+        c->end[0] = c->end[1] = -1;
+        return -1;
+    }
+    return 0;
+}
+
+static int init_channels(struct master *m, struct buf *err)
+{
+    size_t n;
+    const struct channel_row *rows = table_channels(&n);
+    for (size_t i = 0; i < n && m->nchans < MASTER_ROWS_MAX; i++) {
+        struct proc *a = find_proc(m, rows[i].a.daemon), *b = find_proc(m, rows[i].b.daemon);
+        if (!(a && a->enabled) && !(b && b->enabled))
+            continue;
+        struct chanpair *c = &m->chans[m->nchans++];
+        c->row = &rows[i];
+        if (new_pair(c, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int supervise_init(struct master *m, struct buf *err)
+{
+    size_t n;
+    const struct daemon_row *rows = table_daemons(&n);
+    for (size_t i = 0; i < n && i < MASTER_ROWS_MAX; i++) {
+        struct proc *p = &m->procs[m->nprocs++];
+        memset(p, 0, sizeof(*p));
+        p->m = m;
+        p->row = &rows[i];
+        int on = row_enabled(m, p->row, err);
+        if (on < 0)
+            return -1;
+        p->enabled = on;
+        if (on && account_resolve(&p->account, m->conf.user, p->row->account, err) < 0)
+            return -1;
+        uv_timer_init(m->loop, &p->timer);
+        p->timer.data = p;
+    }
+    if (init_channels(m, err) < 0)
+        return -1;
+    for (size_t i = 0; i < m->nprocs; i++)
+        if (m->procs[i].enabled && m->procs[i].row->listen == LISTEN_SMTP &&
+            listen_smtp(m, err) < 0)
+            return -1;
+    return 0;
+}
+
+/* ------------------------------------------------------------ start ---- */
+
+static int all_ready(const struct master *m)
+{
+    for (size_t i = 0; i < m->nprocs; i++)
+        if (m->procs[i].enabled && m->procs[i].state != P_READY)
+            return 0;
+    return 1;
+}
+
+static const char *on_link_record(void *arg, struct channel *ch, struct chan_record *rec)
+{
+    struct proc *p = arg;
+    int type = daemon_link_decode(rec->data, rec->len, &p->failure);
+    if (type == DLINK_READY) {
+        if (p->state == P_STARTING)
+            p->state = P_READY;
+        log_info("%s (pid %ld) is ready", p->row->name, (long)p->pid);
+        if (p->m->state == M_STARTING && all_ready(p->m))
+            master_ready(p->m, NULL);
+    } else if (type == DLINK_FAILED) {
+        log_error("%s (pid %ld) cannot start: %s", p->row->name, (long)p->pid,
+                  buf_cstr(&p->failure));
+    } else {
+        return "not a daemon record";
+    }
+    return NULL;
+}
+
+static void on_link_close(void *arg, struct channel *ch, const char *reason)
+{
+    struct proc *p = arg;
+    p->link = NULL; /* the exit itself comes with SIGCHLD */
+}
+
+static const struct channel_ops link_ops = {on_link_record, NULL, on_link_close};
+
+/* Add end `which` of channel c, as row end e, to the request. */
+static void add_channel_end(struct spawn_req *r, struct chanpair *c, int which,
+                            const struct channel_end *e, int *next_fd, struct buf *envs)
+{
+    struct spawn_fd *f = &r->fds[r->nfds++];
+    f->fd = c->end[which];
+    f->at = e->fd >= 0 ? e->fd : (*next_fd)++;
+    f->env = NULL;
+    if (e->fd < 0) {
+        buf_printf(envs, "ONEHOP_CHANNEL_%s", c->row->name);
+        buf_addc(envs, '\0');
+        f->env = ""; /* set below, once envs stops moving */
+    }
+}
+
+static void add_listen_fds(struct master *m, struct spawn_req *r, int *next_fd,
+                           struct buf *listen_env)
+{
+    for (size_t i = 0; i < m->nlisten && r->nfds < SPAWN_FDS_MAX; i++) {
+        struct spawn_fd *f = &r->fds[r->nfds++];
+        f->fd = m->listen_fds[i];
+        f->at = (*next_fd)++;
+        f->env = NULL;
+        buf_printf(listen_env, "%s%d", i ? "," : "", f->at);
+    }
+    r->listen_env = listen_env->len ? buf_cstr(listen_env) : NULL;
+}
+
+/* The request for p: link end at LINK_FD, then channel ends, then sockets. */
+static void build_request(struct proc *p, int link_end, struct spawn_req *r, struct buf *path,
+                          struct buf *envs, struct buf *listen_env)
+{
+    struct master *m = p->m;
+    int next_fd = LINK_FD + 1;
+    memset(r, 0, sizeof(*r));
+    program_path(m, p->row, path);
+    r->path = buf_cstr(path);
+    r->confdir = m->confdir;
+    r->args = p->row->args;
+    r->account = &p->account;
+    r->fds[r->nfds++] = (struct spawn_fd){link_end, LINK_FD, DAEMON_LINK_ENV};
+    for (size_t i = 0; i < m->nchans; i++) {
+        struct chanpair *c = &m->chans[i];
+        if (strcmp(c->row->a.daemon, p->row->name) == 0)
+            add_channel_end(r, c, 0, &c->row->a, &next_fd, envs);
+        if (strcmp(c->row->b.daemon, p->row->name) == 0)
+            add_channel_end(r, c, 1, &c->row->b, &next_fd, envs);
+    }
+    const char *name = envs->s;
+    for (unsigned i = 0; i < r->nfds; i++)
+        if (r->fds[i].env && !r->fds[i].env[0]) {
+            r->fds[i].env = name;
+            name += strlen(name) + 1;
+        }
+    if (p->row->listen == LISTEN_SMTP)
+        add_listen_fds(m, r, &next_fd, listen_env);
+}
+
+/* The ends given to p are its now: the master's copies close. */
+static void drop_given_ends(struct proc *p)
+{
+    for (size_t i = 0; i < p->m->nchans; i++) {
+        struct chanpair *c = &p->m->chans[i];
+        for (int w = 0; w < 2; w++) {
+            const struct channel_end *e = w ? &c->row->b : &c->row->a;
+            if (strcmp(e->daemon, p->row->name) == 0 && c->end[w] >= 0) {
+                close(c->end[w]);
+                c->end[w] = -1;
+            }
+        }
+    }
+}
+
+static void start_failed(struct proc *p, const char *why);
+
+static void start_proc(struct proc *p)
+{
+    struct master *m = p->m;
+    struct buf err = BUF_INIT, path = BUF_INIT, envs = BUF_INIT, listen_env = BUF_INIT;
+    struct spawn_req req;
+    int pair[2];
+    buf_clear(&p->failure);
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
+        buf_printf(&err, "cannot make the master link: %s", strerror(errno));
+        start_failed(p, buf_cstr(&err));
+        buf_free(&err);
+        return;
+    }
+    build_request(p, pair[1], &req, &path, &envs, &listen_env);
+    pid_t pid = spawn_daemon(&req, &err);
+    close(pair[1]);
+    if (pid < 0) {
+        close(pair[0]);
+        start_failed(p, buf_cstr(&err));
+    } else {
+        struct buf name = BUF_INIT;
+        buf_printf(&name, "%s link", p->row->name);
+        struct channel_opts opts = {buf_cstr(&name), DLINK_RECORD_MAX, 0, 0, 0, 0};
+        p->pid = pid;
+        p->state = P_STARTING;
+        p->started_ms = uv_now(m->loop);
+        p->started_wall = time(NULL);
+        p->link = channel_open(m->loop, pair[0], &opts, &link_ops, p, &err);
+        drop_given_ends(p);
+        log_info("%s started: pid %ld, user %s (uid %lu)", p->row->name, (long)pid, p->account.name,
+                 (unsigned long)p->account.uid);
+        buf_free(&name);
+    }
+    buf_free(&err);
+    buf_free(&path);
+    buf_free(&envs);
+    buf_free(&listen_env);
+}
+
+void supervise_start_all(struct master *m)
+{
+    for (size_t i = 0; i < m->nprocs && m->state == M_STARTING; i++)
+        if (m->procs[i].enabled)
+            start_proc(&m->procs[i]);
+    if (m->state == M_STARTING && all_ready(m))
+        master_ready(m, NULL);
+}
+
+/* ------------------------------------------------------------- exits ---- */
+
+static unsigned exits_within(const struct proc *p, uint64_t now, unsigned window_s)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < p->nexits; i++)
+        if (now - p->exits_ms[i] <= (uint64_t)window_s * 1000)
+            n++;
+    return n;
+}
+
+static void note_exit(struct proc *p, uint64_t now)
+{
+    memmove(p->exits_ms + 1, p->exits_ms, sizeof(p->exits_ms) - sizeof(p->exits_ms[0]));
+    p->exits_ms[0] = now;
+    if (p->nexits < EXITS_KEPT)
+        p->nexits++;
+}
+
+static void on_backoff_done(uv_timer_t *t)
+{
+    struct proc *p = t->data;
+    if (p->state != P_BACKOFF || p->m->state == M_STOPPING)
+        return;
+    p->restarts++;
+    log_info("restarting %s (restart %u)", p->row->name, p->restarts);
+    start_proc(p);
+}
+
+/* p exited (or could not be started) while the master runs. */
+static void schedule_restart(struct proc *p)
+{
+    const struct restart_policy *rp = &p->row->restart;
+    uint64_t now = uv_now(p->m->loop);
+    note_exit(p, now);
+    unsigned n = exits_within(p, now, rp->loop_window_s);
+    if (n >= rp->loop_exits) {
+        p->state = P_CRASHLOOP;
+        log_error("%s exited %u times within %u s: crash loop, not restarting it "
+                  "(onehop reload tries again)",
+                  p->row->name, n, rp->loop_window_s);
+        return;
+    }
+    uint64_t delay = rp->backoff_first_ms;
+    for (unsigned i = 1; i < n && delay < rp->backoff_max_ms; i++)
+        delay *= 2;
+    if (delay > rp->backoff_max_ms)
+        delay = rp->backoff_max_ms;
+    p->state = P_BACKOFF;
+    log_info("%s will be restarted in %llu ms", p->row->name, (unsigned long long)delay);
+    uv_timer_start(&p->timer, on_backoff_done, delay, 0);
+}
+
+static void start_failed(struct proc *p, const char *why)
+{
+    log_error("%s: %s", p->row->name, why);
+    p->pid = 0;
+    if (p->m->state == M_STARTING) {
+        p->state = P_OFF;
+        master_ready(p->m, why);
+    } else if (p->m->state == M_RUNNING) {
+        schedule_restart(p);
+    } else {
+        p->state = P_OFF;
+    }
+}
+
+static void describe_exit(struct buf *out, const struct proc *p, int status)
+{
+    buf_printf(out, "%s (pid %ld) ", p->row->name, (long)p->pid);
+    if (WIFSIGNALED(status))
+        buf_printf(out, "was killed by signal %d", WTERMSIG(status));
+    else
+        buf_printf(out, "exited with status %d", WEXITSTATUS(status));
+}
+
+/* The channels of p lost their end: fresh pairs, and peers that hold the
+ * other (now dead) end are restarted too. */
+static void renew_channels(struct proc *p)
+{
+    struct master *m = p->m;
+    struct buf err = BUF_INIT;
+    for (size_t i = 0; i < m->nchans; i++) {
+        struct chanpair *c = &m->chans[i];
+        const char *a = c->row->a.daemon, *b = c->row->b.daemon, *me = p->row->name;
+        if (strcmp(a, me) != 0 && strcmp(b, me) != 0)
+            continue;
+        for (int w = 0; w < 2; w++)
+            if (c->end[w] >= 0)
+                close(c->end[w]);
+        if (new_pair(c, &err) < 0)
+            log_error("%s", buf_cstr(&err));
+        struct proc *peer = find_proc(m, strcmp(a, me) == 0 ? b : a);
+        if (peer && peer != p && peer->pid && peer->state != P_STOPPING && m->state == M_RUNNING) {
+            log_info("restarting %s: its %s channel peer %s exited", peer->row->name, c->row->name,
+                     me);
+            peer->restart_after_stop = 1;
+            peer->state = P_STOPPING;
+            tell_stop(peer);
+        }
+    }
+    buf_free(&err);
+}
+
+static int any_running(const struct master *m)
+{
+    for (size_t i = 0; i < m->nprocs; i++)
+        if (m->procs[i].pid)
+            return 1;
+    return 0;
+}
+
+static void proc_exited(struct proc *p, int status)
+{
+    struct master *m = p->m;
+    struct buf what = BUF_INIT;
+    describe_exit(&what, p, status);
+    log_info("%s", buf_cstr(&what));
+    channel_close(p->link);
+    p->link = NULL;
+    renew_channels(p);
+    p->pid = 0;
+    if (m->state == M_STOPPING) {
+        p->state = P_OFF;
+        if (!any_running(m))
+            master_stopped(m);
+    } else if (m->state == M_STARTING) {
+        if (!p->failure.len)
+            buf_printf(&p->failure, "%s before it was ready", buf_cstr(&what));
+        p->state = P_OFF;
+        master_ready(m, buf_cstr(&p->failure));
+    } else if (p->restart_after_stop) {
+        p->restart_after_stop = 0;
+        start_proc(p);
+    } else {
+        schedule_restart(p);
+    }
+    buf_free(&what);
+}
+
+void supervise_reap(struct master *m)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (size_t i = 0; i < m->nprocs; i++)
+            if (m->procs[i].pid == pid) {
+                proc_exited(&m->procs[i], status);
+                break;
+            }
+    }
+}
+
+/* ------------------------------------------------------ reload, stop ---- */
+
+void supervise_reload(struct master *m)
+{
+    for (size_t i = 0; i < m->nprocs; i++) {
+        struct proc *p = &m->procs[i];
+        if (p->state == P_READY && p->link && p->row->stop == STOP_BY_LINK) {
+            link_send(p->link, DLINK_RELOAD); /* a SIGTERM row does not read its link */
+        } else if (p->state == P_CRASHLOOP) {
+            p->nexits = 0;
+            log_info("reload: starting %s again after its crash loop", p->row->name);
+            start_proc(p);
+        }
+    }
+}
+
+static void on_stop_timeout(uv_timer_t *t)
+{
+    struct master *m = t->data;
+    for (size_t i = 0; i < m->nprocs; i++) {
+        struct proc *p = &m->procs[i];
+        if (!p->pid)
+            continue;
+        log_warn("%s (pid %ld) did not stop within %u s: killed", p->row->name, (long)p->pid,
+                 m->stop_timeout_s);
+        buf_printf(&m->stop_note, "%skilled %s (pid %ld) after %u s", m->stop_note.len ? "; " : "",
+                   p->row->name, (long)p->pid, m->stop_timeout_s);
+        kill(p->pid, SIGKILL);
+    }
+}
+
+void supervise_stop_all(struct master *m)
+{
+    if (m->state == M_STOPPING)
+        return;
+    m->state = M_STOPPING;
+    for (size_t i = 0; i < m->nprocs; i++) {
+        struct proc *p = &m->procs[i];
+        uv_timer_stop(&p->timer);
+        if (!p->pid) {
+            p->state = P_OFF;
+            continue;
+        }
+        p->state = P_STOPPING;
+        tell_stop(p);
+    }
+    if (!any_running(m)) {
+        master_stopped(m);
+        return;
+    }
+    m->stop_timer.data = m;
+    uv_timer_start(&m->stop_timer, on_stop_timeout, (uint64_t)m->stop_timeout_s * 1000, 0);
+}
