@@ -12,3 +12,12 @@ TOOLS      += $(TOOL_NAMES:%=$(BUILD)/tools/%)
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
+
+# statetool  drives the state side's journal for the crash tests
+#            (test_state_crash.py); unlike dnsq it links libonehop.a.
+#            statetool append DIR COUNT GROUP CHECKPOINT_EVERY [STEP:N] | dump DIR
+TOOLS += $(BUILD)/tools/statetool
+
+$(BUILD)/tools/state%: tests/tools/state%.c $(BUILD)/libonehop.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icommon -Iqueue $(LDFLAGS) -o $@ $< $(BUILD)/libonehop.a $(PKG_LIBS) -lm
