@@ -6,9 +6,10 @@
  * unlink message files (qmail-clean's role).
  *
  * common/ipc.h records, each at most CLEAN_RECORD_MAX bytes: requests on the
- * cleaner's fd 0, replies on its fd 1 (two pipes, or one socketpair given as
- * fd 0 alone or as both). Exactly ONE reply per request, IN REQUEST ORDER,
- * written only after the change is done (or known to be already done).
+ * cleaner's fd 0; replies on fd 0 too when it is a socket (the master's
+ * socketpair), else on fd 1 (two pipes). Exactly ONE reply per request, IN
+ * REQUEST ORDER, written only after the change is done (or known to be
+ * already done).
  *
  * -------------------------------------------------------------- requests ----
  *   CLEAN_RECOVER                   writer-side recovery of the message tree

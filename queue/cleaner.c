@@ -440,16 +440,12 @@ int cleaner_serve(struct queue *q, int in_fd, int out_fd)
     return status;
 }
 
-/* fd 0 alone may be the channel: a socket, with fd 1 not a pipe or socket
- * of its own (or the same socket). */
+/* A socket on fd 0 is the whole channel (the master's socketpair: fd 1 is
+ * then whatever the master's own output is); otherwise two pipes. */
 static int reply_fd(void)
 {
-    struct stat s0, s1;
-    if (fstat(0, &s0) != 0 || !S_ISSOCK(s0.st_mode))
-        return 1;
-    if (fstat(1, &s1) != 0 || (s1.st_dev == s0.st_dev && s1.st_ino == s0.st_ino))
-        return 0;
-    return S_ISFIFO(s1.st_mode) || S_ISSOCK(s1.st_mode) ? 1 : 0;
+    struct stat st;
+    return fstat(0, &st) == 0 && S_ISSOCK(st.st_mode) ? 0 : 1;
 }
 
 int cleaner_main(struct queue *q, const char *unavailable, int setid)

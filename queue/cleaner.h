@@ -28,7 +28,7 @@ int cleaner_serve(struct queue *q, int in_fd, int out_fd);
 
 /* onehop-queue --clean: refuses a set-uid run (64) and an unavailable queue
  * (75, with unavailable as the reason); replies go on fd 0 when it is a
- * socket and fd 1 is not a separate pipe or socket, else on fd 1. */
+ * socket, else on fd 1. */
 int cleaner_main(struct queue *q, const char *unavailable, int setid);
 
 #endif
