@@ -42,15 +42,18 @@
  *              (RECOVER: the counts, "tmp_removed=N ... slots_freed=N")
  *   CLEAN_ERR  u32 errno, str text
  *              nothing was changed by this request; errno as errno.h on
- *              Linux (EINVAL: not an id, ENOENT: no such file where it
- *              must be, EBADMSG: not a regular file or not a queue file,
+ *              Linux (EINVAL: not an id, ENOENT: RECLAIM of a message its
+ *              file does not have, EBADMSG: not a regular file or not a
+ *              queue file, ELOOP: a symbolic link,
  *              EOPNOTSUPP: the file system cannot punch holes, or an I/O
  *              errno), text one line
  * Every request is idempotent: the router records the need of a request in
  * its journal before sending it and sends it again after a crash of either
  * side; the repeated request answers CLEAN_OK with changed 0.
  *
- *   TAKE         already in active/: OK 0; in neither place: ERR ENOENT
+ *   TAKE         already in active/: OK 0 ("already taken"); in neither
+ *                place: OK 0 ("already gone": a TAKE replayed after the
+ *                file's REMOVE or QUARANTINE went through)
  *   RECLAIM      file gone: OK 0 ("already gone"); content already all
  *                zero (punched): OK 0; the file is never shortened, and no
  *                byte of the header, the envelope or a message not

@@ -255,10 +255,15 @@ static void test_take_then_repeat(void **state)
     assert_true(exists(fx, "active", fid));
 }
 
-static void test_take_missing_is_enoent(void **state)
+/* A TAKE replayed after the file's REMOVE went through */
+static void test_take_of_a_file_gone(void **state)
 {
     struct fixture *fx = *state;
-    assert_err(ask(fx, CLEAN_TAKE, "0PKX3B2Q7ZM012KG", NULL), ENOENT);
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    commit_msgs(fx->q, 1, 100, fid);
+    assert_ok(ask(fx, CLEAN_REMOVE, fid, NULL), 1, "unlinked from incoming/");
+    assert_ok(ask(fx, CLEAN_TAKE, fid, NULL), 0, "already gone");
+    assert_false(exists(fx, "active", fid));
 }
 
 /* --------------------------------------------------------------- REMOVE ---- */
@@ -733,7 +738,7 @@ int main(void)
         IN_QUEUE(test_modes_of_a_new_queue),
         IN_QUEUE(test_state_dir_left_alone),
         IN_QUEUE(test_take_then_repeat),
-        IN_QUEUE(test_take_missing_is_enoent),
+        IN_QUEUE(test_take_of_a_file_gone),
         IN_QUEUE(test_remove_from_active_and_incoming_then_repeat),
         IN_QUEUE(test_quarantine_then_repeat),
         IN_QUEUE(test_recover_removes_a_dead_writers_file),

@@ -1,0 +1,197 @@
+"""onehop-queue --clean as a process (queue/clean_proto.h, queue/cleaner.c;
+docs/INTERNALS.md "Ownership and the cleaner"): its channel on two pipes
+and on one socketpair, its exit statuses, its log lines, and the crash
+table: the cleaner killed with SIGKILL while it works through a router's
+requests, then a new one given every request again (what the router's
+journal replay does): every answer is OK, and the tree ends exactly as if
+nothing had happened.
+"""
+
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+import injproto
+import queuefile
+
+RECOVER, TAKE, RECLAIM, REMOVE, QUARANTINE, OK, ERR = 32, 33, 34, 35, 36, 48, 49
+EX_OK, EX_SOFTWARE, EX_TEMPFAIL = 0, 70, 75
+
+
+def _commit_groups(qbin, conf, groups, per_group, size=9000):
+    """Commit `groups` files of `per_group` messages each through the server
+    mode (one stream per file: the server commits what one read brought)."""
+    ids = []
+    for g in range(groups):
+        stream = b"".join(injproto.message_records(
+            t, "alice@a.test", ["bob@b.test"],
+            b"Subject: %d/%d\n\n" % (g, t) + b"x" * size + b"\n") for t in range(per_group))
+        r = subprocess.run([str(qbin), "-C", str(conf), "--server"], input=stream,
+                           capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        replies = injproto.parse_replies(r.stdout)
+        assert [x[0] for x in replies] == [injproto.OK] * per_group
+        ids += [x[2] for x in replies]
+    return ids
+
+
+def _read_replies(stream, n, deadline):
+    """n reply records from a file object, each as (type, fields...)."""
+    out = []
+    while len(out) < n:
+        assert time.monotonic() < deadline, "cleaner answered %d of %d" % (len(out), n)
+        head = stream.read(8)
+        if len(head) < 8:
+            break
+        length = struct.unpack(">I", head[:4])[0]
+        out += injproto.parse_replies(head + stream.read(length - 8))
+    return out
+
+
+def _requests(ids):
+    """What a router would ask after delivering everything: take each file,
+    reclaim each message, remove each file but the last, quarantine that."""
+    fids = sorted({i[:16] for i in ids})
+    reqs = [injproto.record(TAKE, f) for f in fids]
+    reqs += [injproto.record(RECLAIM, i) for i in ids]
+    reqs += [injproto.record(REMOVE, f) for f in fids[:-1]]
+    reqs.append(injproto.record(QUARANTINE, fids[-1], "content checksum mismatch"))
+    return fids, reqs
+
+
+def _files(queue_dir, place):
+    return sorted(p.name for p in (queue_dir / place).rglob("*") if p.is_file())
+
+
+def test_two_pipes_in_order_and_log_lines(qbin, conf):
+    ids = _commit_groups(qbin, conf, 1, 3)
+    fid = ids[0][:16]
+    reqs = [injproto.record(TAKE, fid), injproto.record(RECLAIM, ids[1]),
+            injproto.record(TAKE, "../" + fid[3:]), injproto.record(REMOVE, fid),
+            injproto.record(REMOVE, fid)]
+    r = subprocess.run([str(qbin), "-C", str(conf), "--clean"], input=b"".join(reqs),
+                       capture_output=True, timeout=60)
+    assert r.returncode == EX_OK, r.stderr
+    replies = injproto.parse_replies(r.stdout)
+    assert len(replies) == 5
+    taken, punched, refused, removed, repeated = replies
+    assert taken == (OK, 1, 0, "taken")
+    assert punched[:2] == (OK, 1) and punched[3] == "punched" and punched[2] >= 9000
+    assert refused == (ERR, 22, "not a file id: Invalid argument")
+    assert removed == (OK, 1, 0, "unlinked from active/")
+    assert repeated == (OK, 0, 0, "already gone")
+    log = (conf / "maillog").read_text()
+    assert "%s: taken: moved to active/" % fid in log
+    assert "%s: content reclaimed: %d bytes punched" % (ids[1], punched[2]) in log
+    assert "%s: unlinked from active/" % fid in log
+    assert ": removed" not in log  # the router's line (SPEC 8), never the cleaner's
+
+
+def test_one_socketpair_on_fd0(qbin, conf):
+    ids = _commit_groups(qbin, conf, 1, 1)
+    ours, theirs = socket.socketpair()
+    p = subprocess.Popen([str(qbin), "-C", str(conf), "--clean"], stdin=theirs,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    theirs.close()
+    try:
+        ours.settimeout(30)
+        ours.sendall(injproto.record(TAKE, ids[0][:16]))
+        got = b""
+        while len(got) < 8 or len(got) < struct.unpack(">I", got[:4])[0]:
+            chunk = ours.recv(4096)
+            assert chunk, "the cleaner closed the socket"
+            got += chunk
+        assert injproto.parse_replies(got) == [(OK, 1, 0, "taken")]
+        ours.shutdown(socket.SHUT_WR)
+        assert p.wait(timeout=30) == EX_OK
+        assert p.stdout.read() == b""  # nothing went to fd 1
+    finally:
+        ours.close()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+@pytest.mark.parametrize("stream, status", [
+    (b"", EX_OK),                                                      # end of input
+    (injproto.record(7, "0PKX3B2Q7ZM012KG"), EX_SOFTWARE),             # unknown type
+    (injproto.record(TAKE, "0PKX3B2Q7ZM012KG", "extra"), EX_SOFTWARE),  # a field too many
+    (injproto.record(TAKE, "0PKX3B2Q7ZM012KG")[:-2], EX_SOFTWARE),      # ends inside a record
+])
+def test_exit_status(qbin, conf, stream, status):
+    r = subprocess.run([str(qbin), "-C", str(conf), "--clean"], input=stream,
+                       capture_output=True, timeout=60)
+    assert r.returncode == status, r
+    assert r.stdout == b""
+
+
+def test_unavailable_queue_is_a_temporary_failure(qbin, tmp_path):
+    conf = injproto.make_config(tmp_path / "c", queue_dir="/proc/onehop-no-such-queue")
+    r = subprocess.run([str(qbin), "-C", str(conf), "--clean"], input=injproto.record(RECOVER),
+                       capture_output=True, timeout=60)
+    assert r.returncode == EX_TEMPFAIL, r
+    assert b"queue unavailable" in r.stderr
+
+
+@pytest.mark.parametrize("fraction", [0, 0.05, 0.25, 0.5, 0.75, 0.97])
+def test_kill_9_then_replay_every_request(qbin, conf, tmp_path, fraction):
+    """SIGKILL after the router saw a fraction of the replies (the cleaner
+    may have done more), then every request again to a new cleaner: all OK,
+    and the tree is what the requests say."""
+    queue_dir = conf / "queue"
+    ids = _commit_groups(qbin, conf, 3, 8)
+    fids, reqs = _requests(ids)
+    assert len(fids) >= 3 and len(reqs) == len(fids) + 24 + len(fids) - 1 + 1
+    answered = int(fraction * len(reqs))
+    first = subprocess.Popen([str(qbin), "-C", str(conf), "--clean"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        first.stdin.write(b"".join(reqs))
+        first.stdin.flush()
+        seen = _read_replies(first.stdout, answered, time.monotonic() + 30)
+        assert len(seen) == answered and all(x[0] == OK for x in seen), seen
+        first.send_signal(signal.SIGKILL)
+        assert first.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+        first.stdin.close()
+        first.stdout.close()
+    again = subprocess.run([str(qbin), "-C", str(conf), "--clean"], input=b"".join(reqs),
+                           capture_output=True, timeout=120)
+    assert again.returncode == EX_OK, again.stderr
+    replies = injproto.parse_replies(again.stdout)
+    assert len(replies) == len(reqs)
+    assert [x[0] for x in replies] == [OK] * len(reqs), replies
+    assert _files(queue_dir, "incoming") == [] and _files(queue_dir, "active") == []
+    assert sorted(p.name for p in (queue_dir / "corrupt").iterdir()) == [fids[-1]]
+    # the quarantined file kept its envelope; every message in it reads as
+    # zeros (queuefile reads it where a reader looks for queue files)
+    look = tmp_path / "look" / "incoming" / "00"
+    look.mkdir(parents=True)
+    shutil.copy(queue_dir / "corrupt" / fids[-1], look / fids[-1])
+    for i in ids:
+        if i.startswith(fids[-1]):
+            content = queuefile.stored_content(tmp_path / "look", i)
+            assert len(content) >= 9000 and content.count(0) == len(content)
+
+
+def test_recover_settles_a_dead_writers_tmp_file(qbin, conf):
+    _commit_groups(qbin, conf, 1, 1)  # the queue exists
+    stale = conf / "queue" / "tmp" / "0PKX3B2Q7ZM012KG"
+    stale.write_bytes(b"half a message")
+    r = subprocess.run([str(qbin), "-C", str(conf), "--clean"],
+                       input=injproto.record(RECOVER) + injproto.record(RECOVER),
+                       capture_output=True, timeout=60)
+    assert r.returncode == EX_OK, r.stderr
+    (first, second) = injproto.parse_replies(r.stdout)
+    assert first[:2] == (OK, 1) and "tmp_removed=1 " in first[3]
+    assert second[:2] == (OK, 0) and "tmp_removed=0 " in second[3]
+    assert not stale.exists()
+    assert not (conf / "queue" / "state").exists()  # the router's, never made here
