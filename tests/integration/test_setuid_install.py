@@ -15,6 +15,7 @@ with the reason otherwise.
 import json
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
 from pathlib import Path
@@ -147,3 +148,19 @@ def test_user_mailq_lists_through_onehop_queue_list(tree):
     mine = _as_user(tree, [tree["bin"] / "mailq", "-C", tree["etc-user"]])
     assert mine.returncode == 77, mine
     assert b"Permission denied" in mine.stderr
+
+
+def test_set_uid_clean_is_refused(tree):
+    """A user running the set-uid onehop-queue --clean with the compiled-in
+    configuration (the privilege kept) would remove the queue account's
+    files: the cleaner refuses (64) and changes nothing."""
+    r = _as_user(tree, [tree["bin"] / "sendmail", "-f", "u@a.test", "r@b.test"],
+                 data=HEADERS + b"\nhello\n")
+    assert r.returncode == 0, r.stderr
+    (path,) = _queue_files(tree)
+    remove = struct.pack(">IHHBI", 8 + 5 + 16, 35, 1, 3, 16) + path.name.encode()
+    r = _as_user(tree, [tree["bin"] / "onehop-queue", "--clean"], data=remove)
+    assert r.returncode == 64, r
+    assert b"never set-uid" in r.stderr
+    assert r.stdout == b""
+    assert _queue_files(tree) == [path]
