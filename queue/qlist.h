@@ -26,21 +26,29 @@
  *   show:  the same message object plus "attributes", "headers" ([{"name",
  *          "value"}]), "attempts", "next_attempt", "route", and per
  *          recipient "attempts", "last_attempt", "next_attempt", "orcpt",
- *          "notify"
+ *          "notify", "route"
  *   qstat: {"total", "incoming", "active", "deferred", "hold", "corrupt",
  *           "oldest_age"}
  * Times are unix seconds (null when there is none); sizes are bytes of the
  * stored message; a recipient's state is "pending" (not tried yet),
- * "deferred" (tried, waiting), "delivered" or "bounced".
+ * "deferred" (tried, waiting), "delivered", "bounced", or "queued" (state
+ * unreadable, above); a message's "incoming", "active", "deferred", "hold"
+ * or "queued".
  *
- * Reading needs no lock beyond what the queue library takes (queue.h rule
- * 1): listing is safe beside a running router. Text output replaces control
- * characters from the queue (remote servers' replies) with "?", so nothing
- * read from a queue file can drive the terminal.
+ * Recipient states, reasons, attempts, next tries and routes come from the
+ * router's state side (queue/state.h, read-only, no lock: safe beside a
+ * running router); a file no router has learned yet is listed as its file
+ * says (incoming or active, recipients pending). When state/ cannot be read
+ * (the set-uid onehop-queue --list runs as the queue account, which may not
+ * enter state/), every message and recipient is listed as "queued", with
+ * no reason lines, and qstat counts messages by the place of their file. Text output replaces
+ * control characters from the queue (remote servers' replies) with "?", so nothing read from a
+ * queue file can drive the terminal.
  */
 #ifndef ONEHOP_QLIST_H
 #define ONEHOP_QLIST_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -56,6 +64,17 @@ int qlist_open(const char *queue_dir, struct queue **q, const char **why);
 /* The listing of every unfinished message. q may be NULL (empty queue).
  * Returns 0, or -1 with errno (a write or scan error). */
 int qlist_print_queue(struct queue *q, unsigned flags, FILE *out);
+/* The same, only the messages the filter selects (SPEC 1 `onehop queue`):
+ * domain: a pending recipient's domain (case-insensitive); sender: the
+ * envelope sender (case-insensitive, "" the null sender); older_than:
+ * arrived at least that many seconds before now. NULL members select all. */
+struct qlist_filter {
+    const char *domain, *sender;
+    uint64_t older_than;
+    time_t now;
+};
+int qlist_print_selected(struct queue *q, unsigned flags, const struct qlist_filter *filter,
+                         FILE *out);
 /* One message by id: 0, or -1 with errno (ENOENT: no such message). */
 int qlist_print_message(struct queue *q, const char *id, unsigned flags, FILE *out);
 /* The counts of `onehop qstat`, the oldest message's age against now. */

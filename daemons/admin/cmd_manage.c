@@ -5,32 +5,39 @@
  *     onehop hold ID...
  *     onehop release ID...
  *
- * Locking (queue.h rule 3): a running router owns the queue and keeps its
- * state in memory, so these commands change the queue themselves only when
- * they get the queue owner lock without waiting, that is when no router
- * runs; otherwise they change nothing and say that onehop is running. Each
- * change is durable (queue_update fdatasyncs) and logged as onehop/admin:
- * "ID: placed on hold", "ID: released from hold", and the queue library's
- * "ID: removed". A summary in postsuper's words goes to standard error.
- * Exit status: 0 when every named message was acted on, 1 otherwise.
+ * They change the router's state side (queue/state.h), never a message
+ * file. A running router owns the state and holds queue_dir/state/lock for
+ * its life, so these commands act only when they get that lock without
+ * waiting, that is when no router runs; otherwise they change nothing and
+ * say that onehop is running (the router's control socket, through which
+ * they will ask it, comes with the router). Acting, they learn the message
+ * files the state does not know yet, record each change in the journal,
+ * flush it (one fdatasync) and only then report and log it as onehop/admin:
+ * "ID: placed on hold", "ID: released from hold", "ID: removed". A deleted
+ * message's file is reclaimed or removed later by the router's cleaner
+ * (the request is in the journal). A summary in postsuper's words goes to
+ * standard error. Exit status: 0 when every named message was acted on, 1
+ * otherwise.
  */
 #include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addrlist.h"
 #include "admin/commands.h"
 #include "admin/queue_access.h"
 #include "log.h"
+#include "state.h"
 
 enum action { ACTION_DELETE, ACTION_HOLD, ACTION_RELEASE };
 
 static const struct {
     const char *command, *done, *logged;
 } action_words[] = {
-    [ACTION_DELETE] = {"delete", "Deleted", NULL},
+    [ACTION_DELETE] = {"delete", "Deleted", "removed"},
     [ACTION_HOLD] = {"hold", "Placed on hold", "placed on hold"},
     [ACTION_RELEASE] = {"release", "Released from hold", "released from hold"},
 };
@@ -67,25 +74,28 @@ struct collect {
     int deferred_only;
 };
 
-static int collect_one(const struct queue_file *f, const struct queue_msg *m, void *arg)
+static int collect_one(const struct state_msg *m, void *arg)
 {
     struct collect *c = arg;
-    if (!c->deferred_only || queue_msg_state(m, f->place) == QSTATE_DEFERRED)
-        addrlist_add(c->ids, m->id);
+    char id[QUEUE_ID_LEN + 1];
+    state_msg_id(m, id);
+    if (!c->deferred_only || state_msg_state(m) == SMSG_DEFERRED)
+        addrlist_add(c->ids, id);
     return 0;
 }
 
 /* The ids the command acts on: those named, or every (deferred) message. */
-static int collect_ids(struct queue *q, const struct selection *sel, struct addrlist *ids)
+static void collect_ids(struct state *s, const struct selection *sel, struct addrlist *ids)
 {
     if (!sel->all && !sel->deferred_only) {
         for (int i = 0; i < sel->nids; i++)
             if (strncmp(sel->ids[i], "--", 2) != 0)
                 addrlist_add(ids, sel->ids[i]);
-        return 0;
+        return;
     }
     struct collect c = {ids, sel->deferred_only};
-    return q ? queue_scan(q, collect_one, &c) : 0;
+    if (s)
+        state_each(s, collect_one, &c);
 }
 
 /* Who asked, for the deletion record: the login name of the real uid. */
@@ -95,51 +105,57 @@ static const char *who_asked(void)
     return pw && pw->pw_name ? pw->pw_name : "admin";
 }
 
-/* 1 if acted on, 0 if there was nothing to do (already held / not held),
- * -1 after printing why. */
-static int act_on(struct queue *q, enum action a, const char *id)
+/* 1 if a change was recorded, 0 if there was nothing to do (already held /
+ * not held), -1 after printing why. */
+static int act_on(struct state *s, enum action a, const char *id)
 {
-    struct queue_file f;
-    size_t index;
     if (!queue_id_valid(id)) {
         admin_fail("%s: not a queue ID", id);
         return -1;
     }
-    if (!q || queue_find(q, id, &f, &index) != 0) {
+    const struct state_msg *m = s ? state_find(s, id) : NULL;
+    if (!m) {
         admin_fail("%s: no such message in the queue", id);
         return -1;
     }
-    int held = f.msg[index].held,
-        finished = queue_msg_state(&f.msg[index], f.place) == QSTATE_FINISHED;
-    queue_file_free(&f);
-    if (finished) {
-        admin_fail("%s: no such message in the queue", id);
-        return -1;
-    }
-    if ((a == ACTION_HOLD && held) || (a == ACTION_RELEASE && !held))
+    if ((a == ACTION_HOLD && m->held) || (a == ACTION_RELEASE && !m->held))
         return 0;
-    int rc = a == ACTION_DELETE ? queue_delete(q, id, who_asked())
-             : a == ACTION_HOLD ? queue_hold(q, id)
-                                : queue_release(q, id);
-    if (rc != 0) {
+    int64_t now = (int64_t)time(NULL);
+    uint64_t seq = a == ACTION_DELETE ? state_delete(s, id, now, who_asked())
+                   : a == ACTION_HOLD ? state_hold(s, id, now)
+                                      : state_release(s, id, now);
+    if (seq == 0) {
         admin_fail("%s: cannot %s: %s", id, action_words[a].command, strerror(errno));
         return -1;
     }
-    if (action_words[a].logged)
-        log_info("%s: %s", id, action_words[a].logged);
     return 1;
 }
 
-/* queue.h rule 3: act only as the queue owner, never beside a router. */
-static int take_ownership(struct queue *q, enum action a)
+/* Open the state as its owner, never beside a router. */
+static int take_ownership(struct queue *q, enum action a, struct state **s)
 {
-    if (!q || queue_lock_owner(q, 0) == 0)
+    const char *why = NULL;
+    *s = NULL;
+    if (!q || state_open(s, q, 0, NULL, &why) == 0)
         return 0;
     if (errno == EWOULDBLOCK)
         return admin_fail("cannot %s: onehop is running and its router owns the queue; stop it "
                           "with \"onehop stop\" and try again (nothing was changed)",
                           action_words[a].command);
-    return admin_fail("cannot lock the queue %s: %s", queue_path(q), strerror(errno));
+    return admin_fail("cannot open the queue state of %s: %s: %s", queue_path(q),
+                      why ? why : "error", strerror(errno));
+}
+
+/* Make the changes durable, then log them (only what is durable is told). */
+static int commit_and_log(struct state *s, enum action a, const struct addrlist *done)
+{
+    if (s && (state_flush(s) != 0 || state_maybe_checkpoint(s, 0) < 0))
+        return admin_fail("cannot record the changes in the queue state: %s (nothing was "
+                          "changed)",
+                          strerror(errno));
+    for (size_t i = 0; i < done->n; i++)
+        log_info("%s: %s", done->v[i], action_words[a].logged);
+    return 0;
 }
 
 static int run_action(const char *confdir, enum action a, int argc, char **argv)
@@ -150,28 +166,36 @@ static int run_action(const char *confdir, enum action a, int argc, char **argv)
         return rc;
     struct conf c;
     struct queue *q;
+    struct state *s;
     if (admin_queue_open(confdir, &c, &q) != 0)
         return 1;
-    if (take_ownership(q, a) != 0) {
+    if (take_ownership(q, a, &s) != 0) {
         admin_queue_close(&c, q);
         return 1;
     }
     if (log_open("admin", c.log) != 0)
         log_open("admin", "stderr");
-    struct addrlist ids = ADDRLIST_INIT;
-    unsigned long done = 0;
-    if (collect_ids(q, &sel, &ids) != 0)
-        rc = admin_fail("cannot scan the queue %s: %s", c.queue_dir, strerror(errno));
+    if (s && state_learn_files(s) < 0)
+        rc = admin_fail("cannot read the queue %s: %s", c.queue_dir, strerror(errno));
+    struct addrlist ids = ADDRLIST_INIT, done = ADDRLIST_INIT;
+    collect_ids(s, &sel, &ids);
     for (size_t i = 0; i < ids.n; i++) {
-        int r = act_on(q, a, ids.v[i]);
+        int r = act_on(s, a, ids.v[i]);
         if (r < 0)
             rc = 1;
-        else
-            done += (unsigned long)r;
+        else if (r > 0)
+            addrlist_add(&done, ids.v[i]);
     }
-    fprintf(stderr, "onehop: %s: %lu message%s\n", action_words[a].done, done,
-            done == 1 ? "" : "s");
+    size_t changed = done.n;
+    if (commit_and_log(s, a, &done) != 0) {
+        rc = 1;
+        changed = 0;
+    }
+    fprintf(stderr, "onehop: %s: %zu message%s\n", action_words[a].done, changed,
+            changed == 1 ? "" : "s");
     addrlist_free(&ids);
+    addrlist_free(&done);
+    state_close(s);
     admin_queue_close(&c, q);
     return rc;
 }

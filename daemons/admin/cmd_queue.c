@@ -2,15 +2,19 @@
  * cmd_queue — `onehop queue [--json]` and `onehop queue show ID [--json]`
  * (SPEC 1): the queue listing (the same as `mailq` and `sendmail -bp`) and
  * one message in detail. The output formats are documented in queue/qlist.h
- * and onehop(8). Read-only: safe beside a running router (queue.h rule 1).
+ * and onehop(8). Read-only, safe beside a running router (queue.h rule 1),
+ * with one exception: `show` of a message that fails its checks moves its
+ * file to corrupt/ when no router owns the queue (rule 3).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "admin/commands.h"
 #include "admin/queue_access.h"
 #include "qlist.h"
+#include "strparse.h"
 
 /* Remove every "--json" from the arguments; returns QLIST_JSON if any. */
 static unsigned take_json_flag(int *argc, char **argv)
@@ -27,6 +31,20 @@ static unsigned take_json_flag(int *argc, char **argv)
     return flags;
 }
 
+/* A message that fails its checks is never shown: it is moved to corrupt/
+ * when no router owns the queue, else left for the router to quarantine. */
+static int show_corrupt(struct queue *q, const char *id)
+{
+    const char *why = NULL;
+    int moved = queue_quarantine_unowned(q, id, &why);
+    if (moved < 0 && errno == 0)
+        return admin_fail("%s: changed while being read; try again", id);
+    return admin_fail("%s: message is corrupt (%s): not shown; %s", id, why ? why : "unreadable",
+                      moved > 0    ? "moved to corrupt/"
+                      : moved == 0 ? "left for the router to quarantine"
+                                   : "could not be moved to corrupt/");
+}
+
 static int show_message(const char *confdir, const char *id, unsigned flags)
 {
     struct conf c;
@@ -35,33 +53,67 @@ static int show_message(const char *confdir, const char *id, unsigned flags)
         return 1;
     int rc = 0;
     if (qlist_print_message(q, id, flags, stdout) != 0)
-        rc = errno == ENOENT ? admin_fail("%s: no such message in the queue", id)
-                             : admin_fail("%s: %s", id, strerror(errno));
+        rc = errno == ENOENT    ? admin_fail("%s: no such message in the queue", id)
+             : errno == EBADMSG ? show_corrupt(q, id)
+                                : admin_fail("%s: %s", id, strerror(errno));
     admin_queue_close(&c, q);
     return rc;
 }
 
-static int list_queue(const char *confdir, unsigned flags)
+static int list_queue(const char *confdir, unsigned flags, const struct qlist_filter *filter)
 {
     struct conf c;
     struct queue *q;
     if (admin_queue_open(confdir, &c, &q) != 0)
         return 1;
     int rc = 0;
-    if (qlist_print_queue(q, flags, stdout) != 0)
+    if (qlist_print_selected(q, flags, filter, stdout) != 0)
         rc = admin_fail("cannot list the queue %s: %s", c.queue_dir, strerror(errno));
     admin_queue_close(&c, q);
     return rc;
 }
 
+/* Take the filter options out of the arguments (SPEC 1); 0, or the usage
+ * error's exit status. */
+static int take_filters(int *argc, char **argv, struct qlist_filter *f)
+{
+    int out = 0;
+    memset(f, 0, sizeof(*f));
+    f->now = time(NULL);
+    for (int i = 0; i < *argc; i++) {
+        const char *opt = argv[i];
+        int is_filter = strcmp(opt, "--domain") == 0 || strcmp(opt, "--sender") == 0 ||
+                        strcmp(opt, "--older-than") == 0;
+        if (!is_filter) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        if (i + 1 >= *argc)
+            return admin_usage_error("queue", "%s needs a value", opt);
+        const char *value = argv[++i], *why = NULL;
+        if (strcmp(opt, "--domain") == 0)
+            f->domain = value;
+        else if (strcmp(opt, "--sender") == 0)
+            f->sender = value;
+        else if (parse_duration(value, &f->older_than, &why) != 0)
+            return admin_usage_error("queue", "--older-than \"%s\": %s", value, why);
+    }
+    *argc = out;
+    return 0;
+}
+
 int cmd_queue(const char *confdir, int argc, char **argv)
 {
     unsigned flags = take_json_flag(&argc, argv);
+    struct qlist_filter filter;
+    int rc = take_filters(&argc, argv, &filter);
+    if (rc != 0)
+        return rc;
     for (int i = 1; i < argc; i++)
         if (argv[i][0] == '-')
             return admin_usage_error("queue", "unknown option %s", argv[i]);
     if (argc == 1)
-        return list_queue(confdir, flags);
+        return list_queue(confdir, flags, &filter);
     if (strcmp(argv[1], "show") != 0)
         return admin_usage_error("queue", "unknown argument \"%s\"", argv[1]);
     if (argc != 3)

@@ -1,12 +1,13 @@
 """The queue inspection and management commands (SPEC section 1): onehop
 queue [--json], queue show, qstat, delete, hold, release, and mailq, on an
 instance whose daemons are stopped (the commands then act on the queue
-themselves). A running router is stood in for by holding the queue owner
-lock (queue.h locking rule 3), which is exactly what tells the commands
-that a router runs.
+themselves, on the router's state side, queue/state.h). A running router
+is stood in for by holding the state lock, queue_dir/state/lock, which is
+exactly what tells the commands that a router runs.
 """
 
 import fcntl
+import os
 import re
 import time
 
@@ -44,10 +45,12 @@ def ids_in(text):
 
 
 class OwnerLock:
-    """Hold queue_dir/lock/owner as a running router would."""
+    """Hold queue_dir/state/lock as a running router would."""
 
     def __init__(self, mta):
-        self.file = open(mta.path("queue", "lock", "owner"), "a+")
+        state = mta.path("queue", "state")
+        os.makedirs(state, mode=0o700, exist_ok=True)
+        self.file = open(os.path.join(state, "lock"), "a+")
 
     def __enter__(self):
         fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -254,3 +257,76 @@ def test_json_escapes_hostile_bytes(mta):
     assert headers["Subject"] == "caf\u00e9 \"q\" \\ \x01"
     text = mta.cmd("queue", "show", qid).out
     assert "\x01" not in text
+
+
+# ------------------------------------------------- filters, the state side
+
+
+def test_queue_filters(mta):
+    a = inject(mta, sender="alice@a.test", rcpts=("bob@b.test",))
+    b = inject(mta, sender="carol@c.test", rcpts=("dan@d.test", "erin@b.test"))
+    c = inject(mta, sender="", rcpts=("fred@f.test",))
+
+    def ids(*args):
+        result = mta.cmd("queue", "--json", *args)
+        assert result.rc == 0, result
+        import json
+        return [m["id"] for m in json.loads(result.out)["messages"]]
+
+    assert ids() == [a, b, c]
+    assert ids("--domain", "B.test") == [a, b]
+    assert ids("--domain", "d.test") == [b]
+    assert ids("--sender", "ALICE@a.test") == [a]
+    assert ids("--sender", "") == [c]
+    assert ids("--domain", "b.test", "--sender", "carol@c.test") == [b]
+    assert ids("--older-than", "1h") == []
+    assert ids("--older-than", "0s") == [a, b, c]
+    text = mta.cmd("queue", "--domain", "f.test").out
+    assert ids_in(text) == [c] and "-- 0 Kbytes in 1 Request." in text
+    for bad in (["--domain"], ["--older-than", "soon"]):
+        result = mta.cmd("queue", *bad)
+        assert result.rc == 2 and "usage:" in result.err, (bad, result)
+
+
+def test_a_deleted_file_waits_for_the_cleaner(mta):
+    qid = inject(mta)
+    bucket = [d for d in os.listdir(mta.path("queue", "incoming"))
+              if os.path.exists(mta.path("queue", "incoming", d, qid[:16]))]
+    assert mta.cmd("delete", qid).rc == 0
+    # The change is in the router's state (its journal); the file is left to
+    # the cleaner, which only the router drives.
+    assert bucket and os.path.exists(mta.path("queue", "incoming", bucket[0], qid[:16]))
+    assert os.stat(mta.path("queue", "state")).st_mode & 0o777 == 0o700
+    assert listing(mta) == "Mail queue is empty\n"
+    assert mta.qstat()["total"] == 0
+    assert mta.cmd("queue", "show", qid).rc == 1
+
+
+def test_queue_account_listing_shows_queued(mta):
+    """onehop-queue --list runs as the queue account, which may not read
+    state/: messages and recipients are listed, their states as queued."""
+    import pwd
+    import subprocess
+    held = inject(mta, rcpts=("bob@b.test", "carol@c.test"))
+    assert mta.cmd("hold", held).rc == 0
+    assert ids_in(listing(mta)) == [held + "!"]
+    nobody = pwd.getpwnam("nobody")
+    for root, dirs, files in os.walk(mta.path("queue")):
+        if "state" in dirs:
+            dirs.remove("state")  # stays the router's (here root's), 0700
+        for name in dirs + files:
+            os.chown(os.path.join(root, name), nobody.pw_uid, nobody.pw_gid)
+    os.chown(mta.path("queue"), nobody.pw_uid, nobody.pw_gid)
+    os.chmod(mta.dir, 0o755)
+    os.chmod(mta.path("onehop.conf"), 0o644)
+
+    def as_nobody():
+        os.setgid(nobody.pw_gid)
+        os.setuid(nobody.pw_uid)
+    p = subprocess.run([str(mta.program("onehop-queue")), "-C", str(mta.dir), "--list"],
+                       capture_output=True, text=True, preexec_fn=as_nobody, timeout=60)
+    assert p.returncode == 0, p
+    assert ids_in(p.stdout) == [held]  # no hold mark: the state is not readable
+    assert [l.strip() for l in p.stdout.splitlines() if RCPT_LINE.match(l)] == \
+        ["bob@b.test", "carol@c.test"]
+    assert "(" not in p.stdout  # no reason lines

@@ -5,7 +5,9 @@
  * `(reason)` lines only when the reason changes, delivered recipients left
  * out, MAILER-DAEMON for the null sender, the summary line (a "(reason)"
  * is right-aligned to column 76 as Postfix does), control characters
- * neutralised, and the JSON shapes.
+ * neutralised, and the JSON shapes. Recipient states come from the state
+ * side (queue/state.h), recorded here as the router would; a file the state
+ * does not know is listed as its file says.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,11 +25,12 @@
 
 #include "mem.h"
 #include "qlist.h"
-#include "queue_impl.h" /* write_version: these tests record state in format 2 files */
+#include "state.h"
 
 struct fixture {
     char dir[64];
     struct queue *q;
+    struct state *s; /* the owner's state, as a router holds it */
 };
 
 static int setup(void **state)
@@ -36,9 +39,8 @@ static int setup(void **state)
     const char *why;
     test_temp_dir(fx->dir, sizeof(fx->dir), "qlist");
     if (queue_open(&fx->q, fx->dir, QUEUE_OPEN_CREATE, &why) != 0 ||
-        queue_lock_owner(fx->q, 0) != 0)
+        state_open(&fx->s, fx->q, 0, NULL, &why) != 0)
         return -1;
-    fx->q->write_version = 2; /* a format 3 file takes no state records */
     *state = fx;
     return 0;
 }
@@ -46,13 +48,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *fx = *state;
-    struct buf cmd = BUF_INIT;
+    state_close(fx->s);
     queue_close(fx->q);
-    buf_printf(&cmd, "rm -rf '%s'", fx->dir);
-    int rc = system(buf_cstr(&cmd));
-    buf_free(&cmd);
+    int rc = test_remove_tree(fx->dir);
     free(fx);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 /* Commit one message; its id into id[QUEUE_ID_LEN + 1]. */
@@ -70,22 +70,36 @@ static void commit(struct queue *q, const char *sender, const char *const *rcpt,
     queue_msg_id(fid, index, id);
 }
 
-static void update(struct queue *q, const char *id, enum queue_update_kind kind, uint32_t rcpt,
-                   int64_t next, const char *text)
+/* Outcomes and actions as the router records them (durable at once). */
+enum change { DEFERRED, DELIVERED, HOLD, DELETE };
+
+static void update(struct state *s, const char *id, enum change kind, uint32_t rcpt, int64_t next,
+                   const char *text)
 {
-    char fid[QUEUE_FILE_ID_LEN + 1];
-    memcpy(fid, id, QUEUE_FILE_ID_LEN);
-    fid[QUEUE_FILE_ID_LEN] = '\0';
-    struct queue_update u = {kind, 0, rcpt, 1700000000, next, 0, text};
-    assert_int_equal(queue_update(q, fid, &u, 1, NULL), 0);
+    int64_t t = 1700000000;
+    uint64_t seq = kind == DEFERRED    ? state_deferred(s, id, rcpt, t, next, text)
+                   : kind == DELIVERED ? state_delivered(s, id, rcpt, t, text)
+                   : kind == HOLD      ? state_hold(s, id, t)
+                                       : state_delete(s, id, t, text);
+    assert_true(seq > 0);
+    assert_int_equal(state_flush(s), 0);
 }
 
-static void take(struct queue *q, const char *id)
+/* Learn the new files and take id's file, as the router and its cleaner do. */
+static void take(struct fixture *fx, const char *id)
 {
+    struct state_clean_req r;
     char fid[QUEUE_FILE_ID_LEN + 1];
     memcpy(fid, id, QUEUE_FILE_ID_LEN);
     fid[QUEUE_FILE_ID_LEN] = '\0';
-    assert_int_equal(queue_take(q, fid), 0);
+    assert_true(state_learn_files(fx->s) >= 0);
+    assert_int_equal(state_flush(fx->s), 0);
+    while (state_clean_next(fx->s, &r))
+        if (strcmp(r.id, fid) == 0) {
+            assert_int_equal(queue_take(fx->q, fid), 0);
+            state_clean_done(fx->s, &r, 0);
+        }
+    assert_int_equal(state_flush(fx->s), 0);
 }
 
 /* What a printer wrote, as a string the caller frees. */
@@ -133,17 +147,18 @@ static const char *const four_rcpts[] = {"r1@c.test", "r2@c.test", "r3@c.test", 
 
 /* Message A: untried, incoming. B: active, r1 r2 deferred for one reason,
  * r3 for another, r4 delivered. C: null sender, held. */
-static void build_queue(struct queue *q, char *a, char *b, char *c)
+static void build_queue(struct fixture *fx, char *a, char *b, char *c)
 {
-    commit(q, "alice@a.test", one_rcpt, 1, "Subject: a\n\nbody\n", a);
-    commit(q, "carol@c.test", four_rcpts, 4, "Subject: b\n\n0123456789\n", b);
-    commit(q, "", one_rcpt, 1, "Subject: c\n\nx\n", c);
-    take(q, b);
-    update(q, b, QUPD_DEFERRED, 0, 1700000300, "connect to mx.c.test[127.0.0.3]:25: refused");
-    update(q, b, QUPD_DEFERRED, 1, 1700000300, "connect to mx.c.test[127.0.0.3]:25: refused");
-    update(q, b, QUPD_DEFERRED, 2, 1700000600, "450 4.2.0 busy\x1b[31m");
-    update(q, b, QUPD_DELIVERED, 3, 0, "250 ok");
-    update(q, c, QUPD_HOLD, QUEUE_NO_RCPT, 0, NULL);
+    commit(fx->q, "alice@a.test", one_rcpt, 1, "Subject: a\n\nbody\n", a);
+    commit(fx->q, "carol@c.test", four_rcpts, 4, "Subject: b\n\n0123456789\n", b);
+    commit(fx->q, "", one_rcpt, 1, "Subject: c\n\nx\n", c);
+    take(fx, b);
+    struct state *s = fx->s;
+    update(s, b, DEFERRED, 0, 1700000300, "connect to mx.c.test[127.0.0.3]:25: refused");
+    update(s, b, DEFERRED, 1, 1700000300, "connect to mx.c.test[127.0.0.3]:25: refused");
+    update(s, b, DEFERRED, 2, 1700000600, "450 4.2.0 busy\x1b[31m");
+    update(s, b, DELIVERED, 3, 0, "250 ok");
+    update(s, c, HOLD, QUEUE_NO_RCPT, 0, NULL);
 }
 
 static void test_mailq_layout(void **state)
@@ -151,7 +166,7 @@ static void test_mailq_layout(void **state)
     struct fixture *fx = *state;
     char a[QUEUE_ID_LEN + 1], b[QUEUE_ID_LEN + 1], c[QUEUE_ID_LEN + 1];
     char ta[32], tb[32], tc[32];
-    build_queue(fx->q, a, b, c);
+    build_queue(fx, a, b, c);
     arrival_of(fx->q, a, ta, sizeof(ta));
     arrival_of(fx->q, b, tb, sizeof(tb));
     arrival_of(fx->q, c, tc, sizeof(tc));
@@ -186,7 +201,7 @@ static void test_active_mark(void **state)
     struct fixture *fx = *state;
     char id[QUEUE_ID_LEN + 1];
     commit(fx->q, "alice@a.test", one_rcpt, 1, "S: x\n\n", id);
-    take(fx->q, id); /* active and not tried yet */
+    take(fx, id); /* active and not tried yet */
     char *text = capture(qlist_print_queue, fx->q, 0);
     struct buf mark = BUF_INIT;
     buf_printf(&mark, "\n%s*", id);
@@ -199,7 +214,7 @@ static void test_queue_json(void **state)
 {
     struct fixture *fx = *state;
     char a[QUEUE_ID_LEN + 1], b[QUEUE_ID_LEN + 1], c[QUEUE_ID_LEN + 1];
-    build_queue(fx->q, a, b, c);
+    build_queue(fx, a, b, c);
     char *text = capture(qlist_print_queue, fx->q, QLIST_JSON);
     struct buf want = BUF_INIT;
     struct queue_file f;
@@ -251,13 +266,14 @@ static void test_show_json(void **state)
 {
     struct fixture *fx = *state;
     char a[QUEUE_ID_LEN + 1], b[QUEUE_ID_LEN + 1], c[QUEUE_ID_LEN + 1];
-    build_queue(fx->q, a, b, c);
+    build_queue(fx, a, b, c);
     char *text = show(fx->q, b, QLIST_JSON);
     /* per-recipient details, then the message-wide fields */
     assert_non_null(strstr(text, "{\"address\":\"r1@c.test\",\"state\":\"deferred\",\"reason\":"
                                  "\"connect to mx.c.test[127.0.0.3]:25: refused\","
                                  "\"attempts\":1,\"last_attempt\":1700000000,"
-                                 "\"next_attempt\":1700000300,\"orcpt\":\"\",\"notify\":\"\"}"));
+                                 "\"next_attempt\":1700000300,\"orcpt\":\"\",\"notify\":\"\","
+                                 "\"route\":null}"));
     assert_non_null(strstr(text, "{\"address\":\"r4@c.test\",\"state\":\"delivered\",\"reason\":"
                                  "\"250 ok\",\"attempts\":1,\"last_attempt\":1700000000,"
                                  "\"next_attempt\":null,"));
@@ -271,7 +287,7 @@ static void test_show_text(void **state)
 {
     struct fixture *fx = *state;
     char a[QUEUE_ID_LEN + 1], b[QUEUE_ID_LEN + 1], c[QUEUE_ID_LEN + 1];
-    build_queue(fx->q, a, b, c);
+    build_queue(fx, a, b, c);
     char *text = show(fx->q, b, 0);
     assert_non_null(strstr(text, "State:       deferred\n"));
     assert_non_null(strstr(text, "Sender:      <carol@c.test>\n"));
@@ -292,8 +308,8 @@ static void test_show_missing(void **state)
 {
     struct fixture *fx = *state;
     char a[QUEUE_ID_LEN + 1], b[QUEUE_ID_LEN + 1], c[QUEUE_ID_LEN + 1];
-    build_queue(fx->q, a, b, c);
-    assert_int_equal(queue_delete(fx->q, a, "test"), 0);
+    build_queue(fx, a, b, c);
+    update(fx->s, a, DELETE, 0, 0, "test");
     FILE *f = fopen("/dev/null", "w");
     assert_int_equal(qlist_print_message(fx->q, a, 0, f), -1); /* deleted */
     assert_int_equal(qlist_print_message(fx->q, "not an id", 0, f), -1);
@@ -305,7 +321,7 @@ static void test_counts(void **state)
 {
     struct fixture *fx = *state;
     char a[QUEUE_ID_LEN + 1], b[QUEUE_ID_LEN + 1], c[QUEUE_ID_LEN + 1];
-    build_queue(fx->q, a, b, c);
+    build_queue(fx, a, b, c);
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
