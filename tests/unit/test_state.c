@@ -6,8 +6,8 @@
  * then forgotten), outcomes refused for unknown or finished recipients,
  * durability by sequence number, replay and checkpoint giving back the
  * same state, requests not done re-offered after a restart, a second owner
- * refused, a read-only open beside the owner, a file gone by hand, and the
- * counts.
+ * refused, a read-only open beside the owner, a file gone by hand, the
+ * counts, and the one-time import of a format 2 file's own state log.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +25,7 @@
 #include "log.h"
 #include "mem.h"
 #include "queue.h"
+#include "queue_impl.h" /* write_version: an old format 2 file */
 #include "state.h"
 
 struct fixture {
@@ -385,6 +386,40 @@ static void test_counts(void **state)
     assert_true(c.oldest_arrival_us > 0);
 }
 
+static void test_format2_log_imported_once(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    fx->q->write_version = 2;
+    commit_file(fx->q, 1, fid);
+    fx->q->write_version = 3;
+    queue_msg_id(fid, 0, id);
+    struct queue_update u[] = {
+        {QUPD_DEFERRED, 0, 0, 500, 800, 0, "451 old try"},
+        {QUPD_DELIVERED, 0, 1, 500, 0, 0, "250 old ok"},
+        {QUPD_HOLD, 0, QUEUE_NO_RCPT, 501, 0, 0, NULL},
+    };
+    assert_int_equal(queue_update(fx->q, fid, u, 3, NULL), 0);
+    open_state(fx);
+    assert_int_equal(state_learn_files(fx->s), 1);
+    const struct state_msg *m = state_find(fx->s, id);
+    assert_non_null(m);
+    assert_int_equal(m->held, 1);
+    assert_int_equal(m->rcpt[0].state, SRCPT_DEFERRED);
+    assert_int_equal(m->rcpt[0].next_try, 800);
+    assert_string_equal(m->rcpt[0].reason, "451 old try");
+    assert_int_equal(m->rcpt[1].state, SRCPT_DELIVERED);
+    /* From now on the journal is the truth: a change there is not undone
+     * by the file's log at the next start (the file is not read again). */
+    assert_true(state_release(fx->s, id, 600) > 0);
+    assert_int_equal(state_flush(fx->s), 0);
+    open_state(fx);
+    assert_int_equal(state_learn_files(fx->s), 0);
+    m = state_find(fx->s, id);
+    assert_int_equal(m->held, 0);
+    assert_int_equal(m->rcpt[0].attempts, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -401,6 +436,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reader_without_state_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_gone_by_hand_forgotten, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_format2_log_imported_once, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
