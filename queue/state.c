@@ -439,10 +439,17 @@ void state_clean_retry(struct state *s)
 
 /* ---------------------------------------------------------- applying ---- */
 
+/* A text of a record (a remote server's reply, a reason): control
+ * characters and NULs become '?', as in queue files' state logs. */
 static void set_text(char **field, const char *text, size_t len)
 {
     free(*field);
     *field = text && len ? xstrndup(text, len) : NULL;
+    for (size_t i = 0; *field && i < len; i++) {
+        unsigned char c = (unsigned char)(*field)[i];
+        if (c < 0x20 || c == 0x7f)
+            (*field)[i] = '?';
+    }
 }
 
 static int apply_outcome(struct state *s, const struct srec *r)
@@ -642,6 +649,8 @@ void state_ensure_clean_needs(struct state *s, struct state_file *f)
         state_need_clean(s, CLEAN_REMOVE, f->fid, "");
         return;
     }
+    if (f->place == QUEUE_INCOMING) /* a need cut off with a torn tail: asked again */
+        state_need_clean(s, CLEAN_TAKE, f->fid, "");
     for (uint32_t i = 0; i < f->nmsg; i++) {
         struct state_msg *m = &f->msg[i];
         if (msg_finished(m) && !m->reclaim_asked) {

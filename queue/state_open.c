@@ -173,10 +173,8 @@ static void learn_one(struct state *s, const char *fid, long *added)
         log_info("state: %s: its own state log (format %d) imported into the journal", fid,
                  qf.version);
     struct state_file *f = state_file_find(s, fid);
-    if (f && qf.place == QUEUE_INCOMING)
-        state_need_clean(s, CLEAN_TAKE, fid, "");
-    if (f)
-        state_ensure_clean_needs(s, f); /* a migrated file may be finished already */
+    if (f) /* TAKE if in incoming/; a migrated file may be finished already */
+        state_ensure_clean_needs(s, f);
     *added += (long)qf.nmsg;
     queue_file_free(&qf);
 }

@@ -20,6 +20,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 
 #include "clean_proto.h"
 #include "log.h"
@@ -312,6 +313,37 @@ static void test_requests_not_done_offered_again(void **state)
     assert_int_equal(state_msg_state(state_find(fx->s, id)), SMSG_INCOMING);
 }
 
+/* The TAKE need cut off by a torn tail (its 'T' record made it): asked
+ * again at the next start. */
+static void test_lost_take_need_asked_again(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    commit_file(fx->q, 1, fid);
+    open_state(fx);
+    assert_int_equal(state_learn_files(fx->s), 1);
+    assert_int_equal(state_flush(fx->s), 0);
+    state_close(fx->s);
+    fx->s = NULL;
+    struct buf seg = BUF_INIT;
+    buf_printf(&seg, "%s/state/journal.0000000000000001", fx->dir);
+    struct stat st;
+    assert_int_equal(stat(buf_cstr(&seg), &st), 0);
+    size_t need = SJ_RECORD_OVERHEAD + 1 + 4 + QUEUE_FILE_ID_LEN + 4; /* 'N' TAKE fid "" */
+    assert_int_equal(truncate(buf_cstr(&seg), st.st_size - (off_t)need + 3), 0);
+    buf_free(&seg);
+    struct state_open_report rep;
+    const char *why;
+    assert_int_equal(state_open(&fx->s, fx->q, 0, &rep, &why), 0);
+    assert_int_equal(rep.journal.torn_bytes, 3);
+    assert_int_equal(rep.files, 1);
+    assert_int_equal(state_flush(fx->s), 0);
+    struct state_clean_req r;
+    assert_int_equal(state_clean_next(fx->s, &r), 1);
+    assert_int_equal(r.kind, CLEAN_TAKE);
+    assert_string_equal(r.id, fid);
+}
+
 static void test_second_owner_and_reader(void **state)
 {
     struct fixture *fx = *state;
@@ -432,6 +464,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hold_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_gives_back_the_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_requests_not_done_offered_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_take_need_asked_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_owner_and_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_without_state_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_gone_by_hand_forgotten, setup, teardown),
