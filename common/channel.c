@@ -43,6 +43,7 @@ struct channel {
     struct chan_out out;
     size_t high_water, low_water, hard_limit;
     struct chan_cred peer;
+    channel_error_cb error_reply;
     unsigned corked;
     int dispatching, read_paused, write_blocked, told_pause, closed;
 };
@@ -77,6 +78,16 @@ static void end_channel(struct channel *ch, const char *reason, int log_it)
         return;
     if (log_it)
         log_warn("channel %s: %s; closed", ch->name, reason);
+    if (log_it && ch->error_reply) {
+        channel_error_cb reply = ch->error_reply;
+        ch->error_reply = NULL; /* once */
+        ch->corked++;           /* what it sends waits for the one write below */
+        reply(ch->arg, ch, reason);
+        if (!ch->closed)
+            chan_out_write(&ch->out, ch->fd);
+        if (ch->closed)
+            return; /* the reply closed it */
+    }
     shut(ch);
     if (ch->ops.on_close)
         ch->ops.on_close(ch->arg, ch, reason);
@@ -294,6 +305,11 @@ struct channel *channel_open(uv_loop_t *loop, int fd, const struct channel_opts 
     return ch;
 }
 
+void channel_set_error_reply(struct channel *ch, channel_error_cb cb)
+{
+    ch->error_reply = cb;
+}
+
 const struct chan_cred *channel_peer(const struct channel *ch)
 {
     return &ch->peer;
@@ -399,12 +415,12 @@ static int fill_sockaddr(struct sockaddr_un *sa, const char *path, struct buf *e
 }
 
 /* Refuse to take over from a live server; remove a stale socket file. */
-static int claim_path(const struct sockaddr_un *sa, struct buf *err)
+static int claim_path(const struct sockaddr_un *sa, const char *what, struct buf *err)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd >= 0 && connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0) {
         close(fd);
-        buf_printf(err, "another server is listening on %s", sa->sun_path);
+        buf_printf(err, "another %s is serving %s", what, sa->sun_path);
         return -1;
     }
     if (fd >= 0)
@@ -439,20 +455,36 @@ static int bind_path(const struct sockaddr_un *sa, mode_t mode, struct buf *err)
     return fd;
 }
 
-struct channel_listener *channel_listen_path(uv_loop_t *loop, const char *path, mode_t mode,
-                                             const uid_t *uids, size_t nuids, channel_accept_cb cb,
-                                             void *arg, struct buf *err)
+/* name: in log lines; what: in the error for a live socket. */
+static struct channel_listener *listen_at(uv_loop_t *loop, const char *path, const char *name,
+                                          const char *what, mode_t mode, const uid_t *uids,
+                                          size_t nuids, channel_accept_cb cb, void *arg,
+                                          struct buf *err)
 {
     struct sockaddr_un sa;
-    if (fill_sockaddr(&sa, path, err) < 0 || claim_path(&sa, err) < 0)
+    if (fill_sockaddr(&sa, path, err) < 0 || claim_path(&sa, what, err) < 0)
         return NULL;
     int fd = bind_path(&sa, mode, err);
     if (fd < 0)
         return NULL;
-    struct channel_listener *l = channel_listen_fd(loop, fd, path, uids, nuids, cb, arg, err);
+    struct channel_listener *l = channel_listen_fd(loop, fd, name, uids, nuids, cb, arg, err);
     if (!l)
         unlink(path);
     return l;
+}
+
+struct channel_listener *channel_listen_path(uv_loop_t *loop, const char *path, mode_t mode,
+                                             const uid_t *uids, size_t nuids, channel_accept_cb cb,
+                                             void *arg, struct buf *err)
+{
+    return listen_at(loop, path, path, "process", mode, uids, nuids, cb, arg, err);
+}
+
+struct channel_listener *channel_listen_named(uv_loop_t *loop, const char *path, const char *name,
+                                              mode_t mode, const uid_t *uids, size_t nuids,
+                                              channel_accept_cb cb, void *arg, struct buf *err)
+{
+    return listen_at(loop, path, name, name, mode, uids, nuids, cb, arg, err);
 }
 
 uint64_t channel_listener_refused(const struct channel_listener *l)

@@ -96,6 +96,12 @@ const struct chan_cred *channel_peer(const struct channel *ch);
 const char *channel_name(const struct channel *ch);
 /* Close now, without on_close; queued output is dropped. NULL is fine. */
 void channel_close(struct channel *ch);
+/* A last word before a protocol error closes the channel: cb runs when
+ * the channel (or on_record's rejection) found an error, before on_close;
+ * what it sends gets one non-blocking write, then the channel closes. For
+ * protocols that answer a bad request with an error record. */
+typedef void (*channel_error_cb)(void *arg, struct channel *ch, const char *reason);
+void channel_set_error_reply(struct channel *ch, channel_error_cb cb);
 
 /* --------------------------------------------------------------- listener ---- */
 
@@ -117,6 +123,11 @@ struct channel_listener *channel_listen_fd(uv_loop_t *loop, int fd, const char *
 struct channel_listener *channel_listen_path(uv_loop_t *loop, const char *path, mode_t mode,
                                              const uid_t *uids, size_t nuids, channel_accept_cb cb,
                                              void *arg, struct buf *err);
+/* The same, with name in the log lines and in the error for a live
+ * socket ("another NAME is serving PATH"). */
+struct channel_listener *channel_listen_named(uv_loop_t *loop, const char *path, const char *name,
+                                              mode_t mode, const uid_t *uids, size_t nuids,
+                                              channel_accept_cb cb, void *arg, struct buf *err);
 /* Connections refused so far (for counters and tests). */
 uint64_t channel_listener_refused(const struct channel_listener *l);
 /* Stop accepting and close the socket (the path is not unlinked). */

@@ -1,10 +1,24 @@
 /*
  * dnsclient — blocking and libuv clients of the DNS cache. See dnsclient.h.
  *
+ * Both speak over the channel module: the blocking client with its blocking
+ * helpers (one record per read, a bounded wait), the asynchronous one with
+ * a channel on its connection.
+ *
  * The asynchronous client keeps its requests in a table indexed by id (ids
  * are handed out in sequence, so id & mask spreads them evenly) and in a
- * list in the order they were sent, so the oldest is found at once for the
- * timeout check, which runs once a second while anything is pending.
+ * list in the order they were made, so the oldest is found at once for the
+ * timeout check, which runs once a second while anything is pending. New
+ * requests, a lost connection and the failures it causes are all handled
+ * in a zero-delay "kick" timer, never inside the caller's own call: a
+ * request is sent there (corked with every other request of the turn),
+ * and after a loss each request sent and unanswered is sent again once.
+ * Failures first take every affected request out of the table and list,
+ * then call back: a callback may cancel another request (marked, not
+ * freed, if it is among them) or start new ones (never among them).
+ *
+ * Must never: call back inside dnsclient_lookup(), call back twice, or
+ * wait for the timeout after the connection is known to be gone.
  */
 #include "dnsclient.h"
 
@@ -12,11 +26,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "ipc.h"
+#include "log.h"
 #include "mem.h"
 #include "safeio.h"
 
@@ -36,13 +51,6 @@ static int fill_sockaddr(struct sockaddr_un *sa, const char *path)
         return -1;
     memcpy(sa->sun_path, path, strlen(path) + 1);
     return 0;
-}
-
-static void set_timeouts(int fd, int timeout_ms)
-{
-    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
 int dnsc_open(struct dnsc *c, const char *path, int timeout_ms, struct buf *err)
@@ -66,7 +74,6 @@ int dnsc_open(struct dnsc *c, const char *path, int timeout_ms, struct buf *err)
         buf_printf(err, "%s: %s", path, strerror(e));
         return e == ENOENT || e == ECONNREFUSED ? DNSC_NOT_RUNNING : DNSC_ERROR;
     }
-    set_timeouts(fd, timeout_ms);
     c->fd = fd;
     return DNSC_OK;
 }
@@ -81,7 +88,7 @@ void dnsc_close(struct dnsc *c)
 
 static int send_records(struct dnsc *c, struct buf *out, struct buf *err)
 {
-    int rc = ipc_send(c->fd, out);
+    int rc = chan_send_record(c->fd, out->s, out->len, NULL, 0, c->timeout_ms);
     if (rc < 0)
         buf_printf(err, "cannot send to dnscache: %s", strerror(errno));
     buf_free(out);
@@ -92,13 +99,15 @@ static int send_records(struct dnsc *c, struct buf *out, struct buf *err)
 static int recv_record(struct dnsc *c, struct buf *err)
 {
     const char *why = NULL;
-    int rc = ipc_recv(c->fd, DNSP_ANSWER_MAX, &c->rec, &why);
+    int fds[CHAN_FDS_MAX];
+    unsigned nfds;
+    int rc = chan_recv_record(c->fd, DNSP_ANSWER_MAX, 0, c->timeout_ms, &c->rec, fds, &nfds, &why);
     if (rc == 0) {
         buf_adds(err, "dnscache closed the connection");
         return -1;
     }
     if (rc < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
+        if (errno == ETIMEDOUT)
             buf_printf(err, "dnscache did not answer within %d ms", c->timeout_ms);
         else
             buf_printf(err, "reading from dnscache: %s", why);
@@ -204,16 +213,45 @@ int dnsc_flush(struct dnsc *c, const char *name, uint64_t *removed, struct buf *
 
 /* ------------------------------------------------------ asynchronous ---- */
 
-enum conn_state { DISCONNECTED, CONNECTING, CONNECTED };
+/* Copy n elements of size bytes (NULL for none). */
+static void *copy_array(const void *p, size_t n, size_t size)
+{
+    if (!p || n == 0)
+        return NULL;
+    void *q = xcalloc(n, size);
+    memcpy(q, p, n * size);
+    return q;
+}
+
+static char *copy_str(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+void dnsclient_answer_copy(struct dnsp_answer *dst, const struct dnsp_answer *src)
+{
+    *dst = *src;
+    dst->name = copy_str(src->name);
+    dst->canon = copy_str(src->canon);
+    dst->reason = copy_str(src->reason);
+    dst->hosts = copy_array(src->hosts, src->nhosts, sizeof(*src->hosts));
+    for (size_t i = 0; i < dst->nhosts; i++) {
+        struct dnsp_host *h = &dst->hosts[i];
+        h->name = copy_str(h->name);
+        h->reason = copy_str(h->reason);
+        h->v4 = copy_array(h->v4, h->nv4, 4);
+        h->v6 = copy_array(h->v6, h->nv6, 16);
+    }
+}
 
 struct dnsclient_req {
     struct dnsclient *c;
-    struct dnsclient_req *id_next;     /* in the id table */
-    struct dnsclient_req *prev, *next; /* in sending order */
+    struct dnsclient_req *id_next;     /* in the id table; then in a failing batch */
+    struct dnsclient_req *prev, *next; /* in the order made */
     uint32_t id, qtype;
     uint64_t deadline;
-    int sent;
-    dnsclient_cb cb;
+    int sent, resent, doomed, detached;
+    dnsclient_cb cb; /* NULL: cancelled while its failure was being called back */
     void *arg;
     char name[];
 };
@@ -222,20 +260,15 @@ struct dnsclient {
     uv_loop_t *loop;
     char *path;
     uint64_t timeout_ms;
-    enum conn_state state;
-    uv_pipe_t *pipe; /* allocated per connection */
-    uv_connect_t *connecting;
-    uv_timer_t timer;
-    struct buf in;
+    struct channel *ch; /* NULL while not connected */
+    int lost;           /* the channel closed: resend or fail at the next kick */
+    uv_timer_t timer;   /* timeouts, once a second */
+    uv_timer_t kick;    /* zero delay: connect, send, handle a loss */
+    unsigned open_handles;
     struct dnsclient_req **table;
     size_t table_size, count;
     struct dnsclient_req *oldest, *newest;
     uint32_t next_id;
-};
-
-struct client_write {
-    uv_write_t req;
-    struct buf data;
 };
 
 static void table_insert(struct dnsclient *c, struct dnsclient_req *r)
@@ -271,6 +304,15 @@ static struct dnsclient_req *table_find(struct dnsclient *c, uint32_t id)
     return r;
 }
 
+/* The next id after the last, wrapping, never 0 nor one in flight. */
+static uint32_t next_free_id(struct dnsclient *c)
+{
+    do
+        c->next_id++;
+    while (c->next_id == 0 || table_find(c, c->next_id));
+    return c->next_id;
+}
+
 /* Forget r (table and list); does not free it. */
 static void req_remove(struct dnsclient *c, struct dnsclient_req *r)
 {
@@ -291,149 +333,158 @@ static void req_remove(struct dnsclient *c, struct dnsclient_req *r)
         uv_timer_stop(&c->timer);
 }
 
-static void req_fail(struct dnsclient *c, struct dnsclient_req *r, const char *reason)
+/* Call back every request marked doomed with a temporary failure. They
+ * leave the table and list first, so callbacks see a consistent client. */
+static void fail_doomed(struct dnsclient *c, const char *reason)
 {
-    struct dnsp_answer a = {r->id,          r->qtype, r->name, r->name, DNS_STATUS_TEMPFAIL,
-                            (char *)reason, 0,        0,       NULL,    0};
-    req_remove(c, r);
-    r->cb(r->arg, &a);
-    free(r);
+    struct dnsclient_req *batch = NULL, **tail = &batch;
+    for (struct dnsclient_req *r = c->oldest, *next; r; r = next) {
+        next = r->next;
+        if (!r->doomed)
+            continue;
+        req_remove(c, r);
+        r->detached = 1;
+        r->id_next = NULL;
+        *tail = r;
+        tail = &r->id_next;
+    }
+    for (struct dnsclient_req *r = batch, *next; r; r = next) {
+        next = r->id_next;
+        struct dnsp_answer a = {r->id,          r->qtype, r->name, r->name, DNS_STATUS_TEMPFAIL,
+                                (char *)reason, 0,        0,       NULL,    0};
+        if (r->cb)
+            r->cb(r->arg, &a);
+        free(r);
+    }
 }
 
-/* Fail every request sent or waiting (connection lost or never made). */
 static void fail_all(struct dnsclient *c, const char *reason)
 {
-    /* Only those queued now: callbacks may queue new ones (higher ids, at
-     * the end of the list) or cancel others. */
-    uint32_t last = c->newest ? c->newest->id : 0;
-    while (c->oldest && c->oldest->id <= last)
-        req_fail(c, c->oldest, reason);
+    for (struct dnsclient_req *r = c->oldest; r; r = r->next)
+        r->doomed = 1;
+    fail_doomed(c, reason);
 }
 
-static void on_pipe_closed(uv_handle_t *h)
+static void on_kick(uv_timer_t *t);
+
+static void kick(struct dnsclient *c)
 {
-    free(h);
+    uv_timer_start(&c->kick, on_kick, 0, 0);
 }
 
-static void drop_connection(struct dnsclient *c, const char *reason)
+/* After a loss: what was sent goes once more; what went twice fails. */
+static void handle_loss(struct dnsclient *c)
 {
-    if (c->pipe) {
-        uv_close((uv_handle_t *)c->pipe, on_pipe_closed);
-        c->pipe = NULL;
+    c->lost = 0;
+    for (struct dnsclient_req *r = c->oldest; r; r = r->next) {
+        if (!r->sent)
+            continue;
+        if (r->resent)
+            r->doomed = 1;
+        r->sent = 0;
+        r->resent = 1;
     }
-    c->state = DISCONNECTED;
-    buf_clear(&c->in);
-    fail_all(c, reason);
+    fail_doomed(c, "connection to dnscache lost");
 }
 
-static void on_client_written(uv_write_t *req, int status)
-{
-    struct client_write *w = (struct client_write *)req;
-    buf_free(&w->data);
-    free(w);
-}
+/* ------------------------------------------------------------ channel ---- */
 
-static void send_request(struct dnsclient *c, struct dnsclient_req *r)
+static const char *on_answer_record(void *arg, struct channel *ch, struct chan_record *rec)
 {
-    struct client_write *w = xcalloc(1, sizeof(*w));
-    dnsp_put_lookup(&w->data, r->id, r->qtype, r->name);
-    uv_buf_t b = uv_buf_init(w->data.s, (unsigned)w->data.len);
-    r->sent = 1;
-    if (uv_write(&w->req, (uv_stream_t *)c->pipe, &b, 1, on_client_written) != 0) {
-        buf_free(&w->data);
-        free(w);
-    }
-}
-
-static void handle_answer(struct dnsclient *c, const char *rec, size_t len)
-{
+    struct dnsclient *c = arg;
     struct dnsp_answer a;
     const char *why;
-    if (dnsp_get_answer(rec, len, &a, &why) < 0) {
-        drop_connection(c, "bad answer from dnscache");
-        return;
-    }
+    if (dnsp_record_type(rec->data, rec->len) != DNSP_ANSWER)
+        return "unexpected record from dnscache";
+    if (dnsp_get_answer(rec->data, rec->len, &a, &why) < 0)
+        return "bad answer from dnscache";
     struct dnsclient_req *r = table_find(c, a.id);
-    if (r) { /* else: timed out or cancelled meanwhile */
+    if (r && r->sent) { /* else: timed out or cancelled meanwhile */
         req_remove(c, r);
         r->cb(r->arg, &a);
         free(r);
     }
     dnsp_answer_free(&a);
+    return NULL;
 }
 
-static void on_client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+static void on_channel_close(void *arg, struct channel *ch, const char *reason)
 {
-    struct dnsclient *c = h->data;
-    buf_reserve(&c->in, 65536);
-    *b = uv_buf_init(c->in.s + c->in.len, (unsigned)(c->in.cap - c->in.len - 1));
+    struct dnsclient *c = arg;
+    c->ch = NULL;
+    c->lost = 1;
+    kick(c);
 }
 
-static void on_client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+static const struct channel_ops client_ops = {on_answer_record, NULL, on_channel_close};
+
+/* Connect at once (a Unix socket connects or fails without waiting). */
+static int connect_now(struct dnsclient *c, struct buf *reason)
 {
-    struct dnsclient *c = st->data;
-    size_t off = 0, reclen;
-    const char *why;
-    if (n < 0) {
-        drop_connection(c, "connection to dnscache lost");
-        return;
+    struct sockaddr_un sa = {0};
+    sa.sun_family = AF_UNIX;
+    if (strlen(c->path) >= sizeof(sa.sun_path)) {
+        buf_printf(reason, "dnscache socket path %s is too long", c->path);
+        return -1;
     }
-    c->in.len += (size_t)n;
-    while (c->state == CONNECTED) {
-        int rc = ipc_frame(c->in.s + off, c->in.len - off, DNSP_ANSWER_MAX, &reclen, &why);
-        if (rc == 0)
-            break;
-        if (rc < 0) {
-            drop_connection(c, "bad record from dnscache");
-            return;
-        }
-        handle_answer(c, c->in.s + off, reclen);
-        off += reclen;
+    memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        buf_printf(reason, "dnscache is not running (%s: %s)", c->path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
     }
-    if (c->state == CONNECTED)
-        buf_consume(&c->in, off);
+    struct channel_opts o = {"dnscache", DNSP_ANSWER_MAX, 0, 0, 0, 0};
+    c->ch = channel_open(c->loop, fd, &o, &client_ops, c, reason);
+    return c->ch ? 0 : -1;
 }
 
-static void on_connected(uv_connect_t *req, int status)
+/* Every request not sent yet, in one corked batch. */
+static void send_unsent(struct dnsclient *c)
 {
-    struct dnsclient *c = req->data;
-    free(req);
-    if (!c) /* the client was freed meanwhile */
+    struct buf out = BUF_INIT;
+    channel_cork(c->ch);
+    for (struct dnsclient_req *r = c->oldest; r && c->ch; r = r->next) {
+        if (r->sent)
+            continue;
+        buf_clear(&out);
+        dnsp_put_lookup(&out, r->id, r->qtype, r->name);
+        r->sent = 1;
+        channel_send_buf(c->ch, &out); /* a failure closes: handled at the next kick */
+    }
+    if (c->ch)
+        channel_uncork(c->ch);
+    buf_free(&out);
+}
+
+static void on_kick(uv_timer_t *t)
+{
+    struct dnsclient *c = t->data;
+    if (c->lost)
+        handle_loss(c);
+    if (!c->oldest)
         return;
-    c->connecting = NULL;
-    if (status < 0) {
+    if (!c->ch) {
         struct buf reason = BUF_INIT;
-        buf_printf(&reason, "dnscache is not running (%s: %s)", c->path, uv_strerror(status));
-        drop_connection(c, buf_cstr(&reason));
+        if (connect_now(c, &reason) < 0)
+            fail_all(c, buf_cstr(&reason));
         buf_free(&reason);
-        return;
     }
-    c->state = CONNECTED;
-    uv_read_start((uv_stream_t *)c->pipe, on_client_alloc, on_client_read);
-    for (struct dnsclient_req *r = c->oldest; r; r = r->next)
-        if (!r->sent)
-            send_request(c, r);
-}
-
-static void start_connect(struct dnsclient *c)
-{
-    uv_connect_t *req = xcalloc(1, sizeof(*req));
-    c->pipe = xcalloc(1, sizeof(*c->pipe));
-    uv_pipe_init(c->loop, c->pipe, 0);
-    c->pipe->data = c;
-    req->data = c;
-    c->connecting = req;
-    c->state = CONNECTING;
-    uv_pipe_connect(req, c->pipe, c->path, on_connected);
+    if (c->ch)
+        send_unsent(c);
 }
 
 static void on_client_timer(uv_timer_t *t)
 {
     struct dnsclient *c = t->data;
     uint64_t now = uv_now(c->loop);
-    while (c->oldest && c->oldest->deadline <= now)
-        req_fail(c, c->oldest, "dnscache did not answer in time");
+    for (struct dnsclient_req *r = c->oldest; r && r->deadline <= now; r = r->next)
+        r->doomed = 1;
+    fail_doomed(c, "dnscache did not answer in time");
 }
+
+/* -------------------------------------------------------------- public ---- */
 
 struct dnsclient *dnsclient_new(uv_loop_t *loop, const char *socket_path, uint64_t timeout_ms)
 {
@@ -442,7 +493,9 @@ struct dnsclient *dnsclient_new(uv_loop_t *loop, const char *socket_path, uint64
     c->path = xstrdup(socket_path);
     c->timeout_ms = timeout_ms ? timeout_ms : 60000;
     uv_timer_init(loop, &c->timer);
-    c->timer.data = c;
+    uv_timer_init(loop, &c->kick);
+    c->timer.data = c->kick.data = c;
+    c->open_handles = 2;
     return c;
 }
 
@@ -453,7 +506,7 @@ struct dnsclient_req *dnsclient_lookup(struct dnsclient *c, uint32_t qtype, cons
     struct dnsclient_req *r = xcalloc(1, sizeof(*r) + n + 1);
     memcpy(r->name, name, n + 1);
     r->c = c;
-    r->id = ++c->next_id;
+    r->id = next_free_id(c);
     r->qtype = qtype;
     r->cb = cb;
     r->arg = arg;
@@ -467,24 +520,32 @@ struct dnsclient_req *dnsclient_lookup(struct dnsclient *c, uint32_t qtype, cons
     c->newest = r;
     if (!uv_is_active((uv_handle_t *)&c->timer))
         uv_timer_start(&c->timer, on_client_timer, 1000, 1000);
-    if (c->state == CONNECTED)
-        send_request(c, r);
-    else if (c->state == DISCONNECTED)
-        start_connect(c);
+    kick(c);
     return r;
 }
 
 void dnsclient_cancel(struct dnsclient_req *r)
 {
+    if (r->detached) { /* its failure is being called back: skip it there */
+        r->cb = NULL;
+        return;
+    }
     req_remove(r->c, r);
     free(r);
 }
 
-static void on_client_timer_closed(uv_handle_t *h)
+void dnsclient_set_last_id(struct dnsclient *c, uint32_t id)
+{
+    c->next_id = id;
+}
+
+static void on_client_handle_closed(uv_handle_t *h)
 {
     struct dnsclient *c = h->data;
-    free(c->path);
-    free(c);
+    if (--c->open_handles == 0) {
+        free(c->path);
+        free(c);
+    }
 }
 
 void dnsclient_free(struct dnsclient *c)
@@ -495,14 +556,10 @@ void dnsclient_free(struct dnsclient *c)
         next = r->next;
         dnsclient_cancel(r);
     }
-    if (c->connecting)
-        c->connecting->data = NULL;
-    if (c->pipe) {
-        uv_close((uv_handle_t *)c->pipe, on_pipe_closed);
-        c->pipe = NULL;
-    }
-    c->state = DISCONNECTED;
+    channel_close(c->ch);
+    c->ch = NULL;
     free(c->table);
-    buf_free(&c->in);
-    uv_close((uv_handle_t *)&c->timer, on_client_timer_closed);
+    c->table = NULL;
+    uv_close((uv_handle_t *)&c->timer, on_client_handle_closed);
+    uv_close((uv_handle_t *)&c->kick, on_client_handle_closed);
 }

@@ -11,14 +11,20 @@
  *
  * Asynchronous (daemons, one libuv loop): dnsclient_lookup() queues a
  * request and calls back exactly once with the answer, unless cancelled.
- * The client connects on first use and again after a loss. It never hangs
- * a caller: when the daemon is not running, when the connection drops
- * (dnscache restarted) or when no answer comes within timeout_ms, every
- * affected request is called back with a DNS_STATUS_TEMPFAIL answer and a
- * reason, so the delivery is deferred and retried (SPEC D4).
+ * The client talks over a channel (channel.h) that it opens on first use
+ * and again after a loss; requests queued in one loop turn leave in one
+ * write. When the connection drops (dnscache restarted, a write failed,
+ * a bad record), each request already sent is sent once more on a new
+ * connection; one lost a second time, one that finds the daemon not
+ * running, and one with no answer within timeout_ms is called back with
+ * a DNS_STATUS_TEMPFAIL answer and a reason, so the delivery is deferred
+ * and retried (SPEC D4). It never hangs a caller.
  *
- * Callbacks never run inside dnsclient_lookup(); a callback may start new
- * lookups or cancel others, but must not free the client.
+ * Request ids run through all of uint32 and wrap, skipping 0 and every id
+ * still in flight. Callbacks never run inside dnsclient_lookup(); a
+ * callback may start new lookups or cancel others, but must not free the
+ * client. The answer a callback gets is valid during the call only:
+ * dnsclient_answer_copy() keeps it.
  */
 #ifndef ONEHOP_DNSCLIENT_H
 #define ONEHOP_DNSCLIENT_H
@@ -63,15 +69,23 @@ int dnsc_flush(struct dnsc *c, const char *name, uint64_t *removed, struct buf *
 struct dnsclient;
 struct dnsclient_req;
 
-/* a is valid only during the call. */
+/* a is valid only during the call (copy it with dnsclient_answer_copy). */
 typedef void (*dnsclient_cb)(void *arg, const struct dnsp_answer *a);
 
+/* A deep copy of src into dst, owned by the caller: free it with
+ * dnsp_answer_free. */
+void dnsclient_answer_copy(struct dnsp_answer *dst, const struct dnsp_answer *src);
+
 struct dnsclient *dnsclient_new(uv_loop_t *loop, const char *socket_path, uint64_t timeout_ms);
-/* qtype: DNSP_QTYPE_A, _AAAA, _MX or _ROUTE. The returned handle is valid
- * until the callback runs or the request is cancelled. */
+/* qtype: DNSP_QTYPE_A, _AAAA, _MX, _ROUTE, or _ADDR (the address view of a
+ * `[host]` next hop or `relayhost`: A and AAAA with their TTLs in one
+ * request, dnsproto.h). The returned handle is valid until the callback
+ * runs or the request is cancelled. */
 struct dnsclient_req *dnsclient_lookup(struct dnsclient *c, uint32_t qtype, const char *name,
                                        dnsclient_cb cb, void *arg);
 void dnsclient_cancel(struct dnsclient_req *r);
+/* The id the next request gets is after id (tests: ids that wrap). */
+void dnsclient_set_last_id(struct dnsclient *c, uint32_t id);
 /* Requests still pending are dropped without callback; the memory goes
  * once the loop has run the handles' close callbacks. */
 void dnsclient_free(struct dnsclient *c);

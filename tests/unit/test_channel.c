@@ -428,6 +428,42 @@ static void test_malformed_header_closes(void **state)
     bad_bytes_close(bad, sizeof(bad), 0, "record length shorter than its header");
 }
 
+static void reply_error(void *arg, struct channel *ch, const char *reason)
+{
+    struct buf out = BUF_INIT;
+    struct ipc_writer w;
+    ipc_begin(&w, &out, 99);
+    ipc_add_str(&w, reason);
+    ipc_finish(&w);
+    channel_send(ch, out.s, out.len, NULL, 0);
+    buf_free(&out);
+}
+
+/* A protocol that answers a bad request with an error record: it leaves
+ * before the channel closes. */
+static void test_error_reply_before_close(void **state)
+{
+    struct rig r;
+    rig_start(&r, 0, 0);
+    channel_set_error_reply(r.rx.ch, reply_error);
+    const unsigned char bad[8] = {0, 0, 0, 2, 0, 1, 0, 0};
+    assert_int_equal(send(r.sv[0], bad, sizeof(bad), 0), (ssize_t)sizeof(bad));
+    run_until(&r.loop, &r.rx.closes, 1, 3000);
+    struct buf got = BUF_INIT;
+    int fds[CHAN_FDS_MAX];
+    unsigned nfds;
+    const char *why = NULL, *text = NULL;
+    assert_int_equal(chan_recv_record(r.sv[0], 0, 0, 1000, &got, fds, &nfds, &why), 1);
+    struct ipc_reader rd;
+    assert_int_equal(ipc_open(&rd, got.s, got.len), 0);
+    assert_int_equal(rd.type, 99);
+    assert_int_equal(ipc_get_str(&rd, 200, &text), 0);
+    assert_string_equal(text, "record length shorter than its header");
+    ipc_close(&rd);
+    buf_free(&got);
+    rig_expect_closed(&r, "record length shorter than its header");
+}
+
 /* A peer killed (SIGKILL) after half a record. */
 static void test_peer_dying_mid_record(void **state)
 {
@@ -565,7 +601,7 @@ static void test_listener_refuses_other_uids(void **state)
     assert_int_equal(st.st_mode & 0777, 0666);
     /* a second listener on a live path is refused */
     assert_null(channel_listen_path(&loop, path, 0666, allowed, 1, on_accept, &acc, &err));
-    assert_non_null(strstr(buf_cstr(&err), "another server is listening"));
+    assert_non_null(strstr(buf_cstr(&err), "another process is serving"));
     run_until(&loop, &acc.n, 1, 3000);
     assert_int_equal(acc.n, 1); /* that probe came from root: let in */
     assert_int_equal(acc.uid, 0);
@@ -614,6 +650,7 @@ int main(void)
         cmocka_unit_test(test_descriptor_inside_record_closes_channel),
         cmocka_unit_test(test_oversized_record_closes),
         cmocka_unit_test(test_malformed_header_closes),
+        cmocka_unit_test(test_error_reply_before_close),
         cmocka_unit_test(test_peer_dying_mid_record),
         cmocka_unit_test(test_blocking_helpers),
         cmocka_unit_test(test_listener_refuses_other_uids),

@@ -1,17 +1,21 @@
 /*
  * test_dnsclient — the asynchronous DNS cache client against a fake dnscache
- * in the same loop: answers are matched by id, and every way the daemon can
- * be missing (not running, connection lost, silent) ends each request with a
- * temporary failure instead of a hang. The blocking client is covered by the
+ * in the same loop: answers are matched by id (also when ids wrap), a
+ * dnscache restart is survived by sending again once on a new connection,
+ * and every way the daemon can be missing (not running, connection lost
+ * twice, a write refused, silent) ends each request with a temporary
+ * failure at once instead of a hang. The blocking client is covered by the
  * integration tests (`onehop dns`).
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -19,7 +23,7 @@
 #include "dnsclient.h"
 #include "mem.h"
 
-enum fake_mode { ANSWER, REVERSE_PAIRS, CLOSE_ON_REQUEST, SILENT };
+enum fake_mode { ANSWER, REVERSE_PAIRS, CLOSE_ON_REQUEST, CLOSE_FIRST, SHUT_READ, SILENT };
 
 struct fake {
     uv_loop_t *loop;
@@ -31,14 +35,18 @@ struct fake {
     uint32_t held_id, held_type;
     int holding, listener_closed;
     unsigned requests, connections;
+    uint32_t last_qtype;
 };
 
 struct outcome {
     int calls;
+    uint32_t qtype;
     enum dns_status status;
     char reason[256];
     uint32_t order[8];
     int n;
+    int keep; /* copy the answer into kept (dnsclient_answer_copy) */
+    struct dnsp_answer kept;
 };
 
 static char sock_path[108];
@@ -64,7 +72,8 @@ static void fake_request(struct fake *f, const char *rec, size_t len)
     assert_int_equal(dnsp_get_lookup(rec, len, &id, &qtype, &name, &why), 0);
     buf_free(&name);
     f->requests++;
-    if (f->mode == ANSWER) {
+    f->last_qtype = qtype;
+    if (f->mode == ANSWER || f->mode == CLOSE_FIRST) {
         fake_reply(f, id, qtype);
     } else if (f->mode == REVERSE_PAIRS && !f->holding) {
         f->held_id = id;
@@ -98,7 +107,7 @@ static void fake_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     }
     fake.in.len += (size_t)n;
     while (ipc_frame(fake.in.s, fake.in.len, 0, &reclen, &why) == 1) {
-        if (fake.mode == CLOSE_ON_REQUEST) {
+        if (fake.mode == CLOSE_ON_REQUEST || (fake.mode == CLOSE_FIRST && fake.connections == 1)) {
             buf_clear(&fake.in);
             uv_close((uv_handle_t *)st, fake_peer_closed);
             return;
@@ -108,14 +117,40 @@ static void fake_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     }
 }
 
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* SHUT_READ after the first connection: accept and close at once. */
+static void fake_refuse(uv_stream_t *listener)
+{
+    uv_pipe_t *p = xcalloc(1, sizeof(*p));
+    uv_pipe_init(fake.loop, p, 0);
+    assert_int_equal(uv_accept(listener, (uv_stream_t *)p), 0);
+    uv_close((uv_handle_t *)p, free_handle);
+}
+
 static void fake_connection(uv_stream_t *listener, int status)
 {
     assert_int_equal(status, 0);
+    if (fake.mode == SHUT_READ && fake.connections == 1) {
+        fake.connections++;
+        fake_refuse(listener);
+        return;
+    }
     assert_int_equal(fake.have_peer, 0);
     uv_pipe_init(fake.loop, &fake.peer, 0);
     assert_int_equal(uv_accept(listener, (uv_stream_t *)&fake.peer), 0);
     fake.have_peer = 1;
     fake.connections++;
+    if (fake.mode == SHUT_READ) {
+        /* the client's next writes fail (EPIPE); it reads no end */
+        uv_os_fd_t fd;
+        assert_int_equal(uv_fileno((uv_handle_t *)&fake.peer, &fd), 0);
+        assert_int_equal(shutdown(fd, SHUT_RD), 0);
+        return; /* and never read: the connection stays open */
+    }
     uv_read_start((uv_stream_t *)&fake.peer, fake_alloc, fake_read);
 }
 
@@ -152,10 +187,13 @@ static void on_answer(void *arg, const struct dnsp_answer *a)
 {
     struct outcome *o = arg;
     o->calls++;
+    o->qtype = a->qtype;
     o->status = a->status;
     snprintf(o->reason, sizeof(o->reason), "%s", a->reason);
     if (a->nhosts == 1 && a->hosts[0].nv4 == 1 && o->n < 8)
         o->order[o->n++] = a->hosts[0].v4[3];
+    if (o->keep)
+        dnsclient_answer_copy(&o->kept, a);
 }
 
 /* Run the loop until every outcome has a call, or the bound passes. */
@@ -169,6 +207,26 @@ static void run_until(struct outcome *o, int n, uint64_t bound_ms)
         if (done || uv_now(uv_default_loop()) > end)
             return;
         uv_run(uv_default_loop(), UV_RUN_ONCE);
+    }
+}
+
+/* n lookups of qtype name into o[0..n), then the loop until each is called back. */
+static void lookup_n(struct dnsclient *c, uint32_t qtype, const char *name, struct outcome *o,
+                     int n)
+{
+    for (int i = 0; i < n; i++)
+        dnsclient_lookup(c, qtype, name, on_answer, &o[i]);
+    run_until(o, n, 3000);
+}
+
+/* Each of o[0..n) called back once, with status and (unless NULL) reason. */
+static void expect_each(const struct outcome *o, int n, enum dns_status status, const char *reason)
+{
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(o[i].calls, 1);
+        assert_int_equal(o[i].status, status);
+        if (reason)
+            assert_string_equal(o[i].reason, reason);
     }
 }
 
@@ -216,21 +274,121 @@ static void test_connection_lost_fails_requests_in_flight(void **state)
     struct outcome o[3] = {{0}};
     fake_start(CLOSE_ON_REQUEST);
     struct dnsclient *c = dnsclient_new(uv_default_loop(), sock_path, 5000);
-    for (int i = 0; i < 3; i++)
-        dnsclient_lookup(c, DNSP_QTYPE_ROUTE, "b.test", on_answer, &o[i]);
-    run_until(o, 3, 3000);
-    for (int i = 0; i < 3; i++) {
-        assert_int_equal(o[i].calls, 1);
-        assert_int_equal(o[i].status, DNS_STATUS_TEMPFAIL);
-        assert_string_equal(o[i].reason, "connection to dnscache lost");
-    }
+    lookup_n(c, DNSP_QTYPE_ROUTE, "b.test", o, 3);
+    expect_each(o, 3, DNS_STATUS_TEMPFAIL, "connection to dnscache lost");
+    assert_int_equal(fake.connections, 2); /* sent once more on a new connection, lost again */
     /* the daemon is back: the next lookup connects again */
     struct outcome again = {0};
     fake.mode = ANSWER;
     dnsclient_lookup(c, DNSP_QTYPE_A, "h.test", on_answer, &again);
     run_until(&again, 1, 3000);
     assert_int_equal(again.status, DNS_STATUS_OK);
+    assert_int_equal(fake.connections, 3);
+    finish(c);
+    fake_stop();
+}
+
+/* The dnscache restarts with requests in flight: each is sent again once
+ * on the new connection and answered, none fails. */
+static void test_restart_retries_once_after_reconnecting(void **state)
+{
+    struct outcome o[3] = {{0}};
+    fake_start(CLOSE_FIRST);
+    struct dnsclient *c = dnsclient_new(uv_default_loop(), sock_path, 5000);
+    lookup_n(c, DNSP_QTYPE_A, "h.test", o, 3);
+    expect_each(o, 3, DNS_STATUS_OK, NULL);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(o[i].order[0], i + 1); /* its own answer, by id */
     assert_int_equal(fake.connections, 2);
+    assert_int_equal(fake.requests, 3);
+    finish(c);
+    fake_stop();
+}
+
+/* Ids wrap past UINT32_MAX (skipping 0): a lost connection still ends
+ * every request in flight at once, and answers still find their request. */
+static void test_ids_wrap(void **state)
+{
+    struct outcome lost[3] = {{0}}, answered[3] = {{0}};
+    fake_start(CLOSE_ON_REQUEST);
+    struct dnsclient *c = dnsclient_new(uv_default_loop(), sock_path, 5000);
+    dnsclient_set_last_id(c, UINT32_MAX - 1); /* ids UINT32_MAX, 1, 2 */
+    lookup_n(c, DNSP_QTYPE_A, "h.test", lost, 3);
+    expect_each(lost, 3, DNS_STATUS_TEMPFAIL, "connection to dnscache lost");
+    fake.mode = ANSWER;
+    dnsclient_set_last_id(c, UINT32_MAX - 1);
+    lookup_n(c, DNSP_QTYPE_A, "h.test", answered, 3);
+    expect_each(answered, 3, DNS_STATUS_OK, NULL);
+    assert_int_equal(answered[0].order[0], 255); /* id UINT32_MAX: low byte 255 */
+    assert_int_equal(answered[1].order[0], 1);   /* then 1: 0 is never an id */
+    assert_int_equal(answered[2].order[0], 2);
+    finish(c);
+    fake_stop();
+}
+
+/* The daemon takes no more input (writes fail with EPIPE) but does not
+ * close: the failed write ends the connection at once, not the timeout. */
+static void test_failed_write_fails_at_once(void **state)
+{
+    struct outcome first = {0}, second = {0};
+    fake_start(SHUT_READ);
+    struct dnsclient *c = dnsclient_new(uv_default_loop(), sock_path, 30000);
+    uint64_t start = uv_now(uv_default_loop());
+    dnsclient_lookup(c, DNSP_QTYPE_MX, "b.test", on_answer,
+                     &first); /* queued before the shutdown */
+    for (int i = 0; i < 200 && fake.connections < 1; i++)
+        uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+    assert_int_equal(fake.connections, 1);
+    dnsclient_lookup(c, DNSP_QTYPE_MX, "b.test", on_answer, &second); /* refused: EPIPE */
+    run_until(&second, 1, 3000);
+    run_until(&first, 1, 1000);
+    assert_int_equal(second.calls, 1);
+    assert_int_equal(second.status, DNS_STATUS_TEMPFAIL);
+    /* both were sent once more on a new connection, which the daemon closed */
+    assert_string_equal(second.reason, "connection to dnscache lost");
+    assert_string_equal(first.reason, "connection to dnscache lost");
+    assert_true(uv_now(uv_default_loop()) - start < 2000);
+    assert_int_equal(fake.connections, 2);
+    finish(c);
+    fake_stop();
+}
+
+/* The answer is the client's during the callback only; a copy is the caller's. */
+static void test_answer_copy_outlives_callback(void **state)
+{
+    struct outcome o = {0};
+    o.keep = 1;
+    fake_start(ANSWER);
+    struct dnsclient *c = dnsclient_new(uv_default_loop(), sock_path, 5000);
+    dnsclient_lookup(c, DNSP_QTYPE_A, "h.test", on_answer, &o);
+    run_until(&o, 1, 3000);
+    finish(c); /* nothing of the client's is left */
+    assert_int_equal(o.kept.status, DNS_STATUS_OK);
+    assert_string_equal(o.kept.name, "h.test");
+    assert_string_equal(o.kept.canon, "h.test");
+    assert_int_equal(o.kept.ttl, 60);
+    assert_int_equal(o.kept.nhosts, 1);
+    assert_string_equal(o.kept.hosts[0].name, "h.test");
+    assert_int_equal(o.kept.hosts[0].nv4, 1);
+    const unsigned char want[4] = {127, 0, 0, 1};
+    assert_memory_equal(o.kept.hosts[0].v4, want, 4);
+    assert_null(o.kept.hosts[0].v6);
+    dnsp_answer_free(&o.kept);
+    fake_stop();
+}
+
+/* The ADDR view ([host] next hops, relayhost) goes through as asked. */
+static void test_address_view_request(void **state)
+{
+    struct outcome o = {0};
+    fake_start(ANSWER);
+    struct dnsclient *c = dnsclient_new(uv_default_loop(), sock_path, 5000);
+    dnsclient_lookup(c, DNSP_QTYPE_ADDR, "h.test", on_answer, &o);
+    run_until(&o, 1, 3000);
+    assert_int_equal(fake.last_qtype, DNSP_QTYPE_ADDR);
+    assert_int_equal(o.qtype, DNSP_QTYPE_ADDR);
+    assert_int_equal(o.status, DNS_STATUS_OK);
+    assert_int_equal(o.order[0], 1);
     finish(c);
     fake_stop();
 }
@@ -278,11 +436,17 @@ static void test_free_while_connecting(void **state)
 
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* as every daemon does: a refused write is an error, not a death */
     snprintf(sock_path, sizeof(sock_path), "/tmp/onehop-test-dnsclient-%d.sock", (int)getpid());
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_not_running_fails_at_once),
         cmocka_unit_test(test_answers_matched_by_id),
         cmocka_unit_test(test_connection_lost_fails_requests_in_flight),
+        cmocka_unit_test(test_restart_retries_once_after_reconnecting),
+        cmocka_unit_test(test_ids_wrap),
+        cmocka_unit_test(test_failed_write_fails_at_once),
+        cmocka_unit_test(test_answer_copy_outlives_callback),
+        cmocka_unit_test(test_address_view_request),
         cmocka_unit_test(test_silent_daemon_times_out),
         cmocka_unit_test(test_cancelled_request_is_never_called_back),
         cmocka_unit_test(test_free_while_connecting),
