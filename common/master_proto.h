@@ -7,7 +7,8 @@
  *     client -> master   MCTL_STATUS | MCTL_RELOAD | MCTL_STOP   (no fields)
  *     master -> client   MCTL_PROC name, pid, user, uid, started, restarts, state
  *                                   (status: one per process, the master first)
- *                        MCTL_OK text     the end of a successful answer
+ *                        MCTL_OK text     the end of a successful answer (text
+ *                                         "" or a note, e.g. who was killed)
  *                        MCTL_ERR text    a refusal (reload: the configuration's
  *                                         FILE:LINE: errors, one per line)
  *

@@ -170,6 +170,8 @@ static int simple_request(const struct conf *c, enum mctl_type type, int timeout
         struct mctl_msg m;
         if (read_answer(fd, timeout_ms, &rec, &r, &m) == 0) {
             if (m.type == MCTL_OK) {
+                if (m.text && m.text[0])
+                    printf("%s\n", m.text);
                 rc = 0;
             } else {
                 fprintf(stderr, "%s%s", m.text ? m.text : "",

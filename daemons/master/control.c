@@ -60,7 +60,7 @@ static void answer_reload(struct master *m, struct channel *ch)
     if (master_reload(m, &err) < 0)
         send_text(ch, MCTL_ERR, buf_cstr(&err));
     else
-        send_text(ch, MCTL_OK, "reloaded");
+        send_text(ch, MCTL_OK, "");
     buf_free(&err);
 }
 
@@ -138,7 +138,7 @@ int control_start(struct master *m, struct buf *err)
 
 void control_finish(struct master *m)
 {
-    const char *note = m->stop_note.len ? buf_cstr(&m->stop_note) : "stopped";
+    const char *note = buf_cstr(&m->stop_note);
     for (size_t i = 0; i < m->nstop_waiters; i++)
         send_text(m->stop_waiters[i], MCTL_OK, note);
     m->nstop_waiters = 0;

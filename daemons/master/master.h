@@ -48,16 +48,21 @@ struct proc {
     unsigned restarts;             /* restarts after an exit (not reloads) */
     uint64_t exits_ms[EXITS_KEPT]; /* recent exit times, newest at [0] */
     unsigned nexits;
-    uv_timer_t timer;       /* back-off */
-    struct buf failure;     /* the daemon's own error text (DLINK_FAILED) */
-    int restart_after_stop; /* stopped to be started again (a channel peer left) */
+    uv_timer_t timer;                   /* back-off */
+    struct buf failure;                 /* the daemon's own error text (DLINK_FAILED) */
+    int restart_after_stop;             /* stopped to be started again (a channel peer left) */
+    unsigned chan_gen[MASTER_ROWS_MAX]; /* generation of each chans[] end it holds */
 };
 
 /* One socketpair of table_channels(): end[0] for row a, end[1] for row b.
- * -1 once given to a running daemon (its copy closed in the master). */
+ * -1 once given to a daemon (the master's copy closed). A daemon started
+ * when its end was given away already gets a fresh pair (gen + 1); a
+ * daemon whose peer exited while both held the same generation is
+ * restarted, as its channel leads nowhere now. */
 struct chanpair {
     const struct channel_row *row;
     int end[2];
+    unsigned gen;
 };
 
 enum master_state { M_STARTING, M_RUNNING, M_STOPPING };

@@ -228,12 +228,33 @@ static void drop_given_ends(struct proc *p)
             if (strcmp(e->daemon, p->row->name) == 0 && c->end[w] >= 0) {
                 close(c->end[w]);
                 c->end[w] = -1;
+                p->chan_gen[i] = c->gen;
             }
         }
     }
 }
 
 static void start_failed(struct proc *p, const char *why);
+
+/* p's end of a channel was given to an earlier process of p: a new pair
+ * (the peer's end, if the master still held it, goes with the old one). */
+static int renew_channels(struct proc *p, struct buf *err)
+{
+    for (size_t i = 0; i < p->m->nchans; i++) {
+        struct chanpair *c = &p->m->chans[i];
+        int mine = strcmp(c->row->a.daemon, p->row->name) == 0   ? 0
+                   : strcmp(c->row->b.daemon, p->row->name) == 0 ? 1
+                                                                 : -1;
+        if (mine < 0 || c->end[mine] >= 0)
+            continue;
+        if (c->end[!mine] >= 0)
+            close(c->end[!mine]);
+        if (new_pair(c, err) < 0)
+            return -1;
+        c->gen++;
+    }
+    return 0;
+}
 
 static void start_proc(struct proc *p)
 {
@@ -242,6 +263,11 @@ static void start_proc(struct proc *p)
     struct spawn_req req;
     int pair[2];
     buf_clear(&p->failure);
+    if (renew_channels(p, &err) < 0) {
+        start_failed(p, buf_cstr(&err));
+        buf_free(&err);
+        return;
+    }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
         buf_printf(&err, "cannot make the master link: %s", strerror(errno));
         start_failed(p, buf_cstr(&err));
@@ -359,32 +385,25 @@ static void describe_exit(struct buf *out, const struct proc *p, int status)
         buf_printf(out, "exited with status %d", WEXITSTATUS(status));
 }
 
-/* The channels of p lost their end: fresh pairs, and peers that hold the
- * other (now dead) end are restarted too. */
-static void renew_channels(struct proc *p)
+/* p exited: a running peer connected to it through a channel of the same
+ * generation talks to nobody now, and is restarted too. */
+static void restart_channel_peers(struct proc *p)
 {
     struct master *m = p->m;
-    struct buf err = BUF_INIT;
-    for (size_t i = 0; i < m->nchans; i++) {
+    for (size_t i = 0; i < m->nchans && m->state == M_RUNNING; i++) {
         struct chanpair *c = &m->chans[i];
         const char *a = c->row->a.daemon, *b = c->row->b.daemon, *me = p->row->name;
         if (strcmp(a, me) != 0 && strcmp(b, me) != 0)
             continue;
-        for (int w = 0; w < 2; w++)
-            if (c->end[w] >= 0)
-                close(c->end[w]);
-        if (new_pair(c, &err) < 0)
-            log_error("%s", buf_cstr(&err));
         struct proc *peer = find_proc(m, strcmp(a, me) == 0 ? b : a);
-        if (peer && peer != p && peer->pid && peer->state != P_STOPPING && m->state == M_RUNNING) {
-            log_info("restarting %s: its %s channel peer %s exited", peer->row->name, c->row->name,
-                     me);
-            peer->restart_after_stop = 1;
-            peer->state = P_STOPPING;
-            tell_stop(peer);
-        }
+        if (!peer || !peer->pid || peer->state == P_STOPPING || peer->chan_gen[i] != c->gen ||
+            p->chan_gen[i] != c->gen)
+            continue;
+        log_info("restarting %s: its %s channel peer %s exited", peer->row->name, c->row->name, me);
+        peer->restart_after_stop = 1;
+        peer->state = P_STOPPING;
+        tell_stop(peer);
     }
-    buf_free(&err);
 }
 
 static int any_running(const struct master *m)
@@ -395,6 +414,8 @@ static int any_running(const struct master *m)
     return 0;
 }
 
+static int clean_exit(int status);
+
 static void proc_exited(struct proc *p, int status)
 {
     struct master *m = p->m;
@@ -403,7 +424,7 @@ static void proc_exited(struct proc *p, int status)
     log_info("%s", buf_cstr(&what));
     channel_close(p->link);
     p->link = NULL;
-    renew_channels(p);
+    restart_channel_peers(p);
     p->pid = 0;
     if (m->state == M_STOPPING) {
         p->state = P_OFF;
@@ -414,26 +435,46 @@ static void proc_exited(struct proc *p, int status)
             buf_printf(&p->failure, "%s before it was ready", buf_cstr(&what));
         p->state = P_OFF;
         master_ready(m, buf_cstr(&p->failure));
-    } else if (p->restart_after_stop) {
+    } else if (p->restart_after_stop && clean_exit(status)) {
         p->restart_after_stop = 0;
         start_proc(p);
     } else {
+        p->restart_after_stop = 0;
         schedule_restart(p);
     }
     buf_free(&what);
 }
 
+static int clean_exit(int status)
+{
+    return WIFEXITED(status) ? WEXITSTATUS(status) == 0 : WTERMSIG(status) == SIGTERM;
+}
+
+static void exited(struct master *m, pid_t pid, int status)
+{
+    for (size_t i = 0; i < m->nprocs; i++)
+        if (m->procs[i].pid == pid) {
+            proc_exited(&m->procs[i], status);
+            return;
+        }
+}
+
+/* Every exit reaped now, failures first: a daemon that ended cleanly
+ * because its channel peer died (end of file) is then seen after that
+ * peer, as the consequence it is. */
 void supervise_reap(struct master *m)
 {
-    int status;
-    pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        for (size_t i = 0; i < m->nprocs; i++)
-            if (m->procs[i].pid == pid) {
-                proc_exited(&m->procs[i], status);
-                break;
-            }
-    }
+    pid_t pids[64];
+    int status[64];
+    size_t n = 0;
+    while (n < 64 && (pids[n] = waitpid(-1, &status[n], WNOHANG)) > 0)
+        n++;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < n; i++)
+            if (clean_exit(status[i]) == pass)
+                exited(m, pids[i], status[i]);
+    if (n == 64)
+        supervise_reap(m);
 }
 
 /* ------------------------------------------------------ reload, stop ---- */

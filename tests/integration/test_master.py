@@ -1,0 +1,340 @@
+"""onehop-master and `onehop start/stop/reload/status` (SPEC 1, 7, 8;
+docs/man/onehop-master.8), with real processes.
+
+Run as root (CI), the unprivileged tests run the instance as `nobody`
+(Instance(run_as=...)): SPEC 7 "started by an ordinary user, everything
+runs as that user"; the root tests use the ohtest-* accounts of the
+`accounts` fixture. A stand-in daemon (fixtures/fake_daemon.py, installed
+as onehop-router in a daemon_dir of the test's own) makes a daemon that
+crashes, fails to start, or ignores STOP. Every wait is bounded; every
+process is stopped at teardown (by the instance's tag and pids).
+"""
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from fixtures.paths import onehop_bin as onehop_bin_path
+
+FAKE_DAEMON = Path(__file__).resolve().parent / "fixtures" / "fake_daemon.py"
+RUN_AS = "nobody" if os.geteuid() == 0 else None
+DAEMONS = ("cleaner", "dnscache")  # the rows whose programs exist today
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+        time.sleep(0.05)
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            stat_line = f.read()
+    except OSError:
+        return False
+    return stat_line[stat_line.rindex(b")") + 2:][:1] != b"Z"
+
+
+def proc_ids(pid, key):
+    """The four ids of the Uid: or Gid: line of /proc/PID/status."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return tuple(int(x) for x in line.split()[1:5])
+    raise AssertionError("no %s line for pid %d" % (key, pid))
+
+
+def by_name(status):
+    return {p["name"]: p for p in status["processes"]}
+
+
+def instance_user():
+    import pwd
+    return pwd.getpwnam(RUN_AS) if RUN_AS else pwd.getpwuid(os.geteuid())
+
+
+@pytest.fixture(scope="module")
+def master_bin():
+    """The programs, where the instance's user can run them (a copy when the
+    build tree is closed to it, e.g. under /root)."""
+    onehop_bin = onehop_bin_path()
+    if not (onehop_bin / "onehop-master").is_file():
+        pytest.fail("%s/onehop-master is missing: build it first" % onehop_bin, pytrace=False)
+    r = subprocess.run(["test", "-x", str(onehop_bin / "onehop")], user=RUN_AS, timeout=10)
+    if RUN_AS is None or r.returncode == 0:
+        yield onehop_bin
+        return
+    copy = Path(tempfile.mkdtemp(prefix="onehop-bin-"))
+    os.chmod(copy, 0o755)
+    for name in os.listdir(onehop_bin):
+        shutil.copy2(onehop_bin / name, copy / name)
+        os.chmod(copy / name, 0o755)
+    yield copy
+    shutil.rmtree(copy, ignore_errors=True)
+
+
+def new_instance(onehop, master_bin, fake=None, run_as=RUN_AS, **conf):
+    """An instance; with fake, its daemon_dir holds the real daemons and the
+    stand-in as onehop-router (FAKE_DAEMON_MODE is set by the test)."""
+    mta = onehop(conf=conf or None, run_as=run_as)
+    mta.bin_dir = master_bin
+    if fake:
+        daemons = mta.path("daemons")
+        daemons.mkdir()
+        for name in ("onehop-master", "onehop-queue", "onehop-dnscache"):
+            (daemons / name).symlink_to(master_bin / name)
+        shutil.copy(FAKE_DAEMON, daemons / "onehop-router")
+        os.chmod(daemons / "onehop-router", 0o755)
+        os.chmod(daemons, 0o755)
+        mta.set_conf(daemon_dir=str(daemons))
+    return mta
+
+
+def master_pid(mta):
+    return int(mta.path("run", "master.pid").read_text().split()[0])
+
+
+def log_count(mta, pattern):
+    import re
+    rx = re.compile(pattern)
+    return sum(1 for line in mta.log_lines() if rx.search(line))
+
+
+# -------------------------------------------------------------- lifecycle
+
+
+def test_start_status_stop(onehop, master_bin):
+    mta = new_instance(onehop, master_bin)
+    mta.start()
+    status = mta.status()
+    assert status["running"] is True
+    procs = by_name(status)
+    assert list(procs) == ["master"] + list(DAEMONS), status
+    user = instance_user()
+    assert procs["master"]["pid"] == master_pid(mta)
+    for name, p in procs.items():
+        assert alive(p["pid"]), p
+        assert p["uid"] == user.pw_uid and p["user"] == user.pw_name, p
+        assert proc_ids(p["pid"], "Uid")[:3] == (user.pw_uid,) * 3, p
+        assert p["restarts"] == 0 and p["state"] == "running", p
+        assert 0 <= p["uptime"] < 60, p
+    assert status["queue"]["total"] == 0 and status["queue"]["incoming"] == 0, status
+    text = mta.cmd("status")
+    assert text.rc == 0 and "dnscache" in text.out and str(procs["cleaner"]["pid"]) in text.out
+
+    pids = [p["pid"] for p in procs.values()]
+    r = mta.stop()
+    assert r.rc == 0, r
+    assert not [p for p in pids if alive(p)], "still running right after stop returned"
+    assert not mta.path("run", "master.pid").exists()
+    assert not mta.path("run", "master.sock").exists()
+    assert log_count(mta, r"onehop/master\[\d+\]: stopped") == 1
+
+    stopped = mta.cmd("status", "--json")
+    assert stopped.rc == 1 and "is stopped" in stopped.err, stopped
+    view = json.loads(stopped.out)
+    assert view["running"] is False and view["processes"] == [] and view["queue"]["total"] == 0
+    plain = mta.cmd("status")
+    assert plain.rc == 1 and "is stopped" in plain.err and "total:" in plain.out
+
+
+def test_a_second_start_is_refused(onehop, master_bin):
+    mta = new_instance(onehop, master_bin)
+    mta.start()
+    first = master_pid(mta)
+    r = mta.cmd("start")
+    assert r.rc == 1, r
+    assert "already running (master pid %d)" % first in r.err, r
+    assert master_pid(mta) == first and alive(first)
+    assert by_name(mta.status())["master"]["pid"] == first
+
+
+def test_a_stale_pid_file_is_replaced(onehop, master_bin):
+    mta = new_instance(onehop, master_bin)
+    gone = subprocess.Popen(["true"])
+    gone.wait(timeout=10)
+    run = mta.path("run")
+    run.mkdir()
+    (run / "master.pid").write_text("%d\n" % gone.pid)
+    user = instance_user()
+    for p in (run, run / "master.pid"):
+        os.chown(p, user.pw_uid, user.pw_gid)
+    mta.start()
+    assert master_pid(mta) != gone.pid and alive(master_pid(mta))
+    mta.wait_log(r"replaced the stale pid file of master pid %d" % gone.pid, timeout=5)
+
+
+def test_reload_rereads_and_refuses_what_check_refuses(onehop, master_bin):
+    mta = new_instance(onehop, master_bin)
+    mta.start()
+    before = {n: p["pid"] for n, p in by_name(mta.status()).items()}
+    mta.set_conf(dns_cache_size=1234)
+    mta.write("routes", "example.test  [127.0.0.9]:2525\n")
+    r = mta.cmd("reload")
+    assert r.rc == 0, r
+    mta.wait_log(r"onehop/dnscache\[\d+\]: reloaded: .*cache size 1234", timeout=10)
+    reloads = log_count(mta, r"onehop/dnscache\[\d+\]: reloaded")
+
+    mta.write("routes", "example.test  [127.0.0.9]:2525\nbroken.test\n")
+    assert mta.cmd("check").rc == 1
+    mta.set_conf(dns_cache_size=99)
+    r = mta.cmd("reload")
+    assert r.rc == 1, r
+    assert "routes:2:" in r.err, r
+    mta.wait_log(r"reload refused: 1 mistake", timeout=5)
+    time.sleep(0.5)
+    assert log_count(mta, r"onehop/dnscache\[\d+\]: reloaded") == reloads
+    after = by_name(mta.status())
+    assert {n: p["pid"] for n, p in after.items()} == before
+    assert all(p["state"] == "running" and p["restarts"] == 0 for p in after.values()), after
+
+
+def test_sighup_reloads(onehop, master_bin):
+    mta = new_instance(onehop, master_bin)
+    mta.start()
+    mta.set_conf(dns_cache_size=777)
+    os.kill(master_pid(mta), signal.SIGHUP)
+    mta.wait_log(r"onehop/dnscache\[\d+\]: reloaded: .*cache size 777", timeout=10)
+
+
+def test_kill_minus_nine_of_each_daemon_is_restarted(onehop, master_bin):
+    mta = new_instance(onehop, master_bin)
+    mta.start()
+    for name in DAEMONS:
+        old = by_name(mta.status())[name]["pid"]
+        os.kill(old, signal.SIGKILL)
+
+        def restarted():
+            p = by_name(mta.status())[name]
+            return p if p["pid"] not in (0, old) and p["state"] == "running" else None
+        p = wait_for(restarted, 10, "%s to be restarted" % name)
+        assert p["restarts"] == 1 and alive(p["pid"]) and not alive(old), p
+        mta.wait_log(r"%s \(pid %d\) was killed by signal 9" % (name, old), timeout=5)
+    assert all(p["restarts"] == 1 for n, p in by_name(mta.status()).items() if n != "master")
+
+
+def test_a_daemon_that_keeps_exiting_is_not_restarted_forever(onehop, master_bin, monkeypatch):
+    mta = new_instance(onehop, master_bin, fake=True)
+    monkeypatch.setenv("FAKE_DAEMON_MODE", "crash-after-first")
+    monkeypatch.setenv("FAKE_DAEMON_MARK", str(mta.path("fake.mark")))
+    mta.start()
+    router = by_name(mta.status())["router"]
+    assert router["state"] == "running" and alive(router["pid"])
+    os.kill(router["pid"], signal.SIGKILL)   # from now on every start exits at once
+    mta.wait_log(r"onehop/master\[\d+\]: error: router exited 5 times within 60 s: crash loop",
+                 timeout=20)
+    router = by_name(mta.status())["router"]
+    assert router["state"] == "crashloop" and router["pid"] == 0 and router["restarts"] == 4
+    starts = log_count(mta, r"router started: pid")
+    assert starts == 5
+    time.sleep(1.5)
+    assert log_count(mta, r"router started: pid") == starts, "restarted after the crash loop"
+    # the cleaner, the router's channel peer, was restarted with each exit
+    wait_for(lambda: all(by_name(mta.status())[n]["state"] == "running" for n in DAEMONS), 10,
+             "the other daemons to run")
+    assert "crashloop" in mta.cmd("status").out
+
+
+def test_kill_minus_nine_of_the_master_leaves_no_orphan(onehop, master_bin):
+    mta = new_instance(onehop, master_bin)
+    mta.start()
+    procs = by_name(mta.status())
+    daemons = [procs[n]["pid"] for n in DAEMONS]
+    os.kill(procs["master"]["pid"], signal.SIGKILL)
+    wait_for(lambda: not [p for p in daemons if alive(p)], 5,
+             "every daemon to exit after its master was killed")
+    assert mta.cmd("status").rc == 1
+    mta.start()   # the stale pid file is taken over
+    mta.wait_log(r"replaced the stale pid file of master pid %d" % procs["master"]["pid"],
+                 timeout=5)
+
+
+def test_start_fails_with_the_daemons_own_error(onehop, master_bin, monkeypatch):
+    mta = new_instance(onehop, master_bin, fake=True)
+    text = "cannot listen on 127.0.0.1:25: Address already in use (fake)"
+    monkeypatch.setenv("FAKE_DAEMON_MODE", "fail")
+    monkeypatch.setenv("FAKE_DAEMON_TEXT", text)
+    r = mta.cmd("start")
+    assert r.rc == 1, r
+    assert text in r.err, r
+    started = [int(m) for m in
+               (l.text.split("pid ")[1].split(",")[0] for l in mta.log("master")
+                if " started: pid " in l.text)]
+    assert len(started) == 3, mta.log_tail()
+    wait_for(lambda: not [p for p in started if alive(p)], 10, "every daemon to be stopped")
+    assert not mta.path("run", "master.pid").exists()
+    assert mta.cmd("status").rc == 1
+
+
+def test_stop_kills_what_does_not_stop_within_the_bound(onehop, master_bin, monkeypatch):
+    mta = new_instance(onehop, master_bin, fake=True)
+    monkeypatch.setenv("FAKE_DAEMON_MODE", "ready-deaf")
+    monkeypatch.setenv("ONEHOP_MASTER_STOP_TIMEOUT", "2")
+    mta.start()
+    deaf = by_name(mta.status())["router"]["pid"]
+    t0 = time.monotonic()
+    r = mta.stop()
+    elapsed = time.monotonic() - t0
+    assert r.rc == 0, r
+    assert "killed router (pid %d) after 2 s" % deaf in r.out, r
+    assert 1.5 <= elapsed < 15, elapsed
+    assert not alive(deaf)
+    mta.wait_log(r"router \(pid %d\) did not stop within 2 s: killed" % deaf, timeout=5)
+
+
+# ------------------------------------------------------------------- root
+
+
+def test_as_root_each_daemon_runs_under_its_account(onehop, master_bin, accounts):
+    mta = new_instance(onehop, master_bin, run_as=None, user=accounts.base)
+    os.chmod(mta.dir, 0o755)   # the accounts traverse DIR to its files
+    mta.start()
+    procs = by_name(mta.status())
+    assert procs["master"]["uid"] == 0 and proc_ids(procs["master"]["pid"], "Uid")[:3] == (0, 0, 0)
+    for name, role in (("cleaner", "queue"), ("dnscache", "dns")):
+        pw = accounts[role]
+        p = procs[name]
+        assert p["user"] == pw.pw_name and p["uid"] == pw.pw_uid, p
+        assert proc_ids(p["pid"], "Uid") == (pw.pw_uid,) * 4, p
+        assert proc_ids(p["pid"], "Gid") == (pw.pw_gid,) * 4, p
+        with open("/proc/%d/status" % p["pid"]) as f:
+            groups = [l.split()[1:] for l in f if l.startswith("Groups:")][0]
+        assert "0" not in groups, groups
+    queue = os.stat(mta.path("queue"))
+    assert (queue.st_uid, queue.st_gid) == (accounts["queue"].pw_uid,
+                                            accounts["router"].pw_gid)
+    assert stat.S_IMODE(queue.st_mode) == 0o2755
+    state = os.stat(mta.path("queue", "state"))
+    assert state.st_uid == accounts["router"].pw_uid and stat.S_IMODE(state.st_mode) == 0o700
+    run = os.stat(mta.path("run"))
+    assert (run.st_uid, run.st_gid, stat.S_IMODE(run.st_mode)) == \
+        (0, accounts["dns"].pw_gid, 0o1775)
+    pids = [p["pid"] for p in procs.values()]
+    assert mta.stop().rc == 0
+    assert not [p for p in pids if alive(p)]
+
+
+def test_as_root_a_missing_account_fails_start_naming_it(onehop, master_bin, accounts):
+    """accounts: root (or a failure under CI=true); the ohtest ones exist, ohmissing's not."""
+    mta = new_instance(onehop, master_bin, run_as=None, user="ohmissing")
+    r = mta.cmd("start")
+    assert r.rc == 1, r
+    assert "account ohmissing-queue does not exist; make install creates the accounts" in r.err, r
+    assert mta.cmd("status").rc == 1
