@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "channel_core.h"
 #include "inject_proto.h"
 #include "log.h"
 #include "queue_impl.h"
@@ -416,7 +417,10 @@ int cleaner_serve(struct queue *q, int in_fd, int out_fd)
         const char *why = NULL;
         struct ipc_reader r;
         struct clean_request rq;
-        int got = ipc_recv(in_fd, CLEAN_RECORD_MAX, &rec, &why);
+        int fds[CHAN_FDS_MAX];
+        unsigned nfds = 0;
+        /* max_fds 0: a descriptor sent along is a protocol error */
+        int got = chan_recv_record(in_fd, CLEAN_RECORD_MAX, 0, -1, &rec, fds, &nfds, &why);
         if (got == 0) {
             status = INJ_EX_OK;
             continue;
@@ -427,7 +431,7 @@ int cleaner_serve(struct queue *q, int in_fd, int out_fd)
         } else {
             buf_clear(&reply);
             cleaner_apply(q, &rq, &reply);
-            if (ipc_send(out_fd, &reply) != 0) {
+            if (chan_send_record(out_fd, reply.s, reply.len, NULL, 0, -1) != 0) {
                 log_error("cleaner: cannot write a reply: %m");
                 status = INJ_EX_TEMPFAIL;
             }

@@ -22,9 +22,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "channel_core.h"
 #include "clean_proto.h"
 #include "cleaner.h"
 #include "mem.h"
@@ -641,6 +643,30 @@ static void test_serve_stops_at_a_malformed_record(void **state)
     buf_free(&rec);
 }
 
+/* The router's channel carries no descriptor to the cleaner: one sent
+ * along with a request is a protocol violation, and the request is not
+ * carried out. */
+static void test_serve_refuses_a_descriptor(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    int sv[2];
+    struct buf req = BUF_INIT;
+    commit_msgs(fx->q, 1, 100, fid);
+    clean_request_encode(&req, CLEAN_REMOVE, fid, NULL);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    int passed = open("/dev/null", O_RDONLY);
+    assert_true(passed >= 0);
+    assert_int_equal(chan_send_record(sv[0], req.s, req.len, &passed, 1, 5000), 0);
+    shutdown(sv[0], SHUT_WR);
+    assert_int_equal(cleaner_serve(fx->q, sv[1], sv[1]), 70);
+    assert_true(exists(fx, "incoming", fid));
+    close(passed);
+    close(sv[0]);
+    close(sv[1]);
+    buf_free(&req);
+}
+
 /* ---------------------------------------------------------------- codec ---- */
 static void test_codec_round_trips(void **state)
 {
@@ -751,6 +777,7 @@ int main(void)
         IN_QUEUE(test_reclaim_bound_of_a_group_file),
         IN_QUEUE(test_serve_answers_in_order_until_eof),
         IN_QUEUE(test_serve_stops_at_a_malformed_record),
+        IN_QUEUE(test_serve_refuses_a_descriptor),
         cmocka_unit_test(test_codec_round_trips),
         cmocka_unit_test(test_codec_refusals),
     };
