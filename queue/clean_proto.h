@@ -69,7 +69,8 @@
  *   onehop-queue [-C DIR] --clean
  * Runs as the queue account (started by the master; never set-uid: a
  * set-uid run refuses with exit 64). A malformed record (framing, unknown
- * type, wrong fields) is a protocol violation: logged, exit 70. End of
+ * type, wrong fields, a descriptor sent along: the channel carries none)
+ * is a protocol violation: logged, exit 70. End of
  * input: exit 0. Queue unavailable: exit 75. Each change is logged at info
  * level as the cleaner's own line ("FID: taken", "ID: content reclaimed, N
  * bytes", "FID: unlinked", "FID: quarantined: WHY"); the router logs
