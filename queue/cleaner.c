@@ -18,9 +18,9 @@
  * CLEAN_OK with changed 0. No request fsyncs (docs/INTERNALS.md "Ownership
  * and the cleaner": a change lost in a power cut is re-sent by the
  * router's replay, and none of them can lose a message).
- * Must never: touch a file a request did not name, state/, or anything
- * outside that message's content pages when reclaiming; answer before the
- * change is done.
+ * Must never: touch a file a request did not name, or state/; change a
+ * byte when reclaiming that is not content of a reclaimed message; answer
+ * before the change is done.
  */
 #include "cleaner.h"
 
