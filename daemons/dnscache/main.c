@@ -148,7 +148,7 @@ static int start(struct daemon *d)
     limits_from_conf(&d->conf, &lim);
     d->lookup = lookup_new(d->loop, d->up, d->cache, &lim);
     path_join(&path, d->conf.run_dir, DNSP_SOCKET_NAME);
-    d->server = server_start(d->loop, buf_cstr(&path), d->lookup, d->cache, &err);
+    d->server = server_start(d->loop, buf_cstr(&path), d->conf.user, d->lookup, d->cache, &err);
     if (!d->server)
         log_die(1, "%s", buf_cstr(&err));
     publish_info(d);

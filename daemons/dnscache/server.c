@@ -1,21 +1,32 @@
 /*
- * server — Unix socket, connections, requests and answers. See server.h.
+ * server — the listener, connections, requests and answers. See server.h.
+ *
+ * Each client is a channel (channel.h): the channel frames, bounds and
+ * reports; this file turns records into lookups and answers. Answers are
+ * built in the connection's `out` buffer and handed to the channel in one
+ * piece per read (the channel is corked while it dispatches one read) or
+ * once per loop turn for answers completed later (the flusher). A client
+ * is read from only while it has fewer than SERVER_INFLIGHT_MAX requests
+ * unanswered and its answers are below the channel's high-water mark.
+ *
+ * A connection closed inside one of its own callbacks (a bad request, an
+ * answer the client does not read) stays allocated until the flusher has
+ * run, so no stack above the close holds a freed pointer.
  */
 #include "dnscache/server.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "dnsproto.h"
 #include "log.h"
 #include "mem.h"
 
-#define READ_CHUNK 65536
+#define SERVER_HIGH_WATER (1u << 20)
 
 struct request {
     struct conn *conn; /* NULL once the client is gone */
@@ -24,39 +35,30 @@ struct request {
 };
 
 struct conn {
-    uv_pipe_t pipe;
+    struct channel *ch; /* NULL once closed */
     struct server *s;
     struct conn *prev, *next;
-    struct conn *dirty_next;
-    struct buf in, out;
+    struct conn *dirty_next, *dead_next;
+    struct buf out; /* answers not yet handed to the channel */
     struct request *reqs;
     size_t inflight;
-    int closing, paused, dirty, processing;
-};
-
-struct write_req {
-    uv_write_t req;
-    struct buf data;
+    int closing, dirty, paused_inflight, paused_output;
 };
 
 struct server {
     uv_loop_t *loop;
-    uv_pipe_t listener;
+    struct channel_listener *listener;
     uv_check_t flusher;
     char *path;
     struct lookup *l;
     struct dns_cache *cache;
-    struct conn *conns, *dirty;
+    struct conn *conns, *dirty, *dead;
     size_t nconns;
     uint64_t accepted, protocol_errors;
     struct server_info info;
-    unsigned open_handles;
 };
 
-static void process_input(struct conn *c);
-static void unlink_dirty(struct conn *c);
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
+static void conn_close(struct conn *c);
 
 /* ------------------------------------------------------------ writing ---- */
 
@@ -69,45 +71,37 @@ static void mark_dirty(struct conn *c)
     c->s->dirty = c;
 }
 
-static void on_written(uv_write_t *req, int status)
+/* Read from the client unless it has too much in flight or unread. */
+static void update_reading(struct conn *c)
 {
-    struct write_req *w = (struct write_req *)req;
-    buf_free(&w->data);
-    free(w);
+    if (c->closing)
+        return;
+    if (c->paused_inflight || c->paused_output)
+        channel_pause_reading(c->ch);
+    else
+        channel_resume_reading(c->ch);
 }
 
-static void conn_close(struct conn *c);
-
+/* Hand the answers built so far to the channel. */
 static void conn_flush(struct conn *c)
 {
-    uv_stream_t *st = (uv_stream_t *)&c->pipe;
     if (c->closing || c->out.len == 0)
         return;
-    uv_buf_t b = uv_buf_init(c->out.s, (unsigned)c->out.len);
-    int n = uv_try_write(st, &b, 1);
-    if (n == (int)c->out.len) {
-        buf_clear(&c->out);
-        return;
+    int rc = channel_send_buf(c->ch, &c->out);
+    buf_clear(&c->out);
+    if (rc == 0 && !c->paused_output) { /* the client reads slowly: wait for on_drain */
+        c->paused_output = 1;
+        update_reading(c);
     }
-    if (n < 0 && n != UV_EAGAIN) {
-        conn_close(c);
-        return;
-    }
-    if (n > 0)
-        buf_consume(&c->out, (size_t)n);
-    struct write_req *w = xcalloc(1, sizeof(*w));
-    w->data = c->out;
-    memset(&c->out, 0, sizeof(c->out));
-    b = uv_buf_init(w->data.s, (unsigned)w->data.len);
-    if (uv_write(&w->req, st, &b, 1, on_written) != 0) {
-        buf_free(&w->data);
-        free(w);
-        conn_close(c);
-        return;
-    }
-    if (uv_stream_get_write_queue_size(st) > SERVER_OUTPUT_MAX) {
-        log_warn("dnscache: client does not read its answers; disconnected");
-        conn_close(c);
+}
+
+static void free_dead(struct server *s)
+{
+    while (s->dead) {
+        struct conn *c = s->dead;
+        s->dead = c->dead_next;
+        buf_free(&c->out);
+        free(c);
     }
 }
 
@@ -121,6 +115,7 @@ static void on_flush_check(uv_check_t *h)
         c->dirty = 0;
         conn_flush(c);
     }
+    free_dead(s);
 }
 
 /* ------------------------------------------------------------ answers ---- */
@@ -185,8 +180,10 @@ static void request_done(struct request *r)
             r->next->prev = r->prev;
         c->inflight--;
         mark_dirty(c);
-        if (c->paused && !c->processing && c->inflight <= SERVER_INFLIGHT_MAX / 2)
-            process_input(c);
+        if (c->paused_inflight && c->inflight <= SERVER_INFLIGHT_MAX / 2) {
+            c->paused_inflight = 0;
+            update_reading(c);
+        }
     }
     free(r);
 }
@@ -407,82 +404,46 @@ static int handle_record(struct conn *c, const char *rec, size_t len, const char
     }
 }
 
-static void protocol_error(struct conn *c, const char *why)
-{
-    c->s->protocol_errors++;
-    log_warn("dnscache: bad request from a client: %s; disconnected", why);
-    dnsp_put_error(&c->out, why);
-    conn_flush(c);
-    conn_close(c);
-}
-
-/* Handle every whole record buffered, unless too many are in flight. */
-static void process_input(struct conn *c)
-{
-    size_t off = 0, reclen;
-    const char *why = NULL;
-    c->processing = 1;
-    while (!c->closing && c->inflight < SERVER_INFLIGHT_MAX) {
-        int rc = ipc_frame(c->in.s + off, c->in.len - off, DNSP_REQUEST_MAX, &reclen, &why);
-        if (rc == 0)
-            break;
-        if (rc < 0 || handle_record(c, c->in.s + off, reclen, &why) < 0) {
-            protocol_error(c, why ? why : "bad record");
-            break;
-        }
-        off += reclen;
-    }
-    c->processing = 0;
-    if (c->closing)
-        return;
-    buf_consume(&c->in, off);
-    int want_pause = c->inflight >= SERVER_INFLIGHT_MAX;
-    if (want_pause && !c->paused)
-        uv_read_stop((uv_stream_t *)&c->pipe);
-    else if (!want_pause && c->paused)
-        uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
-    c->paused = want_pause;
-}
-
 /* -------------------------------------------------------- connections ---- */
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+static const char *on_request(void *arg, struct channel *ch, struct chan_record *rec)
 {
-    struct conn *c = h->data;
-    buf_reserve(&c->in, READ_CHUNK);
-    *b = uv_buf_init(c->in.s + c->in.len, (unsigned)(c->in.cap - c->in.len - 1));
+    struct conn *c = arg;
+    const char *why = NULL;
+    if (handle_record(c, rec->data, rec->len, &why) < 0)
+        return why ? why : "bad record";
+    conn_flush(c); /* corked: one write for all this read brought */
+    if (c->inflight >= SERVER_INFLIGHT_MAX && !c->paused_inflight) {
+        c->paused_inflight = 1;
+        update_reading(c);
+    }
+    return NULL;
 }
 
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+/* A bad request: the client hears why, then the channel closes. */
+static void on_bad_request(void *arg, struct channel *ch, const char *why)
 {
-    struct conn *c = st->data;
-    if (n < 0) {
-        conn_close(c);
-        return;
-    }
-    c->in.len += (size_t)n;
-    c->in.s[c->in.len] = '\0';
-    process_input(c);
-    /* Answers from the cache leave now, one write for all this read gave:
-     * the client wakes while we serve the next connection. */
-    if (c->dirty) {
-        unlink_dirty(c);
-        conn_flush(c);
-    }
+    struct conn *c = arg;
+    c->s->protocol_errors++;
+    buf_clear(&c->out);
+    dnsp_put_error(&c->out, why);
+    channel_send_buf(ch, &c->out);
+    buf_clear(&c->out);
 }
 
-static void on_conn_closed(uv_handle_t *h)
+static void on_drained(void *arg, struct channel *ch)
 {
-    struct conn *c = h->data;
-    struct server *s = c->s;
-    buf_free(&c->in);
-    buf_free(&c->out);
-    free(c);
-    if (--s->open_handles == 0) {
-        free(s->path);
-        free(s);
-    }
+    struct conn *c = arg;
+    c->paused_output = 0;
+    update_reading(c);
 }
+
+static void on_conn_channel_closed(void *arg, struct channel *ch, const char *reason)
+{
+    conn_close(arg);
+}
+
+static const struct channel_ops conn_ops = {on_request, on_drained, on_conn_channel_closed};
 
 static void unlink_dirty(struct conn *c)
 {
@@ -510,106 +471,110 @@ static void conn_close(struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     c->s->nconns--;
-    uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+    channel_close(c->ch); /* nothing when the channel closed itself */
+    c->ch = NULL;
+    c->dead_next = c->s->dead;
+    c->s->dead = c;
 }
 
-static void on_connection(uv_stream_t *listener, int status)
+static void on_connection(void *arg, int fd, const struct chan_cred *peer)
 {
-    struct server *s = listener->data;
-    if (status < 0)
-        return;
+    struct server *s = arg;
     struct conn *c = xcalloc(1, sizeof(*c));
+    struct buf name = BUF_INIT, err = BUF_INIT;
+    buf_printf(&name, "dnscache client uid %u pid %ld", (unsigned)peer->uid, (long)peer->pid);
+    struct channel_opts o = {buf_cstr(&name),  DNSP_REQUEST_MAX, 0, SERVER_HIGH_WATER, 0,
+                             SERVER_OUTPUT_MAX};
     c->s = s;
-    uv_pipe_init(s->loop, &c->pipe, 0);
-    c->pipe.data = c;
-    s->open_handles++;
-    if (uv_accept(listener, (uv_stream_t *)&c->pipe) != 0) {
-        uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
-        return;
+    c->ch = channel_open(s->loop, fd, &o, &conn_ops, c, &err);
+    if (!c->ch) {
+        log_warn("%s", buf_cstr(&err));
+        free(c);
+    } else {
+        channel_set_error_reply(c->ch, on_bad_request);
+        c->next = s->conns;
+        if (s->conns)
+            s->conns->prev = c;
+        s->conns = c;
+        s->nconns++;
+        s->accepted++;
     }
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
-    s->nconns++;
-    s->accepted++;
-    uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+    buf_free(&name);
+    buf_free(&err);
 }
 
 /* ------------------------------------------------------------- socket ---- */
 
-/* Refuse to take over from a live dnscache; remove a stale socket file. */
-static int claim_path(const char *path, struct buf *err)
+static void allow_account(uid_t *uids, size_t *n, uid_t uid)
 {
-    struct sockaddr_un sa;
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        buf_printf(err, "socket path %s is longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
+    if (*n < SERVER_UIDS_MAX && !chan_uid_allowed(uid, uids, *n))
+        uids[(*n)++] = uid;
+}
+
+/* "USER-SUFFIX"'s uid, if that account exists. */
+static int account_uid(const char *user, const char *suffix, uid_t *uid)
+{
+    struct buf name = BUF_INIT;
+    buf_printf(&name, "%s-%s", user, suffix);
+    struct passwd *pw = getpwnam(buf_cstr(&name));
+    buf_free(&name);
+    if (!pw)
         return -1;
-    }
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-        close(fd);
-        buf_printf(err, "another onehop-dnscache is serving %s", path);
-        return -1;
-    }
-    if (fd >= 0)
-        close(fd);
-    if (unlink(path) < 0 && errno != ENOENT) {
-        buf_printf(err, "cannot remove stale socket %s: %s", path, strerror(errno));
-        return -1;
-    }
+    *uid = pw->pw_uid;
     return 0;
 }
 
-static int listen_on(struct server *s, struct buf *err)
+/* Started as root (running as root, or as the dns account the master
+ * gave it; SPEC 7), the instance's router and remote accounts. */
+static int privilege_separated(const char *user)
 {
-    uv_pipe_init(s->loop, &s->listener, 0);
-    s->listener.data = s;
-    s->open_handles++;
-    mode_t old = umask(0117); /* the socket is born 0660 */
-    int rc = uv_pipe_bind(&s->listener, s->path);
-    umask(old);
-    if (rc == 0 && chmod(s->path, 0660) < 0)
-        rc = uv_translate_sys_error(errno);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&s->listener, 256, on_connection);
-    if (rc != 0) {
-        buf_printf(err, "listen on %s: %s", s->path, uv_strerror(rc));
-        return -1;
+    uid_t dns;
+    return geteuid() == 0 || (account_uid(user, "dns", &dns) == 0 && dns == geteuid());
+}
+
+size_t server_allowed_uids(const char *user, uid_t *uids)
+{
+    static const char *const clients[] = {"router", "remote"};
+    size_t n = 0;
+    allow_account(uids, &n, 0);
+    allow_account(uids, &n, geteuid());
+    if (!user || !privilege_separated(user))
+        return n;
+    for (size_t i = 0; i < sizeof(clients) / sizeof(clients[0]); i++) {
+        uid_t uid;
+        if (account_uid(user, clients[i], &uid) == 0)
+            allow_account(uids, &n, uid);
     }
-    return 0;
+    return n;
 }
 
 static void on_server_handle_closed(uv_handle_t *h)
 {
     struct server *s = h->data;
-    if (--s->open_handles == 0) {
-        free(s->path);
-        free(s);
-    }
+    free_dead(s);
+    free(s->path);
+    free(s);
 }
 
-struct server *server_start(uv_loop_t *loop, const char *path, struct lookup *l,
+struct server *server_start(uv_loop_t *loop, const char *path, const char *user, struct lookup *l,
                             struct dns_cache *cache, struct buf *err)
 {
-    if (claim_path(path, err) < 0)
-        return NULL;
+    uid_t uids[SERVER_UIDS_MAX];
+    size_t nuids = server_allowed_uids(user, uids);
     struct server *s = xcalloc(1, sizeof(*s));
     s->loop = loop;
     s->l = l;
     s->cache = cache;
     s->path = xstrdup(path);
-    if (listen_on(s, err) < 0) {
-        uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
-        unlink(path);
+    s->listener = channel_listen_named(loop, path, "onehop-dnscache", SERVER_SOCKET_MODE, uids,
+                                       nuids, on_connection, s, err);
+    if (!s->listener) {
+        free(s->path);
+        free(s);
         return NULL;
     }
     uv_check_init(loop, &s->flusher);
     s->flusher.data = s;
-    s->open_handles++;
     uv_check_start(&s->flusher, on_flush_check);
     uv_unref((uv_handle_t *)&s->flusher);
     return s;
@@ -626,8 +591,8 @@ void server_stop(struct server *s)
         return;
     while (s->conns)
         conn_close(s->conns);
+    channel_listener_close(s->listener);
     unlink(s->path);
     uv_check_stop(&s->flusher);
     uv_close((uv_handle_t *)&s->flusher, on_server_handle_closed);
-    uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
 }

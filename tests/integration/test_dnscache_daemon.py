@@ -1,13 +1,17 @@
-"""onehop-dnscache as a process (issue 4.1, 4.4, 4.5): its socket, `onehop
-dns` when it is not running, requests in flight when it stops or dies,
-flush and dump, serve-stale (RFC 8767), reload, hostile clients.
+"""onehop-dnscache as a process (issue 4.1, 4.4, 4.5): its socket and who may
+use it (peer credentials, issue 9.4), `onehop dns` when it is not running,
+requests in flight when it stops or dies, flush and dump, serve-stale (RFC 8767), reload, hostile clients.
 """
 
 import os
+import pwd
 import signal
 import stat
 import subprocess
+import sys
 import time
+
+import pytest
 
 from fixtures.dnscache import ERROR, LOOKUP, Client, _str, _u32, record
 from fixtures.dnscache import dnscache  # noqa: F401 (fixture)
@@ -23,11 +27,82 @@ def test_not_running_is_said_clearly(onehop):
         assert r.rc == 1 and "dnscache is not running" in r.err
 
 
-def test_socket_is_for_the_instance_only(dnscache):
+# A client run as another uid (subprocess user=): one A lookup, then what
+# came back: "answer", "closed" (EOF or reset before any byte) or "denied".
+_AS_UID_CLIENT = r"""
+import socket, struct, sys
+name = b"h.test"
+body = (b"\x01" + struct.pack(">I", 7) + b"\x01" + struct.pack(">I", 1) +
+        b"\x03" + struct.pack(">I", len(name)) + name)
+rec = struct.pack(">IHH", 8 + len(body), 1, 3) + body
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+try:
+    s.connect(sys.argv[1])
+except PermissionError:
+    print("denied"); sys.exit(0)
+try:
+    s.sendall(rec)
+    got = s.recv(4096)
+except (ConnectionResetError, BrokenPipeError):
+    got = b""
+print("answer" if got else "closed")
+"""
+
+
+def _need_root(why):
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("needs root: %s (CI=true: root tests must run)" % why, pytrace=False)
+        pytest.skip("needs root: %s" % why)
+
+
+def _ask_as(cache, uid):
+    """Run the one-lookup client as uid against the cache's socket."""
+    top = cache.socket_path.parent
+    while top.parent != top and top.parent.name.startswith("onehop-it-"):
+        top = top.parent  # the instance's own tree, made for this test
+    assert top.name.startswith("onehop-it-") and top in cache.socket_path.parents
+    for d in [top, *[p for p in cache.socket_path.parents if top in p.parents]]:
+        os.chmod(d, os.stat(d).st_mode | 0o005)  # let uid reach the socket
+    gid = pwd.getpwuid(uid).pw_gid
+    r = subprocess.run([sys.executable, "-c", _AS_UID_CLIENT, str(cache.socket_path)],
+                       user=uid, group=gid, extra_groups=[], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=20)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.decode().strip()
+
+
+def test_socket_mode_leaves_the_choice_to_peer_credentials(dnscache):
     cache = dnscache()
     mode = stat.S_IMODE(os.stat(cache.socket_path).st_mode)
-    assert mode & 0o007 == 0  # nothing for others
-    assert mode & 0o600 == 0o600
+    assert mode == 0o666  # who may connect is decided by SO_PEERCRED (next tests)
+
+
+def test_socket_refuses_nobody(dns, dnscache):
+    _need_root("connects as nobody")
+    dns.a("h.test", "127.0.0.5")
+    cache = dnscache()
+    nobody = pwd.getpwnam("nobody").pw_uid
+    assert _ask_as(cache, nobody) == "closed"
+    refused = [line.text for line in cache.mta.log(service="dnscache")
+               if "refused a connection from uid %d " % nobody in line.text]
+    assert len(refused) == 1, cache.mta.log(service="dnscache")
+    assert cache.answer("A", "h.test")["addresses"] == ["127.0.0.5"]  # root still served
+
+
+def test_socket_admits_router_and_remote_accounts_only(dns, dnscache, accounts):
+    base = getattr(accounts, "base", None) or accounts.user
+    uid = {role: pwd.getpwnam("%s-%s" % (base, role)).pw_uid
+           for role in ("remote", "router", "smtpd")}
+    dns.a("h.test", "127.0.0.5")
+    cache = dnscache({"user": base})
+    assert _ask_as(cache, uid["remote"]) == "answer"
+    assert _ask_as(cache, uid["router"]) == "answer"
+    smtpd = uid["smtpd"]
+    assert _ask_as(cache, smtpd) == "closed"
+    log = [line.text for line in cache.mta.log(service="dnscache")]
+    assert sum("refused a connection from uid %d " % smtpd in t for t in log) == 1, log
 
 
 def test_logs_as_onehop_dnscache_with_its_pid(dnscache):
