@@ -565,8 +565,12 @@ static int apply_clean_done(struct state *s, const struct srec *r)
 static int apply_decoded(struct state *s, const struct srec *r, uint64_t seq)
 {
     switch (r->type) {
-    case SREC_FILE:
-        return add_file(s, r) ? 0 : -1;
+    case SREC_FILE: {
+        struct state_file *f = add_file(s, r);
+        if (f)
+            index_file(s, f); /* learned in active/: due at once */
+        return f ? 0 : -1;
+    }
     case SREC_MESSAGE:
         return apply_message_state(s, r);
     case SREC_DELIVERED:

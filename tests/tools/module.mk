@@ -16,7 +16,8 @@ $(BUILD)/tools/%: tests/tools/%.c
 # statetool  drives the state side's journal for the crash tests
 #            (test_state_crash.py); unlike dnsq it links libonehop.a.
 #            statetool append DIR COUNT GROUP CHECKPOINT_EVERY [STEP:N] | dump DIR
-TOOLS += $(BUILD)/tools/statetool
+# statebench the state side's benchmarks (bench/state_bench.sh), same linking
+TOOLS += $(BUILD)/tools/statetool $(BUILD)/tools/statebench
 
 $(BUILD)/tools/state%: tests/tools/state%.c $(BUILD)/libonehop.a
 	@mkdir -p $(dir $@)

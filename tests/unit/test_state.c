@@ -142,6 +142,23 @@ static void test_learn_asks_take_once_durable(void **state)
     assert_int_equal(state_learn_files(fx->s), 0); /* known: not learned again */
 }
 
+static void test_learned_in_active_due_at_once(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    commit_file(fx->q, 1, fid);
+    assert_int_equal(queue_take(fx->q, fid), 0); /* taken before the state knew it */
+    open_state(fx);
+    assert_int_equal(state_learn_files(fx->s), 1);
+    queue_msg_id(fid, 0, id);
+    const struct state_msg *m = state_find(fx->s, id);
+    assert_int_equal(state_msg_state(m), SMSG_ACTIVE);
+    assert_ptr_equal(due_now(fx, 1), m);
+    struct state_clean_req r;
+    assert_int_equal(state_flush(fx->s), 0);
+    assert_int_equal(state_clean_next(fx->s, &r), 0); /* no TAKE */
+}
+
 static void test_deferred_waits_for_next_try(void **state)
 {
     struct fixture *fx = *state;
@@ -456,6 +473,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_learn_asks_take_once_durable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_learned_in_active_due_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_waits_for_next_try, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finished_message_reclaimed_file_removed, setup,
                                         teardown),
