@@ -283,6 +283,36 @@ def test_start_fails_with_the_daemons_own_error(onehop, master_bin, monkeypatch)
     assert mta.cmd("status").rc == 1
 
 
+def test_start_fails_with_a_real_daemons_own_error(onehop, master_bin):
+    """The dnscache's own log_die() text (a live dnscache holds its socket)
+    reaches `onehop start` through the master link."""
+    mta = new_instance(onehop, master_bin)
+    who = {} if RUN_AS is None else dict(user=RUN_AS, group=instance_user().pw_gid,
+                                         extra_groups=[])
+    squatter = subprocess.Popen([str(master_bin / "onehop-dnscache"), "-C", str(mta.dir)],
+                                env=mta.env(), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **who)
+    try:
+        wait_for(lambda: mta.path("run", "dnscache.sock").exists(), 10, "the first dnscache")
+        r = mta.cmd("start")
+        assert r.rc == 1, r
+        assert "another onehop-dnscache is serving %s" % mta.path("run", "dnscache.sock") in r.err
+        assert mta.cmd("status").rc == 1
+        assert squatter.poll() is None, "the running dnscache was displaced"
+    finally:
+        squatter.terminate()
+        squatter.wait(timeout=10)
+
+
+def test_start_refuses_a_configuration_check_refuses(onehop, master_bin):
+    mta = new_instance(onehop, master_bin)
+    mta.write("routes", "broken.test\n")
+    r = mta.cmd("start")
+    assert r.rc == 1, r
+    assert "routes:1:" in r.err, r
+    assert not mta.path("run", "master.pid").exists()
+
+
 def test_stop_kills_what_does_not_stop_within_the_bound(onehop, master_bin, monkeypatch):
     mta = new_instance(onehop, master_bin, fake=True)
     monkeypatch.setenv("FAKE_DAEMON_MODE", "ready-deaf")
@@ -329,6 +359,25 @@ def test_as_root_each_daemon_runs_under_its_account(onehop, master_bin, accounts
     pids = [p["pid"] for p in procs.values()]
     assert mta.stop().rc == 0
     assert not [p for p in pids if alive(p)]
+
+
+def test_control_socket_refuses_another_uid(onehop, master_bin, accounts):
+    """Peer credentials, not only the socket's mode: with the socket opened
+    to everyone, a third account is still turned away."""
+    mta = new_instance(onehop, master_bin)
+    os.chmod(mta.dir, 0o755)
+    mta.start()
+    os.chmod(mta.path("run"), 0o755)
+    os.chmod(mta.path("run", "master.sock"), 0o666)
+    other = accounts["remote"]
+    r = subprocess.run([str(master_bin / "onehop"), "-C", str(mta.dir), "status"],
+                       user=other.pw_uid, group=other.pw_gid, extra_groups=[],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    assert r.returncode == 1, r
+    assert b"answer" in r.stderr, r   # turned away: the connection closes at once
+    mta.wait_log(r"onehop/master\[\d+\]: warning: .*refused a connection from uid %d" %
+                 other.pw_uid, timeout=5)
+    assert mta.status()["running"] is True   # its own user still gets in
 
 
 def test_as_root_a_missing_account_fails_start_naming_it(onehop, master_bin, accounts):
