@@ -24,8 +24,9 @@ EX_OK, EX_SOFTWARE, EX_TEMPFAIL = 0, 70, 75
 
 
 def _commit_groups(qbin, conf, groups, per_group, size=9000):
-    """Commit `groups` files of `per_group` messages each through the server
-    mode (one stream per file: the server commits what one read brought)."""
+    """Commit `groups` streams of `per_group` messages each through the server
+    mode (a stream is one file, or a few: the server commits what its reads
+    brought); the ids in transaction order."""
     ids = []
     for g in range(groups):
         stream = b"".join(injproto.message_records(
@@ -36,7 +37,7 @@ def _commit_groups(qbin, conf, groups, per_group, size=9000):
         assert r.returncode == 0, r.stderr
         replies = injproto.parse_replies(r.stdout)
         assert [x[0] for x in replies] == [injproto.OK] * per_group
-        ids += [x[2] for x in replies]
+        ids += [qid for _ok, _txn, qid in sorted(replies, key=lambda x: x[1])]
     return ids
 
 
@@ -195,3 +196,34 @@ def test_recover_settles_a_dead_writers_tmp_file(qbin, conf):
     assert second[:2] == (OK, 0) and "tmp_removed=0 " in second[3]
     assert not stale.exists()
     assert not (conf / "queue" / "state").exists()  # the router's, never made here
+
+
+def test_reclaim_bound_through_the_server_mode(qbin, conf):
+    """1,000 messages sent to onehop-queue --server in one stream (group
+    commits: a few files at most), every message but one reclaimed through
+    --clean: each file keeps the blocks of its header and its envelope, and
+    of the one message left in it, within docs/INTERNALS.md's bound."""
+    size, count = 3000, 1000
+    ids = _commit_groups(qbin, conf, 1, count, size=size)
+    by_file = {}
+    for i in ids:
+        by_file.setdefault(i[:16], []).append(i)
+    assert len(by_file) <= 10, "the server made %d files of 1,000 messages" % len(by_file)
+    keep = ids[count // 2]
+    reqs = [injproto.record(RECLAIM, i) for i in ids if i != keep]
+    r = subprocess.run([str(qbin), "-C", str(conf), "--clean"], input=b"".join(reqs),
+                       capture_output=True, timeout=300)
+    assert r.returncode == EX_OK, r.stderr
+    replies = injproto.parse_replies(r.stdout)
+    assert [x[:2] for x in replies] == [(OK, 1)] * len(reqs)
+    for fid, members in by_file.items():
+        (path,) = (conf / "queue" / "incoming").glob("*/" + fid)
+        st = path.stat()
+        env_len = struct.unpack(">I", path.read_bytes()[16:20])[0]
+        block = st.st_blksize
+        left = keep in members
+        bound = block * (1 + (2 + (size + 10 + block - 1) // block if left else 0) +
+                         (env_len + block - 1) // block + 1)
+        assert st.st_blocks * 512 <= bound, (fid, len(members), st.st_blocks * 512, bound)
+    assert queuefile.stored_content(conf / "queue", keep) == (
+        b"Subject: 0/%d\n\n" % ids.index(keep) + b"x" * size + b"\n")
