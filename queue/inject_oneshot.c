@@ -69,8 +69,7 @@ static int finish_failed(const struct inj_txn *t)
     buf_free(&reply);
     fprintf(stderr, "onehop-queue: %s %s\n", t->enhanced ? t->enhanced : "",
             buf_cstr((struct buf *)&t->why));
-    log_info("reject: from=<%s>, nrcpt=%zu: %s %s", t->sender ? t->sender : "", t->nrcpt,
-             t->enhanced ? t->enhanced : "", buf_cstr((struct buf *)&t->why));
+    inj_log_reject(t);
     return t->status;
 }
 
@@ -90,8 +89,7 @@ static int commit(struct inj_ctx *cx, struct inj_txn *t)
         inj_txn_commit_failed(t, errno);
         return finish_failed(t);
     }
-    queue_msg_id(fid, index, id);
-    inj_log_queued(id, t);
+    queue_msg_id(fid, index, id); /* the writer logged its from= line */
     queue_trigger_pull(cx->run_dir);
     struct buf reply = BUF_INIT;
     inj_reply_ok(&reply, t->txn, id);

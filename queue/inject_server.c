@@ -58,10 +58,10 @@ struct batch {
 
 struct server {
     struct inj_ctx *cx;
-    int out_fd;              /* fd 1, or fd 0 when both are one socket */
-    int out_async;           /* out_fd is non-blocking (a pipe or socket) */
-    struct buf out;          /* replies not yet written */
-    struct inj_reader rr;    /* framing state (rr.fd unused here) */
+    int out_fd;           /* fd 1, or fd 0 when both are one socket */
+    int out_async;        /* out_fd is non-blocking (a pipe or socket) */
+    struct buf out;       /* replies not yet written */
+    struct inj_reader rr; /* framing state (rr.fd unused here) */
     struct inj_txn **open;
     size_t nopen, open_cap;
     struct inj_txn **ready;
@@ -121,8 +121,7 @@ static void fail_now(struct server *sv, struct inj_txn *t)
 {
     inj_reply_fail(&sv->out, t);
     flush_replies(sv);
-    log_info("reject: from=<%s>, nrcpt=%zu: %s %s", t->sender ? t->sender : "", t->nrcpt,
-             t->enhanced ? t->enhanced : "", buf_cstr(&t->why));
+    inj_log_reject(t);
     txn_release(sv, t);
 }
 
@@ -212,7 +211,8 @@ static void batch_work(struct batch *b)
     free(members);
 }
 
-/* The batch's commit returned: log, answer, wake the router. */
+/* The batch's commit returned: answer, wake the router (the writer logged
+ * each committed message's from= line). */
 static void batch_done(struct batch *b)
 {
     struct server *sv = b->sv;
@@ -226,7 +226,6 @@ static void batch_done(struct batch *b)
             log_warn("commit failed: from=<%s>: %s", t->sender, buf_cstr(&t->why));
             inj_reply_fail(&sv->out, t);
         } else {
-            inj_log_queued(b->id[i], t);
             inj_reply_ok(&sv->out, t->txn, b->id[i]);
             any = 1;
         }

@@ -167,7 +167,7 @@ void inj_txn_sender(struct inj_txn *t, const char *sender)
 static int attr_name_ok(const char *s)
 {
     static const char *const allowed[] = {"client", "client_address", "helo", "protocol",
-                                          "auth", "envid", "ret", "full_name"};
+                                          "auth",   "envid",          "ret",  "full_name"};
     for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
         if (strcmp(s, allowed[i]) == 0)
             return 1;
@@ -191,6 +191,7 @@ void inj_txn_attr(struct inj_txn *t, const char *name, const char *value, int al
 
 void inj_txn_rcpt(struct inj_txn *t, const char *addr, const char *orcpt, const char *notify)
 {
+    t->nrcpt_asked++;
     if (inj_txn_failed(t))
         return;
     if (t->nrcpt >= QUEUE_RCPT_MAX)
@@ -292,8 +293,8 @@ void inj_reply_fail(struct buf *out, const struct inj_txn *t)
     ipc_finish(&w);
 }
 
-void inj_log_queued(const char *id, const struct inj_txn *t)
+void inj_log_reject(const struct inj_txn *t)
 {
-    log_info("%s: from=<%s>, size=%llu, nrcpt=%zu", id, t->sender ? t->sender : "",
-             (unsigned long long)inj_txn_size(t), t->nrcpt);
+    log_info("reject: from=<%s>, nrcpt=%zu: %s %s", t->sender ? t->sender : "", t->nrcpt_asked,
+             t->enhanced ? t->enhanced : "", buf_cstr((struct buf *)&t->why));
 }

@@ -45,6 +45,7 @@ struct inj_txn {
     char *sender;         /* NULL until INJ_BEGIN */
     char **rcpt, **orcpt, **notify;
     size_t nrcpt, rcpt_cap;
+    size_t nrcpt_asked; /* RCPT requests received, kept or not (the reject line's count) */
     struct queue_attr *attr;
     size_t nattr, attr_cap;
     struct msgcheck check;
@@ -81,7 +82,9 @@ void inj_txn_commit_failed(struct inj_txn *t, int e);
 /* Replies (appended to out). */
 void inj_reply_ok(struct buf *out, uint32_t txn, const char *id);
 void inj_reply_fail(struct buf *out, const struct inj_txn *t);
-/* Log "ID: from=<sender>, size=N, nrcpt=N" (SPEC 8). */
-void inj_log_queued(const char *id, const struct inj_txn *t);
+/* Log the refusal of t: "reject: from=<sender>, nrcpt=N: CODE text", N the
+ * recipients asked for. (The "ID: from=" line of a committed message is the
+ * queue writer's: queue_writer_commit() logs it at the commit point.) */
+void inj_log_reject(const struct inj_txn *t);
 
 #endif

@@ -8,7 +8,7 @@
  *                                      only when no router runs; not set-uid
  *     onehop-queue [-C DIR] --list     the queue in mailq layout, for a user
  *                                      who may not read the queue (sendmail -bp
- *                                      execs this); read-only
+ *                                      execs this); only reads
  *     onehop-queue [-C DIR] --clean    the cleaner: takes, reclaims, removes and
  *                                      quarantines message files on the router's
  *                                      request (clean_proto.h, cleaner.c); not
@@ -143,8 +143,12 @@ static int recover(struct inj_ctx *cx)
         return INJ_EX_USAGE;
     }
     if (queue_lock_owner(cx->q, 0) != 0) {
-        fprintf(stderr, "onehop-queue: the queue is owned by a running router "
-                        "(it recovers at start): nothing done\n");
+        if (errno == EWOULDBLOCK)
+            fprintf(stderr, "onehop-queue: the queue is owned by a running router "
+                            "(it recovers at start): nothing done\n");
+        else /* ENOSPC, EISDIR, EACCES...: say what really failed */
+            fprintf(stderr, "onehop-queue: cannot lock %s/lock/owner: %s: nothing done\n",
+                    queue_path(cx->q), strerror(errno));
         return INJ_EX_TEMPFAIL;
     }
     queue_recover(cx->q, &r);

@@ -295,8 +295,9 @@ const char *queue_rcpt_state_name(enum queue_rcpt_state s); /* "pending", ... */
 int queue_parse(const void *data, size_t len, const char *fid, struct queue_file *out,
                 const char **why);
 /* Read file FID (a file id) from incoming/ or active/ under LOCK_SH. -1 with
- * errno ENOENT if it is gone (finished meanwhile), EBADMSG if it was corrupt
- * (it has then been moved to corrupt/ and logged). */
+ * errno ENOENT if it is gone (finished meanwhile), EBADMSG if it is corrupt
+ * or not a regular file (logged, and left where it is: readers only read;
+ * recovery or the router's cleaner moves it to corrupt/). */
 int queue_load(struct queue *q, const char *fid, struct queue_file *out);
 /* Find a message by message id: loads its file, *index is the message. */
 int queue_find(struct queue *q, const char *id, struct queue_file *out, size_t *index);
@@ -333,18 +334,20 @@ int queue_msg_open(struct queue *q, const char *id, struct queue_msg_fd *out, co
 void queue_msg_fd_close(struct queue_msg_fd *m);
 
 /* File ids in one place, sorted (= arrival order). Caller frees with
- * queue_ids_free(). Names that are not file ids are quarantined (recovery)
- * or skipped (listing). */
+ * queue_ids_free(). Names that are not file ids are skipped (recovery moves
+ * them to corrupt/). */
 int queue_list_files(struct queue *q, enum queue_place place, char ***fids, size_t *n);
 void queue_ids_free(char **fids, size_t n);
 /* Call fn for every unfinished message in incoming/ and active/, files in
- * arrival order; corrupt files are quarantined and skipped. fn returns 0 to
+ * arrival order; corrupt files are reported (logged) and skipped, never
+ * moved. fn returns 0 to
  * go on, non-zero to stop (that value is returned). */
 typedef int queue_scan_fn(const struct queue_file *f, const struct queue_msg *m, void *arg);
 int queue_scan(struct queue *q, queue_scan_fn *fn, void *arg);
 
 struct queue_counts {
-    unsigned long total, incoming, active, deferred, hold, corrupt;
+    unsigned long total, incoming, active, deferred, hold;
+    unsigned long corrupt;      /* files in corrupt/, and corrupt ones found in place */
     uint64_t oldest_arrival_us; /* 0 if the queue is empty */
 };
 int queue_count(struct queue *q, struct queue_counts *c);
@@ -399,11 +402,23 @@ struct queue_recovery {
     unsigned long slots_committed;  /* committed slots renamed into incoming/ */
     unsigned long slots_freed;      /* partial slots of dead writers emptied */
 };
-/* Bring the queue to a clean state after any crash (docs/INTERNALS.md):
- * remove tmp/ files whose writer is gone, settle the slots of dead writers
- * (committed: renamed into incoming/; partial: emptied), repair torn log tails, quarantine
- * corrupt files, unlink finished files, recreate missing buckets. Safe while
- * onehop-queue runs (rule 2); the caller holds the owner lock (rule 3). */
+/* Recovery after any crash (docs/INTERNALS.md "Recovery, all cases"), in
+ * two parts. Both are safe while onehop-queue runs (rule 2) and take no
+ * lock of rule 3 themselves.
+ * The writer side, what the queue account's cleaner runs on RECOVER: remove
+ * tmp/ files whose writer is gone, settle the slots of dead writers
+ * (committed: renamed into incoming/ and logged "ID: from=..."; partial:
+ * emptied), move strays (foreign names, and FIFOs, symlinks or directories
+ * named like queue files) to corrupt/, put files in the wrong bucket into
+ * theirs, recreate missing buckets. No committed file is parsed. */
+int queue_recover_writer(struct queue *q, struct queue_recovery *r);
+/* The committed files, each read: quarantine what does not parse (a format
+ * 3 header naming another file id included); formats 1 and 2 only: cut
+ * torn state log tails, unlink files whose messages are all finished. For
+ * `onehop-queue --recover` while no router runs (the router's state side
+ * reads the files at start itself and has bad ones quarantined). */
+int queue_recover_files(struct queue *q, struct queue_recovery *r);
+/* Both, writer side first; the caller holds the owner lock (rule 3). */
 int queue_recover(struct queue *q, struct queue_recovery *r);
 
 /* ------------------------------------------------------------ trigger ---- */

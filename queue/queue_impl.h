@@ -124,6 +124,9 @@ int queue_check_body(int fd, int require_crc, struct qf_header *h, const char **
 /* pwrite h, naming fid (version 3), at offset 0 of fd and fdatasync it
  * (queue_writer.c); h->fid (and its time) are set from fid. */
 int queue_write_header(int fd, struct qf_header *h, const char *fid);
+/* The SPEC 8 line "ID: from=<sender>, size=N, nrcpt=N" of a committed
+ * message (the writer's, and recovery's for what it brings in). */
+void queue_log_from(const char *id, const char *sender, uint64_t size, size_t nrcpt);
 /* rename(2) that never replaces an existing file (queue_writer.c). */
 int queue_rename_noreplace(int from_dir, const char *from, int to_dir, const char *to);
 

@@ -104,8 +104,21 @@ int queue_slots_refill(struct queue *q)
     return synced ? n : 0;
 }
 
+/* The from= line of each message of f, under the ids of file fid: the
+ * writer died before it could log them (or, killed right after logging
+ * them, before its rename: then they are logged twice, never not at all). */
+static void log_recovered(const struct queue_file *f, const char *fid)
+{
+    for (size_t k = 0; k < f->nmsg; k++) {
+        char id[QUEUE_ID_LEN + 1];
+        queue_msg_id(fid, (unsigned)k, id);
+        queue_log_from(id, f->msg[k].sender, f->msg[k].size, f->msg[k].nrcpt);
+    }
+}
+
 /* The committed image in the locked slot fd: move it into incoming/ under
- * the id of its commit time, fsync the bucket. */
+ * the id its header names (format 2: of its commit time), fsync the
+ * bucket. */
 static enum slot_outcome commit_leftover(struct queue *q, int fd, const char *name,
                                          const struct qf_header *h)
 {
@@ -126,18 +139,22 @@ static enum slot_outcome commit_leftover(struct queue *q, int fd, const char *na
         return queue_move_corrupt(q, q->slots_fd, name, fid, why) == 0 ? SLOT_QUARANTINED
                                                                        : SLOT_ERROR;
     }
-    queue_file_free(&f);
     for (int tries = 0; tries < 100; tries++) {
         queue_bucket(fid, bucket);
         queue_rel_path(fid, &rel);
         if (queue_make_bucket(q, QDIR_INCOMING, bucket) != 0)
             break;
-        if (fstatat(q->dir_fd[QDIR_ACTIVE], buf_cstr(&rel), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (fstatat(q->dir_fd[QDIR_ACTIVE], buf_cstr(&rel), &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+            fstatat(q->dir_fd[QDIR_INCOMING], buf_cstr(&rel), &st, AT_SYMLINK_NOFOLLOW) == 0) {
             errno = EEXIST;
-        } else if (queue_rename_noreplace(q->slots_fd, name, q->dir_fd[QDIR_INCOMING],
-                                          buf_cstr(&rel)) == 0) {
-            out = queue_fsync_subdir(q, QDIR_INCOMING, bucket) == 0 ? SLOT_COMMITTED : SLOT_ERROR;
-            break;
+        } else {
+            log_recovered(&f, fid);
+            if (queue_rename_noreplace(q->slots_fd, name, q->dir_fd[QDIR_INCOMING],
+                                       buf_cstr(&rel)) == 0) {
+                out =
+                    queue_fsync_subdir(q, QDIR_INCOMING, bucket) == 0 ? SLOT_COMMITTED : SLOT_ERROR;
+                break;
+            }
         }
         if (errno != EEXIST)
             break;
@@ -148,6 +165,7 @@ static enum slot_outcome commit_leftover(struct queue *q, int fd, const char *na
     if (out == SLOT_COMMITTED)
         log_info("%s: committed slot %s of a dead writer moved to incoming/%s", fid, name,
                  buf_cstr(&rel));
+    queue_file_free(&f);
     buf_free(&rel);
     return out;
 }

@@ -4,8 +4,11 @@
  *
  * Every path is resolved relative to descriptors opened once on queue_dir
  * and its subdirectories, so the process's cwd never matters. A file is
- * read under LOCK_SH; a file found corrupt is re-checked under LOCK_EX and
- * moved to corrupt/ (logged), and the caller goes on with the next one.
+ * opened O_NOFOLLOW|O_NONBLOCK (a FIFO or symlink named like a queue file
+ * never hangs or misleads a reader) and read under LOCK_SH; a file found
+ * corrupt is reported (logged) and left in place for recovery or the
+ * cleaner to quarantine: readers only read. The caller goes on with the
+ * next one.
  * Must never: return a message of a file it could not fully validate, or
  * stop a listing because one file is bad.
  */
@@ -130,15 +133,38 @@ static int open_layout(struct queue *q, unsigned flags)
     return 0;
 }
 
+/* fsync every ancestor of path, nearest first (".", for a relative path,
+ * last): the entries mkdir_p just made on the way are then durable. */
+static int fsync_ancestors(const char *path)
+{
+    struct buf p = BUF_INIT;
+    buf_sets(&p, path);
+    int rc = 0;
+    char *slash;
+    while (rc == 0 && p.len > 1 && (slash = strrchr(p.s, '/')) != NULL) {
+        buf_truncate(&p, slash == p.s ? 1 : (size_t)(slash - p.s));
+        rc = fsync_dir(p.s);
+    }
+    if (rc == 0 && path[0] != '/')
+        rc = fsync_dir(".");
+    int e = errno;
+    buf_free(&p);
+    errno = e;
+    return rc;
+}
+
 /* queue_dir itself, when missing: QUEUE_ROOT_MODE (its parents as the
- * umask leaves 0755). Only the layout below it is made; state/ belongs to
- * the router and is never created or touched here. */
+ * umask leaves 0755), each new directory's parent fsynced (a queue_dir made
+ * by onehop-queue must survive a power cut with the message committed into
+ * it). Only the layout
+ * below it is made; state/ belongs to the router and is never created or
+ * touched here. */
 static int make_queue_dir(const char *queue_dir)
 {
     struct stat st;
     if (stat(queue_dir, &st) == 0)
         return 0;
-    if (mkdir_p(queue_dir, 0755) != 0)
+    if (mkdir_p(queue_dir, 0755) != 0 || fsync_ancestors(queue_dir) != 0)
         return -1;
     return set_dir_mode(AT_FDCWD, queue_dir, QUEUE_ROOT_MODE);
 }
@@ -277,6 +303,8 @@ int queue_open_locked(struct queue *q, enum queue_place place, const char *fid, 
         /* O_NONBLOCK: a FIFO named like a queue file must not hang us; it
          * is refused below, as anything that is not a regular file is */
         fd = openat(q->dir_fd[place], buf_cstr(&rel), flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0 && errno == ELOOP)
+            errno = EBADMSG; /* a symlink: never a queue file */
         if (fd < 0)
             break;
         struct stat st;
@@ -513,46 +541,50 @@ static int verify_content(int fd, const struct queue_file *f, size_t index,
     return 0;
 }
 
-/* A file read under LOCK_SH was found corrupt: take LOCK_EX, look again (no
- * writer can have been mid-append, but be sure), and quarantine it. */
-static void quarantine_checked(struct queue *q, int fd, const char *fid, enum queue_place place)
+/* A reader met a corrupt file: it says so and leaves it where it is (the
+ * listings only read); recovery, or the router through the cleaner, moves
+ * it to corrupt/. */
+static void report_corrupt(const char *fid, const char *why)
 {
-    struct queue_file f;
-    const char *why = NULL;
-    if (lock_fd(fd, LOCK_EX) != 0)
-        return;
-    struct buf rel = BUF_INIT;
-    queue_rel_path(fid, &rel);
-    int named = queue_still_named(q->dir_fd[place], buf_cstr(&rel), fd);
-    buf_free(&rel);
-    if (!named)
-        return;
-    if (queue_read_meta(fd, fid, place, &f, &why) == 0) {
-        queue_file_free(&f);
-        return;
-    }
-    if (errno == EBADMSG)
-        queue_quarantine_locked(q, fid, place, why);
+    log_warn("%s: queue file is corrupt (%s): left for recovery", fid,
+             why ? why : "not a regular file");
 }
 
 int queue_load(struct queue *q, const char *fid, struct queue_file *out)
 {
     enum queue_place place;
-    const char *why;
+    const char *why = NULL;
     if (!queue_file_id_valid(fid)) {
         errno = EINVAL;
         return -1;
     }
     int fd = queue_locate_locked(q, fid, LOCK_SH, O_RDONLY, &place);
-    if (fd < 0)
+    if (fd < 0) {
+        if (errno == EBADMSG)
+            report_corrupt(fid, NULL);
         return -1;
+    }
     int rc = queue_read_meta(fd, fid, place, out, &why);
     int e = errno;
     if (rc != 0 && e == EBADMSG)
-        quarantine_checked(q, fd, fid, place);
+        report_corrupt(fid, why);
     close(fd);
     errno = e;
     return rc;
+}
+
+/* The message of f named id, unfinished (formats 1 and 2 carry their state
+ * log): its index, or -1 with errno ENOENT. */
+static int find_msg(const struct queue_file *f, const char *id, size_t *index)
+{
+    for (size_t i = 0; i < f->nmsg; i++) {
+        if (strcmp(f->msg[i].id, id) == 0 && !qf_msg_finished(&f->msg[i])) {
+            *index = i;
+            return 0;
+        }
+    }
+    errno = ENOENT;
+    return -1;
 }
 
 int queue_find(struct queue *q, const char *id, struct queue_file *out, size_t *index)
@@ -566,12 +598,8 @@ int queue_find(struct queue *q, const char *id, struct queue_file *out, size_t *
     fid[QUEUE_FILE_ID_LEN] = '\0';
     if (queue_load(q, fid, out) != 0)
         return -1;
-    for (size_t i = 0; i < out->nmsg; i++) {
-        if (strcmp(out->msg[i].id, id) == 0 && !qf_msg_finished(&out->msg[i])) {
-            *index = i;
-            return 0;
-        }
-    }
+    if (find_msg(out, id, index) == 0)
+        return 0;
     queue_file_free(out);
     errno = ENOENT;
     return -1;
@@ -636,20 +664,6 @@ int queue_content_read(struct queue *q, const struct queue_file *f, size_t index
     buf_free(&tmp);
     errno = e;
     return rc;
-}
-
-/* The message of f named id, unfinished (formats 1 and 2 carry their state
- * log): its index, or -1 with errno ENOENT. */
-static int find_msg(const struct queue_file *f, const char *id, size_t *index)
-{
-    for (size_t i = 0; i < f->nmsg; i++) {
-        if (strcmp(f->msg[i].id, id) == 0 && !qf_msg_finished(&f->msg[i])) {
-            *index = i;
-            return 0;
-        }
-    }
-    errno = ENOENT;
-    return -1;
 }
 
 /* queue_msg_open once its file is open (fd) in place. */
@@ -779,12 +793,18 @@ void queue_ids_free(char **fids, size_t n)
     free(fids);
 }
 
-static int scan_file(struct queue *q, const char *fid, queue_scan_fn *fn, void *arg)
+/* fn for every unfinished message of file fid; a file that is corrupt (or
+ * not a regular file) is counted in *corrupt when given. */
+static int scan_file(struct queue *q, const char *fid, queue_scan_fn *fn, void *arg,
+                     unsigned long *corrupt)
 {
     struct queue_file f;
     int rc = 0;
-    if (queue_load(q, fid, &f) != 0)
-        return 0; /* gone meanwhile, or quarantined */
+    if (queue_load(q, fid, &f) != 0) {
+        if (errno == EBADMSG && corrupt)
+            (*corrupt)++;
+        return 0; /* gone meanwhile, or corrupt: reported, left for recovery */
+    }
     for (size_t k = 0; k < f.nmsg && rc == 0; k++)
         if (!qf_msg_finished(&f.msg[k]))
             rc = fn(&f, &f.msg[k], arg);
@@ -792,7 +812,7 @@ static int scan_file(struct queue *q, const char *fid, queue_scan_fn *fn, void *
     return rc;
 }
 
-int queue_scan(struct queue *q, queue_scan_fn *fn, void *arg)
+static int scan_counting(struct queue *q, queue_scan_fn *fn, void *arg, unsigned long *corrupt)
 {
     char **in, **act;
     size_t nin, nact, i = 0, k = 0;
@@ -805,13 +825,18 @@ int queue_scan(struct queue *q, queue_scan_fn *fn, void *arg)
     int rc = 0;
     while (rc == 0 && (i < nin || k < nact)) { /* merge: arrival order across both */
         if (k >= nact || (i < nin && strcmp(in[i], act[k]) < 0))
-            rc = scan_file(q, in[i++], fn, arg);
+            rc = scan_file(q, in[i++], fn, arg, corrupt);
         else
-            rc = scan_file(q, act[k++], fn, arg);
+            rc = scan_file(q, act[k++], fn, arg, corrupt);
     }
     queue_ids_free(in, nin);
     queue_ids_free(act, nact);
     return rc;
+}
+
+int queue_scan(struct queue *q, queue_scan_fn *fn, void *arg)
+{
+    return scan_counting(q, fn, arg, NULL);
 }
 
 enum queue_state queue_msg_state(const struct queue_msg *m, enum queue_place place)
@@ -871,13 +896,13 @@ static int count_one(const struct queue_file *f, const struct queue_msg *m, void
 int queue_count(struct queue *q, struct queue_counts *c)
 {
     memset(c, 0, sizeof(*c));
-    if (queue_scan(q, count_one, c) < 0)
+    if (scan_counting(q, count_one, c, &c->corrupt) < 0)
         return -1;
     char **fids;
     size_t n;
     if (queue_list_files(q, QUEUE_CORRUPT, &fids, &n) != 0)
         return -1;
-    c->corrupt = n;
+    c->corrupt += n; /* quarantined, and found corrupt in place */
     queue_ids_free(fids, n);
     return 0;
 }

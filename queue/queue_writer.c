@@ -40,11 +40,18 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "mem.h"
 #include "sysdeps.h"
 #include "safeio.h"
 
 #define WRITE_CHUNK (256u * 1024)
+
+struct logged {
+    char *sender;
+    uint64_t size;
+    size_t nrcpt;
+};
 
 struct queue_writer {
     struct queue *q;
@@ -58,8 +65,10 @@ struct queue_writer {
     uint64_t created_us;
     struct buf out; /* bytes not yet written; they start at out_off */
     uint64_t out_off;
-    uint64_t msg_start; /* content offset of the open message */
-    struct buf env;     /* the envelope section so far */
+    uint64_t msg_start;    /* content offset of the open message */
+    struct buf env;        /* the envelope section so far */
+    struct logged *logged; /* per message, for its from= line */
+    size_t logged_cap;
     unsigned nmsg;
     int error; /* errno of the first failure, sticky */
 };
@@ -202,6 +211,8 @@ int queue_writer_end_msg(struct queue_writer *w, const struct queue_envelope *en
     }
     if (index)
         *index = w->nmsg;
+    w->logged = xgrow(w->logged, &w->logged_cap, w->nmsg + 1, sizeof(*w->logged));
+    w->logged[w->nmsg] = (struct logged){xstrdup(env->sender ? env->sender : ""), size, env->nrcpt};
     w->nmsg++;
     w->msg_start = writer_pos(w);
     w->msg_crc = 0;
@@ -272,12 +283,44 @@ int queue_rename_noreplace(int from_dir, const char *from, int to_dir, const cha
     return 0;
 }
 
-/* Step 4: returns 0 with the final file id in fid. */
+void queue_log_from(const char *id, const char *sender, uint64_t size, size_t nrcpt)
+{
+    log_info("%s: from=<%s>, size=%llu, nrcpt=%zu", id, sender, (unsigned long long)size, nrcpt);
+}
+
+/* The from= line of each message, under the ids of file fid (SPEC 8). It
+ * is written once the data is durable, right before the rename: a kill -9
+ * between the two leaves a line for a file that recovery then removes
+ * (tmp/) or brings in and logs again (a slot); never a committed message
+ * without one. */
+static void log_messages(const struct queue_writer *w, const char *fid)
+{
+    for (unsigned k = 0; k < w->nmsg; k++) {
+        char id[QUEUE_ID_LEN + 1];
+        queue_msg_id(fid, k, id);
+        queue_log_from(id, w->logged[k].sender, w->logged[k].size, w->logged[k].nrcpt);
+    }
+}
+
+/* The commit failed after log_messages(): say so for each message. */
+static void log_not_queued(const struct queue_writer *w, const char *fid, int e)
+{
+    for (unsigned k = 0; k < w->nmsg; k++) {
+        char id[QUEUE_ID_LEN + 1];
+        queue_msg_id(fid, k, id);
+        log_warn("%s: not queued after all: %s", id, strerror(e));
+    }
+}
+
+/* Step 4: returns 0 with the final file id in fid. The from= lines go out
+ * right before the rename, once per id tried (a missing bucket is made and
+ * the same id tried again). */
 static int rename_into_place(struct queue_writer *w, char *fid, char *bucket)
 {
     struct queue *q = w->q;
     struct buf rel = BUF_INIT;
     struct stat st;
+    char logged_as[QUEUE_FILE_ID_LEN + 1] = "";
     int rc = -1, made_bucket = 0;
     int from_dir = w->slot ? q->slots_fd : q->dir_fd[QDIR_TMP];
     if (!w->slot)
@@ -285,12 +328,19 @@ static int rename_into_place(struct queue_writer *w, char *fid, char *bucket)
     for (int tries = 0; tries < 100; tries++) {
         queue_bucket(fid, bucket);
         queue_rel_path(fid, &rel);
-        if (fstatat(q->dir_fd[QDIR_ACTIVE], buf_cstr(&rel), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (fstatat(q->dir_fd[QDIR_ACTIVE], buf_cstr(&rel), &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+            fstatat(q->dir_fd[QDIR_INCOMING], buf_cstr(&rel), &st, AT_SYMLINK_NOFOLLOW) == 0) {
             errno = EEXIST; /* an older file of the same name (clock stepped back) */
-        } else if (queue_rename_noreplace(from_dir, w->tmp_name, q->dir_fd[QDIR_INCOMING],
-                                          buf_cstr(&rel)) == 0) {
-            rc = 0;
-            break;
+        } else {
+            if (strcmp(logged_as, fid) != 0) {
+                log_messages(w, fid);
+                memcpy(logged_as, fid, sizeof(logged_as));
+            }
+            if (queue_rename_noreplace(from_dir, w->tmp_name, q->dir_fd[QDIR_INCOMING],
+                                       buf_cstr(&rel)) == 0) {
+                rc = 0;
+                break;
+            }
         }
         if (errno == ENOENT && !made_bucket) {
             made_bucket = 1;
@@ -300,10 +350,18 @@ static int rename_into_place(struct queue_writer *w, char *fid, char *bucket)
         }
         if (errno != EEXIST)
             break;
+        if (logged_as[0])
+            log_not_queued(w, logged_as, EEXIST);
+        logged_as[0] = '\0';
         /* taken (a clock stepped back): a new id, which the header names */
         queue_file_id_new(fid, NULL);
         if (w->hdr.version == 3 && queue_write_header(w->fd, &w->hdr, fid) != 0)
             break;
+    }
+    if (rc != 0 && logged_as[0]) {
+        int e = errno;
+        log_not_queued(w, logged_as, e);
+        errno = e;
     }
     buf_free(&rel);
     return rc;
@@ -315,6 +373,9 @@ static void writer_free(struct queue_writer *w)
         close(w->fd);
     buf_free(&w->out);
     buf_free(&w->env);
+    for (unsigned k = 0; k < w->nmsg; k++)
+        free(w->logged[k].sender);
+    free(w->logged);
     free(w);
 }
 
@@ -366,6 +427,7 @@ int queue_writer_commit(struct queue_writer *w, char *fid)
     } else if (queue_fsync_subdir(w->q, QDIR_INCOMING, bucket) != 0) {
         /* Committed but maybe not durable: take it back, report failure. */
         e = errno;
+        log_not_queued(w, fid, e);
         struct buf rel = BUF_INIT;
         queue_rel_path(fid, &rel);
         unlinkat(w->q->dir_fd[QDIR_INCOMING], buf_cstr(&rel), 0);

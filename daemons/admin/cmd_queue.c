@@ -2,9 +2,9 @@
  * cmd_queue — `onehop queue [--json]` and `onehop queue show ID [--json]`
  * (SPEC 1): the queue listing (the same as `mailq` and `sendmail -bp`) and
  * one message in detail. The output formats are documented in queue/qlist.h
- * and onehop(8). Read-only, safe beside a running router (queue.h rule 1),
- * with one exception: `show` of a message that fails its checks moves its
- * file to corrupt/ when no router owns the queue (rule 3).
+ * and onehop(8). Read-only: safe beside a running router (queue.h rule 1);
+ * `show` verifies the message's content against its checksum first and
+ * refuses (exit 1) a message that fails.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -31,18 +31,20 @@ static unsigned take_json_flag(int *argc, char **argv)
     return flags;
 }
 
-/* A message that fails its checks is never shown: it is moved to corrupt/
- * when no router owns the queue, else left for the router to quarantine. */
+/* A message that fails its checks is never shown, and nothing is moved
+ * here (the listings only read): the router has it quarantined through its
+ * cleaner when it opens it for delivery. */
 static int show_corrupt(struct queue *q, const char *id)
 {
+    struct queue_msg_fd m;
     const char *why = NULL;
-    int moved = queue_quarantine_unowned(q, id, &why);
-    if (moved < 0 && errno == 0)
+    if (queue_msg_open(q, id, &m, &why) == 0) {
+        queue_msg_fd_close(&m);
         return admin_fail("%s: changed while being read; try again", id);
-    return admin_fail("%s: message is corrupt (%s): not shown; %s", id, why ? why : "unreadable",
-                      moved > 0    ? "moved to corrupt/"
-                      : moved == 0 ? "left for the router to quarantine"
-                                   : "could not be moved to corrupt/");
+    }
+    return admin_fail("%s: message is corrupt (%s): not shown; left in the queue for the router "
+                      "to quarantine",
+                      id, why ? why : strerror(errno));
 }
 
 static int show_message(const char *confdir, const char *id, unsigned flags)

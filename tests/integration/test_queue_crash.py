@@ -111,17 +111,39 @@ def test_kill_minus_nine_loop(qbin, tmp_path):
         assert qid not in reported
         assert after[qid]["content"] == expected[after[qid]["sender"]], "slot %s partial" % qid
     assert len(after) - len(listed) == int(out.split("slots_committed=")[1].split()[0])
+    # every committed message is logged (by its writer at the commit point, or
+    # by the recovery that brought it in from its slot)
+    log = (conf / "maillog").read_text()
+    for qid, m in after.items():
+        assert "%s: from=<%s>, size=%d, nrcpt=1" % (qid, m["sender"], len(m["content"])) in log, qid
     print("kill loop: %d injections, %d reported success, %d committed, recovery: %s" %
           (KILL_LOOP, len(reported), len(after), out.strip()))
     assert 0 < len(reported) < KILL_LOOP   # the kills really hit every phase
 
 
+def read_acks(out):
+    """{queue id: txn} of the whole OK replies in out (a reply cut by the
+    kill is ignored)."""
+    acks, pos = {}, 0
+    while pos + 8 <= len(out):
+        length = int.from_bytes(out[pos:pos + 4], "big")
+        if pos + length > len(out):
+            break
+        rec = ip.parse_replies(bytes(out[pos:pos + length]))[0]
+        if rec[0] == ip.OK:
+            acks[rec[2]] = rec[1]
+        pos += length
+    return acks
+
+
 def test_kill_minus_nine_server_mode(qbin, tmp_path):
     """A server killed in the middle of group commits: every message it
-    answered OK is complete and listed."""
+    answered OK is listed, complete and exactly what was sent for that
+    transaction. The first round is killed only once an answer arrived, so
+    the test never passes on nothing acknowledged."""
     conf = ip.make_config(tmp_path / "c")
     rng = random.Random(7)
-    acked = {}
+    acked, sent = {}, {}
     for round_ in range(max(3, KILL_LOOP // 25)):
         p = subprocess.Popen([str(qbin), "-C", str(conf), "--server"], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -140,30 +162,35 @@ def test_kill_minus_nine_server_mode(qbin, tmp_path):
         try:
             for i in range(200):
                 data = b"Subject: r%d m%d\n\n" % (round_, i) + b"x" * rng.choice([100, 5000, 400000])
+                sent[(round_, i)] = data + b"\n"  # stored form: the last line gets its LF
                 p.stdin.write(ip.message_records(i, "r%dm%d@a.test" % (round_, i),
                                                  ["bob@b.test"], data))
+                if round_ == 0 and i == 20:
+                    p.stdin.flush()
+                    deadline = time.monotonic() + 30
+                    while not read_acks(out) and time.monotonic() < deadline:
+                        time.sleep(0.01)
         except (BrokenPipeError, OSError):
             pass
         time.sleep(rng.choice([0.001, 0.01, 0.05]))
         p.kill()
         p.wait(timeout=30)
         t.join(timeout=30)
-        pos = 0
-        while pos + 8 <= len(out):
-            length = int.from_bytes(out[pos:pos + 4], "big")
-            if pos + length > len(out):
-                break
-            rec = ip.parse_replies(bytes(out[pos:pos + length]))[0]
-            if rec[0] == ip.OK:
-                acked[rec[2]] = (round_, rec[1])
-            pos += length
-    listed = ip.list_queue(conf / "queue")
-    for qid in acked:
-        assert qid in listed
-    for m in listed.values():
-        assert m["content"].startswith(b"Subject: ")
+        acked.update({qid: (round_, txn) for qid, txn in read_acks(out).items()})
+    assert acked, "the server acknowledged nothing: the test proved nothing"
+    listed = ip.list_queue(conf / "queue")   # raises on a partial file or a CRC mismatch
+    for qid, (round_, txn) in acked.items():
+        assert qid in listed, "acknowledged %s (round %d, txn %d) is not queued" % (qid, round_, txn)
+        m = listed[qid]
+        assert m["sender"] == "r%dm%d@a.test" % (round_, txn), (qid, m["sender"])
+        assert m["content"] == sent[(round_, txn)], "content of %s is not what was sent" % qid
+        assert m["rcpts"] == ["bob@b.test"]
+    for qid, m in listed.items():   # committed, maybe unanswered: still exactly what was sent
+        round_, txn = (int(x) for x in m["sender"].split("@")[0][1:].split("m"))
+        assert m["content"] == sent[(round_, txn)], "content of %s is not complete" % qid
     recover(qbin, conf)
     assert ip.leftovers(conf / "queue") == []
+    print("server kill loop: %d acknowledged, %d committed" % (len(acked), len(listed)))
 
 
 def is_root():

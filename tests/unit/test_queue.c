@@ -541,6 +541,10 @@ static void test_damaged_record_before_the_last_append_is_corrupt(void **state)
     struct queue_file f;
     assert_int_equal(queue_load(fx->q, fid, &f), -1);
     assert_int_equal(errno, EBADMSG);
+    assert_int_equal(count_dir(fx, "corrupt"), 0); /* a reader only reads */
+    struct queue_recovery r;
+    assert_int_equal(queue_recover_files(fx->q, &r), 0);
+    assert_int_equal(r.quarantined, 1);
     assert_int_equal(count_dir(fx, "corrupt"), 1);
     buf_free(&path);
 }
@@ -572,7 +576,8 @@ static void test_recover_unlinks_finished_file(void **state)
     buf_free(&saved);
 }
 
-static void test_truncated_file_quarantined_listing_goes_on(void **state)
+/* A listing counts a corrupt file, goes on, and leaves it for recovery. */
+static void test_truncated_file_listing_goes_on(void **state)
 {
     struct fixture *fx = *state;
     char bad[QUEUE_FILE_ID_LEN + 1], good[QUEUE_FILE_ID_LEN + 1];
@@ -585,8 +590,17 @@ static void test_truncated_file_quarantined_listing_goes_on(void **state)
     assert_int_equal(queue_count(fx->q, &c), 0);
     assert_int_equal(c.total, 1);
     assert_int_equal(c.corrupt, 1);
+    assert_int_equal(count_dir(fx, "corrupt"), 0);
+    assert_int_equal(access(buf_cstr(&path), F_OK), 0);
+    struct queue_recovery r;
+    assert_int_equal(queue_recover_writer(fx->q, &r), 0); /* names only: not its part */
+    assert_int_equal(r.quarantined, 0);
+    assert_int_equal(queue_recover_files(fx->q, &r), 0);
+    assert_int_equal(r.quarantined, 1);
     assert_int_equal(count_dir(fx, "corrupt"), 1);
     assert_int_equal(access(buf_cstr(&path), F_OK), -1);
+    assert_int_equal(queue_count(fx->q, &c), 0);
+    assert_int_equal(c.corrupt, 1);
     buf_free(&path);
 }
 
@@ -711,6 +725,8 @@ static void test_v3_header_names_its_file(void **state)
     copy_file(buf_cstr(&pb), buf_cstr(&pa)); /* a now holds b's image */
     struct queue_file f;
     const char *why;
+    assert_int_equal(queue_load(fx->q, a, &f), -1);
+    assert_int_equal(errno, EBADMSG);
     queue_msg_id(a, 0, id);
     struct queue_msg_fd m;
     assert_int_equal(queue_msg_open(fx->q, id, &m, &why), -1);
@@ -743,6 +759,36 @@ static void test_v3_header_names_its_file(void **state)
     buf_free(&pc);
     buf_free(&pm);
     buf_free(&img);
+}
+
+/* A FIFO named like a queue file: every reader says corrupt at once (never
+ * blocks in open), and the writer side of recovery moves it to corrupt/. */
+static void test_fifo_named_like_a_queue_file(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    struct buf path = BUF_INIT;
+    queue_file_id_new(fid, NULL);
+    file_path(fx, "incoming", fid, &path);
+    assert_int_equal(mkfifo(buf_cstr(&path), 0600), 0);
+    alarm(20); /* a reader blocking in open(2) fails the test instead of hanging it */
+    struct queue_file f;
+    assert_int_equal(queue_load(fx->q, fid, &f), -1);
+    assert_int_equal(errno, EBADMSG);
+    queue_msg_id(fid, 0, id);
+    struct queue_msg_fd m;
+    const char *why;
+    assert_int_equal(queue_msg_open(fx->q, id, &m, &why), -1);
+    assert_int_equal(errno, EBADMSG);
+    struct queue_counts c;
+    assert_int_equal(queue_count(fx->q, &c), 0);
+    assert_int_equal(c.corrupt, 1);
+    struct queue_recovery r;
+    assert_int_equal(queue_recover_writer(fx->q, &r), 0);
+    assert_int_equal(r.strays, 1);
+    alarm(0);
+    assert_int_equal(count_dir(fx, "corrupt"), 1);
+    buf_free(&path);
 }
 
 /* Message k's content range in file fid, from its loaded envelope. */
@@ -1284,8 +1330,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_damaged_record_before_the_last_append_is_corrupt,
                                         setup_v2, teardown),
         cmocka_unit_test_setup_teardown(test_recover_unlinks_finished_file, setup_v2, teardown),
-        cmocka_unit_test_setup_teardown(test_truncated_file_quarantined_listing_goes_on, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_file_listing_goes_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_bytes_file_quarantined_by_recovery, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_recover_strays_and_wrong_bucket, setup, teardown),
@@ -1293,6 +1338,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_parse_every_byte_flipped_v2, setup_v2, teardown),
         cmocka_unit_test_setup_teardown(test_v3_header_names_its_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v3_message_crc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fifo_named_like_a_queue_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v3_hole_punched_neighbour, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v3_no_state_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trigger, setup, teardown),
