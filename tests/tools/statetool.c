@@ -15,16 +15,37 @@
  *   statetool dump STATE_DIR
  *       Replays (as the owner) and prints every number, one per line, then
  *       "report checkpoint=C records=R torn=T damaged=D removed=X".
+ *   statetool route CONFDIR ONEHOP_QUEUE [KEEP_ID...]
+ *       Plays the router's part towards a real cleaner (queue/state.h,
+ *       queue/clean_proto.h): starts ONEHOP_QUEUE -C CONFDIR --clean on a
+ *       socketpair, opens the state of CONFDIR's queue (queue_dir =
+ *       CONFDIR/queue), learns the files, hands every request the state
+ *       gives out to the cleaner and records the answers ("KIND ID ok
+ *       CHANGED" or "KIND ID err ERRNO" per request), delivers every due
+ *       recipient (a KEEP_ID's are deferred an hour instead, "451 kept"),
+ *       and serves the cleaner again until no request is left. With
+ *       STATETOOL_KILL_AFTER_SEND=N it kills itself (SIGKILL) once the Nth
+ *       request was sent and before its answer is recorded.
  * Exit status: 0, 1 on an error (printed), 64 on usage.
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "clean_proto.h"
+#include "log.h"
 #include "mem.h"
+#include "queue.h"
+#include "safeio.h"
+#include "state.h"
 #include "state_journal.h"
 
 #define REC_NUMBER 'n'
@@ -148,10 +169,148 @@ static int run_dump(const char *dir)
     return 0;
 }
 
+/* ------------------------------------------------------------ route ---- */
+
+static const char *kind_name(int kind)
+{
+    return kind == CLEAN_TAKE      ? "TAKE"
+           : kind == CLEAN_RECLAIM ? "RECLAIM"
+           : kind == CLEAN_REMOVE  ? "REMOVE"
+                                   : "QUARANTINE";
+}
+
+static pid_t start_cleaner(const char *confdir, const char *binary, int *fd)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(sv[1], 0);
+        dup2(sv[1], 1);
+        execl(binary, binary, "-C", confdir, "--clean", (char *)NULL);
+        _exit(127);
+    }
+    close(sv[1]);
+    *fd = sv[0];
+    return pid;
+}
+
+struct router {
+    struct state *s;
+    int fd;
+    unsigned long sent, kill_after;
+};
+
+/* One request to the cleaner and its answer, recorded. */
+static int ask_cleaner(struct router *rt, const struct state_clean_req *r)
+{
+    struct buf out = BUF_INIT, rec = BUF_INIT;
+    const char *why = NULL;
+    clean_request_encode(&out, (enum clean_type)r->kind, r->id,
+                         r->kind == CLEAN_QUARANTINE ? r->why : NULL);
+    int rc = ipc_send(rt->fd, &out);
+    buf_free(&out);
+    if (rc == 0 && ++rt->sent == rt->kill_after) {
+        fflush(stdout);
+        kill(getpid(), SIGKILL);
+    }
+    if (rc != 0 || ipc_recv(rt->fd, CLEAN_RECORD_MAX, &rec, &why) != 1) {
+        fprintf(stderr, "statetool: the cleaner: %s\n", why ? why : strerror(errno));
+        buf_free(&rec);
+        return -1;
+    }
+    struct ipc_reader rd;
+    struct clean_reply rp;
+    rc = clean_reply_decode(&rd, rec.s, rec.len, &rp, &why);
+    if (rc == 0 && rp.ok)
+        printf("%s %s ok %u\n", kind_name(r->kind), r->id, (unsigned)rp.changed);
+    else if (rc == 0)
+        printf("%s %s err %u\n", kind_name(r->kind), r->id, (unsigned)rp.err);
+    uint32_t err = rc == 0 && !rp.ok ? rp.err : 0;
+    ipc_close(&rd);
+    buf_free(&rec);
+    if (rc != 0)
+        return -1;
+    state_clean_done(rt->s, r, err);
+    return state_flush(rt->s);
+}
+
+static int serve_cleaner(struct router *rt)
+{
+    struct state_clean_req r;
+    if (state_flush(rt->s) != 0)
+        return -1;
+    while (state_clean_next(rt->s, &r))
+        if (ask_cleaner(rt, &r) != 0)
+            return -1;
+    return 0;
+}
+
+static int kept(const char *id, char **keep, int nkeep)
+{
+    for (int i = 0; i < nkeep; i++)
+        if (strcmp(keep[i], id) == 0)
+            return 1;
+    return 0;
+}
+
+/* Every due message's recipients: delivered, or deferred when kept. */
+static int deliver_due(struct router *rt, char **keep, int nkeep)
+{
+    const struct state_msg *m;
+    int64_t now = (int64_t)time(NULL);
+    while (state_next_due(rt->s, now, &m, NULL)) {
+        char id[QUEUE_ID_LEN + 1];
+        state_msg_id(m, id);
+        int defer = kept(id, keep, nkeep);
+        for (uint32_t k = 0; k < m->nrcpt; k++) {
+            if (m->rcpt[k].state == SRCPT_DELIVERED || m->rcpt[k].state == SRCPT_BOUNCED)
+                continue;
+            uint64_t seq = defer ? state_deferred(rt->s, id, k, now, now + 3600, "451 kept")
+                                 : state_delivered(rt->s, id, k, now, "250 ok");
+            if (seq == 0)
+                return -1;
+        }
+        state_dispatch_done(rt->s, id);
+    }
+    return state_flush(rt->s);
+}
+
+static int run_route(const char *confdir, const char *binary, char **keep, int nkeep)
+{
+    struct buf qdir = BUF_INIT;
+    struct queue *q = NULL;
+    struct router rt = {NULL, -1, 0, 0};
+    const char *why = NULL, *kill_after = getenv("STATETOOL_KILL_AFTER_SEND");
+    rt.kill_after = kill_after ? strtoul(kill_after, NULL, 10) : 0;
+    log_open("statetool", "/dev/null");
+    path_join(&qdir, confdir, "queue");
+    pid_t pid = start_cleaner(confdir, binary, &rt.fd);
+    int rc = pid > 0 && queue_open(&q, buf_cstr(&qdir), 0, &why) == 0 &&
+                     state_open(&rt.s, q, 0, NULL, &why) == 0 && state_learn_files(rt.s) >= 0 &&
+                     serve_cleaner(&rt) == 0 && deliver_due(&rt, keep, nkeep) == 0 &&
+                     serve_cleaner(&rt) == 0
+                 ? 0
+                 : 1;
+    if (rc != 0)
+        fprintf(stderr, "statetool: route: %s: %s\n", why ? why : "failed", strerror(errno));
+    printf("done\n");
+    state_close(rt.s);
+    queue_close(q);
+    if (rt.fd >= 0)
+        close(rt.fd); /* end of input: the cleaner exits */
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+    buf_free(&qdir);
+    return rc;
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: statetool append STATE_DIR COUNT GROUP CHECKPOINT_EVERY [STEP:N]\n"
-                    "       statetool dump STATE_DIR\n");
+                    "       statetool dump STATE_DIR\n"
+                    "       statetool route CONFDIR ONEHOP_QUEUE [KEEP_ID...]\n");
     return 64;
 }
 
@@ -159,6 +318,8 @@ int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "dump") == 0)
         return run_dump(argv[2]);
+    if (argc >= 4 && strcmp(argv[1], "route") == 0)
+        return run_route(argv[2], argv[3], argv + 4, argc - 4);
     if ((argc != 6 && argc != 7) || strcmp(argv[1], "append") != 0)
         return usage();
     struct crash c = {NULL, 0, 0};

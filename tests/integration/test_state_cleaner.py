@@ -1,0 +1,111 @@
+"""The state side with the real cleaner (queue/state.h, queue/clean_proto.h,
+docs/INTERNALS.md "The state side"): tests/tools/statetool route plays the
+router (learns the files, hands the state's requests to onehop-queue
+--clean, records the answers, delivers what is due) against committed
+message files. New files are taken, finished files removed, finished
+messages of a group file reclaimed while a deferred one stays listed, and a
+router killed after sending a request (its answer never recorded) sends it
+again at the next start, answered as already done.
+"""
+
+import os
+import re
+import subprocess
+
+import injproto as ip
+from fixtures.paths import onehop_bin
+from test_state_crash import statetool  # noqa: F401 (the fixture)
+
+
+def route(statetool, qbin, conf, *keep, env=None):
+    p = subprocess.run([str(statetool), "route", str(conf), str(qbin)] + list(keep),
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, **(env or {})))
+    requests = re.findall(r"^(TAKE|RECLAIM|REMOVE|QUARANTINE) (\S+) (ok|err) (\d+)$",
+                          p.stdout, re.M)
+    return p, requests
+
+
+def onehop(conf, *args):
+    p = subprocess.run([str(onehop_bin() / "onehop"), "-C", str(conf)] + list(args),
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p
+    return p.stdout
+
+
+def test_take_deliver_remove(statetool, qbin, conf):
+    for _ in range(3):
+        rc, replies, err = ip.inject(qbin, conf)
+        assert rc == 0, err
+    queue = conf / "queue"
+    fids = sorted(p.name for p in ip.queue_files(queue, ("incoming",)))
+    assert len(fids) == 3
+    p, requests = route(statetool, qbin, conf)
+    assert p.returncode == 0, p.stderr
+    assert [(k, i, r, c) for k, i, r, c in requests if k == "TAKE"] == \
+        [("TAKE", f, "ok", "1") for f in fids]
+    assert sorted((k, i, r, c) for k, i, r, c in requests if k == "REMOVE") == \
+        [("REMOVE", f, "ok", "1") for f in fids]
+    assert ip.queue_files(queue) == []  # the cleaner removed them
+    assert onehop(conf, "queue") == "Mail queue is empty\n"
+    # Nothing is left to do: a second run hands out nothing.
+    p, requests = route(statetool, qbin, conf)
+    assert p.returncode == 0 and requests == []
+
+
+def group_of(qbin, conf, n):
+    """n messages committed by onehop-queue --server in group commits (as
+    many as arrived together: one file, or a few); {fid: [message ids]}."""
+    stream = b"".join(ip.message_records(t, "alice@a.test", ["r%d@b.test" % t],
+                                         b"Subject: g\n\n" + b"y" * 7000 + b"\n")
+                      for t in range(1, n + 1))
+    p = subprocess.run([str(qbin), "-C", str(conf), "--server"], input=stream,
+                       capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    files = {f.name: sorted(m["id"] for m in ip.read_queue_file(f))
+             for f in ip.queue_files(conf / "queue")}
+    assert sum(len(v) for v in files.values()) == n
+    return files
+
+
+def allocated(path):
+    return os.stat(path).st_blocks * 512
+
+
+def test_group_file_reclaimed_around_a_deferred_message(statetool, qbin, conf):
+    files = group_of(qbin, conf, 50)
+    fid = max(files, key=lambda f: len(files[f]))
+    assert len(files[fid]) >= 10, files
+    keep = files[fid][len(files[fid]) // 2]
+    p, requests = route(statetool, qbin, conf, keep)
+    assert p.returncode == 0, p.stderr
+    reclaimed = {i for k, i, r, c in requests if k == "RECLAIM" and r == "ok"}
+    assert set(files[fid]) - {keep} <= reclaimed and keep not in reclaimed
+    removed = sorted(i for k, i, r, c in requests if k == "REMOVE" and r == "ok")
+    assert removed == sorted(set(files) - {fid})
+    (path,) = ip.queue_files(conf / "queue", ("active",))
+    assert path.name == fid
+    # about 7 KB a message before; one message, the header and the envelope now
+    assert allocated(path) < 7100 * len(files[fid]) / 2
+    assert allocated(path) < 40000
+    import json
+    shown = json.loads(onehop(conf, "queue", "--json"))["messages"]
+    assert [m["id"] for m in shown] == [keep]
+    assert shown[0]["state"] == "deferred"
+    assert shown[0]["recipients"][0]["reason"] == "451 kept"
+    assert json.loads(onehop(conf, "qstat", "--json"))["deferred"] == 1
+
+
+def test_request_sent_again_after_a_kill(statetool, qbin, conf):
+    rc, replies, err = ip.inject(qbin, conf)
+    assert rc == 0, err
+    (fid,) = [p.name for p in ip.queue_files(conf / "queue", ("incoming",))]
+    p, requests = route(statetool, qbin, conf, env={"STATETOOL_KILL_AFTER_SEND": "1"})
+    assert p.returncode == -9
+    assert requests == []  # killed before the answer was read or recorded
+    p, requests = route(statetool, qbin, conf)
+    assert p.returncode == 0, p.stderr
+    # The TAKE was done by the cleaner before the kill: asked again, already so.
+    assert requests[0][:2] == ("TAKE", fid) and requests[0][2:] in (("ok", "0"), ("ok", "1"))
+    assert ("REMOVE", fid, "ok", "1") in requests
+    assert ip.queue_files(conf / "queue") == []
