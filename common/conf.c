@@ -148,6 +148,7 @@ static const struct conf_key keys[] = {
     KEY(dns_serve_stale, CT_BOOL, "no", 0, 0, NULL),
     NUM(dns_serve_stale_max, CT_DURATION, "1d", 0, TEN_YEARS),
     NUM(dns_timeout, CT_DURATION, "5s", 1, 3600),
+    NUM(dns_lookup_timeout, CT_DURATION, "15s", 1, 3600),
     NUM(remote_port, CT_UINT, "25", 1, 65535),
     STR(relayhost, CT_RELAYHOST, ""),
     KEY(site_direct_smtp, CT_BOOL, "yes", 0, 0, NULL),
@@ -984,6 +985,7 @@ int conf_parse(struct conf *c, const char *dir, const char *fname, const char *t
     check_system_hostname(&p, host);
     check_order(&p, "retry_min", "retry_max");
     check_order(&p, "dns_min_ttl", "dns_max_ttl");
+    check_order(&p, "dns_timeout", "dns_lookup_timeout"); /* else no try could run its course */
     check_tls_pair(&p);
     resolve_daemon_dir(&p);
     free(host);

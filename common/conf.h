@@ -58,6 +58,7 @@ struct conf {
     int dns_serve_stale;            /* RFC 8767, default no */
     uint64_t dns_serve_stale_max;   /* seconds an expired answer may be served; default 1d */
     uint64_t dns_timeout;           /* seconds per upstream try; default 5s */
+    uint64_t dns_lookup_timeout;    /* seconds a whole lookup may take; default 15s */
     uint64_t remote_port;
     char *relayhost;                /* NULL or validated next hop text (canonical form) */
     int site_direct_smtp;

@@ -1,7 +1,7 @@
 /*
  * cmd_dns — `onehop dns` (SPEC 1): ask the running DNS cache.
  *
- *     onehop dns [--json] TYPE NAME     TYPE: MX, A, AAAA or ROUTE
+ *     onehop dns [--json] TYPE NAME     TYPE: MX, A, AAAA, ROUTE or ADDR
  *     onehop dns --dump [--json]        counters and every cached answer
  *     onehop dns --flush [NAME]         empty the cache, or one name's answers
  *
@@ -137,7 +137,7 @@ static void text_answer(struct buf *out, const struct dnsp_answer *a)
         buf_adds(out, "  ");
         if (a->qtype == DNSP_QTYPE_MX) {
             buf_printf(out, "%u %s", h->pref, h->name);
-        } else if (a->qtype == DNSP_QTYPE_ROUTE) {
+        } else if (a->qtype == DNSP_QTYPE_ROUTE || a->qtype == DNSP_QTYPE_ADDR) {
             buf_printf(out, "%u %s %s, ttl %u", h->pref, h->name, dns_status_name(h->status),
                        h->ttl);
             if (h->reason[0])
@@ -168,7 +168,9 @@ static int open_cache(const char *confdir, struct dnsc *c)
     conf_load(&conf, confdir, &d); /* errors: `onehop check` reports them */
     diag_free(&d);
     dnsc_socket_path(conf.run_dir, &path);
-    int timeout_ms = (int)(conf.dns_timeout * 6 + 10) * 1000;
+    /* the longest answer, ROUTE: two lookups in turn (the MX set, then the
+     * hosts' addresses together), each within dns_lookup_timeout */
+    int timeout_ms = (int)(conf.dns_lookup_timeout * 2 + 10) * 1000;
     conf_free(&conf);
     int rc = dnsc_open(c, buf_cstr(&path), timeout_ms, &err);
     if (rc == DNSC_NOT_RUNNING)
@@ -306,7 +308,8 @@ static int parse_args(int argc, char **argv, struct dns_opts *o)
     o->type = words[0];
     o->name = words[1];
     if (!dnsp_qtype_parse(o->type))
-        return admin_usage_error(USAGE_NAME, "unknown type \"%s\" (MX, A, AAAA or ROUTE)", o->type);
+        return admin_usage_error(USAGE_NAME, "unknown type \"%s\" (MX, A, AAAA, ROUTE or ADDR)",
+                                 o->type);
     return 0;
 }
 

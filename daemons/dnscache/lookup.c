@@ -5,6 +5,13 @@
  * secret key), each with the list of requests waiting for it. A finished
  * query leaves the table before its waiters are called, so a waiter that
  * asks again starts afresh.
+ *
+ * Each lookup has a deadline, dns_lookup_timeout after it began, whatever
+ * c-ares does meanwhile (its tries, servers and doubling timeouts, and our
+ * CNAME follow-ups): the lookups are kept in deadline order and one timer
+ * waits for the first. c-ares cannot cancel one query, so a lookup that
+ * gives up leaves its query behind; the answer, when it comes, finds no one
+ * (struct ask) and is dropped.
  */
 #include "dnscache/lookup.h"
 
@@ -23,9 +30,20 @@ struct waiter {
     int coalesced;
 };
 
+struct pending;
+
+/* One upstream query of a lookup; p is NULL once the lookup gave up. */
+struct ask {
+    struct pending *p;
+};
+
 struct pending {
     struct pending *hash_next;
+    struct pending *due_prev, *due_next; /* in deadline order */
     struct lookup *l;
+    struct ask *ask;     /* the upstream query in flight */
+    int64_t deadline_ms; /* the lookup ends as a timeout then */
+    uint64_t timeout_s;  /* dns_lookup_timeout when it began */
     uint32_t hash;
     uint16_t qtype;
     unsigned cnames;    /* CNAME links followed in earlier answers */
@@ -43,6 +61,10 @@ struct lookup {
     struct dnscache_stats stats;
     struct pending **buckets;
     size_t nbuckets, npending;
+    struct pending *due_first, *due_last; /* by deadline */
+    uv_timer_t deadline;                  /* at due_first's deadline */
+    uv_idle_t wake;                       /* see wake_loop() */
+    int wake_armed;
     uint8_t key[SIPHASH_KEY_SIZE];
     int shutting_down;
 };
@@ -86,6 +108,8 @@ static void pending_grow(struct lookup *l)
     l->nbuckets = n;
 }
 
+static void due_insert(struct lookup *l, struct pending *p);
+
 static struct pending *pending_new(struct lookup *l, uint16_t qtype, const char *name, uint32_t h)
 {
     size_t n = strlen(name);
@@ -103,6 +127,7 @@ static struct pending *pending_new(struct lookup *l, uint16_t qtype, const char 
     p->hash_next = *head;
     *head = p;
     l->npending++;
+    due_insert(l, p);
     return p;
 }
 
@@ -123,6 +148,65 @@ static void add_waiter(struct pending *p, lookup_cb cb, void *arg, int coalesced
     w->coalesced = coalesced;
     *p->last = w;
     p->last = &w->next;
+}
+
+/* ---------------------------------------------------------- deadlines ---- */
+
+static int64_t now_ms(const struct lookup *l)
+{
+    return (int64_t)uv_now(l->loop);
+}
+
+static void on_deadline(uv_timer_t *t);
+
+static void arm_deadline(struct lookup *l)
+{
+    if (l->shutting_down)
+        return; /* the timer is closed */
+    if (!l->due_first) {
+        uv_timer_stop(&l->deadline);
+        return;
+    }
+    int64_t wait = l->due_first->deadline_ms - now_ms(l);
+    uv_timer_start(&l->deadline, on_deadline, wait > 0 ? (uint64_t)wait : 0, 0);
+}
+
+/* Behind every lookup due no later: at the end of the list, unless a reload
+ * shortened dns_lookup_timeout. */
+static void due_insert(struct lookup *l, struct pending *p)
+{
+    p->timeout_s = l->lim.lookup_timeout;
+    p->deadline_ms = now_ms(l) + (int64_t)p->timeout_s * 1000;
+    struct pending *before = l->due_last;
+    while (before && before->deadline_ms > p->deadline_ms)
+        before = before->due_prev;
+    p->due_prev = before;
+    p->due_next = before ? before->due_next : l->due_first;
+    if (p->due_next)
+        p->due_next->due_prev = p;
+    else
+        l->due_last = p;
+    if (before)
+        before->due_next = p;
+    else
+        l->due_first = p;
+    if (l->due_first == p)
+        arm_deadline(l);
+}
+
+static void due_remove(struct lookup *l, struct pending *p)
+{
+    int was_first = l->due_first == p;
+    if (p->due_prev)
+        p->due_prev->due_next = p->due_next;
+    else
+        l->due_first = p->due_next;
+    if (p->due_next)
+        p->due_next->due_prev = p->due_prev;
+    else
+        l->due_last = p->due_prev;
+    if (was_first)
+        arm_deadline(l);
 }
 
 /* --------------------------------------------------------- TTL policy ---- */
@@ -181,11 +265,6 @@ static void count_outcome(struct lookup *l, const struct dns_result *r)
 
 /* ------------------------------------------------------------ answers ---- */
 
-static int64_t now_ms(const struct lookup *l)
-{
-    return (int64_t)uv_now(l->loop);
-}
-
 static int64_t stale_window_ms(const struct lookup *l)
 {
     return l->lim.serve_stale ? (int64_t)l->lim.serve_stale_max * 1000 : 0;
@@ -205,8 +284,12 @@ static void view_from_entry(struct lookup_view *v, const struct dns_entry *e, in
     v->count = e->count;
 }
 
-/* RFC 8767: after a failure, an expired answer still in the window. The
- * entry is copied into r, so later stores cannot pull it from under us. */
+/* RFC 8767: after a failure, an expired answer still in the window. Only
+ * a positive one: serve-stale exists to keep mail moving through an outage,
+ * and a stale NXDOMAIN, NODATA or null MX would bounce it instead (SPEC D4:
+ * an outage defers); those expire at their TTL (dns_negative_max_ttl at
+ * most) whatever the window. The entry is copied into r, so later stores
+ * cannot pull it from under us. */
 static int take_stale(struct lookup *l, const struct pending *p, struct dns_result *r)
 {
     int stale;
@@ -214,7 +297,7 @@ static int take_stale(struct lookup *l, const struct pending *p, struct dns_resu
         return 0;
     const struct dns_entry *e =
         dns_cache_find(l->cache, p->qtype, p->name, now_ms(l), stale_window_ms(l), &stale);
-    if (!e)
+    if (!e || e->status != DNS_STATUS_OK)
         return 0;
     r->status = (enum dns_status)e->status;
     r->count = e->count;
@@ -231,6 +314,30 @@ static void store(struct lookup *l, const struct pending *p, const struct dns_re
     struct dns_cache_put put = {p->qtype, p->name,   r->canon,    r->status,
                                 ttl,      r->data.s, r->data.len, r->count};
     dns_cache_store(l->cache, &put, now_ms(l));
+}
+
+/* Runs before the poll of each turn while active: it stays active through
+ * the turn it was armed in (so that poll does not block) and stops at the
+ * next. */
+static void on_wake(uv_idle_t *h)
+{
+    struct lookup *l = h->data;
+    if (l->wake_armed)
+        l->wake_armed = 0;
+    else
+        uv_idle_stop(h);
+}
+
+/* A lookup may end inside a timer callback (its deadline, a c-ares
+ * timeout), and the poll after the timers would block until the next event:
+ * an active idle handle makes that poll return at once, so whoever sends
+ * answers after the poll (the server's check handle) sends this one now. */
+static void wake_loop(struct lookup *l)
+{
+    if (l->shutting_down)
+        return;
+    l->wake_armed = 1;
+    uv_idle_start(&l->wake, on_wake);
 }
 
 static void call_waiters(struct pending *p, struct lookup_view *v)
@@ -263,6 +370,8 @@ static void complete(struct lookup *l, struct pending *p, struct dns_result *r)
     v.data_len = r->data.len;
     v.count = r->count;
     pending_unlink(l, p);
+    due_remove(l, p);
+    wake_loop(l);
     call_waiters(p, &v);
     free(p->current);
     free(p);
@@ -297,17 +406,22 @@ static void on_upstream(void *arg, int status, const unsigned char *abuf, int al
 
 static void ask_upstream(struct lookup *l, struct pending *p)
 {
+    struct ask *a = xmalloc(sizeof(*a));
+    a->p = p;
+    p->ask = a;
     l->stats.upstream_queries++;
-    upstream_query(l->up, p->current, p->qtype, on_upstream, p);
+    upstream_query(l->up, p->current, p->qtype, on_upstream, a); /* may call back at once */
 }
 
-/* The chain ended on a name without data: ask that name, within the bound. */
+/* The chain ended on a name without data: ask that name, within the bound.
+ * After DNS_CNAME_CHAIN_MAX links the last target is still asked (it may
+ * hold the data), with no link left: a CNAME there is one too many. */
 static int chase_cname(struct lookup *l, struct pending *p, struct dns_result *r)
 {
     p->cnames += r->cnames;
     if (r->ttl < p->chain_ttl)
         p->chain_ttl = r->ttl;
-    if (p->cnames >= DNS_CNAME_CHAIN_MAX) {
+    if (p->cnames > DNS_CNAME_CHAIN_MAX) { /* dns_answer spent no more than it was given */
         dns_result_fail(r, DNS_FAIL_CNAME, "CNAME chain longer than %d links", DNS_CNAME_CHAIN_MAX);
         return -1;
     }
@@ -320,7 +434,12 @@ static int chase_cname(struct lookup *l, struct pending *p, struct dns_result *r
 
 static void on_upstream(void *arg, int status, const unsigned char *abuf, int alen)
 {
-    struct pending *p = arg;
+    struct ask *a = arg;
+    struct pending *p = a->p;
+    free(a);
+    if (!p)
+        return; /* the lookup gave up at its deadline */
+    p->ask = NULL;
     struct lookup *l = p->l;
     struct dns_result r;
     dns_result_init(&r);
@@ -337,6 +456,29 @@ static void on_upstream(void *arg, int status, const unsigned char *abuf, int al
         r.ttl = p->chain_ttl;
     complete(l, p, &r);
     dns_result_free(&r);
+}
+
+/* dns_lookup_timeout: the lookup ends as a temporary failure (or a stale
+ * answer) now; its query's answer will find no one. */
+static void give_up(struct lookup *l, struct pending *p)
+{
+    struct dns_result r;
+    dns_result_init(&r);
+    dns_result_fail(&r, DNS_FAIL_TIMEOUT, "timeout: no answer within dns_lookup_timeout (%llus)",
+                    (unsigned long long)p->timeout_s);
+    if (p->ask)
+        p->ask->p = NULL;
+    complete(l, p, &r);
+    dns_result_free(&r);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    struct lookup *l = t->data;
+    int64_t now = now_ms(l);
+    while (l->due_first && l->due_first->deadline_ms <= now)
+        give_up(l, l->due_first);
+    arm_deadline(l);
 }
 
 int lookup_cached(struct lookup *l, uint16_t qtype, const char *name, struct lookup_view *v)
@@ -395,12 +537,16 @@ struct route_part {
     uint16_t qtype;
 };
 
+/* A ROUTE (the MX set, then each host's addresses) or an ADDR (one host's
+ * addresses) being composed. */
 struct route_job {
     struct lookup *l;
+    uint32_t qtype; /* DNSP_QTYPE_ROUTE or DNSP_QTYPE_ADDR */
     route_cb cb;
     void *arg;
     char *domain, *canon;
-    unsigned refs; /* parts in flight, plus one while parts are being started */
+    int canon_from_a; /* ADDR: canon is the A answer's */
+    unsigned refs;    /* parts in flight, plus one while parts are being started */
     enum dns_status mx_status;
     char *mx_reason;
     uint32_t ttl, flags;
@@ -474,8 +620,8 @@ static void job_finish(struct route_job *job)
 {
     struct dnsp_host *hosts = xcalloc(job->nhosts ? job->nhosts : 1, sizeof(*hosts));
     struct dnsp_answer a = {
-        0,        DNSP_QTYPE_ROUTE, job->domain, job->canon, job->mx_status, job->mx_reason,
-        job->ttl, job->flags,       hosts,       job->nhosts};
+        0,        job->qtype, job->domain, job->canon, job->mx_status, job->mx_reason,
+        job->ttl, job->flags, hosts,       job->nhosts};
     for (size_t i = 0; i < job->nhosts; i++) {
         struct route_host *h = &job->hosts[i];
         hosts[i] = (struct dnsp_host){h->pref,        h->name,
@@ -487,8 +633,12 @@ static void job_finish(struct route_job *job)
             hosts[i].reason = "";
     }
     const char *why = job->mx_reason;
-    if (job->mx_status == DNS_STATUS_OK)
+    if (job->qtype == DNSP_QTYPE_ADDR) { /* dnsproto.h: the host's class is the answer's */
+        a.status = hosts[0].status;
+        why = hosts[0].reason;
+    } else if (job->mx_status == DNS_STATUS_OK) {
         a.status = route_status(hosts, job->nhosts, &why);
+    }
     a.reason = (char *)why;
     job->cb(job->arg, &a);
     free(hosts);
@@ -517,6 +667,11 @@ static void on_route_address(void *arg, const struct lookup_view *v)
         buf_printf(&h->reason, "%s%s: %s", h->reason.len ? "; " : "", v4 ? "A" : "AAAA", v->reason);
     if (v->ttl < h->ttl)
         h->ttl = v->ttl;
+    if (job->qtype == DNSP_QTYPE_ADDR && v->status == DNS_STATUS_OK && !job->canon_from_a) {
+        free(job->canon); /* dnsproto.h: the A answer's, else the AAAA answer's */
+        job->canon = xstrdup(v->canon);
+        job->canon_from_a = v4;
+    }
     job_add_ttl(job, v->ttl, v->flags);
     job_release(job);
 }
@@ -556,8 +711,9 @@ static void start_route_parts(struct route_job *job)
         struct route_host *h = &job->hosts[i];
         const char *why;
         if (dnsp_name_normalize(h->name, &why) < 0) {
-            h->st4 = h->st6 = DNS_STATUS_TEMPFAIL;
+            h->st4 = h->st6 = DNS_STATUS_TEMPFAIL; /* asked of no one: use it this time only */
             buf_printf(&h->reason, "unusable MX host name: %s", why);
+            h->ttl = 0;
             job_add_ttl(job, 0, DNSP_F_FROM_CACHE);
             continue;
         }
@@ -588,15 +744,37 @@ static void on_route_mx(void *arg, const struct lookup_view *v)
     job_release(job);
 }
 
-void lookup_route(struct lookup *l, const char *domain, route_cb cb, void *arg)
+static struct route_job *job_new(struct lookup *l, uint32_t qtype, const char *name, route_cb cb,
+                                 void *arg)
 {
     struct route_job *job = xcalloc(1, sizeof(*job));
     job->l = l;
+    job->qtype = qtype;
     job->cb = cb;
     job->arg = arg;
-    job->domain = xstrdup(domain);
+    job->domain = xstrdup(name);
     job->refs = 1;
+    return job;
+}
+
+void lookup_route(struct lookup *l, const char *domain, route_cb cb, void *arg)
+{
+    struct route_job *job = job_new(l, DNSP_QTYPE_ROUTE, domain, cb, arg);
     lookup_start(l, DNS_TYPE_MX, domain, on_route_mx, job);
+}
+
+void lookup_addr(struct lookup *l, const char *name, route_cb cb, void *arg)
+{
+    struct route_job *job = job_new(l, DNSP_QTYPE_ADDR, name, cb, arg);
+    job->mx_status = DNS_STATUS_OK;
+    job->mx_reason = xstrdup("");
+    job->canon = xstrdup(name);
+    job->ttl = UINT32_MAX; /* lowered by each part */
+    job->flags = DNSP_F_FROM_CACHE;
+    job->hosts = xcalloc(1, sizeof(*job->hosts));
+    add_route_host(job, 0, name, strlen(name));
+    start_route_parts(job);
+    job_release(job);
 }
 
 /* ---------------------------------------------------------- lifecycle ---- */
@@ -612,6 +790,10 @@ struct lookup *lookup_new(uv_loop_t *loop, struct upstream *up, struct dns_cache
     l->nbuckets = 64;
     l->buckets = xcalloc(l->nbuckets, sizeof(*l->buckets));
     siphash_random_key(l->key);
+    uv_timer_init(loop, &l->deadline);
+    l->deadline.data = l;
+    uv_idle_init(loop, &l->wake);
+    l->wake.data = l;
     return l;
 }
 
@@ -633,6 +815,8 @@ size_t lookup_pending(const struct lookup *l)
 void lookup_shutdown(struct lookup *l)
 {
     l->shutting_down = 1;
+    uv_close((uv_handle_t *)&l->deadline, NULL); /* freed with l, after the loop */
+    uv_close((uv_handle_t *)&l->wake, NULL);
 }
 
 void lookup_free(struct lookup *l)

@@ -11,13 +11,20 @@
  *     (RFC 1035 3.2.1: for this transaction only) whatever dns_min_ttl says;
  *   - negative answers (NODATA, NXDOMAIN) for min(RFC 2308 TTL,
  *     dns_negative_max_ttl); 0 or no SOA: not cached;
+ *   - a lookup (all its upstream tries and CNAME links) ends within
+ *     dns_lookup_timeout: then it is a temporary failure (a timeout);
  *   - temporary failures are never cached; with dns_serve_stale (RFC 8767)
- *     an answer expired less than dns_serve_stale_max ago is served instead,
- *     flagged stale, with a TTL of LOOKUP_STALE_TTL seconds;
+ *     a positive answer expired less than dns_serve_stale_max ago is served
+ *     instead, flagged stale, with a TTL of LOOKUP_STALE_TTL seconds; a
+ *     negative one never is (it would bounce mail an outage must defer);
  *   - ROUTE (dnsproto.h) is composed from the cached MX, A and AAAA answers
- *     of its parts at every request, so it expires with the first of them.
+ *     of its parts at every request, so it expires with the first of them;
+ *     ADDR likewise from the A and AAAA answers of one host.
  *
- * Callbacks may run before lookup_start()/lookup_route() returns (a hit).
+ * Callbacks may run before lookup_start()/lookup_route() returns (a hit),
+ * and in any phase of a loop turn (a timer's too); after one ran, that turn
+ * does not block in its poll, so a consumer that sends after the poll (a
+ * uv_check handle) sends the answer in the same turn.
  * A view is valid only during its callback and only until the callback
  * starts another lookup (which may evict the entry it points into).
  */
@@ -40,10 +47,11 @@ struct lookup_limits {
     uint64_t min_ttl, max_ttl, negative_max_ttl; /* seconds */
     int serve_stale;
     uint64_t serve_stale_max; /* seconds */
+    uint64_t lookup_timeout;  /* seconds one lookup may take in all, > 0 */
 };
 
 struct dnscache_stats {
-    uint64_t requests, requests_a, requests_aaaa, requests_mx, requests_route;
+    uint64_t requests, requests_a, requests_aaaa, requests_mx, requests_route, requests_addr;
     uint64_t requests_invalid;
     uint64_t hits, misses, coalesced, upstream_queries, cname_followups, stale_served;
     uint64_t answers_ok, answers_nodata, answers_nxdomain, answers_nullmx;
@@ -64,7 +72,7 @@ struct lookup_view {
 };
 
 typedef void (*lookup_cb)(void *arg, const struct lookup_view *v);
-/* a: the composed ROUTE answer (id 0), valid during the call. */
+/* a: the composed ROUTE or ADDR answer (id 0), valid during the call. */
 typedef void (*route_cb)(void *arg, const struct dnsp_answer *a);
 
 struct lookup;
@@ -78,9 +86,12 @@ void lookup_set_limits(struct lookup *l, const struct lookup_limits *limits);
 int lookup_cached(struct lookup *l, uint16_t qtype, const char *name, struct lookup_view *v);
 void lookup_start(struct lookup *l, uint16_t qtype, const char *name, lookup_cb cb, void *arg);
 void lookup_route(struct lookup *l, const char *domain, route_cb cb, void *arg);
+/* The ADDR view of a host (dnsproto.h): its A and AAAA answers together. */
+void lookup_addr(struct lookup *l, const char *name, route_cb cb, void *arg);
 struct dnscache_stats *lookup_stats(struct lookup *l);
 size_t lookup_pending(const struct lookup *l);
-/* From now on every lookup that needs upstream fails at once (shutdown). */
+/* From now on every lookup that needs upstream fails at once (shutdown);
+ * closes the deadline timer (lookup_free() after the loop has run). */
 void lookup_shutdown(struct lookup *l);
 void lookup_free(struct lookup *l);
 

@@ -52,6 +52,7 @@ static void limits_from_conf(const struct conf *c, struct lookup_limits *lim)
     lim->negative_max_ttl = c->dns_negative_max_ttl;
     lim->serve_stale = c->dns_serve_stale;
     lim->serve_stale_max = c->dns_serve_stale_max;
+    lim->lookup_timeout = c->dns_lookup_timeout;
 }
 
 static void publish_info(struct daemon *d)

@@ -245,6 +245,9 @@ static void count_request(struct dnscache_stats *st, uint32_t qtype)
     case DNSP_QTYPE_MX:
         st->requests_mx++;
         break;
+    case DNSP_QTYPE_ADDR:
+        st->requests_addr++;
+        break;
     default:
         st->requests_route++;
         break;
@@ -254,7 +257,7 @@ static void count_request(struct dnscache_stats *st, uint32_t qtype)
 static int known_qtype(uint32_t qtype)
 {
     return qtype == DNSP_QTYPE_A || qtype == DNSP_QTYPE_AAAA || qtype == DNSP_QTYPE_MX ||
-           qtype == DNSP_QTYPE_ROUTE;
+           qtype == DNSP_QTYPE_ROUTE || qtype == DNSP_QTYPE_ADDR;
 }
 
 static int handle_lookup(struct conn *c, const char *rec, size_t len, const char **why)
@@ -265,7 +268,7 @@ static int handle_lookup(struct conn *c, const char *rec, size_t len, const char
         return -1;
     const char *bad = NULL;
     if (!known_qtype(qtype))
-        bad = "unknown query type (A, AAAA, MX or ROUTE)";
+        bad = "unknown query type (A, AAAA, MX, ROUTE or ADDR)";
     else if (dnsp_name_normalize(n, &bad) == 0)
         bad = NULL;
     if (bad) {
@@ -276,6 +279,8 @@ static int handle_lookup(struct conn *c, const char *rec, size_t len, const char
     struct lookup_view v;
     if (qtype == DNSP_QTYPE_ROUTE) {
         lookup_route(c->s->l, n, on_route_answer, request_new(c, id));
+    } else if (qtype == DNSP_QTYPE_ADDR) {
+        lookup_addr(c->s->l, n, on_route_answer, request_new(c, id));
     } else if (lookup_cached(c->s->l, (uint16_t)qtype, n, &v)) {
         /* A hit: answered in place, nothing to allocate or remember. */
         put_view(&c->out, DNSP_ANSWER, id, &v);
@@ -322,6 +327,7 @@ static void dump_counters(struct conn *c)
         {"requests_aaaa", st->requests_aaaa},
         {"requests_mx", st->requests_mx},
         {"requests_route", st->requests_route},
+        {"requests_addr", st->requests_addr},
         {"requests_invalid", st->requests_invalid},
         {"hits", st->hits},
         {"misses", st->misses},

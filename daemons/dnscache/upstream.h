@@ -10,8 +10,11 @@
  *     truncated (TC) UDP answer is asked again over TCP by c-ares;
  *   - goes to the `dns_servers` of onehop.conf (IP, IP:PORT, [IPv6]:PORT),
  *     or to the nameservers of /etc/resolv.conf when that list is empty;
- *   - waits `dns_timeout` per try, UPSTREAM_TRIES tries in all, moving to
- *     the next server on a timeout or a refused connection; a SERVFAIL or
+ *   - makes UPSTREAM_TRIES rounds over the servers in order, moving to the
+ *     next server on a timeout or a refused connection; c-ares 1.18 gives
+ *     each try `dns_timeout` in the first round and doubles it each round
+ *     after (so a silent name costs 3 x dns_timeout per server: the caller
+ *     bounds the whole with dns_lookup_timeout, lookup.h); a SERVFAIL or
  *     REFUSED answer is taken as the answer (ARES_FLAG_NOCHECKRESP: the
  *     recursive resolver behind it has retried already, and the class and
  *     reason of the failure reach the caller instead of c-ares 1.18's

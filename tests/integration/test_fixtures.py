@@ -111,6 +111,16 @@ def test_dns_explicit_soa_sets_negative_ttl_per_zone(dns):
     assert answers(ask(dns.address, "b.test", "SOA"))[0][1] == "SOA"
 
 
+def test_dns_cname_not_chased_with_chase_false():
+    with DNSServer(chase=False) as server:
+        server.cname("alias.test", "h.test", ttl=13)
+        server.a("h.test", "127.0.0.7", ttl=11)
+        reply = parse(ask(server.address, "alias.test", "A"))
+        assert reply.header.rcode == RCODE.NOERROR and not reply.auth
+        assert answers(reply.pack()) == [("alias.test.", "CNAME", "h.test.", 13)]
+        assert answers(ask(server.address, "h.test", "A")) == [("h.test.", "A", "127.0.0.7", 11)]
+
+
 def test_dns_names_outside_served_zones_are_refused():
     with DNSServer(zones=["b.test"]) as server:
         server.a("h.b.test", "127.0.0.3")
