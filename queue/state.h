@@ -71,15 +71,18 @@ struct state_msg {
     uint16_t index; /* in its file */
     uint8_t held, deleted, in_flight, reclaim_asked;
     uint32_t flags, nrcpt;
+    uint32_t nfinal; /* recipients delivered or bounced */
     uint64_t arrival_us, size;
     struct state_rcpt *rcpt;
 };
 
 struct state_file {
     char fid[QUEUE_FILE_ID_LEN + 1];
-    uint8_t place;    /* QUEUE_INCOMING or QUEUE_ACTIVE */
-    uint8_t removing; /* REMOVE or QUARANTINE asked */
+    uint8_t place;      /* QUEUE_INCOMING or QUEUE_ACTIVE */
+    uint8_t removing;   /* REMOVE or QUARANTINE asked */
+    uint8_t take_asked; /* TAKE asked */
     uint32_t nmsg;
+    uint32_t nfinished; /* messages finished (all recipients final, or deleted) */
     struct state_msg *msg;
 };
 

@@ -25,6 +25,7 @@ struct creq {
     uint64_t seq; /* journal sequence of its 'N' record (0: replayed, durable) */
     int handed;   /* handed out, answer awaited */
     int failed;   /* answered with an error: waits for state_clean_retry */
+    int done;     /* answered: dropped at the next squeeze */
 };
 
 struct state {
@@ -36,7 +37,7 @@ struct state {
     struct due *heap;
     size_t nheap, heapcap;
     struct creq *creq;
-    size_t ncreq, creqcap;
+    size_t ncreq, creqcap, ncreq_done;
     unsigned pass;
     uint64_t checkpoint_bytes; /* size of the last checkpoint's records */
 };

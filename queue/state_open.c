@@ -266,6 +266,8 @@ static int snapshot_all(void *arg, struct sj_snapshot *snap)
     for (size_t i = 0; i < s->nfiles; i++)
         snapshot_file(c, snap, &s->files[i]->f);
     for (size_t i = 0; i < s->ncreq; i++) {
+        if (s->creq[i].done)
+            continue;
         buf_clear(&p);
         srec_put_clean(&p, s->creq[i].r.kind, s->creq[i].r.id, s->creq[i].r.why, 0, 0);
         snapshot_add(c, snap, SREC_CLEAN_NEED, &p);
