@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import tempfile
@@ -92,7 +93,8 @@ def master_bin():
 
 def new_instance(onehop, master_bin, fake=None, run_as=RUN_AS, **conf):
     """An instance; with fake, its daemon_dir holds the real daemons and the
-    stand-in as onehop-router (FAKE_DAEMON_MODE is set by the test)."""
+    stand-in under that name (True: onehop-router; FAKE_DAEMON_MODE is set
+    by the test)."""
     mta = onehop(conf=conf or None, run_as=run_as)
     mta.bin_dir = master_bin
     if fake:
@@ -100,8 +102,9 @@ def new_instance(onehop, master_bin, fake=None, run_as=RUN_AS, **conf):
         daemons.mkdir()
         for name in ("onehop-master", "onehop-queue", "onehop-dnscache"):
             (daemons / name).symlink_to(master_bin / name)
-        shutil.copy(FAKE_DAEMON, daemons / "onehop-router")
-        os.chmod(daemons / "onehop-router", 0o755)
+        name = "onehop-router" if fake is True else fake
+        shutil.copy(FAKE_DAEMON, daemons / name)
+        os.chmod(daemons / name, 0o755)
         os.chmod(daemons, 0o755)
         mta.set_conf(daemon_dir=str(daemons))
     return mta
@@ -311,6 +314,34 @@ def test_start_refuses_a_configuration_check_refuses(onehop, master_bin):
     assert r.rc == 1, r
     assert "routes:1:" in r.err, r
     assert not mta.path("run", "master.pid").exists()
+
+
+def test_smtp_listen_is_bound_by_the_master_and_passed(onehop, master_bin, monkeypatch):
+    """The smtpd row (a stand-in onehop-smtpd) gets smtp_listen's sockets,
+    bound and listening, named in ONEHOP_LISTEN_FDS."""
+    mta = new_instance(onehop, master_bin, fake="onehop-smtpd")
+    host, port = mta.smtp_address
+    monkeypatch.setenv("FAKE_DAEMON_MODE", "listen-report")
+    monkeypatch.setenv("FAKE_DAEMON_MARK", str(mta.path("listeners")))
+    mta.start()
+    assert mta.path("listeners").read_text() == "%s:%d listening\n" % (host, port)
+    with socket.create_connection((host, port), timeout=5):
+        pass
+    smtpd = by_name(mta.status())["smtpd"]
+    assert smtpd["state"] == "running"
+
+
+def test_a_port_in_use_fails_start(onehop, master_bin, monkeypatch):
+    mta = new_instance(onehop, master_bin, fake="onehop-smtpd")
+    host, port = mta.smtp_address
+    monkeypatch.setenv("FAKE_DAEMON_MODE", "ready-wait")
+    with socket.socket() as taken:
+        taken.bind((host, port))
+        taken.listen(1)
+        r = mta.cmd("start")
+    assert r.rc == 1, r
+    assert "cannot listen on %s:%d: Address already in use" % (host, port) in r.err, r
+    assert mta.cmd("status").rc == 1
 
 
 def test_stop_kills_what_does_not_stop_within_the_bound(onehop, master_bin, monkeypatch):
