@@ -14,7 +14,9 @@
  * -------------------------------------------------------------- requests ----
  *   CLEAN_RECOVER                   writer-side recovery of the message tree
  *                                   (tmp/ files and slots of dead writers,
- *                                   strays, missing buckets: queue_recover)
+ *                                   strays, missing buckets:
+ *                                   queue_recover_writer); the cleaner also
+ *                                   runs it at its start, before READY
  *   CLEAN_TAKE        str fid       rename incoming/HH/FID to active/HH/FID
  *                                   (no fsync: a rename lost in a crash is
  *                                   simply taken again)

@@ -356,15 +356,15 @@ static void do_quarantine(struct queue *q, const char *fid, const char *why, str
 }
 
 /* ----------------------------------------------------------- RECOVER ---- */
+/* The writer side's recovery (queue_recover_writer: dead writers' tmp/
+ * files and slots, strays, buckets), safe beside running writers and
+ * beside another recovery: it takes no owner lock. The committed files are
+ * the state side's to judge (it reads them at start and asks for
+ * QUARANTINE). */
 static void do_recover(struct queue *q, struct outcome *o)
 {
     struct queue_recovery r;
-    if (queue_lock_owner(q, 0) != 0) {
-        fail(o, errno, "another process holds the queue's owner lock (a recovery is running)");
-        return;
-    }
-    queue_recover(q, &r);
-    queue_unlock_owner(q);
+    queue_recover_writer(q, &r);
     o->changed = r.tmp_removed || r.tails_repaired || r.quarantined || r.finished_removed ||
                  r.strays || r.slots_committed || r.slots_freed;
     buf_clear(&o->text);
@@ -373,6 +373,13 @@ static void do_recover(struct queue *q, struct outcome *o)
                "strays=%lu slots_committed=%lu slots_freed=%lu",
                r.tmp_removed, r.tails_repaired, r.quarantined, r.finished_removed, r.strays,
                r.slots_committed, r.slots_freed);
+}
+
+void cleaner_start(struct queue *q)
+{
+    struct queue_recovery r;
+    if (q)
+        queue_recover_writer(q, &r);
 }
 
 /* ------------------------------------------------------------- dispatch ---- */

@@ -26,6 +26,12 @@ void cleaner_apply(struct queue *q, const struct clean_request *rq, struct buf *
  * longer be written. */
 int cleaner_serve(struct queue *q, int in_fd, int out_fd);
 
+/* The cleaner's start, before it says READY to the master: the writer
+ * side's recovery (as RECOVER), so that the router, started after it,
+ * finds every committed slot of a crash in incoming/. Nothing when q is
+ * NULL. Never call it for a set-uid run. */
+void cleaner_start(struct queue *q);
+
 /* onehop-queue --clean: refuses a set-uid run (64) and an unavailable queue
  * (75, with unavailable as the reason); replies go on fd 0 when it is a
  * socket, else on fd 1. */

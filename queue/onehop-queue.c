@@ -272,6 +272,8 @@ int main(int argc, char **argv)
     /* one-shot commits go through a commit slot: one fdatasync of an
      * existing file; the server's group commits stay in tmp/ */
     prepare(&cx, &c, dir, o.recover || o.server || o.clean ? 0 : QUEUE_OPEN_SLOTS);
+    if (o.clean && !running_setid())
+        cleaner_start(cx.q); /* before READY: the router starts on a recovered queue */
     if (o.clean)
         clean_link_report(&link, &cx);
     int status = o.clean     ? cleaner_main(cx.q, cx.unavailable, running_setid())
