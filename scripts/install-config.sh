@@ -74,7 +74,11 @@ for d in tmp slots lock; do
 done
 install -d -o "$racct" -g "$rgroup" -m 0700 "$queue_dir/state"
 [ "${ONEHOP_INSTALL_QUEUE_ONLY:-}" = 1 ] && exit 0
-install -d -o root -g "$base" -m 0750 /run/onehop
+# the run directory as onehop start makes it (onehop-master(8)): the master's
+# pid file, lock and control socket, and the DNS cache's socket
+run_dir=$(conf_value run_dir /run/onehop)
+case $run_dir in /*) ;; *) run_dir="$sysconfdir/$run_dir" ;; esac
+install -d -o root -g "$base-dns" -m 1775 "$run_dir"
 # onehop-queue, the only writer of new messages, runs set-uid to its account
 # so that any local user's sendmail can queue mail (it trusts nothing of the
 # caller: onehop-queue(8), SECURITY).
