@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "channel_core.h"
 #include "inject_proto.h"
 #include "inject_server.h"
 #include "inject_txn.h"
@@ -58,10 +59,10 @@ struct batch {
 
 struct server {
     struct inj_ctx *cx;
-    int out_fd;           /* fd 1, or fd 0 when both are one socket */
-    int out_async;        /* out_fd is non-blocking (a pipe or socket) */
-    struct buf out;       /* replies not yet written */
-    struct inj_reader rr; /* framing state (rr.fd unused here) */
+    int out_fd;        /* fd 1, or fd 0 when both are one socket */
+    int out_async;     /* out_fd is non-blocking (a pipe or socket) */
+    struct buf out;    /* replies not yet written */
+    struct chan_in in; /* framing of fd 0 (channel_core.h) */
     struct inj_txn **open;
     size_t nopen, open_cap;
     struct inj_txn **ready;
@@ -339,26 +340,20 @@ static void handle(struct server *sv, const struct inj_request *rq)
 
 static void process_input(struct server *sv)
 {
-    struct inj_reader *rr = &sv->rr;
-    while (!sv->fatal) {
-        size_t reclen;
+    struct chan_record rec;
+    int r = 0;
+    while (!sv->fatal && (r = chan_in_pop(&sv->in, &rec)) == 1) {
         const char *why = NULL;
-        int r = ipc_frame(rr->in.s + rr->off, rr->in.len - rr->off, INJ_RECORD_MAX, &reclen, &why);
-        if (r < 0)
-            return protocol_error(sv, why);
-        if (r == 0)
-            break;
         struct ipc_reader rd;
         struct inj_request rq;
-        if (inj_request_decode(&rd, rr->in.s + rr->off, reclen, &rq, &why) != 0)
+        if (inj_request_decode(&rd, rec.data, rec.len, &rq, &why) != 0)
             protocol_error(sv, why);
         else
             handle(sv, &rq);
         ipc_close(&rd);
-        rr->off += reclen;
     }
-    buf_consume(&rr->in, rr->off);
-    rr->off = 0;
+    if (r < 0)
+        protocol_error(sv, sv->in.error);
 }
 
 /* -------------------------------------------------------------------- I/O ---- */
@@ -368,20 +363,18 @@ static void read_input(struct server *sv)
 {
     size_t got = 0;
     while (!sv->eof && !sv->fatal && got < ROUND_BYTES) {
-        buf_reserve(&sv->rr.in, 65536); /* long-lived: big reads */
-        ssize_t n = read(0, sv->rr.in.s + sv->rr.in.len, sv->rr.in.cap - sv->rr.in.len - 1);
+        ssize_t n = chan_in_read(&sv->in, 0, 0); /* EINTR retried */
         if (n > 0) {
-            sv->rr.in.len += (size_t)n;
             got += (size_t)n;
             process_input(sv);
-        } else if (n < 0 && errno == EINTR) {
-            continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             return;
+        } else if (n < 0 && errno == EPROTO) {
+            protocol_error(sv, sv->in.error);
         } else {
             if (n < 0)
                 log_warn("read error on input: %m");
-            else if (sv->rr.in.len)
+            else if (chan_in_partial(&sv->in))
                 log_warn("input ended inside a record");
             sv->eof = 1;
         }
@@ -444,6 +437,7 @@ int inject_server(struct inj_ctx *cx)
     struct server sv;
     memset(&sv, 0, sizeof(sv));
     sv.cx = cx;
+    chan_in_init(&sv.in, INJ_RECORD_MAX, 0);
     if (!cx->q) {
         log_error("server mode: %s", cx->unavailable);
         return INJ_EX_TEMPFAIL;
@@ -463,7 +457,7 @@ int inject_server(struct inj_ctx *cx)
         txn_release(&sv, sv.open[i]);
     free(sv.open);
     free(sv.ready);
-    buf_free(&sv.rr.in);
+    chan_in_free(&sv.in);
     buf_free(&sv.out);
     return sv.fatal ? INJ_EX_SOFTWARE : INJ_EX_OK;
 }
