@@ -248,14 +248,14 @@ static void take_instance(struct master *m)
 {
     struct buf err = BUF_INIT;
     long stale = 0;
-    if (account_prepare_dirs(m->conf.queue_dir, m->conf.run_dir, m->conf.user, &err) < 0)
-        fail_start(m, buf_cstr(&err));
+    /* the lock first: a refused second start changes nothing */
     pid_fd = pidfile_take(m->conf.run_dir, m->confdir, &stale, &err);
     if (pid_fd < 0)
         fail_start(m, buf_cstr(&err));
     if (stale)
         log_warn("replaced the stale pid file of master pid %ld (it is not running)", stale);
-    if (supervise_init(m, &err) < 0 || control_start(m, &err) < 0) {
+    if (account_prepare_dirs(m->conf.queue_dir, m->conf.run_dir, m->conf.user, &err) < 0 ||
+        supervise_init(m, &err) < 0 || control_start(m, &err) < 0) {
         pidfile_release(pid_fd, m->conf.run_dir);
         fail_start(m, buf_cstr(&err));
     }

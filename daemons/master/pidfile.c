@@ -34,6 +34,11 @@ int pidfile_take(const char *run_dir, const char *confdir, long *stale_pid, stru
     struct buf path = BUF_INIT;
     pid_path(run_dir, &path);
     *stale_pid = 0;
+    if (mkdir_p(run_dir, 0755) < 0) {
+        buf_printf(err, "cannot create %s: %s", run_dir, strerror(errno));
+        buf_free(&path);
+        return -1;
+    }
     int fd = open(buf_cstr(&path), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) {
         buf_printf(err, "cannot open %s: %s", buf_cstr(&path), strerror(errno));

@@ -15,9 +15,9 @@
 
 #include "buf.h"
 
-/* Lock and write run_dir/master.pid. Returns the descriptor (keep it open;
- * close-on-exec), or -1 with err ("the instance DIR is already running
- * (master pid N)"). *stale_pid is the pid of a stale file taken over, or 0. */
+/* Lock and write run_dir/master.pid (run_dir made 0755 if missing). Returns the descriptor (keep it
+ * open; close-on-exec), or -1 with err ("the instance DIR is already running (master pid N)").
+ * *stale_pid is the pid of a stale file taken over, or 0. */
 int pidfile_take(const char *run_dir, const char *confdir, long *stale_pid, struct buf *err);
 /* Remove the file (still locked), then close fd. */
 void pidfile_release(int fd, const char *run_dir);

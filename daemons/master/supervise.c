@@ -289,6 +289,8 @@ static void start_proc(struct proc *p)
         p->started_ms = uv_now(m->loop);
         p->started_wall = time(NULL);
         p->link = channel_open(m->loop, pair[0], &opts, &link_ops, p, &err);
+        if (!p->link) /* it will not be heard: the ready bound or its exit ends it */
+            log_error("%s: %s", p->row->name, buf_cstr(&err));
         drop_given_ends(p);
         log_info("%s started: pid %ld, user %s (uid %lu)", p->row->name, (long)pid, p->account.name,
                  (unsigned long)p->account.uid);
