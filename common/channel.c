@@ -45,7 +45,7 @@ struct channel {
     struct chan_cred peer;
     channel_error_cb error_reply;
     unsigned corked;
-    int dispatching, read_paused, write_blocked, told_pause, closed;
+    int dispatching, read_paused, write_blocked, told_pause, drain_due, closed;
 };
 
 static void update_poll(struct channel *ch);
@@ -101,16 +101,31 @@ void channel_close(struct channel *ch)
 
 /* ------------------------------------------------------------ writing ---- */
 
-static void check_drain(struct channel *ch)
+/* The queue fell below the low-water mark after a pause. From the poll
+ * callback on_drain runs at once; elsewhere (inside channel_send or
+ * channel_uncork) it is due at the next writable event, so the producer
+ * never hears it inside its own call. */
+static void check_drain(struct channel *ch, int from_loop)
 {
-    if (ch->told_pause && chan_out_pending(&ch->out) < ch->low_water) {
-        ch->told_pause = 0;
-        if (ch->ops.on_drain)
-            ch->ops.on_drain(ch->arg, ch);
+    if (!ch->told_pause || chan_out_pending(&ch->out) >= ch->low_water)
+        return;
+    if (!from_loop) {
+        if (!ch->drain_due) {
+            ch->drain_due = 1;
+            update_poll(ch);
+        }
+        return;
     }
+    ch->told_pause = 0;
+    if (ch->drain_due) {
+        ch->drain_due = 0;
+        update_poll(ch);
+    }
+    if (ch->ops.on_drain)
+        ch->ops.on_drain(ch->arg, ch);
 }
 
-static void flush(struct channel *ch)
+static void flush(struct channel *ch, int from_loop)
 {
     int rc = chan_out_write(&ch->out, ch->fd);
     if (rc < 0) {
@@ -123,7 +138,7 @@ static void flush(struct channel *ch)
         ch->write_blocked = blocked;
         update_poll(ch);
     }
-    check_drain(ch);
+    check_drain(ch, from_loop);
 }
 
 int channel_send(struct channel *ch, const void *rec, size_t len, const int *fds, unsigned nfds)
@@ -135,7 +150,7 @@ int channel_send(struct channel *ch, const void *rec, size_t len, const int *fds
     }
     chan_out_add(&ch->out, rec, len, fds, nfds);
     if (!ch->corked && !ch->write_blocked)
-        flush(ch);
+        flush(ch, 0);
     if (ch->closed)
         return -1;
     size_t pending = chan_out_pending(&ch->out);
@@ -164,7 +179,7 @@ void channel_uncork(struct channel *ch)
 {
     if (ch->corked > 0 && --ch->corked == 0 && !ch->closed && !ch->write_blocked &&
         chan_out_pending(&ch->out) > 0)
-        flush(ch);
+        flush(ch, 0);
 }
 
 size_t channel_pending(const struct channel *ch)
@@ -228,14 +243,15 @@ static void on_poll(uv_poll_t *h, int status, int events)
         return;
     }
     if ((events & UV_WRITABLE) && !ch->closed)
-        flush(ch);
+        flush(ch, 1);
     if ((events & UV_READABLE) && !ch->closed && !ch->read_paused)
         read_ready(ch);
 }
 
 static void update_poll(struct channel *ch)
 {
-    int events = (ch->read_paused ? 0 : UV_READABLE) | (ch->write_blocked ? UV_WRITABLE : 0);
+    int writable = ch->write_blocked || ch->drain_due;
+    int events = (ch->read_paused ? 0 : UV_READABLE) | (writable ? UV_WRITABLE : 0);
     if (ch->closed)
         return;
     if (events)

@@ -19,7 +19,8 @@
  *     and writes it at once unless the channel is corked. It returns 1 while
  *     the queue is under the high-water mark and 0 once it reaches it: the
  *     producer should pause; on_drain is called once the queue falls below
- *     the low-water mark after a 0. A queue past hard_limit (a producer that
+ *     the low-water mark after a 0, from the loop (never inside the
+ *     producer's own channel_send or channel_uncork). A queue past hard_limit (a producer that
  *     ignores the 0) closes the channel: a peer that does not read never
  *     makes a daemon buffer without bound.
  *   - closing: the peer closing (EOF, ECONNRESET, EPIPE), also mid-record,

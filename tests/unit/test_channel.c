@@ -84,8 +84,11 @@ static const char *on_record(void *arg, struct channel *ch, struct chan_record *
     return s->reject;
 }
 
+static int inside_send; /* set around a channel_send of the tests */
+
 static void on_drain(void *arg, struct channel *ch)
 {
+    assert_int_equal(inside_send, 0); /* from the loop only */
     ((struct seen *)arg)->drains++;
 }
 
@@ -269,6 +272,36 @@ static void test_backpressure_pauses_and_resumes(void **state)
     buf_free(&rec);
     finish_loop(&loop);
     assert_int_equal(s.closes, 0); /* channel_close() calls nothing back */
+}
+
+/* Records sent corked pass the mark; the uncork writes them all (the socket
+ * takes them): on_drain comes from the loop afterwards, not inside the call. */
+static void test_drain_in_uncork_is_reported_from_the_loop(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int sv[2];
+    pair(sv);
+    struct seen s = {0};
+    struct channel *ch = open_channel(&loop, sv[0], &s, 0, 0, 16 * 1024);
+    struct buf rec = BUF_INIT;
+    make_record(&rec, 3, 1000);
+    channel_cork(ch);
+    int n = 0;
+    while (channel_send(ch, rec.s, rec.len, NULL, 0) == 1)
+        assert_true(++n < 100);
+    assert_true(channel_pending(ch) >= 16 * 1024);
+    inside_send = 1;
+    channel_uncork(ch);
+    inside_send = 0;
+    assert_int_equal(channel_pending(ch), 0); /* all in the socket now */
+    assert_int_equal(s.drains, 0);
+    run_until(&loop, &s.drains, 1, 3000);
+    assert_int_equal(s.drains, 1);
+    channel_close(ch);
+    close(sv[1]);
+    buf_free(&rec);
+    finish_loop(&loop);
 }
 
 static void test_writer_past_hard_limit_is_closed(void **state)
@@ -642,6 +675,7 @@ int main(void)
         cmocka_unit_test(test_core_rejects_bad_lengths),
         cmocka_unit_test(test_core_descriptor_inside_record_refused),
         cmocka_unit_test(test_backpressure_pauses_and_resumes),
+        cmocka_unit_test(test_drain_in_uncork_is_reported_from_the_loop),
         cmocka_unit_test(test_writer_past_hard_limit_is_closed),
         cmocka_unit_test(test_descriptor_arrives_and_reads_the_file),
         cmocka_unit_test(test_rejected_record_descriptors_closed),
