@@ -445,8 +445,12 @@ static int replay_once(struct replay *rp)
 
 static int open_dir(struct sj *j, const char *state_dir, const char **why)
 {
-    if ((j->flags & SJ_OPEN_CREATE) && mkdir(state_dir, 0700) == 0)
-        fsync_dir(state_dir);
+    if ((j->flags & SJ_OPEN_CREATE) && mkdir(state_dir, 0700) == 0) {
+        struct buf parent = BUF_INIT; /* the new entry in queue_dir made durable */
+        path_join(&parent, state_dir, "..");
+        fsync_dir(buf_cstr(&parent));
+        buf_free(&parent);
+    }
     j->dir_fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (j->dir_fd < 0) {
         *why = "cannot open the state directory";
