@@ -1,0 +1,61 @@
+/*
+ * fuzz_master_records — libFuzzer target for the master's two record
+ * readers: the master link (common/daemon_link.h, what the master reads
+ * from each daemon and a daemon from the master) and the control socket
+ * (common/master_proto.h, what the master reads from `onehop`).
+ *
+ * Input: byte 0 picks the reader (even: daemon_link_decode, odd:
+ * mctl_decode), the rest is framed as on the wire (ipc_frame with the
+ * reader's maximum) and each whole record decoded. Besides crashes,
+ * sanitizer reports and leaks, it traps when a record decoded as FAILED
+ * carries more than DLINK_TEXT_MAX bytes, or when a decoded record of a
+ * type without fields has any.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "daemon_link.h"
+#include "ipc.h"
+#include "master_proto.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void decode_one(int control, const uint8_t *rec, size_t len)
+{
+    if (!control) {
+        struct buf text = BUF_INIT;
+        int type = daemon_link_decode(rec, len, &text);
+        if (type == DLINK_FAILED && text.len > DLINK_TEXT_MAX)
+            __builtin_trap();
+        if (type > 0 && type != DLINK_FAILED && len != IPC_HEADER_SIZE)
+            __builtin_trap();
+        buf_free(&text);
+        return;
+    }
+    struct ipc_reader r;
+    struct mctl_msg m;
+    if (mctl_decode(&r, rec, len, &m) == 0 && m.type <= MCTL_STOP && len != IPC_HEADER_SIZE)
+        __builtin_trap();
+    ipc_close(&r);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    int control = data[0] & 1;
+    size_t max = control ? MCTL_RECORD_MAX : DLINK_RECORD_MAX;
+    const uint8_t *p = data + 1;
+    size_t left = size - 1;
+    for (;;) {
+        size_t reclen;
+        const char *why = NULL;
+        if (ipc_frame(p, left, max, &reclen, &why) != 1)
+            break;
+        decode_one(control, p, reclen);
+        p += reclen;
+        left -= reclen;
+    }
+    return 0;
+}
