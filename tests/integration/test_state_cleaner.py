@@ -109,3 +109,36 @@ def test_request_sent_again_after_a_kill(statetool, qbin, conf):
     assert requests[0][:2] == ("TAKE", fid) and requests[0][2:] in (("ok", "0"), ("ok", "1"))
     assert ("REMOVE", fid, "ok", "1") in requests
     assert ip.queue_files(conf / "queue") == []
+
+
+def test_kills_never_remove_unfinished_mail(statetool, qbin, conf):
+    """The router killed at random moments while it takes, delivers and has
+    files removed or reclaimed, again and again: in the end every file whose
+    messages were all delivered is gone, and the files holding a kept
+    (deferred) message are still there with that message listed."""
+    import json
+    import random
+    import signal
+    import time
+    files = group_of(qbin, conf, 120)
+    keep = [ids[0] for fid, ids in sorted(files.items())[::2]]  # every other file keeps one
+    kept_files = {i[:16] for i in keep}
+    rng = random.Random(9)
+    killed = 0
+    for _ in range(25):
+        proc = subprocess.Popen([str(statetool), "route", str(conf), str(qbin)] + keep,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.0, 0.02))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        killed += proc.returncode == -9
+        # The cleaner (its child) sees end of input and exits by itself.
+        remaining = {p.name for p in ip.queue_files(conf / "queue")}
+        assert kept_files <= remaining, "a file with unfinished mail was removed"
+    p, requests = route(statetool, qbin, conf, *keep)
+    assert p.returncode == 0, p.stderr
+    assert {p.name for p in ip.queue_files(conf / "queue")} == kept_files
+    shown = json.loads(onehop(conf, "queue", "--json"))["messages"]
+    assert sorted(m["id"] for m in shown) == sorted(keep)
+    assert all(m["state"] == "deferred" for m in shown)
+    assert killed >= 10
