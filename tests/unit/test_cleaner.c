@@ -581,38 +581,49 @@ static void test_reclaim_bound_of_a_group_file(void **state)
 }
 
 /* -------------------------------------------------------------- serving ---- */
+/* Serve the records of reqs from a pipe (fully written, then closed) and
+ * return cleaner_serve's status; *replies is the read end of the pipe its
+ * replies went to (the caller closes it). */
+static int serve_pipes(struct fixture *fx, const struct buf *reqs, int *replies)
+{
+    int in[2], out[2];
+    assert_int_equal(pipe(in), 0);
+    assert_int_equal(pipe(out), 0);
+    assert_int_equal(ipc_send(in[1], reqs), 0);
+    close(in[1]);
+    int status = cleaner_serve(fx->q, in[0], out[1]);
+    close(in[0]);
+    close(out[1]);
+    *replies = out[0];
+    return status;
+}
+
 static void test_serve_answers_in_order_until_eof(void **state)
 {
     struct fixture *fx = *state;
     char fid[QUEUE_FILE_ID_LEN + 1];
-    int in[2], out[2];
     struct buf reqs = BUF_INIT, rec = BUF_INIT;
     commit_msgs(fx->q, 1, 100, fid);
     clean_request_encode(&reqs, CLEAN_TAKE, fid, NULL);
     clean_request_encode(&reqs, CLEAN_TAKE, "..", NULL);
     clean_request_encode(&reqs, CLEAN_REMOVE, fid, NULL);
-    assert_int_equal(pipe(in), 0);
-    assert_int_equal(pipe(out), 0);
-    assert_int_equal(ipc_send(in[1], &reqs), 0);
-    close(in[1]);
-    assert_int_equal(cleaner_serve(fx->q, in[0], out[1]), 0);
-    close(out[1]);
+    int out;
+    assert_int_equal(serve_pipes(fx, &reqs, &out), 0);
     static const char *const texts[] = {"taken", "not a file id: Invalid argument",
                                         "unlinked from active/"};
     for (int i = 0; i < 3; i++) {
         const char *why;
         struct ipc_reader r;
         struct clean_reply rp;
-        assert_int_equal(ipc_recv(out[0], CLEAN_RECORD_MAX, &rec, &why), 1);
+        assert_int_equal(ipc_recv(out, CLEAN_RECORD_MAX, &rec, &why), 1);
         assert_int_equal(clean_reply_decode(&r, rec.s, rec.len, &rp, &why), 0);
         assert_int_equal(rp.ok, i != 1);
         assert_string_equal(rp.text, texts[i]);
         ipc_close(&r);
     }
     const char *why;
-    assert_int_equal(ipc_recv(out[0], CLEAN_RECORD_MAX, &rec, &why), 0);
-    close(in[0]);
-    close(out[0]);
+    assert_int_equal(ipc_recv(out, CLEAN_RECORD_MAX, &rec, &why), 0);
+    close(out);
     buf_free(&reqs);
     buf_free(&rec);
 }
@@ -621,24 +632,18 @@ static void test_serve_stops_at_a_malformed_record(void **state)
 {
     struct fixture *fx = *state;
     char fid[QUEUE_FILE_ID_LEN + 1];
-    int in[2], out[2];
     struct buf reqs = BUF_INIT, rec = BUF_INIT;
     struct ipc_writer w;
     commit_msgs(fx->q, 1, 100, fid);
     ipc_begin(&w, &reqs, 99); /* not a request */
     ipc_finish(&w);
     clean_request_encode(&reqs, CLEAN_REMOVE, fid, NULL);
-    assert_int_equal(pipe(in), 0);
-    assert_int_equal(pipe(out), 0);
-    assert_int_equal(ipc_send(in[1], &reqs), 0);
-    close(in[1]);
-    assert_int_equal(cleaner_serve(fx->q, in[0], out[1]), 70);
-    close(out[1]);
+    int out;
+    assert_int_equal(serve_pipes(fx, &reqs, &out), 70);
     const char *why;
-    assert_int_equal(ipc_recv(out[0], CLEAN_RECORD_MAX, &rec, &why), 0); /* no reply */
+    assert_int_equal(ipc_recv(out, CLEAN_RECORD_MAX, &rec, &why), 0); /* no reply */
     assert_true(exists(fx, "incoming", fid)); /* the request after it was not read */
-    close(in[0]);
-    close(out[0]);
+    close(out);
     buf_free(&reqs);
     buf_free(&rec);
 }
