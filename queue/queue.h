@@ -30,8 +30,12 @@
  *     queue_dir/corrupt/FILEID          quarantined (could not be parsed)
  *     queue_dir/lock/owner              flock'd by the queue owner (below)
  * HH is two lower-case hex digits, a hash of FILEID (queue_bucket()): 256
- * buckets, so a million messages are ~4000 files per directory. Directories
- * are 0700, files 0600, owned by the queue account.
+ * buckets, so a million messages are ~4000 files per directory. All of it
+ * belongs to the queue account, in the router account's group (queue_dir
+ * is set-gid): queue_dir 2755, incoming/, active/, their buckets and
+ * corrupt/ 2750, message files 0640, tmp/, slots/ and lock/ 0700
+ * (queue_modes.h). queue_dir/state/ is the router's; this library never
+ * makes or touches it.
  *
  * --------------------------------------------------------- file format ----
  * All integers big-endian. A file (format 3, the only one written) is
@@ -92,7 +96,7 @@
  * A one-shot commit (QUEUE_OPEN_SLOTS) writes into a slot: an empty file of
  * slots/ whose directory entry was made durable beforehand (slots are made
  * QUEUE_SLOT_BATCH at a time with one fsync of slots/, and made ready, mode
- * 0600, only after it). The writer locks a free slot LOCK_EX|LOCK_NB (busy:
+ * 0640, only after it). The writer locks a free slot LOCK_EX|LOCK_NB (busy:
  * the next one), writes the image, chooses the file id at commit time,
  * writes the header and fdatasyncs: the COMMIT POINT. It then renames the
  * slot to incoming/HH/FILEID without fsyncing the directory: the data is
@@ -187,7 +191,7 @@ struct queue; /* an open queue: its paths and lock descriptors */
 
 /* ------------------------------------------------------------- open ---- */
 enum {
-    QUEUE_OPEN_CREATE = 1, /* make missing directories (0700) */
+    QUEUE_OPEN_CREATE = 1, /* make missing directories (modes: "layout") */
     QUEUE_OPEN_SLOTS = 2   /* queue_writer_begin() commits through a slot */
 };
 int queue_open(struct queue **out, const char *queue_dir, unsigned flags, const char **why);
