@@ -34,6 +34,8 @@
 struct sj {
     char *dir;
     int dir_fd, lock_fd, seg_fd; /* seg_fd: the segment appended to, -1 read-only */
+    uid_t dir_uid;               /* state/'s owner: the files made in it are its */
+    gid_t dir_gid;
     unsigned flags;
     uint64_t segment;       /* number of the segment appended to */
     uint64_t seg_len;       /* its durable length */
@@ -51,6 +53,14 @@ struct sj_snapshot {
     struct buf out;
     uint64_t count;
 };
+
+/* A file made in state/ by root (an admin command while no router runs)
+ * is given to state/'s owner, the router's account, which must read it. */
+static void adopt(const struct sj *j, int fd)
+{
+    if (geteuid() == 0 && fchown(fd, j->dir_uid, j->dir_gid) != 0)
+        log_warn("state: cannot give a new file of %s to its owner: %s", j->dir, strerror(errno));
+}
 
 static void step(struct sj *j, const char *name)
 {
@@ -452,10 +462,13 @@ static int open_dir(struct sj *j, const char *state_dir, const char **why)
         buf_free(&parent);
     }
     j->dir_fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (j->dir_fd < 0) {
+    struct stat st;
+    if (j->dir_fd < 0 || fstat(j->dir_fd, &st) != 0) {
         *why = "cannot open the state directory";
         return -1;
     }
+    j->dir_uid = st.st_uid;
+    j->dir_gid = st.st_gid;
     if (j->flags & SJ_OPEN_READONLY)
         return 0;
     j->lock_fd = openat(j->dir_fd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -463,6 +476,7 @@ static int open_dir(struct sj *j, const char *state_dir, const char **why)
         *why = "cannot open the state lock";
         return -1;
     }
+    adopt(j, j->lock_fd);
     if (flock(j->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         *why = errno == EWOULDBLOCK ? "the state is owned by another process (a running router)"
                                     : "cannot lock the state";
@@ -484,6 +498,7 @@ static int start_segment(struct sj *j, uint64_t n)
     buf_free(&name);
     if (fd < 0)
         return -1;
+    adopt(j, fd);
     if (write_all(fd, h, sizeof(h)) != 0 || fdatasync(fd) != 0 || fsync(j->dir_fd) != 0) {
         int e = errno;
         close(fd);
@@ -686,6 +701,7 @@ static int write_snapshot(struct sj *j, const char *name, struct sj_snapshot *s)
     int fd = openat(j->dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return -1;
+    adopt(j, fd);
     size_t half = s->out.len / 2;
     int rc = write_all(fd, s->out.s, half);
     if (rc == 0)

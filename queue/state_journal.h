@@ -56,6 +56,9 @@
  * fsync state/; remove the segments before S+1 and older checkpoints. A
  * crash at any step leaves a state that replays to the same result.
  *
+ * Ownership: every file made in state/ belongs to state/'s owner (a root
+ * process, an admin command while no router runs, gives it away).
+ *
  * Must never: report a record durable before its fdatasync returned, let a
  * damaged file stop the start-up, or trust a byte read from state/.
  */

@@ -595,6 +595,36 @@ static void test_step_hook_names_every_crash_point(void **state)
     buf_free(&s.text);
 }
 
+/* Files an admin command (root) makes belong to state/'s owner. */
+static void test_files_belong_to_the_dirs_owner(void **state)
+{
+    struct fixture *fx = *state;
+    if (geteuid() != 0) {
+        if (getenv("CI"))
+            fail_msg("needs root under CI");
+        skip();
+    }
+    assert_int_equal(mkdir(buf_cstr(&fx->state), 0700), 0);
+    assert_int_equal(chown(buf_cstr(&fx->state), 65534, 65534), 0);
+    struct seen s;
+    struct sj_report r;
+    struct sj *j = open_owner(fx, &s, &r);
+    add_text(j, 'd', "x");
+    assert_int_equal(sj_flush(j), 0);
+    assert_int_equal(sj_checkpoint(j, snapshot_lines, "x\n"), 0);
+    sj_close(j);
+    const char *names[] = {"lock", "journal.0000000000000002", "checkpoint.0000000000000002"};
+    for (size_t i = 0; i < 3; i++) {
+        char *p = state_file(fx, names[i]);
+        struct stat st;
+        assert_int_equal(stat(p, &st), 0);
+        assert_int_equal(st.st_uid, 65534);
+        assert_int_equal(st.st_gid, 65534);
+        free(p);
+    }
+    buf_free(&s.text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -614,6 +644,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readonly_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_record_fails_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_step_hook_names_every_crash_point, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_files_belong_to_the_dirs_owner, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
