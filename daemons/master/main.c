@@ -204,8 +204,26 @@ static void watch_signal(struct master *m, uv_signal_t *h, int signum)
 
 /* ------------------------------------------------------------ start-up ---- */
 
+/* 0 and 1 become /dev/null; 2 the log file when `log` is one, so that a
+ * daemon that cannot open it (an account without the right to, as root)
+ * still logs there through its standard error, else /dev/null too. */
+static void detach_stdio(const char *log)
+{
+    int null = open("/dev/null", O_RDWR);
+    int err = log[0] == '/' ? open(log, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0644) : -1;
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(err >= 0 ? err : null, 2);
+    }
+    if (null > 2)
+        close(null);
+    if (err > 2)
+        close(err);
+}
+
 /* Fork: the parent waits for the child's report and exits with it; the
- * child goes on in a session of its own with /dev/null as 0, 1, 2. */
+ * child goes on in a session of its own (detach_stdio). */
 static void background(struct master *m)
 {
     int pipefd[2];
@@ -227,14 +245,7 @@ static void background(struct master *m)
     close(pipefd[0]);
     m->ready_report = pipefd[1];
     setsid();
-    int null = open("/dev/null", O_RDWR);
-    if (null >= 0) {
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(null, 2);
-        if (null > 2)
-            close(null);
-    }
+    detach_stdio(m->conf.log);
 }
 
 static noreturn void fail_start(struct master *m, const char *why)

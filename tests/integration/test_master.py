@@ -387,6 +387,9 @@ def test_as_root_each_daemon_runs_under_its_account(onehop, master_bin, accounts
     run = os.stat(mta.path("run"))
     assert (run.st_uid, run.st_gid, stat.S_IMODE(run.st_mode)) == \
         (0, accounts["dns"].pw_gid, 0o1775)
+    # the accounts cannot open the root-owned log file: they log to it through
+    # the standard error the master gave them
+    mta.wait_log(r"onehop/dnscache\[%d\]: started: socket" % procs["dnscache"]["pid"], timeout=5)
     pids = [p["pid"] for p in procs.values()]
     assert mta.stop().rc == 0
     assert not [p for p in pids if alive(p)]
