@@ -73,23 +73,15 @@ static int finish_failed(const struct inj_txn *t)
     return t->status;
 }
 
+/* INJ_END of a sound transaction: commit, then wake the router and answer
+ * (the commit logged the from= line). */
 static int commit(struct inj_ctx *cx, struct inj_txn *t)
 {
-    struct queue_envelope env;
-    unsigned index;
-    char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
-    inj_txn_envelope(t, &env);
-    if (queue_writer_end_msg(t->w, &env, &index) != 0) {
-        inj_txn_commit_failed(t, errno); /* aborts the writer: tmp file removed */
-        return finish_failed(t);
-    }
-    struct queue_writer *w = t->w;
-    t->w = NULL; /* the commit frees it, whatever happens */
-    if (queue_writer_commit(w, fid) != 0) {
+    char id[QUEUE_ID_LEN + 1];
+    if (inj_txn_commit(t, id) != 0) {
         inj_txn_commit_failed(t, errno);
         return finish_failed(t);
     }
-    queue_msg_id(fid, index, id); /* the writer logged its from= line */
     queue_trigger_pull(cx->run_dir);
     struct buf reply = BUF_INIT;
     inj_reply_ok(&reply, t->txn, id);

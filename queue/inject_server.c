@@ -143,21 +143,8 @@ static void account_data(struct server *sv, struct inj_txn *t, size_t before)
 /* Commit a message that has a file of its own. */
 static void commit_own(struct batch *b, size_t i)
 {
-    struct inj_txn *t = b->t[i];
-    struct queue_envelope env;
-    char fid[QUEUE_FILE_ID_LEN + 1];
-    unsigned index;
-    inj_txn_envelope(t, &env);
-    struct queue_writer *w = t->w;
-    t->w = NULL;
-    if (queue_writer_end_msg(w, &env, &index) != 0) {
+    if (inj_txn_commit(b->t[i], b->id[i]) != 0)
         b->err[i] = errno;
-        queue_writer_abort(w);
-    } else if (queue_writer_commit(w, fid) != 0) {
-        b->err[i] = errno;
-    } else {
-        queue_msg_id(fid, index, b->id[i]);
-    }
 }
 
 /* Commit members[0..n) (in-memory messages) as one file. */

@@ -255,6 +255,26 @@ void inj_txn_spill(struct inj_txn *t, struct queue *q)
     flush_to_writer(t);
 }
 
+int inj_txn_commit(struct inj_txn *t, char *id)
+{
+    struct queue_envelope env;
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    unsigned index;
+    struct queue_writer *w = t->w;
+    t->w = NULL; /* freed by the commit or the abort, whatever happens */
+    inj_txn_envelope(t, &env);
+    if (queue_writer_end_msg(w, &env, &index) != 0) {
+        int e = errno;
+        queue_writer_abort(w);
+        errno = e;
+        return -1;
+    }
+    if (queue_writer_commit(w, fid) != 0)
+        return -1;
+    queue_msg_id(fid, index, id);
+    return 0;
+}
+
 void inj_txn_envelope(const struct inj_txn *t, struct queue_envelope *env)
 {
     memset(env, 0, sizeof(*env));

@@ -71,6 +71,11 @@ void inj_txn_end(struct inj_txn *t);
 /* Give t a writer of its own and move its buffered content there; later data
  * streams to it. A failure (disk full...) is recorded as temporary. */
 void inj_txn_spill(struct inj_txn *t, struct queue *q);
+/* Close the message of t's own writer (one-shot, or spilled) with t's
+ * envelope and commit it (queue_writer_commit, which logs its from= line):
+ * 0 with its message id in id[QUEUE_ID_LEN + 1], or -1 with errno (nothing
+ * queued; the caller records the failure). The writer is gone either way. */
+int inj_txn_commit(struct inj_txn *t, char *id);
 /* Fill env from t (pointers into t). */
 void inj_txn_envelope(const struct inj_txn *t, struct queue_envelope *env);
 /* Stored content size. */

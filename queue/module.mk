@@ -20,8 +20,10 @@ LINKS += mailq=sendmail newaliases=sendmail
 LIB_SRCS += \
 	queue/queue_id.c \
 	queue/queue_format.c \
-	queue/queue_store.c \
-	queue/queue_writer.c \
+	queue/queue_fs.c \
+	queue/queue_read.c \
+	queue/queue_place.c \
+	queue/queue_commit.c \
 	queue/queue_slots.c \
 	queue/queue_update.c \
 	queue/queue_recover.c \

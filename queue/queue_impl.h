@@ -90,45 +90,76 @@ int qf_update_valid(const struct queue_file *f, const struct queue_update *u);
 int qf_msg_finished(const struct queue_msg *m);
 int qf_file_finished(const struct queue_file *f);
 
-/* ---- files and locks (queue_store.c) ---- */
+/* ---- directories, locks, names, renames (queue_fs.c: the bottom) ---- */
 /* "HH/FID" for a place, into out. */
 void queue_rel_path(const char *fid, struct buf *out);
-/* Open FID in `place` and lock it (LOCK_SH or LOCK_EX), checking the path
- * still names the locked inode. Returns the fd, or -1 (ENOENT: not there). */
+/* Open FID in `place` (O_NOFOLLOW|O_NONBLOCK, a regular file, else -1 with
+ * errno EBADMSG) and lock it (LOCK_SH or LOCK_EX), checking the path still
+ * names the locked inode. Returns the fd, or -1 (ENOENT: not there). */
 int queue_open_locked(struct queue *q, enum queue_place place, const char *fid, int lock,
                       int flags);
 /* Find FID in incoming/ then active/, open and lock it; *place receives where. */
 int queue_locate_locked(struct queue *q, const char *fid, int lock, int flags,
                         enum queue_place *place);
-/* Read header, envelope and log of an open file and parse them (content is
- * not read). 0, or -1 with errno EBADMSG and *why when corrupt, or another
- * errno on an I/O error. */
-int queue_read_meta(int fd, const char *fid, enum queue_place place, struct queue_file *f,
-                    const char **why);
 /* 1 if dir_fd/rel still names the (linked) inode open on fd. */
 int queue_still_named(int dir_fd, const char *rel, int fd);
+/* fsync a subdirectory of queue_dir ("incoming/3f"). */
+int queue_fsync_subdir(struct queue *q, int dir, const char *sub);
+/* Create the bucket directory of fid under dir if missing (fsyncing dir). */
+int queue_make_bucket(struct queue *q, int dir, const char *bucket);
+/* A directory at/name, O_NOFOLLOW; the fd or -1. */
+int queue_dir_open_at(int at, const char *name);
+/* Names of a directory, appended to out (free with queue_names_free). */
+struct queue_names {
+    char **v;
+    size_t n, cap;
+};
+/* dir_fd/sub (dir_fd itself when sub is NULL): every name but "." and "..",
+ * or file ids only; 0, or -1 with errno (ENOENT: no such sub). */
+int queue_names_read(int dir_fd, const char *sub, int ids_only, struct queue_names *out);
+void queue_names_free(struct queue_names *n);
+/* rename(2) that never replaces an existing file. */
+int queue_rename_noreplace(int from_dir, const char *from, int to_dir, const char *to);
 /* Move dir_fd/rel to corrupt/base (base.1, base.2... if taken); logs why. */
 int queue_move_corrupt(struct queue *q, int dir_fd, const char *rel, const char *base,
                        const char *why);
 /* Quarantine with the file already locked LOCK_EX (fd stays open). */
 int queue_quarantine_locked(struct queue *q, const char *fid, enum queue_place from,
                             const char *why);
-/* fsync a subdirectory of queue_dir ("incoming/3f"). */
-int queue_fsync_subdir(struct queue *q, int dir, const char *sub);
-/* Create the bucket directory of fid under dir if missing (fsyncing dir). */
-int queue_make_bucket(struct queue *q, int dir, const char *bucket);
+
+/* ---- reading (queue_read.c: calls queue_fs.c, queue_format.c) ---- */
+/* Read header, envelope and log of an open file and parse them (content is
+ * not read). 0, or -1 with errno EBADMSG and *why when corrupt, or another
+ * errno on an I/O error. */
+int queue_read_meta(int fd, const char *fid, enum queue_place place, struct queue_file *f,
+                    const char **why);
 /* Check the body CRC of an open file (versions 2 and 3; a version 1 file
  * passes unless require_crc): 0, or -1 with errno EBADMSG and *why, or an
  * I/O errno. */
 int queue_check_body(int fd, int require_crc, struct qf_header *h, const char **why);
-/* pwrite h, naming fid (version 3), at offset 0 of fd and fdatasync it
- * (queue_writer.c); h->fid (and its time) are set from fid. */
+
+/* ---- putting a committed image into incoming/ (queue_place.c) ---- */
+/* What a message's from= line says (SPEC 8). */
+struct queue_log_msg {
+    char *sender;
+    uint64_t size;
+    size_t nrcpt;
+};
+/* pwrite h, naming fid (version 3), at offset 0 of fd and fdatasync it; h->fid
+ * (and its time) are set from fid. */
 int queue_write_header(int fd, struct qf_header *h, const char *fid);
-/* The SPEC 8 line "ID: from=<sender>, size=N, nrcpt=N" of a committed
- * message (the writer's, and recovery's for what it brings in). */
-void queue_log_from(const char *id, const char *sender, uint64_t size, size_t nrcpt);
-/* rename(2) that never replaces an existing file (queue_writer.c). */
-int queue_rename_noreplace(int from_dir, const char *from, int to_dir, const char *to);
+/* The durable image open on fd, named from_dir/from (tmp/ or slots/), into
+ * incoming/HH/fid: each message's "ID: from=" line logged (msgs[0..n)) right
+ * before the rename, the bucket made if missing; an id already taken (a
+ * clock stepped back) is replaced by a fresh one, the header (h, format 3)
+ * rewritten and fdatasynced first. 0 with fid and bucket[3] final; -1 with
+ * errno (then "not queued after all" is logged). No directory fsync. */
+int queue_place_incoming(struct queue *q, int from_dir, const char *from, int fd,
+                         struct qf_header *h, const struct queue_log_msg *msgs, size_t n, char *fid,
+                         char *bucket);
+/* "ID: not queued after all: ERROR" for the n messages of file fid, whose
+ * from= lines went out before a later step failed. */
+void queue_log_not_queued(size_t n, const char *fid, int e);
 
 /* ---- commit slots (queue_slots.c) ---- */
 #define QUEUE_SLOT_BATCH 32 /* created per refill (one fsync of slots/) */

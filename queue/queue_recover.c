@@ -24,13 +24,13 @@
  *   formats 1 and 2 only, their state log:
  *   torn append at a state log's end    cut off (never acknowledged)
  *   file whose messages are all done    unlinked (crash before its unlink)
+ * Calls queue_slots.c (settling a slot), queue_read.c, queue_fs.c.
  * Must never: remove a tmp/ file whose writer still runs, touch a slot whose
  * lock is held, remove a file with a pending recipient, or open anything in
  * a way that blocks (a FIFO) or follows a symlink.
  */
 #include "queue_impl.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -42,41 +42,6 @@
 #include "log.h"
 #include "mem.h"
 #include "sysdeps.h"
-
-struct names {
-    char **v;
-    size_t n, cap;
-};
-
-/* Every name in dir_fd/sub (or dir_fd itself) but "." and "..". */
-static int read_names(int dir_fd, const char *sub, struct names *out)
-{
-    int fd = sub ? openat(dir_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
-                 : openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (!d) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        out->v = xgrow(out->v, &out->cap, out->n + 1, sizeof(*out->v));
-        out->v[out->n++] = xstrdup(e->d_name);
-    }
-    closedir(d);
-    return 0;
-}
-
-static void names_free(struct names *n)
-{
-    for (size_t i = 0; i < n->n; i++)
-        free(n->v[i]);
-    free(n->v);
-    memset(n, 0, sizeof(*n));
-}
 
 /* ---------------------------------------------------------------- tmp/ ---- */
 static void sweep_tmp_one(struct queue *q, const char *name, struct queue_recovery *r)
@@ -103,22 +68,22 @@ static void sweep_tmp_one(struct queue *q, const char *name, struct queue_recove
 
 static void sweep_tmp(struct queue *q, struct queue_recovery *r)
 {
-    struct names n = {NULL, 0, 0};
-    if (read_names(q->dir_fd[QDIR_TMP], NULL, &n) != 0) {
+    struct queue_names n = {NULL, 0, 0};
+    if (queue_names_read(q->dir_fd[QDIR_TMP], NULL, 0, &n) != 0) {
         log_warn("recovery: cannot read %s/tmp: %m", q->path);
         return;
     }
     for (size_t i = 0; i < n.n; i++)
         sweep_tmp_one(q, n.v[i], r);
-    names_free(&n);
+    queue_names_free(&n);
 }
 
 /* --------------------------------------------------------------- slots/ ---- */
 static void sweep_slots(struct queue *q, struct queue_recovery *r)
 {
-    struct names n = {NULL, 0, 0};
+    struct queue_names n = {NULL, 0, 0};
     int dir = queue_slots_dir(q);
-    if (dir < 0 || read_names(dir, NULL, &n) != 0) {
+    if (dir < 0 || queue_names_read(dir, NULL, 0, &n) != 0) {
         log_warn("recovery: cannot read %s/slots: %m", q->path);
         return;
     }
@@ -142,7 +107,7 @@ static void sweep_slots(struct queue *q, struct queue_recovery *r)
         }
         close(fd);
     }
-    names_free(&n);
+    queue_names_free(&n);
 }
 
 /* ------------------------------------------------- names in the places ---- */
@@ -208,9 +173,9 @@ static void check_file(struct queue *q, enum queue_place place, const char *fid,
 static void sweep_bucket(struct queue *q, enum queue_place place, const char *bucket, int files,
                          struct queue_recovery *r)
 {
-    struct names n = {NULL, 0, 0};
+    struct queue_names n = {NULL, 0, 0};
     struct buf rel = BUF_INIT;
-    if (read_names(q->dir_fd[place], bucket, &n) != 0)
+    if (queue_names_read(q->dir_fd[place], bucket, 0, &n) != 0)
         return;
     for (size_t i = 0; i < n.n; i++) {
         buf_clear(&rel);
@@ -219,19 +184,19 @@ static void sweep_bucket(struct queue *q, enum queue_place place, const char *bu
             check_file(q, place, n.v[i], r);
     }
     buf_free(&rel);
-    names_free(&n);
+    queue_names_free(&n);
 }
 
 /* Entries at the top of incoming/ or active/ that are not buckets. */
 static void sweep_top(struct queue *q, enum queue_place place, struct queue_recovery *r)
 {
-    struct names n = {NULL, 0, 0};
-    if (read_names(q->dir_fd[place], NULL, &n) != 0)
+    struct queue_names n = {NULL, 0, 0};
+    if (queue_names_read(q->dir_fd[place], NULL, 0, &n) != 0)
         return;
     for (size_t i = 0; i < n.n; i++)
         if (!is_bucket_name(n.v[i]))
             settle_name(q, place, n.v[i], n.v[i], NULL, r);
-    names_free(&n);
+    queue_names_free(&n);
 }
 
 static void sweep_place(struct queue *q, enum queue_place place, int files,

@@ -1,7 +1,7 @@
 /*
  * queue_slots — commit slots: pre-made empty files in queue_dir/slots/
  * whose directory entries are already durable, so that a one-shot commit
- * costs one fdatasync of an existing file (queue_writer.c, docs/INTERNALS.md
+ * costs one fdatasync of an existing file (queue_commit.c, docs/INTERNALS.md
  * "Commit slots").
  *
  * A slot is FREE (empty, mode 0640, unlocked), TAKEN (locked LOCK_EX by a
@@ -11,14 +11,15 @@
  * died).
  * A left-over slot holding a complete image whose body CRC matches was
  * committed (its fdatasync returned) and is renamed into incoming/; any other
- * left-over image was never committed and is emptied.
+ * left-over image was never committed and is emptied. Below the commit
+ * (queue_commit.c takes and refills slots); calls queue_place.c (the
+ * rename of a committed leftover), queue_read.c and queue_fs.c only.
  * Must never: touch a slot whose lock is held, use a slot whose directory
  * entry may not be durable, or empty a slot holding a committed image.
  */
 #include "queue_impl.h"
 #include "queue_modes.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -42,40 +43,6 @@ int queue_slots_dir(struct queue *q)
     }
     q->slots_fd = fd;
     return fd;
-}
-
-struct slot_names {
-    char **v;
-    size_t n, cap;
-};
-
-static void names_free(struct slot_names *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        free(s->v[i]);
-    free(s->v);
-}
-
-/* Names in slots/ that can be slots (file ids). */
-static int read_slot_names(int dir_fd, struct slot_names *out)
-{
-    int fd = dup(dir_fd);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (!d) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    rewinddir(d);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (!queue_file_id_valid(e->d_name))
-            continue;
-        out->v = xgrow(out->v, &out->cap, out->n + 1, sizeof(*out->v));
-        out->v[out->n++] = xstrdup(e->d_name);
-    }
-    closedir(d);
-    return 0;
 }
 
 int queue_slots_refill(struct queue *q)
@@ -104,31 +71,18 @@ int queue_slots_refill(struct queue *q)
     return synced ? n : 0;
 }
 
-/* The from= line of each message of f, under the ids of file fid: the
- * writer died before it could log them (or, killed right after logging
- * them, before its rename: then they are logged twice, never not at all). */
-static void log_recovered(const struct queue_file *f, const char *fid)
-{
-    for (size_t k = 0; k < f->nmsg; k++) {
-        char id[QUEUE_ID_LEN + 1];
-        queue_msg_id(fid, (unsigned)k, id);
-        queue_log_from(id, f->msg[k].sender, f->msg[k].size, f->msg[k].nrcpt);
-    }
-}
-
-/* The committed image in the locked slot fd: move it into incoming/ under
- * the id its header names (format 2: of its commit time), fsync the
- * bucket. */
+/* The committed image in the locked slot fd: into incoming/ under the id
+ * its header names (format 2: of its commit time), its messages' from=
+ * lines logged (its writer died before it could: or, killed right after
+ * logging them, before its rename, and then they are logged twice, never
+ * not at all), the bucket fsynced. */
 static enum slot_outcome commit_leftover(struct queue *q, int fd, const char *name,
                                          const struct qf_header *h)
 {
     struct queue_file f;
     const char *why;
     char fid[QUEUE_FILE_ID_LEN + 1], bucket[3];
-    struct buf rel = BUF_INIT;
-    struct stat st;
     struct qf_header hdr = *h;
-    enum slot_outcome out = SLOT_ERROR;
     if (h->version == 3)
         memcpy(fid, h->fid, sizeof(fid)); /* the id its writer chose */
     else
@@ -139,34 +93,17 @@ static enum slot_outcome commit_leftover(struct queue *q, int fd, const char *na
         return queue_move_corrupt(q, q->slots_fd, name, fid, why) == 0 ? SLOT_QUARANTINED
                                                                        : SLOT_ERROR;
     }
-    for (int tries = 0; tries < 100; tries++) {
-        queue_bucket(fid, bucket);
-        queue_rel_path(fid, &rel);
-        if (queue_make_bucket(q, QDIR_INCOMING, bucket) != 0)
-            break;
-        if (fstatat(q->dir_fd[QDIR_ACTIVE], buf_cstr(&rel), &st, AT_SYMLINK_NOFOLLOW) == 0 ||
-            fstatat(q->dir_fd[QDIR_INCOMING], buf_cstr(&rel), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-            errno = EEXIST;
-        } else {
-            log_recovered(&f, fid);
-            if (queue_rename_noreplace(q->slots_fd, name, q->dir_fd[QDIR_INCOMING],
-                                       buf_cstr(&rel)) == 0) {
-                out =
-                    queue_fsync_subdir(q, QDIR_INCOMING, bucket) == 0 ? SLOT_COMMITTED : SLOT_ERROR;
-                break;
-            }
-        }
-        if (errno != EEXIST)
-            break;
-        queue_file_id_new(fid, NULL); /* taken: a fresh id (nobody was told this one) */
-        if (hdr.version == 3 && queue_write_header(fd, &hdr, fid) != 0)
-            break;
+    struct queue_log_msg *msgs = xcalloc(f.nmsg, sizeof(*msgs));
+    for (size_t k = 0; k < f.nmsg; k++)
+        msgs[k] = (struct queue_log_msg){f.msg[k].sender, f.msg[k].size, f.msg[k].nrcpt};
+    enum slot_outcome out = SLOT_ERROR;
+    if (queue_place_incoming(q, q->slots_fd, name, fd, &hdr, msgs, f.nmsg, fid, bucket) == 0) {
+        out = queue_fsync_subdir(q, QDIR_INCOMING, bucket) == 0 ? SLOT_COMMITTED : SLOT_ERROR;
+        log_info("%s: committed slot %s of a dead writer moved to incoming/%s/%s", fid, name,
+                 bucket, fid);
     }
-    if (out == SLOT_COMMITTED)
-        log_info("%s: committed slot %s of a dead writer moved to incoming/%s", fid, name,
-                 buf_cstr(&rel));
+    free(msgs);
     queue_file_free(&f);
-    buf_free(&rel);
     return out;
 }
 
@@ -219,10 +156,10 @@ static int lock_slot(int dir, const char *name, struct stat *st)
 static int take_pass(struct queue *q, char *name, size_t *names)
 {
     int dir = q->slots_fd;
-    struct slot_names s = {NULL, 0, 0};
+    struct queue_names s = {NULL, 0, 0};
     int taken = -1;
     *names = 0;
-    if (read_slot_names(dir, &s) != 0)
+    if (queue_names_read(dir, NULL, 1, &s) != 0)
         return -1;
     *names = s.n;
     size_t start = s.n ? (size_t)getpid() % s.n : 0; /* concurrent writers spread out */
@@ -242,7 +179,7 @@ static int take_pass(struct queue *q, char *name, size_t *names)
         }
         close(fd);
     }
-    names_free(&s);
+    queue_names_free(&s);
     return taken;
 }
 

@@ -3,7 +3,8 @@
  * release, delete, taking a file into active/, quarantine (queue.h
  * "updates"; rule 1 of the LOCKING RULE). State records go only into the
  * state log of a format 1 or 2 file; a format 3 file never changes after
- * its commit (EOPNOTSUPP: its state is the router's journal).
+ * its commit (EOPNOTSUPP: its state is the router's journal). Calls
+ * queue_read.c, queue_fs.c and queue_format.c only.
  *
  * An update appends records to the file's state log under LOCK_EX and
  * fdatasyncs before it returns, so the caller acts on a change only once it
@@ -29,61 +30,6 @@
 #include "mem.h"
 #include "sysdeps.h"
 #include "safeio.h"
-
-int queue_move_corrupt(struct queue *q, int dir_fd, const char *rel, const char *base,
-                       const char *why)
-{
-    struct buf dst = BUF_INIT;
-    buf_sets(&dst, base);
-    int rc = -1;
-    for (int n = 1; n < 100; n++) {
-        if (renameat2(dir_fd, rel, q->dir_fd[QDIR_CORRUPT], buf_cstr(&dst), RENAME_NOREPLACE) ==
-            0) {
-            rc = 0;
-            break;
-        }
-        if (errno != EEXIST)
-            break;
-        buf_clear(&dst);
-        buf_printf(&dst, "%s.%d", base, n);
-    }
-    if (rc == 0)
-        log_warn("%s: %s: moved to corrupt/%s", base, why, buf_cstr(&dst));
-    else
-        log_error("%s: %s, and moving it to corrupt/ failed: %m", base, why);
-    buf_free(&dst);
-    return rc;
-}
-
-int queue_quarantine_locked(struct queue *q, const char *fid, enum queue_place from,
-                            const char *why)
-{
-    struct buf rel = BUF_INIT, what = BUF_INIT;
-    queue_rel_path(fid, &rel);
-    buf_printf(&what, "queue file is corrupt (%s)", why ? why : "unknown");
-    int rc = queue_move_corrupt(q, q->dir_fd[from], buf_cstr(&rel), fid, buf_cstr(&what));
-    int e = errno;
-    buf_free(&rel);
-    buf_free(&what);
-    errno = e;
-    return rc;
-}
-
-int queue_quarantine(struct queue *q, const char *fid, enum queue_place from, const char *why)
-{
-    if (!queue_file_id_valid(fid) || from == QUEUE_CORRUPT) {
-        errno = EINVAL;
-        return -1;
-    }
-    int fd = queue_open_locked(q, from, fid, LOCK_EX, O_RDONLY);
-    if (fd < 0)
-        return -1;
-    int rc = queue_quarantine_locked(q, fid, from, why);
-    int e = errno;
-    close(fd);
-    errno = e;
-    return rc;
-}
 
 /* Cut a torn tail off a file held LOCK_EX. */
 static int drop_torn_tail(int fd, const struct queue_file *f)

@@ -1,26 +1,31 @@
 /*
- * queue_writer — building and committing a new queue file (queue.h
- * "writing"; the steps and their crash points are in docs/INTERNALS.md).
+ * queue_commit — building and committing a new queue file, the steps in
+ * the order they happen (queue.h "writing"; their crash points are in
+ * docs/INTERNALS.md). It calls downward only: queue_slots.c (take, refill),
+ * queue_place.c (the rename into incoming/ and the from= lines),
+ * queue_fs.c and queue_format.c.
  *
  * Through tmp/ (server mode's group commits, and the fallback):
  *   1. create tmp/FID (O_EXCL, 0640) and flock it LOCK_EX; if a recovery
  *      sweep removed it between the create and the lock, start over
- *   2. write a zero header, each message's content, then the envelope
- *   3. pwrite the real header, fdatasync the file
- *   4. rename tmp/FID to incoming/HH/FID without replacing anything: the
- *      COMMIT POINT
+ *   2. write a zero header, each message's content (its CRC-32C kept for
+ *      its 'M' record), then the envelope
+ *   3. pwrite the real header, naming FID, fdatasync the file
+ *   4. log each message's from= line and rename tmp/FID to incoming/HH/FID
+ *      without replacing anything: the COMMIT POINT (queue_place.c)
  *   5. fsync incoming/HH: the commit is durable; only now is success told
  * Through a commit slot (QUEUE_OPEN_SLOTS, the one-shot injector):
  *   1. take a free slot: a pre-made empty file of slots/ whose directory
  *      entry is already durable, locked LOCK_EX (queue_slots.c)
  *   2. as above, into the slot
- *   3. choose the file id now (commit time), pwrite the header (with the
- *      CRC-32C of the body, which is what tells a complete image from one
- *      whose blocks were flushed out of order), fdatasync: the COMMIT POINT
- *      (data durable in a durable entry)
- *   4. rename slots/S to incoming/HH/FID, no directory fsync: a rename is
- *      atomic, so after a crash the file is under one of the two names and
- *      recovery renames a committed slot; only then is success told
+ *   3. choose the file id now (commit time), pwrite the header naming it
+ *      (with the CRC-32C of the body, which is what tells a complete image
+ *      from one whose blocks were flushed out of order), fdatasync: the
+ *      COMMIT POINT (data durable in a durable entry)
+ *   4. log the from= line, rename slots/S to incoming/HH/FID, no directory
+ *      fsync: a rename is atomic, so after a crash the file is under one of
+ *      the two names and recovery renames a committed slot; only then is
+ *      success told
  *   5. refill slots/ when it runs low (one directory fsync per batch)
  * A failure at any step removes the tmp file (empties the slot) and reports
  * errno; nothing is ever visible half-written.
@@ -40,18 +45,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "log.h"
 #include "mem.h"
 #include "sysdeps.h"
 #include "safeio.h"
 
 #define WRITE_CHUNK (256u * 1024)
-
-struct logged {
-    char *sender;
-    uint64_t size;
-    size_t nrcpt;
-};
 
 struct queue_writer {
     struct queue *q;
@@ -65,9 +63,9 @@ struct queue_writer {
     uint64_t created_us;
     struct buf out; /* bytes not yet written; they start at out_off */
     uint64_t out_off;
-    uint64_t msg_start;    /* content offset of the open message */
-    struct buf env;        /* the envelope section so far */
-    struct logged *logged; /* per message, for its from= line */
+    uint64_t msg_start;           /* content offset of the open message */
+    struct buf env;               /* the envelope section so far */
+    struct queue_log_msg *logged; /* per message, for its from= line */
     size_t logged_cap;
     unsigned nmsg;
     int error; /* errno of the first failure, sticky */
@@ -212,7 +210,8 @@ int queue_writer_end_msg(struct queue_writer *w, const struct queue_envelope *en
     if (index)
         *index = w->nmsg;
     w->logged = xgrow(w->logged, &w->logged_cap, w->nmsg + 1, sizeof(*w->logged));
-    w->logged[w->nmsg] = (struct logged){xstrdup(env->sender ? env->sender : ""), size, env->nrcpt};
+    w->logged[w->nmsg] =
+        (struct queue_log_msg){xstrdup(env->sender ? env->sender : ""), size, env->nrcpt};
     w->nmsg++;
     w->msg_start = writer_pos(w);
     w->msg_crc = 0;
@@ -227,28 +226,6 @@ unsigned queue_writer_count(const struct queue_writer *w)
 uint64_t queue_writer_msg_size(const struct queue_writer *w)
 {
     return writer_pos(w) - w->msg_start;
-}
-
-int queue_write_header(int fd, struct qf_header *h, const char *fid)
-{
-    unsigned char raw[QF_HEADER_SIZE];
-    memcpy(h->fid, fid, QUEUE_FILE_ID_LEN + 1);
-    if (h->version == 3 && queue_id_time(fid, &h->created_us) != 0)
-        return errno = EINVAL, -1;
-    qf_header_encode(h, raw);
-    ssize_t r;
-    do
-        r = pwrite(fd, raw, sizeof(raw), 0);
-    while (r < 0 && errno == EINTR);
-    if (r != (ssize_t)sizeof(raw)) {
-        if (r >= 0)
-            errno = EIO;
-        return -1;
-    }
-    do
-        r = fdatasync(fd);
-    while (r < 0 && errno == EINTR);
-    return (int)r;
 }
 
 /* Steps 2-3: envelope, header naming fid, fdatasync. */
@@ -270,101 +247,16 @@ static int write_and_sync(struct queue_writer *w, const char *fid)
     return queue_write_header(w->fd, h, fid);
 }
 
-int queue_rename_noreplace(int from_dir, const char *from, int to_dir, const char *to)
-{
-    if (renameat2(from_dir, from, to_dir, to, RENAME_NOREPLACE) == 0)
-        return 0;
-    if (errno != EINVAL && errno != ENOSYS)
-        return -1;
-    /* file system without RENAME_NOREPLACE: link(2) refuses to replace too */
-    if (linkat(from_dir, from, to_dir, to, 0) != 0)
-        return -1;
-    unlinkat(from_dir, from, 0);
-    return 0;
-}
-
-void queue_log_from(const char *id, const char *sender, uint64_t size, size_t nrcpt)
-{
-    log_info("%s: from=<%s>, size=%llu, nrcpt=%zu", id, sender, (unsigned long long)size, nrcpt);
-}
-
-/* The from= line of each message, under the ids of file fid (SPEC 8). It
- * is written once the data is durable, right before the rename: a kill -9
- * between the two leaves a line for a file that recovery then removes
- * (tmp/) or brings in and logs again (a slot); never a committed message
- * without one. */
-static void log_messages(const struct queue_writer *w, const char *fid)
-{
-    for (unsigned k = 0; k < w->nmsg; k++) {
-        char id[QUEUE_ID_LEN + 1];
-        queue_msg_id(fid, k, id);
-        queue_log_from(id, w->logged[k].sender, w->logged[k].size, w->logged[k].nrcpt);
-    }
-}
-
-/* The commit failed after log_messages(): say so for each message. */
-static void log_not_queued(const struct queue_writer *w, const char *fid, int e)
-{
-    for (unsigned k = 0; k < w->nmsg; k++) {
-        char id[QUEUE_ID_LEN + 1];
-        queue_msg_id(fid, k, id);
-        log_warn("%s: not queued after all: %s", id, strerror(e));
-    }
-}
-
-/* Step 4: returns 0 with the final file id in fid. The from= lines go out
- * right before the rename, once per id tried (a missing bucket is made and
- * the same id tried again). */
-static int rename_into_place(struct queue_writer *w, char *fid, char *bucket)
+/* Step 4 (queue_place.c): the image into incoming/ under fid (the tmp
+ * name, or the id chosen at a slot's commit), its from= lines logged. */
+static int place(struct queue_writer *w, char *fid, char *bucket)
 {
     struct queue *q = w->q;
-    struct buf rel = BUF_INIT;
-    struct stat st;
-    char logged_as[QUEUE_FILE_ID_LEN + 1] = "";
-    int rc = -1, made_bucket = 0;
     int from_dir = w->slot ? q->slots_fd : q->dir_fd[QDIR_TMP];
     if (!w->slot)
         memcpy(fid, w->tmp_name, QUEUE_FILE_ID_LEN + 1);
-    for (int tries = 0; tries < 100; tries++) {
-        queue_bucket(fid, bucket);
-        queue_rel_path(fid, &rel);
-        if (fstatat(q->dir_fd[QDIR_ACTIVE], buf_cstr(&rel), &st, AT_SYMLINK_NOFOLLOW) == 0 ||
-            fstatat(q->dir_fd[QDIR_INCOMING], buf_cstr(&rel), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-            errno = EEXIST; /* an older file of the same name (clock stepped back) */
-        } else {
-            if (strcmp(logged_as, fid) != 0) {
-                log_messages(w, fid);
-                memcpy(logged_as, fid, sizeof(logged_as));
-            }
-            if (queue_rename_noreplace(from_dir, w->tmp_name, q->dir_fd[QDIR_INCOMING],
-                                       buf_cstr(&rel)) == 0) {
-                rc = 0;
-                break;
-            }
-        }
-        if (errno == ENOENT && !made_bucket) {
-            made_bucket = 1;
-            if (queue_make_bucket(q, QDIR_INCOMING, bucket) != 0)
-                break;
-            continue;
-        }
-        if (errno != EEXIST)
-            break;
-        if (logged_as[0])
-            log_not_queued(w, logged_as, EEXIST);
-        logged_as[0] = '\0';
-        /* taken (a clock stepped back): a new id, which the header names */
-        queue_file_id_new(fid, NULL);
-        if (w->hdr.version == 3 && queue_write_header(w->fd, &w->hdr, fid) != 0)
-            break;
-    }
-    if (rc != 0 && logged_as[0]) {
-        int e = errno;
-        log_not_queued(w, logged_as, e);
-        errno = e;
-    }
-    buf_free(&rel);
-    return rc;
+    return queue_place_incoming(q, from_dir, w->tmp_name, w->fd, &w->hdr, w->logged, w->nmsg, fid,
+                                bucket);
 }
 
 static void writer_free(struct queue_writer *w)
@@ -397,7 +289,7 @@ static int commit_slot(struct queue_writer *w, char *fid)
         slot_release(w, 1);
         return errno = e, -1;
     }
-    if (rename_into_place(w, fid, bucket) != 0) {
+    if (place(w, fid, bucket) != 0) {
         int e = errno;
         slot_release(w, 1);
         return errno = e, -1;
@@ -422,12 +314,12 @@ int queue_writer_commit(struct queue_writer *w, char *fid)
         e = EINVAL;
     } else if (write_and_sync(w, w->tmp_name) != 0) {
         e = errno;
-    } else if (rename_into_place(w, fid, bucket) != 0) {
+    } else if (place(w, fid, bucket) != 0) {
         e = errno;
     } else if (queue_fsync_subdir(w->q, QDIR_INCOMING, bucket) != 0) {
         /* Committed but maybe not durable: take it back, report failure. */
         e = errno;
-        log_not_queued(w, fid, e);
+        queue_log_not_queued(w->nmsg, fid, e);
         struct buf rel = BUF_INIT;
         queue_rel_path(fid, &rel);
         unlinkat(w->q->dir_fd[QDIR_INCOMING], buf_cstr(&rel), 0);

@@ -1,21 +1,20 @@
 /*
- * queue_store — opening the queue, finding, locking, reading and listing
- * queue files (queue.h "layout", "locking", "reading").
+ * queue_read — reading committed queue files (queue.h "reading", "file
+ * format"): a file's header, envelope and (formats 1 and 2) state log
+ * parsed and checked against its name and length; one message's content
+ * verified against its own checksum before it is handed out
+ * (queue_msg_open, queue_content_read); the files of a place listed, all
+ * unfinished messages scanned, the states counted.
  *
- * Every path is resolved relative to descriptors opened once on queue_dir
- * and its subdirectories, so the process's cwd never matters. A file is
- * opened O_NOFOLLOW|O_NONBLOCK (a FIFO or symlink named like a queue file
- * never hangs or misleads a reader) and read under LOCK_SH; a file found
- * corrupt is reported (logged) and left in place for recovery or the
- * cleaner to quarantine: readers only read. The caller goes on with the
- * next one.
- * Must never: return a message of a file it could not fully validate, or
- * stop a listing because one file is bad.
+ * A file found corrupt is reported (logged) and left where it is, for
+ * recovery or the router's cleaner to quarantine: readers only read. The
+ * caller goes on with the next one. Calls queue_fs.c and queue_format.c.
+ * Must never: return a message of a file it could not fully validate, hand
+ * out content that fails its checksum, change anything, or stop a listing
+ * because one file is bad.
  */
 #include "queue_impl.h"
-#include "queue_modes.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,323 +25,6 @@
 
 #include "log.h"
 #include "mem.h"
-#include "safeio.h"
-
-const char *const queue_dir_names[QDIR_COUNT] = {"incoming", "active", "corrupt", "tmp", "lock"};
-/* queue.h "layout": the router's group may list and read the places, never
- * tmp/ or lock/ (writer side only) */
-static const mode_t queue_dir_modes[QDIR_COUNT] = {
-    QUEUE_PLACE_MODE, QUEUE_PLACE_MODE, QUEUE_PLACE_MODE, QUEUE_PRIVATE_MODE, QUEUE_PRIVATE_MODE};
-
-/* ---------------------------------------------------------------- open ---- */
-static int open_dir_at(int at, const char *name)
-{
-    return openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-}
-
-/* 1 if this process may set the set-gid bit of a file of group gid. */
-static int may_set_gid(gid_t gid)
-{
-    if (geteuid() == 0 || getegid() == gid)
-        return 1;
-    gid_t groups[256];
-    int n = getgroups(256, groups);
-    for (int i = 0; i < n; i++)
-        if (groups[i] == gid)
-            return 1;
-    return 0;
-}
-
-/* A directory just made gets its mode (queue.h "layout") whatever the
- * umask. A set-gid bit inherited from the parent stays: files made in it
- * must carry the router's group. A process outside the directory's group
- * cannot set that bit, and its chmod(2) would clear an inherited one, so it
- * leaves such a directory as mkdir made it (onehop-queue's umask is 027). */
-static int set_dir_mode(int at, const char *name, mode_t mode)
-{
-    struct stat st;
-    if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-        return -1;
-    mode_t want = mode | (st.st_mode & S_ISGID);
-    if (!may_set_gid(st.st_gid)) {
-        if (st.st_mode & S_ISGID)
-            return 0;
-        want &= ~(mode_t)S_ISGID;
-    }
-    return (st.st_mode & 07777) == want ? 0 : fchmodat(at, name, want, 0);
-}
-
-/* mkdir name under at (mode as set_dir_mode) if missing; *made set when created. */
-static int ensure_dir_at(int at, const char *name, mode_t mode, int *made)
-{
-    if (mkdirat(at, name, mode & 0777) == 0) {
-        *made = 1;
-        return set_dir_mode(at, name, mode);
-    }
-    struct stat st;
-    if (errno == EEXIST && fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
-        return 0;
-    if (errno == EEXIST)
-        errno = ENOTDIR;
-    return -1;
-}
-
-static int ensure_buckets(int dir_fd)
-{
-    int made = 0;
-    for (unsigned i = 0; i < QUEUE_BUCKETS; i++) {
-        char name[3];
-        snprintf(name, sizeof(name), "%02x", i);
-        if (ensure_dir_at(dir_fd, name, QUEUE_PLACE_MODE, &made) != 0)
-            return -1;
-    }
-    return made ? fsync(dir_fd) : 0;
-}
-
-static int create_layout(struct queue *q)
-{
-    int made = 0;
-    for (int d = 0; d < QDIR_COUNT; d++)
-        if (ensure_dir_at(q->root_fd, queue_dir_names[d], queue_dir_modes[d], &made) != 0)
-            return -1;
-    return made ? fsync(q->root_fd) : 0;
-}
-
-static int open_subdirs(struct queue *q)
-{
-    for (int d = 0; d < QDIR_COUNT; d++) {
-        if (q->dir_fd[d] < 0 && (q->dir_fd[d] = open_dir_at(q->root_fd, queue_dir_names[d])) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* With QUEUE_OPEN_CREATE, a queue whose layout is incomplete is completed
- * (a complete one costs nothing more: the common case of onehop-queue). A
- * bucket that goes missing later is made again when a file needs it. */
-static int open_layout(struct queue *q, unsigned flags)
-{
-    if (open_subdirs(q) == 0)
-        return 0;
-    if (!(flags & QUEUE_OPEN_CREATE) || errno != ENOENT || create_layout(q) != 0 ||
-        open_subdirs(q) != 0)
-        return -1;
-    for (int d = QDIR_INCOMING; d <= QDIR_ACTIVE; d++)
-        if (ensure_buckets(q->dir_fd[d]) != 0)
-            return -1;
-    return 0;
-}
-
-/* fsync every ancestor of path, nearest first (".", for a relative path,
- * last): the entries mkdir_p just made on the way are then durable. */
-static int fsync_ancestors(const char *path)
-{
-    struct buf p = BUF_INIT;
-    buf_sets(&p, path);
-    int rc = 0;
-    char *slash;
-    while (rc == 0 && p.len > 1 && (slash = strrchr(p.s, '/')) != NULL) {
-        buf_truncate(&p, slash == p.s ? 1 : (size_t)(slash - p.s));
-        rc = fsync_dir(p.s);
-    }
-    if (rc == 0 && path[0] != '/')
-        rc = fsync_dir(".");
-    int e = errno;
-    buf_free(&p);
-    errno = e;
-    return rc;
-}
-
-/* queue_dir itself, when missing: QUEUE_ROOT_MODE (its parents as the
- * umask leaves 0755), each new directory's parent fsynced (a queue_dir made
- * by onehop-queue must survive a power cut with the message committed into
- * it). Only the layout
- * below it is made; state/ belongs to the router and is never created or
- * touched here. */
-static int make_queue_dir(const char *queue_dir)
-{
-    struct stat st;
-    if (stat(queue_dir, &st) == 0)
-        return 0;
-    if (mkdir_p(queue_dir, 0755) != 0 || fsync_ancestors(queue_dir) != 0)
-        return -1;
-    return set_dir_mode(AT_FDCWD, queue_dir, QUEUE_ROOT_MODE);
-}
-
-int queue_open(struct queue **out, const char *queue_dir, unsigned flags, const char **why)
-{
-    struct queue *q = xcalloc(1, sizeof(*q));
-    q->path = xstrdup(queue_dir);
-    q->owner_fd = -1;
-    q->slots_fd = -1;
-    q->flags = flags;
-    q->write_version = QF_VERSION;
-    q->root_fd = -1;
-    for (int d = 0; d < QDIR_COUNT; d++)
-        q->dir_fd[d] = -1;
-    if ((flags & QUEUE_OPEN_CREATE) && make_queue_dir(queue_dir) != 0) {
-        *why = "cannot create the queue directory";
-    } else if ((q->root_fd = open(queue_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        *why = "cannot open the queue directory";
-    } else if (open_layout(q, flags) != 0) {
-        *why = "queue directory layout missing or not usable";
-    } else {
-        *out = q;
-        return 0;
-    }
-    int e = errno;
-    queue_close(q);
-    errno = e;
-    return -1;
-}
-
-void queue_close(struct queue *q)
-{
-    if (!q)
-        return;
-    queue_unlock_owner(q);
-    if (q->slots_fd >= 0)
-        close(q->slots_fd);
-    for (int d = 0; d < QDIR_COUNT; d++)
-        if (q->dir_fd[d] >= 0)
-            close(q->dir_fd[d]);
-    if (q->root_fd >= 0)
-        close(q->root_fd);
-    free(q->path);
-    free(q);
-}
-
-const char *queue_path(const struct queue *q)
-{
-    return q->path;
-}
-
-int queue_lock_owner(struct queue *q, int wait)
-{
-    if (q->owner_fd >= 0)
-        return 0;
-    int fd = openat(q->dir_fd[QDIR_LOCK], "owner", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return -1;
-    int r;
-    do
-        r = flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB));
-    while (r < 0 && errno == EINTR);
-    if (r < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    q->owner_fd = fd;
-    return 0;
-}
-
-void queue_unlock_owner(struct queue *q)
-{
-    if (q->owner_fd >= 0)
-        close(q->owner_fd);
-    q->owner_fd = -1;
-}
-
-int queue_fsync_subdir(struct queue *q, int dir, const char *sub)
-{
-    int fd = open_dir_at(q->dir_fd[dir], sub);
-    if (fd < 0)
-        return -1;
-    int r = fsync(fd);
-    int e = errno;
-    close(fd);
-    errno = e;
-    return r;
-}
-
-int queue_make_bucket(struct queue *q, int dir, const char *bucket)
-{
-    int made = 0;
-    if (ensure_dir_at(q->dir_fd[dir], bucket, QUEUE_PLACE_MODE, &made) != 0)
-        return -1;
-    return made ? fsync(q->dir_fd[dir]) : 0;
-}
-
-/* ------------------------------------------------------------- locking ---- */
-void queue_rel_path(const char *fid, struct buf *out)
-{
-    char bucket[3];
-    queue_bucket(fid, bucket);
-    buf_clear(out);
-    buf_printf(out, "%s/%s", bucket, fid);
-}
-
-static int lock_fd(int fd, int lock)
-{
-    int r;
-    do
-        r = flock(fd, lock);
-    while (r < 0 && errno == EINTR);
-    return r;
-}
-
-int queue_still_named(int dir_fd, const char *rel, int fd)
-{
-    struct stat a, b;
-    if (fstat(fd, &a) != 0 || fstatat(dir_fd, rel, &b, AT_SYMLINK_NOFOLLOW) != 0)
-        return 0;
-    return a.st_ino == b.st_ino && a.st_dev == b.st_dev && a.st_nlink > 0;
-}
-
-int queue_open_locked(struct queue *q, enum queue_place place, const char *fid, int lock, int flags)
-{
-    struct buf rel = BUF_INIT;
-    if (place == QUEUE_CORRUPT)
-        buf_sets(&rel, fid);
-    else
-        queue_rel_path(fid, &rel);
-    int fd = -1;
-    for (int tries = 0; tries < 5; tries++) {
-        /* O_NONBLOCK: a FIFO named like a queue file must not hang us; it
-         * is refused below, as anything that is not a regular file is */
-        fd = openat(q->dir_fd[place], buf_cstr(&rel), flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-        if (fd < 0 && errno == ELOOP)
-            errno = EBADMSG; /* a symlink: never a queue file */
-        if (fd < 0)
-            break;
-        struct stat st;
-        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-            close(fd);
-            fd = -1;
-            errno = EBADMSG;
-            break;
-        }
-        if (lock_fd(fd, lock) == 0 && queue_still_named(q->dir_fd[place], buf_cstr(&rel), fd))
-            break;
-        close(fd); /* moved or removed while we waited: look again */
-        fd = -1;
-        errno = ENOENT;
-    }
-    buf_free(&rel);
-    return fd;
-}
-
-int queue_locate_locked(struct queue *q, const char *fid, int lock, int flags,
-                        enum queue_place *place)
-{
-    /* A file only moves incoming -> active, so looking in that order twice
-     * finds it even if it moves while we look. */
-    for (int round = 0; round < 2; round++) {
-        for (int p = QUEUE_INCOMING; p <= QUEUE_ACTIVE; p++) {
-            int fd = queue_open_locked(q, (enum queue_place)p, fid, lock, flags);
-            if (fd >= 0) {
-                *place = (enum queue_place)p;
-                return fd;
-            }
-            if (errno != ENOENT)
-                return -1;
-        }
-    }
-    errno = ENOENT;
-    return -1;
-}
 
 /* ------------------------------------------------------------- reading ---- */
 static int pread_exact(int fd, struct buf *out, size_t n, uint64_t off)
@@ -727,55 +409,24 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-struct id_list {
-    char **v;
-    size_t n, cap;
-};
-
-static void list_add(struct id_list *l, const char *s)
-{
-    l->v = xgrow(l->v, &l->cap, l->n + 1, sizeof(*l->v));
-    l->v[l->n++] = xstrdup(s);
-}
-
-/* Names in dir_fd/sub (dir_fd itself when sub is NULL): file ids only, or
- * every name but "." and ".." when any is set. */
-static int list_dir(int dir_fd, const char *sub, int any, struct id_list *l)
-{
-    int fd = sub ? open_dir_at(dir_fd, sub) : dup(dir_fd);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (!d) {
-        if (fd >= 0)
-            close(fd);
-        return errno == ENOENT ? 0 : -1;
-    }
-    if (!sub)
-        rewinddir(d);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (any ? e->d_name[0] != '.' : queue_file_id_valid(e->d_name))
-            list_add(l, e->d_name);
-    }
-    closedir(d);
-    return 0;
-}
-
 int queue_list_files(struct queue *q, enum queue_place place, char ***fids, size_t *n)
 {
-    struct id_list l = {NULL, 0, 0};
+    struct queue_names l = {NULL, 0, 0};
     int rc = 0;
     if (place == QUEUE_CORRUPT) {
-        rc = list_dir(q->dir_fd[place], NULL, 1, &l);
+        rc = queue_names_read(q->dir_fd[place], NULL, 0, &l);
     } else {
         for (unsigned i = 0; i < QUEUE_BUCKETS && rc == 0; i++) {
             char name[3];
             snprintf(name, sizeof(name), "%02x", i);
-            rc = list_dir(q->dir_fd[place], name, 0, &l);
+            rc = queue_names_read(q->dir_fd[place], name, 1, &l);
+            if (rc != 0 && errno == ENOENT)
+                rc = 0; /* a missing bucket holds nothing (recovery makes it again) */
         }
     }
     if (rc != 0) {
         int e = errno;
-        queue_ids_free(l.v, l.n);
+        queue_names_free(&l);
         errno = e;
         return -1;
     }
