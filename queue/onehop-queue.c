@@ -129,11 +129,14 @@ static void parse_args(int argc, char **argv, struct options *o)
         usage();
 }
 
-/* --recover: what the router does at start, for an administrator (or a
- * test) while no router runs. Prints the counts. */
+/* --recover, while no router runs: the writer side and the committed files
+ * (queue.h queue_recover). Beside a running router nothing is done (it
+ * recovers at start); when it cannot be told whether one runs, only the
+ * writer side, which is safe beside one. Prints the counts. */
 static int recover(struct inj_ctx *cx)
 {
     struct queue_recovery r;
+    int router_lock = -1;
     if (!cx->q) {
         fprintf(stderr, "onehop-queue: %s\n", cx->unavailable);
         return INJ_EX_TEMPFAIL;
@@ -144,14 +147,28 @@ static int recover(struct inj_ctx *cx)
     }
     if (queue_lock_owner(cx->q, 0) != 0) {
         if (errno == EWOULDBLOCK)
-            fprintf(stderr, "onehop-queue: the queue is owned by a running router "
-                            "(it recovers at start): nothing done\n");
+            fprintf(stderr, "onehop-queue: another recovery holds %s/lock/owner: nothing done\n",
+                    queue_path(cx->q));
         else /* ENOSPC, EISDIR, EACCES...: say what really failed */
             fprintf(stderr, "onehop-queue: cannot lock %s/lock/owner: %s: nothing done\n",
                     queue_path(cx->q), strerror(errno));
         return INJ_EX_TEMPFAIL;
     }
-    queue_recover(cx->q, &r);
+    if (queue_hold_off_router(cx->q, &router_lock) == 0) {
+        queue_recover(cx->q, &r);
+    } else if (errno == EWOULDBLOCK) {
+        fprintf(stderr, "onehop-queue: the queue is owned by a running router "
+                        "(it recovers at start): nothing done\n");
+        return INJ_EX_TEMPFAIL;
+    } else {
+        fprintf(stderr,
+                "onehop-queue: cannot tell whether a router runs (%s/state/lock: %s): "
+                "only the writer side recovered\n",
+                queue_path(cx->q), strerror(errno));
+        queue_recover_writer(cx->q, &r);
+    }
+    if (router_lock >= 0)
+        close(router_lock);
     printf("tmp_removed=%lu tails_repaired=%lu quarantined=%lu finished_removed=%lu strays=%lu "
            "slots_committed=%lu slots_freed=%lu\n",
            r.tmp_removed, r.tails_repaired, r.quarantined, r.finished_removed, r.strays,

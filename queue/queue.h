@@ -28,7 +28,7 @@
  *     queue_dir/incoming/HH/FILEID      committed, not yet taken by the router
  *     queue_dir/active/HH/FILEID        taken by the router
  *     queue_dir/corrupt/FILEID          quarantined (could not be parsed)
- *     queue_dir/lock/owner              flock'd by the queue owner (below)
+ *     queue_dir/lock/owner              flock'd by a recovery (below)
  * HH is two lower-case hex digits, a hash of FILEID (queue_bucket()): 256
  * buckets, so a million messages are ~4000 files per directory. All of it
  * belongs to the queue account, in the router account's group (queue_dir
@@ -138,13 +138,15 @@
  *     Recovery removes a tmp/ file only while holding its lock (its writer
  *     is dead): the lock, not an age, tells a dead writer from a slow one,
  *     so recovery may run at any time, even beside onehop-queue.
- *  3. The queue OWNER holds LOCK_EX on lock/owner (queue_lock_owner()) for as
- *     long as it may change message state: the router for its whole life; a
- *     management command (hold, release, delete) acting on the queue itself
- *     only when it gets that lock without waiting. If it cannot, a router is
- *     running and the command must ask the router instead (it keeps state in
- *     memory and would not see the change). Reading and listing need no
- *     owner lock, and onehop-queue (adding new files) never takes it.
+ *  3. The router's state side owns delivery state and holds state/lock
+ *     for its whole life (queue/state.h); a management command acts on the
+ *     state itself only when it gets that lock without waiting.
+ *     `onehop-queue --recover` holds lock/owner (queue_lock_owner(): one
+ *     recovery at a time) and state/lock shared (queue_hold_off_router():
+ *     no router runs or starts meanwhile); without that, only the writer
+ *     side is recovered, which is safe beside a router (rule 2). Reading and
+ *     listing need neither lock, and onehop-queue adding new files never
+ *     takes one.
  *
  * All functions return 0 on success and -1 with errno on failure unless said
  * otherwise; *why (when given) receives a short English reason.
@@ -198,10 +200,17 @@ int queue_open(struct queue **out, const char *queue_dir, unsigned flags, const 
 void queue_close(struct queue *q);
 const char *queue_path(const struct queue *q); /* queue_dir as given */
 
-/* Queue owner lock (rule 3). wait=0: -1 with errno EWOULDBLOCK if another
+/* lock/owner (rule 3). wait=0: -1 with errno EWOULDBLOCK if another
  * process holds it. Released by queue_unlock_owner() or queue_close(). */
 int queue_lock_owner(struct queue *q, int wait);
 void queue_unlock_owner(struct queue *q);
+/* The router (its state side, queue/state.h) holds queue_dir/state/lock
+ * LOCK_EX for its whole life. This takes it LOCK_SH without waiting, so no
+ * router starts while the caller works: 0 when no router runs (*fd is the
+ * lock, -1 when there is no state/ yet; close it to let go), or -1 with
+ * errno EWOULDBLOCK (a router runs) or another errno (cannot tell: EACCES
+ * when state/ is the router account's). */
+int queue_hold_off_router(struct queue *q, int *fd);
 
 /* -------------------------------------------------------------- ids ---- */
 /* 1 if id is a well-formed message id (QUEUE_ID_LEN chars) / file id. */

@@ -348,6 +348,27 @@ int queue_locate_locked(struct queue *q, const char *fid, int lock, int flags,
     return -1;
 }
 
+int queue_hold_off_router(struct queue *q, int *fd)
+{
+    *fd = openat(q->root_fd, "state/lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (*fd < 0)
+        return errno == ENOENT ? 0 : -1; /* no state side yet: no router ever ran */
+    struct stat st;
+    int rc = fstat(*fd, &st);
+    if (rc == 0 && !S_ISREG(st.st_mode))
+        rc = -1, errno = EBADMSG;
+    if (rc == 0)
+        rc = lock_fd(*fd, LOCK_SH | LOCK_NB);
+    if (rc != 0) {
+        int e = errno;
+        close(*fd);
+        *fd = -1;
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
 /* -------------------------------------------------------------- names ---- */
 int queue_dir_open_at(int at, const char *name)
 {

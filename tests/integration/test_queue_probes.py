@@ -26,6 +26,7 @@ import subprocess
 import pytest
 
 import injproto as ip
+from test_queue_tools import OwnerLock  # holds state/lock as a running router does
 
 QUEUED_AS = re.compile(r"queued as ([0-9A-Z]{18})")
 LISTING_TIMEOUT = 10  # a reader that hangs on a FIFO never returns
@@ -141,15 +142,18 @@ def test_overwritten_file_is_not_accepted_under_the_wrong_id(mta):
 
 def test_recover_reports_the_real_lock_error(mta):
     inject(mta)
-    with open(mta.path("queue", "lock", "owner"), "a+") as held:  # another recovery runs
-        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with OwnerLock(mta):  # the router's state/lock: a router runs
         busy = mta.run("onehop-queue", "--recover")
     assert busy.rc == 75 and "owned by a running router" in busy.err, busy
+    with open(mta.path("queue", "lock", "owner"), "a+") as held:  # another recovery runs
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        other = mta.run("onehop-queue", "--recover")
+    assert other.rc == 75 and "another recovery" in other.err, other
     os.unlink(mta.path("queue", "lock", "owner"))
-    os.mkdir(mta.path("queue", "lock", "owner"))  # EISDIR, not a router
+    os.mkdir(mta.path("queue", "lock", "owner"))  # EISDIR: neither
     result = mta.run("onehop-queue", "--recover")
     assert result.rc == 75, result
-    assert "running router" not in result.err
+    assert "running router" not in result.err and "another recovery" not in result.err
     assert "Is a directory" in result.err and "lock/owner" in result.err, result.err
 
 
