@@ -120,8 +120,13 @@
  *     HOLD       held by the administrator (wherever its file is)
  *     CORRUPT    its file is in corrupt/ (counted per file)
  * A message whose recipients are all delivered or bounced, or that was
- * deleted, is FINISHED: no longer listed. A file whose messages are all
- * finished is unlinked (by queue_update, or by recovery after a crash).
+ * deleted, is FINISHED: no longer listed. These states are the router's
+ * (queue/state.h: its journal; a format 1 or 2 file's state log is
+ * imported once); the functions below that compute them from a file's own
+ * state log serve old files. A finished message's content is reclaimed and
+ * a file whose messages are all finished removed by the cleaner, at the
+ * router's request (queue_update and recovery still unlink a finished
+ * format 1 or 2 file).
  *
  * ------------------------------------------------------------- locking ----
  * LOCKING RULE (every program that touches the queue obeys it):
