@@ -6,12 +6,13 @@
  * them); any mistake means exit 1 and no reload, so a broken file never
  * replaces a good one in a running router. onehop keeps no compiled alias
  * database: the router reads the text file, so validating is all there is
- * to build. When a router runs (it holds the queue owner lock, queue.h rule
- * 3), `onehop -C CONFIG_DIR reload` is run to make it read the file again.
+ * to build. When a router runs (it holds state/lock, queue.h rule 3),
+ * `onehop -C CONFIG_DIR reload` is run to make it read the file again.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "aliases.h"
 #include "diag.h"
@@ -24,11 +25,14 @@ int sendmail_router_running(const struct conf *c)
     const char *why = NULL;
     if (queue_open(&q, c->queue_dir, 0, &why) != 0)
         return errno == ENOENT ? 0 : -1;
-    int running = 0;
-    if (queue_lock_owner(q, 0) != 0) {
+    int lock, running = 0;
+    if (queue_hold_off_router(q, &lock) != 0)
         running = errno == EWOULDBLOCK ? 1 : -1;
-    }
-    queue_close(q); /* releases the owner lock if we got it */
+    else if (lock >= 0)
+        close(lock);
+    int e = errno;
+    queue_close(q);
+    errno = e;
     return running;
 }
 

@@ -223,3 +223,14 @@ def test_message_recovered_from_a_slot_is_logged(mta):
                                                            r"nrcpt=1$", l)]
     assert len(lines) == 1, mta.log_lines()
     assert [m["id"] for m in mta.queue()["messages"]] == [qid]
+
+
+def test_newaliases_sees_a_running_router_by_its_state_lock(mta):
+    """A router holds state/lock (queue.h rule 3), no longer lock/owner:
+    newaliases asks it to reload only then (here it finds no master)."""
+    inject(mta)
+    alone = mta.run("newaliases")
+    assert alone.rc == 0 and alone.err == "", alone
+    with OwnerLock(mta):
+        asked = mta.run("newaliases")
+    assert asked.rc == 1 and "is stopped" in asked.err, asked
