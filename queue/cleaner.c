@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -33,6 +34,7 @@
 #include <unistd.h>
 
 #include "channel_core.h"
+#include "daemon_link.h"
 #include "inject_proto.h"
 #include "log.h"
 #include "queue_impl.h"
@@ -416,11 +418,45 @@ void cleaner_apply(struct queue *q, const struct clean_request *rq, struct buf *
 }
 
 /* --------------------------------------------------------------- serving ---- */
+/* Between requests: wait for one on in_fd while hearing the master's link
+ * (daemon_link.h). 1: a request is there; 0: stop (STOP, or the master
+ * went away), with the reason logged. RELOAD has nothing to re-read. */
+static int wait_request(int in_fd, struct daemon_link *link)
+{
+    if (!link || link->fd < 0)
+        return 1;
+    for (;;) {
+        struct pollfd p[2] = {{in_fd, POLLIN, 0}, {link->fd, POLLIN, 0}};
+        if (poll(p, 2, -1) < 0 && errno != EINTR)
+            return 1; /* the blocking read reports the trouble */
+        if (p[1].revents) {
+            int type;
+            while ((type = daemon_link_next(link)) == DLINK_RELOAD)
+                ;
+            if (type == DLINK_STOP || type < 0) {
+                log_info("cleaner: stopping (%s)", type < 0 ? link->why : "master");
+                return 0;
+            }
+        }
+        if (p[0].revents)
+            return 1;
+    }
+}
+
 int cleaner_serve(struct queue *q, int in_fd, int out_fd)
+{
+    return cleaner_serve_linked(q, in_fd, out_fd, NULL);
+}
+
+int cleaner_serve_linked(struct queue *q, int in_fd, int out_fd, struct daemon_link *link)
 {
     struct buf rec = BUF_INIT, reply = BUF_INIT;
     int status = -1;
     while (status < 0) {
+        if (!wait_request(in_fd, link)) {
+            status = INJ_EX_OK;
+            continue;
+        }
         const char *why = NULL;
         struct ipc_reader r;
         struct clean_request rq;
@@ -459,7 +495,7 @@ static int reply_fd(void)
     return fstat(0, &st) == 0 && S_ISSOCK(st.st_mode) ? 0 : 1;
 }
 
-int cleaner_main(struct queue *q, const char *unavailable, int setid)
+int cleaner_main(struct queue *q, const char *unavailable, int setid, struct daemon_link *link)
 {
     if (setid) {
         fprintf(stderr, "onehop-queue: --clean runs as the queue account, never set-uid\n");
@@ -469,5 +505,5 @@ int cleaner_main(struct queue *q, const char *unavailable, int setid)
         fprintf(stderr, "onehop-queue: %s\n", unavailable);
         return INJ_EX_TEMPFAIL;
     }
-    return cleaner_serve(q, 0, reply_fd());
+    return cleaner_serve_linked(q, 0, reply_fd(), link);
 }

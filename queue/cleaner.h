@@ -25,6 +25,12 @@ void cleaner_apply(struct queue *q, const struct clean_request *rq, struct buf *
  * of input, 70 on a protocol violation (logged), 75 when the replies can no
  * longer be written. */
 int cleaner_serve(struct queue *q, int in_fd, int out_fd);
+/* The same, hearing the master's link between requests (daemon_link.h):
+ * STOP, or the link closing (the master died), ends it with status 0
+ * after the request in hand; RELOAD is ignored. link NULL or without a
+ * descriptor: cleaner_serve. */
+struct daemon_link;
+int cleaner_serve_linked(struct queue *q, int in_fd, int out_fd, struct daemon_link *link);
 
 /* The cleaner's start, before it says READY to the master: the writer
  * side's recovery (as RECOVER), so that the router, started after it,
@@ -35,6 +41,6 @@ void cleaner_start(struct queue *q);
 /* onehop-queue --clean: refuses a set-uid run (64) and an unavailable queue
  * (75, with unavailable as the reason); replies go on fd 0 when it is a
  * socket, else on fd 1. */
-int cleaner_main(struct queue *q, const char *unavailable, int setid);
+int cleaner_main(struct queue *q, const char *unavailable, int setid, struct daemon_link *link);
 
 #endif

@@ -204,8 +204,8 @@ static int list(const char *dir)
 }
 
 /* --clean started by the master (daemon_link.h): READY once the queue is
- * open, else FAILED with the reason. The cleaner does not read the link
- * while it serves: the master stops it with SIGTERM (its table's row). */
+ * open, else FAILED with the reason; then the cleaner hears STOP on the
+ * link between requests (cleaner_serve_linked). */
 static void clean_link_report(struct daemon_link *link, const struct inj_ctx *cx)
 {
     if (cx->q)
@@ -293,12 +293,13 @@ int main(int argc, char **argv)
         cleaner_start(cx.q); /* before READY: the router starts on a recovered queue */
     if (o.clean)
         clean_link_report(&link, &cx);
-    int status = o.clean     ? cleaner_main(cx.q, cx.unavailable, running_setid())
+    int status = o.clean     ? cleaner_main(cx.q, cx.unavailable, running_setid(), &link)
                  : o.recover ? recover(&cx)
                  : o.server  ? inject_server(&cx)
                              : inject_oneshot(&cx);
     queue_close(cx.q);
     conf_free(&c);
     free(dir);
+    daemon_link_close(&link);
     return status;
 }

@@ -49,6 +49,7 @@ static int pid_fd = -1;
 static int exit_status;
 static uv_signal_t sig_chld, sig_term, sig_int, sig_hup;
 static uv_timer_t finish_timer;
+static struct buf start_failure; /* why the start failed, for `onehop start` */
 
 static unsigned env_seconds(const char *name, unsigned dflt)
 {
@@ -82,9 +83,9 @@ void master_ready(struct master *m, const char *why)
     if (m->state != M_STARTING)
         return;
     uv_timer_stop(&m->ready_timer);
-    if (why) {
+    if (why) { /* `onehop start` hears it once every daemon is gone again */
         log_error("start failed: %s", why);
-        report_start(m, why);
+        buf_sets(&start_failure, why);
         exit_status = 1;
         supervise_stop_all(m);
         return;
@@ -124,6 +125,7 @@ static void close_handle(uv_handle_t *h, void *arg)
 static void on_finish(uv_timer_t *t)
 {
     struct master *m = t->data;
+    report_start(m, start_failure.len ? buf_cstr(&start_failure) : "stopped before it was ready");
     control_finish(m);
     if (pid_fd >= 0)
         pidfile_release(pid_fd, m->conf.run_dir);
@@ -340,6 +342,7 @@ int main(int argc, char **argv)
         buf_free(&m->procs[i].failure);
     }
     buf_free(&m->stop_note);
+    buf_free(&start_failure);
     conf_free(&m->conf);
     log_close();
     return exit_status;

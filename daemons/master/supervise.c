@@ -66,7 +66,7 @@ static int link_send(struct channel *link, enum dlink_type type)
 /* Ask a running daemon to stop, the way its row says. */
 static void tell_stop(struct proc *p)
 {
-    if (p->row->stop == STOP_BY_SIGTERM || !p->link || link_send(p->link, DLINK_STOP) < 0)
+    if (!p->link || link_send(p->link, DLINK_STOP) < 0)
         kill(p->pid, SIGTERM);
 }
 
@@ -485,8 +485,8 @@ void supervise_reload(struct master *m)
 {
     for (size_t i = 0; i < m->nprocs; i++) {
         struct proc *p = &m->procs[i];
-        if (p->state == P_READY && p->link && p->row->stop == STOP_BY_LINK) {
-            link_send(p->link, DLINK_RELOAD); /* a SIGTERM row does not read its link */
+        if (p->state == P_READY && p->link) {
+            link_send(p->link, DLINK_RELOAD);
         } else if (p->state == P_CRASHLOOP) {
             p->nexits = 0;
             log_info("reload: starting %s again after its crash loop", p->row->name);

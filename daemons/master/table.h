@@ -7,9 +7,7 @@
  * `-C DIR`), the SPEC 7 account suffix (`user` base name + "-" + suffix;
  * NULL keeps root, as local delivery must), when it is started (always, or
  * only once its program exists in daemon_dir), the listening sockets the
- * master binds for it, how it is told to stop (and whether it hears
- * RELOAD: only a daemon that reads its master link does), and its
- * restart policy. Channels are socketpairs
+ * master binds for it, and its restart policy. Channels are socketpairs
  * the master makes between two rows; each end is given to its daemon as a
  * fixed descriptor (fd >= 0) or as a descriptor named by an environment
  * variable ONEHOP_CHANNEL_<NAME>. An end whose daemon is not started (its
@@ -38,12 +36,6 @@ enum listen_kind {
     LISTEN_SMTP /* every address of smtp_listen (port 25 needs root: only here) */
 };
 
-enum stop_how {
-    STOP_BY_LINK,   /* DLINK_STOP on the master link: a graceful stop */
-    STOP_BY_SIGTERM /* a daemon that does not read its link while it works (the
-                       cleaner's blocking loop; each of its requests is idempotent) */
-};
-
 struct restart_policy {
     unsigned backoff_first_ms; /* delay before the first restart, doubled at each exit */
     unsigned backoff_max_ms;   /* the longest delay */
@@ -60,7 +52,6 @@ struct daemon_row {
     const char *account;            /* SPEC 7 suffix ("dns"), NULL: keeps root */
     enum start_when when;
     enum listen_kind listen;
-    enum stop_how stop;
     struct restart_policy restart;
 };
 

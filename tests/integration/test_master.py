@@ -149,6 +149,9 @@ def test_start_status_stop(onehop, master_bin):
     assert not mta.path("run", "master.pid").exists()
     assert not mta.path("run", "master.sock").exists()
     assert log_count(mta, r"onehop/master\[\d+\]: stopped") == 1
+    for name in DAEMONS:   # each heard STOP on its link and stopped by itself
+        mta.wait_log(r"%s \(pid %d\) exited with status 0" % (name, procs[name]["pid"]),
+                     timeout=5)
 
     stopped = mta.cmd("status", "--json")
     assert stopped.rc == 1 and "is stopped" in stopped.err, stopped
