@@ -109,6 +109,7 @@ static void exec_child(const struct spawn_req *r, int report)
         argv[n++] = r->args[i];
     argv[n] = NULL;
     reset_signals();
+    setpgid(0, 0); /* a terminal's ^C reaches the master, which stops the rest */
     place_fds(r, &report);
     set_fd_env(r, report);
     if (account_become(r->account) < 0)

@@ -7,6 +7,8 @@
  * exec itself) come back to spawn_daemon() through a close-on-exec pipe,
  * so the caller gets "cannot run /x/onehop-router: No such file" and not a
  * child that exits mysteriously.
+ * The child gets a process group of its own, so that signals meant for the
+ * master's group (a terminal's ^C) reach the daemons only through it.
  * Must never: leave the child any descriptor not listed, any id of root
  * it should not keep, or the master's signal mask and dispositions.
  */
