@@ -35,6 +35,8 @@
 #include "mem.h"
 #include "safeio.h"
 
+#define CONNECT_RETRY_MS 20 /* the dnscache's listen backlog was full */
+
 /* ---------------------------------------------------------- blocking ---- */
 
 void dnsc_socket_path(const char *run_dir, struct buf *out)
@@ -418,7 +420,9 @@ static void on_channel_close(void *arg, struct channel *ch, const char *reason)
 
 static const struct channel_ops client_ops = {on_answer_record, NULL, on_channel_close};
 
-/* Connect at once (a Unix socket connects or fails without waiting). */
+/* Connect at once (a Unix socket connects or fails without waiting): 0,
+ * 1 when the daemon's backlog is full (EAGAIN: try again shortly, the
+ * requests' own deadlines bound the wait), -1 with reason. */
 static int connect_now(struct dnsclient *c, struct buf *reason)
 {
     struct sockaddr_un sa = {0};
@@ -430,9 +434,12 @@ static int connect_now(struct dnsclient *c, struct buf *reason)
     memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        buf_printf(reason, "dnscache is not running (%s: %s)", c->path, strerror(errno));
+        int e = errno;
         if (fd >= 0)
             close(fd);
+        if (e == EAGAIN)
+            return 1;
+        buf_printf(reason, "dnscache is not running (%s: %s)", c->path, strerror(e));
         return -1;
     }
     struct channel_opts o = {"dnscache", DNSP_ANSWER_MAX, 0, 0, 0, 0};
@@ -467,8 +474,11 @@ static void on_kick(uv_timer_t *t)
         return;
     if (!c->ch) {
         struct buf reason = BUF_INIT;
-        if (connect_now(c, &reason) < 0)
+        int rc = connect_now(c, &reason);
+        if (rc < 0)
             fail_all(c, buf_cstr(&reason));
+        else if (rc > 0)
+            uv_timer_start(&c->kick, on_kick, CONNECT_RETRY_MS, 0);
         buf_free(&reason);
     }
     if (c->ch)

@@ -15,11 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "channel_core.h"
 #include "dnsclient.h"
 #include "mem.h"
 
@@ -393,6 +396,62 @@ static void test_address_view_request(void **state)
     fake_stop();
 }
 
+/* The daemon's listen backlog is full (connect says EAGAIN): the client
+ * tries again shortly instead of failing the request as "not running". */
+static void test_full_backlog_is_waited_for(void **state)
+{
+    struct outcome o = {0};
+    struct sockaddr_un sa = {0};
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+    unlink(sock_path);
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    int filler = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    assert_int_equal(connect(filler, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    assert_int_equal(connect(probe, (struct sockaddr *)&sa, sizeof(sa)), -1);
+    assert_int_equal(errno, EAGAIN); /* the backlog is full */
+    close(probe);
+    struct dnsclient *c = dnsclient_new(uv_default_loop(), sock_path, 5000);
+    dnsclient_lookup(c, DNSP_QTYPE_A, "h.test", on_answer, &o);
+    uint64_t end = uv_now(uv_default_loop()) + 300;
+    while (uv_now(uv_default_loop()) < end)
+        uv_run(uv_default_loop(), UV_RUN_ONCE);
+    assert_int_equal(o.calls, 0);   /* waiting, not failed */
+    close(accept(lfd, NULL, NULL)); /* room again: the client gets in */
+    end = uv_now(uv_default_loop()) + 3000;
+    int cfd = -1;
+    while (cfd < 0 && uv_now(uv_default_loop()) < end) {
+        uv_run(uv_default_loop(), UV_RUN_NOWAIT);
+        cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+    }
+    assert_true(cfd >= 0);
+    struct buf rec = BUF_INIT;
+    int fds[CHAN_FDS_MAX];
+    unsigned nfds;
+    const char *why;
+    assert_int_equal(chan_recv_record(cfd, 0, 0, 3000, &rec, fds, &nfds, &why), 1);
+    struct buf name = BUF_INIT;
+    uint32_t id, qtype;
+    assert_int_equal(dnsp_get_lookup(rec.s, rec.len, &id, &qtype, &name, &why), 0);
+    struct dnsp_answer a = {id, qtype, "h.test", "h.test", DNS_STATUS_OK, "", 60, 0, NULL, 0};
+    buf_clear(&rec);
+    dnsp_put_answer(&rec, DNSP_ANSWER, &a);
+    assert_int_equal(chan_send_record(cfd, rec.s, rec.len, NULL, 0, 3000), 0);
+    run_until(&o, 1, 3000);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.status, DNS_STATUS_OK);
+    finish(c);
+    buf_free(&rec);
+    buf_free(&name);
+    close(cfd);
+    close(filler);
+    close(lfd);
+    unlink(sock_path);
+}
+
 static void test_silent_daemon_times_out(void **state)
 {
     struct outcome o = {0};
@@ -447,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_failed_write_fails_at_once),
         cmocka_unit_test(test_answer_copy_outlives_callback),
         cmocka_unit_test(test_address_view_request),
+        cmocka_unit_test(test_full_backlog_is_waited_for),
         cmocka_unit_test(test_silent_daemon_times_out),
         cmocka_unit_test(test_cancelled_request_is_never_called_back),
         cmocka_unit_test(test_free_while_connecting),
