@@ -60,24 +60,39 @@ static size_t file_pos(const struct state *s, const char *fid, int *found)
     return lo;
 }
 
-struct state_file *state_file_find(const struct state *s, const char *fid)
+struct file_slot *state_slot_find(const struct state *s, const char *fid)
 {
     int found;
     size_t pos = file_pos(s, fid, &found);
-    return found ? &s->files[pos]->f : NULL;
+    return found ? s->files[pos] : NULL;
 }
 
-static void free_file(struct file_slot *fs)
+/* The file with its messages in memory (a frozen one is thawed). */
+struct state_file *state_file_find(const struct state *s, const char *fid)
 {
-    for (uint32_t i = 0; i < fs->f.nmsg; i++) {
-        struct state_msg *m = &fs->f.msg[i];
+    struct file_slot *fs = state_slot_find(s, fid);
+    if (fs && fs->cold)
+        state_thaw((struct state *)s, fs);
+    return fs ? &fs->f : NULL;
+}
+
+void state_free_msgs(struct state_file *f)
+{
+    for (uint32_t i = 0; f->msg && i < f->nmsg; i++) {
+        struct state_msg *m = &f->msg[i];
         for (uint32_t k = 0; k < m->nrcpt; k++) {
             free(m->rcpt[k].reason);
             free(m->rcpt[k].route);
         }
         free(m->rcpt);
     }
-    free(fs->f.msg);
+    free(f->msg);
+    f->msg = NULL;
+}
+
+static void free_file(struct file_slot *fs)
+{
+    state_free_msgs(&fs->f);
     free(fs);
 }
 
@@ -95,17 +110,11 @@ static void forget_file(struct state *s, struct state_file *f)
         free_file(fs);
 }
 
-static struct state_file *add_file(struct state *s, const struct srec *r)
+/* f's messages as a 'T' record describes them, all pending. */
+void state_init_msgs(struct state_file *f, const struct srec *r)
 {
-    int found;
-    size_t pos = file_pos(s, r->id, &found);
-    if (found)
-        return NULL;
-    struct file_slot *fs = xcalloc(1, sizeof(*fs));
-    struct state_file *f = &fs->f;
-    memcpy(f->fid, r->id, sizeof(f->fid));
-    f->place = r->place;
     f->nmsg = r->nmsg;
+    f->nfinished = 0;
     f->msg = xcalloc(r->nmsg, sizeof(*f->msg));
     for (uint32_t i = 0; i < r->nmsg; i++) {
         struct state_msg *m = &f->msg[i];
@@ -116,6 +125,19 @@ static struct state_file *add_file(struct state *s, const struct srec *r)
         m->size = r->msgs[i].size;
         m->rcpt = xcalloc(m->nrcpt, sizeof(*m->rcpt));
     }
+}
+
+static struct state_file *add_file(struct state *s, const struct srec *r)
+{
+    int found;
+    size_t pos = file_pos(s, r->id, &found);
+    if (found)
+        return NULL;
+    struct file_slot *fs = xcalloc(1, sizeof(*fs));
+    struct state_file *f = &fs->f;
+    memcpy(f->fid, r->id, sizeof(f->fid));
+    f->place = r->place;
+    state_init_msgs(f, r);
     s->files = xgrow(s->files, &s->filecap, s->nfiles + 1, sizeof(s->files[0]));
     memmove(&s->files[pos + 1], &s->files[pos], (s->nfiles - pos) * sizeof(s->files[0]));
     s->files[pos] = fs;
@@ -240,7 +262,7 @@ const struct state_file *state_find_file(const struct state *s, const char *fid)
 int state_each(const struct state *s, state_each_fn *fn, void *arg)
 {
     for (size_t i = 0; i < s->nfiles; i++) {
-        const struct state_file *f = &s->files[i]->f;
+        const struct state_file *f = state_file_find(s, s->files[i]->f.fid);
         for (uint32_t k = 0; k < f->nmsg; k++) {
             if (msg_finished(&f->msg[k]))
                 continue;
@@ -252,11 +274,37 @@ int state_each(const struct state *s, state_each_fn *fn, void *arg)
     return 0;
 }
 
+static void add_counts(struct state_counts *c, const struct state_counts *x)
+{
+    c->total += x->total;
+    c->incoming += x->incoming;
+    c->active += x->active;
+    c->deferred += x->deferred;
+    c->hold += x->hold;
+    if (x->oldest_arrival_us &&
+        (c->oldest_arrival_us == 0 || x->oldest_arrival_us < c->oldest_arrival_us))
+        c->oldest_arrival_us = x->oldest_arrival_us;
+}
+
 void state_count(const struct state *s, struct state_counts *c)
 {
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < s->nfiles; i++) {
-        const struct state_file *f = &s->files[i]->f;
+        struct state_counts one;
+        if (s->files[i]->cold)
+            add_counts(c, &s->files[i]->cold_counts);
+        else {
+            state_count_msgs(&s->files[i]->f, &one);
+            add_counts(c, &one);
+        }
+    }
+}
+
+/* The counts of one file's unfinished messages. */
+void state_count_msgs(const struct state_file *f, struct state_counts *c)
+{
+    memset(c, 0, sizeof(*c));
+    {
         for (uint32_t k = 0; k < f->nmsg; k++) {
             const struct state_msg *m = &f->msg[k];
             enum state_msg_state st = state_msg_state(m);
@@ -282,13 +330,15 @@ static void heap_swap(struct state *s, size_t a, size_t b)
     s->heap[b] = t;
 }
 
-static void heap_push(struct state *s, int64_t when, struct state_msg *m)
+void state_push_due(struct state *s, int64_t when, struct file_slot *fs, struct state_msg *m)
 {
     s->heap = xgrow(s->heap, &s->heapcap, s->nheap + 1, sizeof(s->heap[0]));
     size_t i = s->nheap++;
     s->heap[i].when = when;
+    s->heap[i].fs = fs;
     s->heap[i].m = m;
-    slot_of(m->file)->heap_refs++;
+    s->heap[i].gen = fs->gen;
+    fs->heap_refs++;
     while (i > 0 && s->heap[(i - 1) / 2].when > s->heap[i].when) {
         heap_swap(s, i, (i - 1) / 2);
         i = (i - 1) / 2;
@@ -310,10 +360,11 @@ static struct due heap_pop(struct state *s)
         heap_swap(s, i, m);
         i = m;
     }
-    struct file_slot *fs = slot_of(top.m->file);
+    struct file_slot *fs = top.fs;
     fs->heap_refs--;
     if (fs->forgotten && fs->heap_refs == 0) {
         free_file(fs);
+        top.fs = NULL;
         top.m = NULL;
     }
     return top;
@@ -321,7 +372,7 @@ static struct due heap_pop(struct state *s)
 
 /* When m is due: the earliest next try of a recipient still to deliver
  * (0: now); -1 if it is not to be delivered at all. */
-static int64_t due_time(const struct state_msg *m)
+int64_t state_msg_due(const struct state_msg *m)
 {
     if (m->held || m->file->removing || m->file->place != QUEUE_ACTIVE || msg_finished(m))
         return -1;
@@ -339,27 +390,32 @@ static int64_t due_time(const struct state_msg *m)
 
 static void index_msg(struct state *s, struct state_msg *m)
 {
-    int64_t when = due_time(m);
+    int64_t when = state_msg_due(m);
     if (!s->replaying && !s->readonly && !m->in_flight && when >= 0)
-        heap_push(s, when, m);
+        state_push_due(s, when, slot_of(m->file), m);
 }
 
-static void index_file(struct state *s, struct state_file *f)
+void state_index_file(struct state *s, struct state_file *f)
 {
-    for (uint32_t i = 0; i < f->nmsg; i++)
+    for (uint32_t i = 0; f->msg && i < f->nmsg; i++)
         index_msg(s, &f->msg[i]);
 }
 
 void state_index_all(struct state *s)
 {
-    for (size_t i = 0; i < s->nfiles; i++)
-        index_file(s, &s->files[i]->f);
+    for (size_t i = 0; i < s->nfiles; i++) {
+        struct file_slot *fs = s->files[i];
+        if (fs->cold && fs->cold_due >= 0)
+            state_push_due(s, fs->cold_due, fs, NULL);
+        else if (!fs->cold)
+            state_index_file(s, &fs->f);
+    }
 }
 
 void state_free_all(struct state *s)
 {
     for (size_t i = 0; i < s->nheap; i++) {
-        struct file_slot *fs = slot_of(s->heap[i].m->file);
+        struct file_slot *fs = s->heap[i].fs;
         if (--fs->heap_refs == 0 && fs->forgotten)
             free_file(fs);
     }
@@ -380,8 +436,14 @@ int state_next_due(struct state *s, int64_t now, const struct state_msg **out, i
     *out = NULL;
     while (s->nheap > 0 && s->heap[0].when <= now) {
         struct due d = heap_pop(s);
-        if (!d.m || d.m->in_flight || due_time(d.m) != d.when)
-            continue; /* stale: freed, in flight, or superseded */
+        if (!d.fs || d.gen != d.fs->gen)
+            continue; /* its file was freed or frozen since (m is gone) */
+        if (!d.m && d.fs->cold && !d.fs->forgotten) {
+            state_thaw(s, d.fs); /* a frozen file's time has come: indexed again */
+            continue;
+        }
+        if (!d.m || d.fs->cold || d.m->in_flight || state_msg_due(d.m) != d.when)
+            continue; /* stale: freed, in flight, thawed already, or superseded */
         d.m->in_flight = 1;
         *out = d.m;
         break;
@@ -412,8 +474,22 @@ static struct creq *creq_find(struct state *s, int kind, const char *id)
     return NULL;
 }
 
+/* The file a request is about (its id, or its message's id's file part). */
+static struct file_slot *creq_file(const struct state *s, const char *id)
+{
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    memcpy(fid, id, QUEUE_FILE_ID_LEN); /* ids are checked: at least that long */
+    fid[QUEUE_FILE_ID_LEN] = '\0';
+    return state_slot_find(s, fid);
+}
+
 static void creq_add(struct state *s, int kind, const char *id, const char *why, uint64_t seq)
 {
+    struct file_slot *fs = creq_file(s, id);
+    if (fs && fs->cold)
+        state_thaw(s, fs); /* a file with work pending stays in memory */
+    if (fs)
+        fs->creq_refs++;
     s->creq = xgrow(s->creq, &s->creqcap, s->ncreq + 1, sizeof(s->creq[0]));
     struct creq *c = &s->creq[s->ncreq++];
     memset(c, 0, sizeof(*c));
@@ -426,6 +502,9 @@ static void creq_add(struct state *s, int kind, const char *id, const char *why,
 /* Marked done; the done ones are squeezed out once they are half of all. */
 static void creq_drop(struct state *s, struct creq *c)
 {
+    struct file_slot *fs = creq_file(s, c->r.id);
+    if (fs && fs->creq_refs > 0)
+        fs->creq_refs--;
     c->done = 1;
     if (++s->ncreq_done * 2 < s->ncreq)
         return;
@@ -602,7 +681,7 @@ static int apply_clean_done(struct state *s, const struct srec *r)
         return 0;
     if (r->kind == CLEAN_TAKE && r->err == 0) {
         f->place = QUEUE_ACTIVE;
-        index_file(s, f);
+        state_index_file(s, f);
     } else if (r->kind != CLEAN_TAKE || r->err == ENOENT) {
         forget_file(s, f); /* removed, quarantined, or gone from both places */
     }
@@ -615,7 +694,7 @@ static int apply_decoded(struct state *s, const struct srec *r, uint64_t seq)
     case SREC_FILE: {
         struct state_file *f = add_file(s, r);
         if (f)
-            index_file(s, f); /* learned in active/: due at once */
+            state_index_file(s, f); /* learned in active/: due at once */
         return f ? 0 : -1;
     }
     case SREC_MESSAGE:
@@ -639,28 +718,45 @@ static int apply_decoded(struct state *s, const struct srec *r, uint64_t seq)
     return -1;
 }
 
-static int apply_payload(struct state *s, unsigned type, const unsigned char *p, size_t len,
-                         uint64_t seq)
+/* Apply one record; a change outside the checkpoint's own records makes
+ * its file dirty (its records in the checkpoint no longer describe it). */
+int state_apply_payload(struct state *s, unsigned type, const unsigned char *p, size_t len,
+                        uint64_t seq)
 {
     struct srec r;
     if (srec_decode(type, p, len, &r) != 0)
         return -1;
     int rc = apply_decoded(s, &r, seq);
+    struct file_slot *fs = rc == 0 ? creq_file(s, r.id) : NULL;
+    if (fs && !s->applying_checkpoint)
+        fs->dirty = 1;
     srec_free(&r);
     return rc;
 }
 
 int state_apply_record(struct state *s, unsigned type, const unsigned char *p, size_t len)
 {
-    return apply_payload(s, type, p, len, 0);
+    return state_apply_payload(s, type, p, len, 0);
 }
 
 int state_replay_record(void *arg, enum sj_origin o, unsigned type, const unsigned char *p,
                         size_t len)
 {
     struct state *s = arg;
-    if (apply_payload(s, type, p, len, 0) != 0)
+    struct srec peek;
+    char id[QUEUE_ID_LEN + 1] = "";
+    if (srec_decode(type, p, len, &peek) == 0) {
+        snprintf(id, sizeof(id), "%s", peek.id);
+        srec_free(&peek);
+    }
+    int own = o == SJ_FROM_CHECKPOINT && (type == SREC_FILE || type == SREC_MESSAGE);
+    state_replay_note(s, o, type, id, len, 0); /* before: a new file ends the one before */
+    s->applying_checkpoint = own;
+    if (state_apply_payload(s, type, p, len, 0) != 0)
         log_warn("state: a journal record of type %u that does not apply was skipped", type);
+    s->applying_checkpoint = 0;
+    if (own)
+        state_replay_note(s, o, type, id, len, 1); /* after: the record's place is noted */
     return 0; /* a record that does not apply is skipped, never a crash loop */
 }
 
@@ -674,7 +770,7 @@ uint64_t state_record_add(struct state *s, unsigned type, const struct buf *payl
         return 0;
     }
     uint64_t seq = sj_last(s->j) + 1;
-    if (apply_payload(s, type, (const unsigned char *)payload->s, payload->len, seq) != 0) {
+    if (state_apply_payload(s, type, (const unsigned char *)payload->s, payload->len, seq) != 0) {
         errno = EINVAL;
         return 0;
     }

@@ -36,9 +36,15 @@
  * A READ-ONLY open (listings, qstat) replays without the lock beside a
  * running owner and changes nothing.
  *
- * Not (yet) here: the bounded active window of queue_active_limit
- * recipients with a cold on-disk index; today every message's state is in
- * memory (docs/INTERNALS.md says what that costs).
+ * The ACTIVE WINDOW: after each checkpoint, and while the replay reads one,
+ * the files beyond the first queue_active_limit recipients (by earliest due
+ * time) that are in active/, idle and unchanged since the checkpoint are
+ * frozen: only their id, counts and earliest due time stay in memory, their
+ * state is their records in the checkpoint, read back on the first touch
+ * (state_cold.c). The views this header hands out (state_find, state_each,
+ * state_next_due) are always of files in memory; a struct state_msg pointer
+ * stays valid while its message is in flight (its file is never frozen
+ * then), any other only until the next state_maybe_checkpoint().
  *
  * All int functions return 0 or -1 with errno; *why (when given) a reason.
  * Must never: report a change durable before its fdatasync, hand out a
@@ -100,6 +106,11 @@ int state_open(struct state **out, struct queue *q, unsigned flags, struct state
                const char **why);
 void state_close(struct state *s);
 struct sj *state_journal(struct state *s); /* tests, benchmarks */
+/* The active window (SPEC 3 queue_active_limit; default below). */
+#define STATE_ACTIVE_LIMIT_DEFAULT 20000
+void state_set_active_limit(struct state *s, unsigned long recipients);
+/* Recipients of the files in memory (tests, benchmarks). */
+unsigned long state_hot_recipients(const struct state *s);
 
 /* Owner: learn the files of incoming/ and active/ not known yet. Returns
  * the number of new messages, or -1. */

@@ -7,17 +7,33 @@
 #define ONEHOP_STATE_IMPL_H
 
 #include "state.h"
+#include "state_record.h"
 
 struct file_slot { /* a state_file and what only the state side sees */
     struct state_file f;
-    unsigned heap_refs; /* due-index entries pointing at its messages */
+    unsigned heap_refs; /* due-index entries pointing at it or its messages */
     unsigned seen;      /* the last learning pass that listed it */
     int forgotten;      /* no longer known; freed when heap_refs is 0 */
+    /* The active window (state_cold.c): a frozen file has f.msg NULL; its
+     * state is its records (T, then K) in the current checkpoint. */
+    int cold;
+    unsigned gen;    /* freezes so far: tells stale due entries */
+    int dirty;       /* changed since the checkpoint: its records there are old */
+    uint64_t cp_off; /* its records in the current checkpoint; 0: none */
+    uint32_t cp_len, cp_nrec;
+    uint64_t new_off; /* the same in the checkpoint being written */
+    uint32_t new_len, new_nrec;
+    unsigned creq_refs;              /* cleaner requests pending for it or its messages */
+    int64_t cold_due;                /* frozen: its earliest due time, -1 none */
+    struct state_counts cold_counts; /* frozen: its messages as counted */
+    uint32_t cold_rcpts;             /* frozen: its recipients */
 };
 
 struct due {
     int64_t when;
-    struct state_msg *m;
+    struct file_slot *fs;
+    struct state_msg *m; /* NULL: the whole (frozen) file */
+    unsigned gen;        /* fs->gen when pushed: a freeze since makes it stale */
 };
 
 struct creq {
@@ -39,7 +55,12 @@ struct state {
     struct creq *creq;
     size_t ncreq, creqcap, ncreq_done;
     unsigned pass;
-    uint64_t checkpoint_bytes; /* size of the last checkpoint's records */
+    uint64_t checkpoint_bytes;         /* size of the last checkpoint's records */
+    unsigned long active_limit;        /* recipients kept in memory (the window) */
+    const struct sj_report *replay_at; /* during the replay: where its record is */
+    int open_done;                     /* state_open returned (freeze pushes heap entries) */
+    struct file_slot *last_cp_file;    /* during the replay: the file being read */
+    int applying_checkpoint;           /* a file's own records: it stays clean */
 };
 
 /* Queue one record and apply it to memory (the replay's path): its
@@ -56,5 +77,26 @@ void state_index_all(struct state *s);
 int state_replay_record(void *arg, enum sj_origin o, unsigned type, const unsigned char *p,
                         size_t len);
 void state_free_all(struct state *s);
+
+/* state.c's pieces the active window (state_cold.c) builds on. */
+struct file_slot *state_slot_find(const struct state *s, const char *fid); /* never thaws */
+int64_t state_msg_due(const struct state_msg *m); /* -1: not to be delivered */
+void state_count_msgs(const struct state_file *f, struct state_counts *c);
+void state_free_msgs(struct state_file *f);
+void state_init_msgs(struct state_file *f, const struct srec *r); /* from a 'T' record */
+void state_push_due(struct state *s, int64_t when, struct file_slot *fs, struct state_msg *m);
+void state_index_file(struct state *s, struct state_file *f);
+int state_apply_payload(struct state *s, unsigned type, const unsigned char *p, size_t len,
+                        uint64_t seq);
+/* state_cold.c: freeze a file to its checkpoint records, thaw it back. */
+int state_can_freeze(const struct state *s, const struct file_slot *fs);
+void state_freeze(struct state *s, struct file_slot *fs);
+void state_thaw(struct state *s, struct file_slot *fs);
+/* After a checkpoint: freeze what lies beyond the window. */
+void state_freeze_beyond_window(struct state *s);
+/* The replay's bookkeeping of where each file's records are. */
+void state_replay_note(struct state *s, enum sj_origin o, unsigned type, const char *id, size_t len,
+                       int after);
+void state_replay_end(struct state *s);
 
 #endif

@@ -34,6 +34,7 @@
 struct sj {
     char *dir;
     int dir_fd, lock_fd, seg_fd; /* seg_fd: the segment appended to, -1 read-only */
+    int cp_fd;                   /* the checkpoint replayed or last written, or -1 */
     uid_t dir_uid;               /* state/'s owner: the files made in it are its */
     gid_t dir_gid;
     unsigned flags;
@@ -249,9 +250,12 @@ static int list_dir(int dir_fd, struct listing *l)
 
 /* ------------------------------------------------------------ replay ---- */
 
-static int read_whole(int dir_fd, const char *name, struct buf *out)
+/* Read file name whole; *keep (if given) receives its descriptor, open. */
+static int read_whole(int dir_fd, const char *name, struct buf *out, int *keep)
 {
     int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (keep)
+        *keep = -1;
     if (fd < 0)
         return -1;
     struct stat st;
@@ -266,7 +270,10 @@ static int read_whole(int dir_fd, const char *name, struct buf *out)
     rc = read_all(fd, out, 0);
 done : {
     int e = errno;
-    close(fd);
+    if (rc == 0 && keep)
+        *keep = fd;
+    else
+        close(fd);
     errno = e;
 }
     return rc;
@@ -313,6 +320,7 @@ static int recount_records(void *arg, enum sj_origin o, unsigned type, const uns
 {
     struct replay *rp = arg;
     rp->r->records++;
+    rp->r->at = (uint64_t)(p - (const unsigned char *)rp->data.s) - 5;
     return rp->fn ? rp->fn(rp->arg, o, type, p, len) : 0;
 }
 
@@ -326,8 +334,12 @@ static int replay_checkpoint(struct replay *rp, const struct listing *l, uint64_
         size_t valid;
         const char *why = NULL;
         file_name(&rp->name, CHECKPOINT_PREFIX, n, "");
-        if (read_whole(rp->j->dir_fd, buf_cstr(&rp->name), &rp->data) != 0)
+        int fd;
+        if (read_whole(rp->j->dir_fd, buf_cstr(&rp->name), &rp->data, &fd) != 0)
             return errno == ENOENT ? -1 : -3; /* ENOENT: removed under a reader */
+        if (rp->j->cp_fd >= 0)
+            close(rp->j->cp_fd);
+        rp->j->cp_fd = fd;
         /* Parse once without applying, so a damaged checkpoint applies nothing. */
         int rc = sj_parse_image((unsigned char *)rp->data.s, rp->data.len, 1, &inside, NULL, NULL,
                                 &valid, &why);
@@ -383,7 +395,7 @@ static int replay_segment(struct replay *rp, uint64_t n, int last)
     size_t valid;
     const char *why = NULL;
     file_name(&rp->name, SEGMENT_PREFIX, n, "");
-    if (read_whole(j->dir_fd, buf_cstr(&rp->name), &rp->data) != 0)
+    if (read_whole(j->dir_fd, buf_cstr(&rp->name), &rp->data, NULL) != 0)
         return errno == ENOENT ? -1 : -3;
     int rc = sj_parse_image((unsigned char *)rp->data.s, rp->data.len, 0, &inside, recount_records,
                             rp, &valid, &why);
@@ -558,13 +570,14 @@ int sj_open(struct sj **out, const char *state_dir, unsigned flags, sj_replay_fn
     *why = NULL;
     j->dir = xstrdup(state_dir);
     j->flags = flags;
-    j->dir_fd = j->lock_fd = j->seg_fd = -1;
-    *out = NULL;
+    j->dir_fd = j->lock_fd = j->seg_fd = j->cp_fd = -1;
+    *out = j; /* already during the replay: fn may read the checkpoint back */
     if (open_dir(j, state_dir, why) != 0 || replay_all(j, fn, arg, report, why) != 0 ||
         (!(flags & SJ_OPEN_READONLY) && open_append(j) != 0)) {
         int e = errno;
         if (!*why)
             *why = "cannot open the journal";
+        *out = NULL;
         sj_close(j);
         errno = e;
         return -1;
@@ -581,6 +594,8 @@ void sj_close(struct sj *j)
         close(j->seg_fd);
     if (j->lock_fd >= 0)
         close(j->lock_fd);
+    if (j->cp_fd >= 0)
+        close(j->cp_fd);
     if (j->dir_fd >= 0)
         close(j->dir_fd);
     buf_free(&j->pending);
@@ -695,6 +710,42 @@ void sj_snapshot_add(struct sj_snapshot *s, unsigned type, const void *payload, 
     s->count++;
 }
 
+uint64_t sj_snapshot_offset(const struct sj_snapshot *s)
+{
+    return s->out.len;
+}
+
+void sj_snapshot_add_raw(struct sj_snapshot *s, const void *p, size_t len, unsigned long records)
+{
+    buf_add(&s->out, p, len);
+    s->count += records;
+}
+
+int sj_checkpoint_read(const struct sj *j, uint64_t off, size_t len, struct buf *out)
+{
+    buf_clear(out);
+    buf_reserve(out, len);
+    ssize_t n = j->cp_fd >= 0 ? pread(j->cp_fd, out->s, len, (off_t)off) : -1;
+    if (n != (ssize_t)len) {
+        if (n >= 0 || j->cp_fd < 0)
+            errno = EIO;
+        return -1;
+    }
+    out->len = len;
+    return 0;
+}
+
+int sj_records_each(const unsigned char *p, size_t len, sj_replay_fn *fn, void *arg)
+{
+    for (size_t pos = 0; pos < len;) {
+        size_t n = record_at(p + pos, len - pos);
+        if (n == 0 || fn(arg, SJ_FROM_CHECKPOINT, p[pos], p + pos + 5, n - SJ_RECORD_OVERHEAD) != 0)
+            return -1;
+        pos += n;
+    }
+    return 0;
+}
+
 /* Write the snapshot to name (a new file), fdatasync it. */
 static int write_snapshot(struct sj *j, const char *name, struct sj_snapshot *s)
 {
@@ -769,6 +820,11 @@ int sj_checkpoint(struct sj *j, sj_snapshot_fn *fn, void *arg)
             j->syncs++;
     }
     if (rc == 0) {
+        int fd = openat(j->dir_fd, buf_cstr(&final), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0 && j->cp_fd >= 0)
+            close(j->cp_fd);
+        if (fd >= 0)
+            j->cp_fd = fd; /* else the old one stays readable: it is open */
         remove_before(j, n);
         j->journal_bytes = j->seg_len;
     } else {

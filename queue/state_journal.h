@@ -96,10 +96,13 @@ struct sj_report {
     uint64_t torn_bytes;    /* torn tail ignored (and cut, owner only) */
     unsigned long damaged;  /* files set aside as damaged */
     unsigned long removed;  /* leftovers of an interrupted checkpoint */
+    uint64_t at;            /* during the replay: where the record handed to fn
+                               starts in its file (sj_checkpoint_read) */
 };
 
 /* Open the journal in state_dir. -1 with errno and *why; EWOULDBLOCK: the
- * lock is held by another owner (a running router). */
+ * lock is held by another owner (a running router). *out is set before the
+ * replay starts (fn may call sj_checkpoint_read), and NULL on failure. */
 int sj_open(struct sj **out, const char *state_dir, unsigned flags, sj_replay_fn *fn, void *arg,
             struct sj_report *report, const char **why);
 void sj_close(struct sj *j);
@@ -120,6 +123,17 @@ unsigned long sj_syncs(const struct sj *j);
 struct sj_snapshot;
 typedef int sj_snapshot_fn(void *arg, struct sj_snapshot *s);
 void sj_snapshot_add(struct sj_snapshot *s, unsigned type, const void *payload, size_t len);
+/* Where the next record will start in the checkpoint being written. */
+uint64_t sj_snapshot_offset(const struct sj_snapshot *s);
+/* Copy `records` whole framed records (read with sj_checkpoint_read). */
+void sj_snapshot_add_raw(struct sj_snapshot *s, const void *p, size_t len, unsigned long records);
+
+/* The checkpoint replayed (or last written) stays open: read len bytes of
+ * it at off into out (replacing its contents). 0, or -1 with errno. */
+int sj_checkpoint_read(const struct sj *j, uint64_t off, size_t len, struct buf *out);
+/* fn for each framed record of p[0..len) (as read back by
+ * sj_checkpoint_read): 0, or -1 if one is bad or fn refused it. */
+int sj_records_each(const unsigned char *p, size_t len, sj_replay_fn *fn, void *arg);
 int sj_checkpoint(struct sj *j, sj_snapshot_fn *fn, void *arg);
 
 /* Test hook: called at each named crash point ("append", "commit",

@@ -186,13 +186,13 @@ static int learn_place(struct state *s, enum queue_place place, long *added)
     if (queue_list_files(s->q, place, &fids, &n) != 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        struct state_file *f = state_file_find(s, fids[i]);
-        if (!f) {
+        struct file_slot *fs = state_slot_find(s, fids[i]); /* a frozen one stays so */
+        if (!fs) {
             learn_one(s, fids[i], added);
-            f = state_file_find(s, fids[i]);
+            fs = state_slot_find(s, fids[i]);
         }
-        if (f)
-            ((struct file_slot *)f)->seen = s->pass;
+        if (fs)
+            fs->seen = s->pass;
     }
     queue_ids_free(fids, n);
     return 0;
@@ -242,19 +242,39 @@ static void snapshot_add(struct snapshot_ctx *c, struct sj_snapshot *snap, unsig
     c->bytes += p->len + SJ_RECORD_OVERHEAD;
 }
 
-static void snapshot_file(struct snapshot_ctx *c, struct sj_snapshot *snap, struct state_file *f)
+/* A file's records, contiguous (a frozen file's are copied from the old
+ * checkpoint); where they land is noted for the new one. */
+static int snapshot_file(struct snapshot_ctx *c, struct sj_snapshot *snap, struct file_slot *fs)
 {
+    struct state_file *f = &fs->f;
     struct buf p = BUF_INIT;
+    fs->new_off = sj_snapshot_offset(snap);
+    if (fs->cold) {
+        if (sj_checkpoint_read(c->s->j, fs->cp_off, fs->cp_len, &p) != 0) {
+            buf_free(&p);
+            return -1;
+        }
+        sj_snapshot_add_raw(snap, p.s, p.len, fs->cp_nrec);
+        c->bytes += p.len;
+        fs->new_len = fs->cp_len;
+        fs->new_nrec = fs->cp_nrec;
+        buf_free(&p);
+        return 0;
+    }
     put_file_record(&p, f);
     snapshot_add(c, snap, SREC_FILE, &p);
+    fs->new_nrec = 1;
     for (uint32_t i = 0; i < f->nmsg; i++) {
         if (!msg_has_state(&f->msg[i]))
             continue;
         buf_clear(&p);
         put_message_fitting(&p, &f->msg[i]);
         snapshot_add(c, snap, SREC_MESSAGE, &p);
+        fs->new_nrec++;
     }
+    fs->new_len = (uint32_t)(sj_snapshot_offset(snap) - fs->new_off);
     buf_free(&p);
+    return 0;
 }
 
 /* The whole state: every file, then the cleaner requests not yet done. */
@@ -264,7 +284,10 @@ static int snapshot_all(void *arg, struct sj_snapshot *snap)
     struct state *s = c->s;
     struct buf p = BUF_INIT;
     for (size_t i = 0; i < s->nfiles; i++)
-        snapshot_file(c, snap, &s->files[i]->f);
+        if (snapshot_file(c, snap, s->files[i]) != 0) {
+            buf_free(&p);
+            return -1;
+        }
     for (size_t i = 0; i < s->ncreq; i++) {
         if (s->creq[i].done)
             continue;
@@ -289,6 +312,14 @@ int state_maybe_checkpoint(struct state *s, int force)
     if (sj_checkpoint(s->j, snapshot_all, &c) != 0)
         return -1;
     s->checkpoint_bytes = c.bytes;
+    for (size_t i = 0; i < s->nfiles; i++) { /* the new checkpoint describes every file */
+        struct file_slot *fs = s->files[i];
+        fs->cp_off = fs->new_off;
+        fs->cp_len = fs->new_len;
+        fs->cp_nrec = fs->new_nrec;
+        fs->dirty = 0;
+    }
+    state_freeze_beyond_window(s);
     return 1;
 }
 
@@ -304,12 +335,17 @@ int state_open(struct state **out, struct queue *q, unsigned flags, struct state
     struct state *s = xcalloc(1, sizeof(*s));
     s->q = q;
     s->readonly = (flags & STATE_OPEN_READONLY) != 0;
+    s->active_limit = STATE_ACTIVE_LIMIT_DEFAULT;
+    s->replay_at = &rep->journal;
     struct buf dir = BUF_INIT;
     path_join(&dir, queue_path(q), "state");
     s->replaying = 1;
     int rc = sj_open(&s->j, buf_cstr(&dir), s->readonly ? SJ_OPEN_READONLY : SJ_OPEN_CREATE,
                      state_replay_record, s, &rep->journal, why);
+    if (rc == 0)
+        state_replay_end(s);
     s->replaying = 0;
+    s->open_done = 1;
     buf_free(&dir);
     if (rc != 0 && s->readonly && errno == ENOENT) {
         rc = 0; /* no state yet: nothing was ever taken */
@@ -329,7 +365,8 @@ int state_open(struct state **out, struct queue *q, unsigned flags, struct state
     if (!s->readonly) {
         state_index_all(s);
         for (size_t i = 0; i < s->nfiles; i++)
-            state_ensure_clean_needs(s, &s->files[i]->f);
+            if (!s->files[i]->cold) /* a frozen file has no work pending */
+                state_ensure_clean_needs(s, &s->files[i]->f);
         s->checkpoint_bytes = sj_journal_bytes(s->j);
         if (rep->journal.damaged && state_flush(s) == 0)
             state_maybe_checkpoint(s, 1); /* what is valid becomes the new base */

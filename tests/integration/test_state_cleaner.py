@@ -113,8 +113,9 @@ def test_request_sent_again_after_a_kill(statetool, qbin, conf):
 
 def test_kills_never_remove_unfinished_mail(statetool, qbin, conf):
     """The router killed at random moments while it takes, delivers and has
-    files removed or reclaimed, again and again: in the end every file whose
-    messages were all delivered is gone, and the files holding a kept
+    files removed or reclaimed, again and again (half the runs with a small
+    active window, so files are frozen and thawed): in the end every file
+    whose messages were all delivered is gone, and the files holding a kept
     (deferred) message are still there with that message listed."""
     import json
     import random
@@ -125,9 +126,12 @@ def test_kills_never_remove_unfinished_mail(statetool, qbin, conf):
     kept_files = {i[:16] for i in keep}
     rng = random.Random(9)
     killed = 0
-    for _ in range(25):
+    for n in range(25):
+        # every other run with an active window of 5 recipients and a
+        # checkpoint: files are frozen, then thawed as they come due
+        env = dict(os.environ, **({"STATETOOL_WINDOW": "5"} if n % 2 else {}))
         proc = subprocess.Popen([str(statetool), "route", str(conf), str(qbin)] + keep,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         time.sleep(rng.uniform(0.0, 0.02))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -135,7 +139,7 @@ def test_kills_never_remove_unfinished_mail(statetool, qbin, conf):
         # The cleaner (its child) sees end of input and exits by itself.
         remaining = {p.name for p in ip.queue_files(conf / "queue")}
         assert kept_files <= remaining, "a file with unfinished mail was removed"
-    p, requests = route(statetool, qbin, conf, *keep)
+    p, requests = route(statetool, qbin, conf, *keep, env={"STATETOOL_WINDOW": "5"})
     assert p.returncode == 0, p.stderr
     assert {p.name for p in ip.queue_files(conf / "queue")} == kept_files
     shown = json.loads(onehop(conf, "queue", "--json"))["messages"]

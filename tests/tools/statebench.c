@@ -240,10 +240,14 @@ static int run_startup(const char *dir, int checkpoint)
     struct state_counts c;
     state_count(s, &c);
     printf("open=%.3f learn=%.3f first_due=%.3f files_replayed=%lu messages=%lu learned=%ld "
-           "due=%s\n",
-           t1 - t0, t2 - t1, t3 - t0, rep.files, c.total, learned, m ? "yes" : "no");
+           "due=%s recipients_in_memory=%lu\n",
+           t1 - t0, t2 - t1, t3 - t0, rep.files, c.total, learned, m ? "yes" : "no",
+           state_hot_recipients(s));
     if (checkpoint && state_maybe_checkpoint(s, 1) != 1)
         die("checkpoint");
+    if (checkpoint)
+        printf("after the checkpoint: recipients_in_memory=%lu (queue_active_limit %d)\n",
+               state_hot_recipients(s), STATE_ACTIVE_LIMIT_DEFAULT);
     state_close(s);
     queue_close(q);
     return m ? 0 : 1;

@@ -25,7 +25,10 @@
  *       recipient (a KEEP_ID's are deferred an hour instead, "451 kept"),
  *       and serves the cleaner again until no request is left. With
  *       STATETOOL_KILL_AFTER_SEND=N it kills itself (SIGKILL) once the Nth
- *       request was sent and before its answer is recorded.
+ *       request was sent and before its answer is recorded. With
+ *       STATETOOL_WINDOW=N the active window is N recipients and a
+ *       checkpoint is written after the first requests (so files are
+ *       frozen, and thawed as they are delivered).
  * Exit status: 0, 1 on an error (printed), 64 on usage.
  */
 #include <errno.h>
@@ -277,6 +280,16 @@ static int deliver_due(struct router *rt, char **keep, int nkeep)
     return state_flush(rt->s);
 }
 
+/* STATETOOL_WINDOW: a small window and a checkpoint, so files freeze. */
+static int apply_window(struct router *rt)
+{
+    const char *window = getenv("STATETOOL_WINDOW");
+    if (!window)
+        return 0;
+    state_set_active_limit(rt->s, strtoul(window, NULL, 10));
+    return state_maybe_checkpoint(rt->s, 1) == 1 ? 0 : -1;
+}
+
 static int run_route(const char *confdir, const char *binary, char **keep, int nkeep)
 {
     struct buf qdir = BUF_INIT;
@@ -289,8 +302,8 @@ static int run_route(const char *confdir, const char *binary, char **keep, int n
     pid_t pid = start_cleaner(confdir, binary, &rt.fd);
     int rc = pid > 0 && queue_open(&q, buf_cstr(&qdir), 0, &why) == 0 &&
                      state_open(&rt.s, q, 0, NULL, &why) == 0 && state_learn_files(rt.s) >= 0 &&
-                     serve_cleaner(&rt) == 0 && deliver_due(&rt, keep, nkeep) == 0 &&
-                     serve_cleaner(&rt) == 0
+                     serve_cleaner(&rt) == 0 && apply_window(&rt) == 0 &&
+                     deliver_due(&rt, keep, nkeep) == 0 && serve_cleaner(&rt) == 0
                  ? 0
                  : 1;
     if (rc != 0)

@@ -7,7 +7,9 @@
  * durability by sequence number, replay and checkpoint giving back the
  * same state, requests not done re-offered after a restart, a second owner
  * refused, a read-only open beside the owner, a file gone by hand, the
- * counts, and the one-time import of a format 2 file's own state log.
+ * counts, the one-time import of a format 2 file's own state log, and the
+ * active window (files frozen beyond queue_active_limit recipients, thawed
+ * on first touch, across checkpoints and restarts).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -469,6 +471,121 @@ static void test_format2_log_imported_once(void **state)
     assert_int_equal(m->rcpt[0].attempts, 1);
 }
 
+/* ------------------------------------------------------ active window ---- */
+
+/* 10 files of 2 messages of 2 recipients, taken; file k's messages are
+ * deferred until 1000 + k (so the files rank by k). */
+static void ten_files(struct fixture *fx, char fids[10][QUEUE_FILE_ID_LEN + 1])
+{
+    for (int k = 0; k < 10; k++)
+        commit_file(fx->q, 2, fids[k]);
+    open_state(fx);
+    assert_int_equal(state_learn_files(fx->s), 20);
+    assert_int_equal(state_flush(fx->s), 0);
+    serve_cleaner(fx);
+    for (int k = 0; k < 10; k++)
+        for (unsigned i = 0; i < 2; i++) {
+            char id[QUEUE_ID_LEN + 1];
+            queue_msg_id(fids[k], i, id);
+            for (uint32_t r = 0; r < 2; r++)
+                assert_true(state_deferred(fx->s, id, r, 10, 1000 + k, "451 later") > 0);
+        }
+    assert_int_equal(state_flush(fx->s), 0);
+}
+
+static void all_described(struct fixture *fx, char fids[10][QUEUE_FILE_ID_LEN + 1], struct buf *out)
+{
+    struct buf one = BUF_INIT;
+    buf_clear(out);
+    for (int k = 0; k < 10; k++)
+        for (unsigned i = 0; i < 2; i++) {
+            char id[QUEUE_ID_LEN + 1];
+            queue_msg_id(fids[k], i, id);
+            describe(fx, id, &one);
+            buf_printf(out, "%s\n", buf_cstr(&one));
+        }
+    buf_free(&one);
+}
+
+static void test_window_freezes_beyond_the_limit(void **state)
+{
+    struct fixture *fx = *state;
+    char fids[10][QUEUE_FILE_ID_LEN + 1];
+    ten_files(fx, fids);
+    struct state_counts before, after;
+    state_count(fx->s, &before);
+    assert_int_equal(state_hot_recipients(fx->s), 40);
+    state_set_active_limit(fx->s, 8); /* two files */
+    assert_int_equal(state_maybe_checkpoint(fx->s, 1), 1);
+    assert_int_equal(state_hot_recipients(fx->s), 8);
+    state_count(fx->s, &after); /* counted without thawing */
+    assert_int_equal(state_hot_recipients(fx->s), 8);
+    assert_memory_equal(&before, &after, sizeof(before));
+    assert_int_equal(after.deferred, 20);
+    /* The two kept are the soonest due; the first due is one of them. */
+    const struct state_msg *m = due_now(fx, 1000);
+    assert_non_null(m);
+    assert_memory_equal(m->file->fid, fids[0], QUEUE_FILE_ID_LEN);
+    state_dispatch_done(fx->s, "0PKX3B2Q7ZM012KG00");
+    /* A frozen file's time comes: it is thawed and its messages are due. */
+    int64_t wake = 0;
+    const struct state_msg *none = NULL;
+    assert_int_equal(state_next_due(fx->s, 1001, &none, &wake), 1);
+    assert_memory_equal(none->file->fid, fids[0], QUEUE_FILE_ID_LEN); /* its second message */
+    assert_int_equal(state_next_due(fx->s, 1001, &none, &wake), 1);
+    assert_memory_equal(none->file->fid, fids[1], QUEUE_FILE_ID_LEN);
+    assert_int_equal(state_next_due(fx->s, 1001, &none, &wake), 1);
+    assert_int_equal(state_next_due(fx->s, 1001, &none, &wake), 0);
+    assert_int_equal(wake, 1002); /* file 2 is frozen: its entry says when */
+    assert_int_equal(state_hot_recipients(fx->s), 8);
+    assert_int_equal(state_next_due(fx->s, 1002, &none, &wake), 1);
+    assert_memory_equal(none->file->fid, fids[2], QUEUE_FILE_ID_LEN); /* thawed */
+    assert_int_equal(state_hot_recipients(fx->s), 12);
+}
+
+static void test_frozen_state_survives_touch_checkpoint_restart(void **state)
+{
+    struct fixture *fx = *state;
+    char fids[10][QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    struct buf want = BUF_INIT, got = BUF_INIT;
+    ten_files(fx, fids);
+    queue_msg_id(fids[9], 1, id);
+    assert_true(state_set_route(fx->s, id, 1, "mx.b.test:25") > 0);
+    assert_int_equal(state_flush(fx->s), 0);
+    all_described(fx, fids, &want);
+    state_set_active_limit(fx->s, 4);
+    assert_int_equal(state_maybe_checkpoint(fx->s, 1), 1);
+    assert_int_equal(state_hot_recipients(fx->s), 4);
+    /* Learning lists the files but thaws none. */
+    assert_int_equal(state_learn_files(fx->s), 0);
+    assert_int_equal(state_hot_recipients(fx->s), 4);
+    /* Two more checkpoints copy the frozen files' records unchanged. */
+    assert_int_equal(state_maybe_checkpoint(fx->s, 1), 1);
+    assert_int_equal(state_maybe_checkpoint(fx->s, 1), 1);
+    open_state(fx); /* the replay freezes as it reads */
+    assert_true(state_hot_recipients(fx->s) <= 4);
+    struct state_counts c;
+    state_count(fx->s, &c);
+    assert_int_equal(c.total, 20);
+    assert_int_equal(c.deferred, 20);
+    all_described(fx, fids, &got); /* thaws every file */
+    assert_string_equal(buf_cstr(&got), buf_cstr(&want));
+    /* A change to a frozen file after the checkpoint: thawed, dirty, and
+     * replayed over its checkpoint records at the next start. */
+    open_state(fx);
+    queue_msg_id(fids[5], 0, id);
+    assert_true(state_bounced(fx->s, id, 0, 20, "550 gone") > 0);
+    assert_int_equal(state_flush(fx->s), 0);
+    open_state(fx);
+    const struct state_msg *m = state_find(fx->s, id);
+    assert_non_null(m);
+    assert_int_equal(m->rcpt[0].state, SRCPT_BOUNCED);
+    assert_string_equal(m->rcpt[0].reason, "550 gone");
+    assert_int_equal(m->rcpt[1].state, SRCPT_DEFERRED);
+    buf_free(&want);
+    buf_free(&got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -488,6 +605,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_file_gone_by_hand_forgotten, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_format2_log_imported_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_window_freezes_beyond_the_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_frozen_state_survives_touch_checkpoint_restart, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,207 @@
+/*
+ * state_cold — the active window of the state side (state.h; design in
+ * docs/INTERNALS.md "The state side"): a file whose records in the current
+ * checkpoint describe it exactly (not changed since), that is in active/,
+ * has no message in flight and no cleaner work pending, may be FROZEN: its
+ * messages are freed and it keeps its counts, its recipients' number, its
+ * earliest due time (one due-heap entry) and the place of its records in
+ * the checkpoint. Anything that touches one of its messages THAWS it: its
+ * records are read back (pread on the checkpoint the journal keeps open)
+ * and applied. The replay freezes every file it reads from the checkpoint
+ * as soon as the next one starts; after each checkpoint the files beyond
+ * the first queue_active_limit recipients (by earliest due time) are frozen.
+ *
+ * Must never: freeze a file whose checkpoint records are stale, or lose a
+ * frozen file's state (a thaw that cannot read it back is fatal: the
+ * restart replays the checkpoint, which holds it).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "mem.h"
+#include "state_impl.h"
+#include "state_record.h"
+
+int state_can_freeze(const struct state *s, const struct file_slot *fs)
+{
+    const struct state_file *f = &fs->f;
+    if (!s->j || fs->cold || fs->dirty || fs->forgotten || fs->cp_off == 0 || !f->msg ||
+        f->place != QUEUE_ACTIVE || f->removing || fs->creq_refs > 0)
+        return 0;
+    for (uint32_t i = 0; i < f->nmsg; i++)
+        if (f->msg[i].in_flight)
+            return 0;
+    return 1;
+}
+
+void state_freeze(struct state *s, struct file_slot *fs)
+{
+    struct state_file *f = &fs->f;
+    state_count_msgs(f, &fs->cold_counts);
+    fs->cold_due = -1;
+    fs->cold_rcpts = 0;
+    for (uint32_t i = 0; i < f->nmsg; i++) {
+        int64_t when = state_msg_due(&f->msg[i]);
+        if (when >= 0 && (fs->cold_due < 0 || when < fs->cold_due))
+            fs->cold_due = when;
+        fs->cold_rcpts += f->msg[i].nrcpt;
+    }
+    state_free_msgs(f);
+    fs->cold = 1;
+    fs->gen++; /* its messages' due entries are stale now */
+    if (s->open_done && !s->readonly && fs->cold_due >= 0)
+        state_push_due(s, fs->cold_due, fs, NULL);
+}
+
+struct thaw {
+    struct state *s;
+    struct file_slot *fs;
+    int bad;
+};
+
+static int thaw_record(void *arg, enum sj_origin o, unsigned type, const unsigned char *p,
+                       size_t len)
+{
+    struct thaw *t = arg;
+    if (type == SREC_FILE) {
+        struct srec r;
+        if (srec_decode(type, p, len, &r) != 0 || strcmp(r.id, t->fs->f.fid) != 0 || t->fs->f.msg) {
+            if (r.msgs)
+                srec_free(&r);
+            return -1;
+        }
+        state_init_msgs(&t->fs->f, &r);
+        t->fs->cold = 0;
+        srec_free(&r);
+        return 0;
+    }
+    if (type != SREC_MESSAGE || !t->fs->f.msg)
+        return -1;
+    return state_apply_payload(t->s, type, p, len, 0);
+}
+
+void state_thaw(struct state *s, struct file_slot *fs)
+{
+    struct buf data = BUF_INIT;
+    struct thaw t = {s, fs, 0};
+    int was = s->applying_checkpoint;
+    s->applying_checkpoint = 1; /* its own records: it stays clean */
+    if (sj_checkpoint_read(s->j, fs->cp_off, fs->cp_len, &data) != 0 ||
+        sj_records_each((const unsigned char *)data.s, data.len, thaw_record, &t) != 0 || fs->cold)
+        log_fatal("state: %s: cannot read its state back from the checkpoint: %s", fs->f.fid,
+                  strerror(errno));
+    s->applying_checkpoint = was;
+    buf_free(&data);
+    if (s->open_done && !s->readonly)
+        state_index_file(s, &fs->f);
+}
+
+/* ------------------------------------------------------------ replay ---- */
+
+static void end_checkpoint_file(struct state *s)
+{
+    if (s->last_cp_file && state_can_freeze(s, s->last_cp_file))
+        state_freeze(s, s->last_cp_file);
+    s->last_cp_file = NULL;
+}
+
+void state_replay_note(struct state *s, enum sj_origin o, unsigned type, const char *id, size_t len,
+                       int after)
+{
+    int own = o == SJ_FROM_CHECKPOINT && (type == SREC_FILE || type == SREC_MESSAGE);
+    if (!after) {
+        if (!own || type == SREC_FILE)
+            end_checkpoint_file(s);
+        return;
+    }
+    if (type == SREC_FILE) {
+        struct file_slot *fs = state_slot_find(s, id);
+        if (!fs)
+            return;
+        fs->cp_off = s->replay_at->at;
+        fs->cp_len = (uint32_t)(len + SJ_RECORD_OVERHEAD);
+        fs->cp_nrec = 1;
+        s->last_cp_file = fs;
+    } else if (s->last_cp_file) {
+        s->last_cp_file->cp_len += (uint32_t)(len + SJ_RECORD_OVERHEAD);
+        s->last_cp_file->cp_nrec++;
+    }
+}
+
+void state_replay_end(struct state *s)
+{
+    end_checkpoint_file(s);
+}
+
+/* ------------------------------------------------------------ window ---- */
+
+static int64_t file_due(const struct file_slot *fs)
+{
+    int64_t due = -1;
+    for (uint32_t i = 0; i < fs->f.nmsg; i++) {
+        int64_t when = state_msg_due(&fs->f.msg[i]);
+        if (when >= 0 && (due < 0 || when < due))
+            due = when;
+    }
+    return due < 0 ? INT64_MAX : due;
+}
+
+struct ranked {
+    int64_t due;
+    struct file_slot *fs;
+};
+
+static int by_due(const void *a, const void *b)
+{
+    const struct ranked *x = a, *y = b;
+    return x->due < y->due ? -1 : x->due > y->due;
+}
+
+static uint32_t file_rcpts(const struct file_slot *fs)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < fs->f.nmsg; i++)
+        n += fs->f.msg[i].nrcpt;
+    return n;
+}
+
+void state_freeze_beyond_window(struct state *s)
+{
+    struct ranked *r = xcalloc(s->nfiles + 1, sizeof(*r));
+    size_t n = 0;
+    unsigned long hot = 0;
+    for (size_t i = 0; i < s->nfiles; i++) {
+        struct file_slot *fs = s->files[i];
+        if (fs->cold)
+            continue;
+        if (state_can_freeze(s, fs))
+            r[n++] = (struct ranked){file_due(fs), fs};
+        else
+            hot += file_rcpts(fs); /* in memory whatever happens */
+    }
+    qsort(r, n, sizeof(*r), by_due);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t k = file_rcpts(r[i].fs);
+        if (hot + k <= s->active_limit)
+            hot += k; /* due soonest: kept */
+        else
+            state_freeze(s, r[i].fs);
+    }
+    free(r);
+}
+
+unsigned long state_hot_recipients(const struct state *s)
+{
+    unsigned long n = 0;
+    for (size_t i = 0; i < s->nfiles; i++)
+        if (!s->files[i]->cold)
+            n += file_rcpts(s->files[i]);
+    return n;
+}
+
+void state_set_active_limit(struct state *s, unsigned long limit)
+{
+    s->active_limit = limit > 0 ? limit : 1;
+}
