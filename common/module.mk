@@ -25,3 +25,6 @@ LIB_SRCS += common/mapfile.c common/routes.c common/sites.c common/aliases.c
 # the DNS cache's protocol (dnsproto.h) and its client (dnsclient.h), which
 # remote, router and the `onehop dns` command link; SipHash for hash tables
 LIB_SRCS += common/siphash.c common/dnsproto.c common/dnsclient.c
+
+# the router <-> remote records (remote_proto.h); a daemon's main() start (daemon_args.h)
+LIB_SRCS += common/remote_proto.c common/daemon_args.c

@@ -22,3 +22,12 @@ TOOLS += $(BUILD)/tools/statetool $(BUILD)/tools/statebench
 $(BUILD)/tools/state%: tests/tools/state%.c $(BUILD)/libonehop.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icommon -Iqueue $(LDFLAGS) -o $@ $< $(BUILD)/libonehop.a $(PKG_LIBS) -lm
+
+# remotedrive plays the router towards onehop-remote (remote_proto.h) for
+#            test_remote.py: remotedrive CONFDIR ONEHOP_REMOTE [TIMEOUT_S],
+#            jobs "MSGID HOPS [RCPT...]" on stdin, results as JSON lines
+TOOLS += $(BUILD)/tools/remotedrive
+
+$(BUILD)/tools/remote%: tests/tools/remote%.c $(BUILD)/libonehop.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icommon -Iqueue $(LDFLAGS) -o $@ $< $(BUILD)/libonehop.a $(PKG_LIBS) -lm

@@ -1,0 +1,341 @@
+/*
+ * delivery — one job from its first next hop to its results. See
+ * delivery.h.
+ */
+#include "remote/delivery.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mem.h"
+#include "netaddr.h"
+#include "nexthop.h"
+#include "remote/session.h"
+#include "remote/smtp_wire.h"
+
+#define SCAN_CHUNK (64 * 1024)
+
+static uint64_t now_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+}
+
+/* The content's size on the wire (SIZE, RFC 1870) and whether it has
+ * 8-bit bytes: one pass over it. 0, or -1 with errno. */
+static int scan_content(struct delivery *d)
+{
+    char *chunk = xmalloc(SCAN_CHUNK);
+    uint64_t done = 0;
+    d->wire_size = 0;
+    while (done < d->job.length) {
+        size_t want = d->job.length - done > SCAN_CHUNK ? SCAN_CHUNK : d->job.length - done;
+        ssize_t got = pread(d->fd, chunk, want, (off_t)(d->job.offset + done));
+        if (got <= 0) {
+            if (got == 0)
+                errno = EIO;
+            free(chunk);
+            return -1;
+        }
+        d->wire_size += smtp_wire_size(chunk, (size_t)got, &d->eightbit);
+        done += (uint64_t)got;
+    }
+    free(chunk);
+    return 0;
+}
+
+struct delivery *delivery_new(struct remote_env *env, struct rp_job *j, int fd,
+                              delivery_done_cb *done, void *arg, const char **why)
+{
+    struct delivery *d = xcalloc(1, sizeof(*d));
+    d->env = env;
+    d->fd = fd;
+    d->job = *j;
+    d->started_us = now_us();
+    if (scan_content(d) < 0) {
+        *why = strerror(errno);
+        close(fd);
+        free(d);
+        return NULL;
+    }
+    memset(j, 0, sizeof(*j));
+    d->rcpt = xcalloc(d->job.nrcpt, sizeof(*d->rcpt));
+    for (size_t i = 0; i < d->job.nrcpt; i++)
+        d->rcpt[i].cls = RP_TEMP;
+    d->open = d->job.nrcpt;
+    d->done = done;
+    d->arg = arg;
+    d->dest = xstrdup(d->job.hops[0]);
+    return d;
+}
+
+void delivery_settle(struct delivery *d, size_t i, enum rp_class cls, const char *reply,
+                     const char *relay)
+{
+    struct rcpt_state *r = &d->rcpt[i];
+    if (r->settled)
+        return;
+    r->settled = 1;
+    r->cls = cls;
+    buf_sets(&r->reply, reply);
+    buf_sets(&r->relay, relay);
+    d->open--;
+}
+
+void delivery_note(struct delivery *d, size_t i, enum rp_class last_resort, const char *reply,
+                   const char *relay)
+{
+    struct rcpt_state *r = &d->rcpt[i];
+    if (r->settled)
+        return;
+    r->cls = last_resort;
+    buf_sets(&r->reply, reply);
+    buf_sets(&r->relay, relay);
+}
+
+static void note_open(struct delivery *d, enum rp_class cls, const char *reason)
+{
+    for (size_t i = 0; i < d->job.nrcpt; i++)
+        delivery_note(d, i, cls, reason, "");
+}
+
+static const char *status_word(enum rp_class c)
+{
+    return c == RP_OK ? "sent" : c == RP_PERM ? "bounced" : "deferred";
+}
+
+static uint64_t delay_us(const struct delivery *d)
+{
+    uint64_t from = d->job.arrival_us ? d->job.arrival_us : d->started_us, now = now_us();
+    return now > from ? now - from : 0;
+}
+
+/* Every recipient has its result: the last outcome of an open one stands
+ * (D4: temporary unless that outcome was permanent). SPEC 8 log lines. */
+static void finish(struct delivery *d)
+{
+    uint64_t delay = delay_us(d);
+    for (size_t i = 0; i < d->job.nrcpt; i++) {
+        struct rcpt_state *r = &d->rcpt[i];
+        if (!r->settled) {
+            if (r->reply.len == 0)
+                buf_sets(&r->reply, "no address was tried");
+            r->settled = 1;
+        }
+        log_info("%s: to=<%s>, relay=%s, delay=%.2f, status=%s (%s)", d->job.queue_id,
+                 d->job.rcpt[i].address, r->relay.len ? r->relay.s : "none", (double)delay / 1e6,
+                 status_word(r->cls), r->reply.s);
+    }
+    d->open = 0;
+    d->done(d->arg, d);
+}
+
+static void next_hop(struct delivery *d);
+
+static void next_target(struct delivery *d)
+{
+    if (d->aborted) {
+        d->done(d->arg, d);
+        return;
+    }
+    if (d->open == 0) {
+        finish(d);
+        return;
+    }
+    if (d->next_target < d->ntargets && d->tried < d->env->conf->smtp_max_addresses) {
+        d->tried++;
+        d->session = session_start(d, &d->targets[d->next_target++]);
+        return;
+    }
+    next_hop(d);
+}
+
+void delivery_session_ended(struct delivery *d)
+{
+    d->session = NULL;
+    next_target(d);
+}
+
+static void use_targets(struct delivery *d, struct mx_target *t, size_t n)
+{
+    mx_targets_free(d->targets, d->ntargets);
+    d->targets = t;
+    d->ntargets = n;
+    d->next_target = 0;
+    next_target(d);
+}
+
+static void loops_back(struct delivery *d, const char *host)
+{
+    struct buf why = BUF_INIT;
+    buf_printf(&why, "mail for %s loops back to myself", host);
+    note_open(d, RP_TEMP, why.s); /* D5: deferred, never delivered to itself */
+    buf_free(&why);
+}
+
+/* A DNS answer that gives no address: the D4 class of the failure. */
+static void dns_failed(struct delivery *d, const struct dnsp_answer *a, const char *type)
+{
+    struct buf why = BUF_INIT;
+    enum rp_class cls = RP_TEMP;
+    switch (a->status) {
+    case DNS_STATUS_NXDOMAIN: /* D4 (b): the domain, or every MX host, does not exist */
+        buf_printf(&why,
+                   "Host or domain name not found. Name service error for name=%s "
+                   "type=%s: Host not found",
+                   a->name, type);
+        cls = RP_PERM;
+        break;
+    case DNS_STATUS_NULLMX: /* RFC 7505 3: a null MX accepts no mail */
+        buf_printf(&why, "5.1.10 domain %s does not accept mail (null MX)", a->name);
+        cls = RP_PERM;
+        break;
+    case DNS_STATUS_NODATA:
+        buf_printf(&why, "no MX host or address for %s", a->name);
+        break;
+    default: /* SERVFAIL, timeouts, a cache not running: retry later */
+        buf_printf(&why,
+                   "Host or domain name not found. Name service error for name=%s "
+                   "type=%s: Host not found, try again (%s)",
+                   a->name, type, a->reason && a->reason[0] ? a->reason : "temporary failure");
+        break;
+    }
+    note_open(d, cls, why.s);
+    buf_free(&why);
+}
+
+static void on_answer(void *arg, const struct dnsp_answer *a)
+{
+    struct delivery *d = arg;
+    d->dreq = NULL;
+    if (d->aborted) {
+        d->done(d->arg, d);
+        return;
+    }
+    const char *type = a->qtype == DNSP_QTYPE_ROUTE ? "MX" : "A";
+    if (a->status != DNS_STATUS_OK) {
+        dns_failed(d, a, type);
+        next_hop(d);
+        return;
+    }
+    struct mx_target *t;
+    size_t n;
+    size_t left = d->env->conf->smtp_max_addresses - d->tried;
+    int rc = mx_order(a, d->port, &d->env->self, left, &d->env->rng, &t, &n);
+    if (rc == MX_LOOP) {
+        loops_back(d, a->name);
+        next_hop(d);
+        return;
+    }
+    if (n == 0) {
+        struct buf why = BUF_INIT;
+        buf_printf(&why, "no address for %s", a->name);
+        note_open(d, RP_TEMP, why.s);
+        buf_free(&why);
+    }
+    use_targets(d, t, n);
+}
+
+/* [ip]:port: the address itself, no DNS (D5 still applies). */
+static void literal_target(struct delivery *d, const struct nexthop *nh)
+{
+    struct mx_target *t = xcalloc(1, sizeof(*t));
+    t->family = ip_literal(nh->host, t->addr);
+    t->port = d->port;
+    t->host = xstrdup(nh->host);
+    if (mx_self_listens(&d->env->self, t->family, t->addr, t->port)) {
+        mx_targets_free(t, 1);
+        loops_back(d, nh->host);
+        next_hop(d);
+        return;
+    }
+    use_targets(d, t, 1);
+}
+
+static void next_hop(struct delivery *d)
+{
+    if (d->open == 0 || d->hop == d->job.nhops || d->tried >= d->env->conf->smtp_max_addresses) {
+        finish(d);
+        return;
+    }
+    struct nexthop nh;
+    const char *why;
+    if (nexthop_parse(d->job.hops[d->hop++], NEXTHOP_NO_LOCAL | NEXTHOP_NO_ERROR, &nh, &why) < 0) {
+        note_open(d, RP_TEMP, why); /* the router checked it: cannot happen */
+        next_hop(d);
+        return;
+    }
+    d->port = nh.port ? nh.port : (uint16_t)d->env->conf->remote_port;
+    if (nh.kind == NEXTHOP_HOST && nh.is_ip)
+        literal_target(d, &nh);
+    else /* D2: asked afresh for every delivery; the cache applies the TTLs */
+        d->dreq = dnsclient_lookup(d->env->dns,
+                                   nh.kind == NEXTHOP_MX ? DNSP_QTYPE_ROUTE : DNSP_QTYPE_ADDR,
+                                   nh.host, on_answer, d);
+    nexthop_free(&nh);
+}
+
+void delivery_start(struct delivery *d)
+{
+    if (d->env->conf->smtp_tls == SMTP_TLS_ENCRYPT) {
+        note_open(d, RP_TEMP,
+                  "4.7.4 smtp_tls = encrypt requires STARTTLS, which this onehop-remote "
+                  "does not speak yet");
+        finish(d);
+        return;
+    }
+    next_hop(d);
+}
+
+void delivery_abort(struct delivery *d)
+{
+    d->aborted = 1;
+    if (d->session)
+        session_abort(d->session); /* ends through delivery_session_ended */
+    else if (d->dreq) {
+        dnsclient_cancel(d->dreq);
+        d->dreq = NULL;
+        d->done(d->arg, d);
+    } else
+        d->done(d->arg, d);
+}
+
+void delivery_results(struct delivery *d, struct buf *records)
+{
+    uint64_t delay_ms = delay_us(d) / 1000;
+    for (size_t i = 0; i < d->job.nrcpt; i++) {
+        const struct rcpt_state *r = &d->rcpt[i];
+        struct rp_result res = {d->job.job,
+                                (uint32_t)i,
+                                r->cls,
+                                r->reply.s ? r->reply.s : "",
+                                r->relay.len ? r->relay.s : "none",
+                                "none",
+                                delay_ms};
+        rp_put_result(records, &res);
+    }
+    rp_put_done(records, d->job.job, (uint32_t)d->job.nrcpt);
+}
+
+void delivery_free(struct delivery *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->job.nrcpt; i++) {
+        buf_free(&d->rcpt[i].reply);
+        buf_free(&d->rcpt[i].relay);
+    }
+    free(d->rcpt);
+    mx_targets_free(d->targets, d->ntargets);
+    if (d->fd >= 0)
+        close(d->fd);
+    free(d->dest);
+    rp_job_free(&d->job);
+    free(d);
+}

@@ -1,0 +1,96 @@
+/*
+ * delivery — one job of the router (remote_proto.h) from start to results:
+ * each next hop in order, resolved through the DNS cache afresh (SPEC D2:
+ * the cache applies the TTLs; nothing is kept here between deliveries),
+ * its addresses in the order of D1 with the loop rule of D5 (mxorder.h),
+ * at most smtp_max_addresses addresses for the whole attempt, one SMTP
+ * session (session.h) per address until every recipient is settled. A
+ * recipient that no address settles ends with its last outcome: temporary
+ * unless that outcome is permanent (a DNS NXDOMAIN or null MX, a SIZE
+ * refusal): D4. Each recipient gets one result and one SPEC 8 log line.
+ *
+ * Must never: give a recipient two results, report a failure before the
+ * server accepted the session as permanent, or touch the queue's files
+ * (the content comes as the job's descriptor).
+ */
+#ifndef ONEHOP_REMOTE_DELIVERY_H
+#define ONEHOP_REMOTE_DELIVERY_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "dnsclient.h"
+#include "remote_proto.h"
+#include "remote/mxorder.h"
+
+struct delivery;
+
+/* What every delivery shares: the daemon's loop and settings. */
+struct remote_env {
+    uv_loop_t *loop;
+    const struct conf *conf;
+    struct dnsclient *dns;
+    struct mx_self self;
+    struct mx_rng rng;
+};
+
+struct rcpt_state {
+    int settled;       /* its result is decided */
+    enum rp_class cls; /* settled: the result; open: the last resort so far */
+    struct buf reply;  /* the reply (or our reason) of its last outcome */
+    struct buf relay;  /* host[ip]:port of that outcome, "" = none */
+    int in_txn;        /* RCPT accepted in the transaction under way */
+};
+
+/* Called once per delivery when every recipient has its result; the
+ * delivery is freed after it returns. */
+typedef void delivery_done_cb(void *arg, struct delivery *d);
+
+struct delivery {
+    struct remote_env *env;
+    struct rp_job job;
+    int fd;             /* the message, O_RDONLY; closed at the end */
+    uint64_t wire_size; /* the content's size with CRLF line ends */
+    int eightbit;
+    struct rcpt_state *rcpt;
+    size_t open;               /* recipients not settled */
+    size_t hop;                /* next hops done */
+    struct mx_target *targets; /* of the current hop */
+    size_t ntargets, next_target;
+    size_t tried;  /* addresses tried in this attempt */
+    uint16_t port; /* of the current hop */
+    int aborted;   /* the daemon stops: no result */
+    uint64_t started_us;
+    struct dnsclient_req *dreq;
+    struct session *session;
+    delivery_done_cb *done;
+    void *arg;
+    /* for the daemon's scheduling lists */
+    struct delivery *prev, *next;
+    char *dest; /* the destination key: the first next hop */
+};
+
+/* A delivery of job j (taken over: zeroed) with content fd (taken over).
+ * -1 with *why when the content cannot be read (fd closed, j kept). */
+struct delivery *delivery_new(struct remote_env *env, struct rp_job *j, int fd,
+                              delivery_done_cb *done, void *arg, const char **why);
+void delivery_start(struct delivery *d);
+/* The daemon stops: end what is under way; done() runs (from the loop when
+ * a session must close first) with no result decided. */
+void delivery_abort(struct delivery *d);
+/* Results for each recipient, in order (then the caller sends RP_DONE). */
+void delivery_results(struct delivery *d, struct buf *records);
+void delivery_free(struct delivery *d);
+
+/* For the session: outcomes of recipient i. */
+void delivery_settle(struct delivery *d, size_t i, enum rp_class cls, const char *reply,
+                     const char *relay);
+void delivery_note(struct delivery *d, size_t i, enum rp_class last_resort, const char *reply,
+                   const char *relay);
+/* The session on the current address ended (the session frees itself). */
+void delivery_session_ended(struct delivery *d);
+
+#endif

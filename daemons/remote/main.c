@@ -1,0 +1,419 @@
+/*
+ * onehop-remote — the SMTP client daemon (ARCHITECTURE "Routing and
+ * delivery"):
+ *
+ *     onehop-remote [-C DIR]
+ *
+ * Takes jobs from the router on its channel (remote_proto.h; the
+ * descriptor named by ONEHOP_CHANNEL_REMOTE, the master's name for this
+ * end), delivers each (delivery.h) and sends back one result per
+ * recipient and a job-done record. One libuv loop runs every delivery at
+ * once: at most remote_concurrency in all and remote_destination_concurrency
+ * per destination (a job's first next hop); the rest wait in arrival order,
+ * and past WAITING_MAX waiting jobs the channel is not read (the router
+ * waits: nothing here buffers without bound, each waiting job holds a
+ * descriptor). DNS through the dnscache only (run_dir/dnscache.sock).
+ * Started by the master (daemon_link_uv.h) it says READY once its channel
+ * is open, re-reads onehop.conf on RELOAD or SIGHUP and stops on STOP,
+ * SIGTERM, SIGINT or when the router's channel closes; deliveries under way
+ * are then abandoned without results (the router has them still and gives
+ * them again: at least once, never lost).
+ *
+ * It opens nothing under the queue: message content comes as descriptors.
+ * Exit status: 0 after a stop, 1 when it cannot start.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "channel.h"
+#include "conf.h"
+#include "daemon_args.h"
+#include "daemon_link_uv.h"
+#include "diag.h"
+#include "dnsclient.h"
+#include "dnsproto.h"
+#include "log.h"
+#include "mem.h"
+#include "nexthop.h"
+#include "remote_proto.h"
+#include "safeio.h"
+#include "strparse.h"
+#include "remote/delivery.h"
+
+#define WAITING_MIN 64
+
+struct dest {
+    char *key;
+    uint64_t active;
+};
+
+struct list {
+    struct delivery *head, *tail;
+    size_t n;
+};
+
+struct remote {
+    uv_loop_t *loop;
+    const char *confdir;
+    struct conf conf;
+    struct remote_env env;
+    struct channel *router;
+    struct daemon_link_uv *link;
+    uv_signal_t sigterm, sigint, sighup;
+    struct list waiting, active;
+    struct dest *dests;
+    size_t ndests, dests_cap;
+    int paused, scheduling, stopping;
+};
+
+/* -------------------------------------------------------------- lists ---- */
+
+static void list_push(struct list *l, struct delivery *d)
+{
+    d->prev = l->tail;
+    d->next = NULL;
+    if (l->tail)
+        l->tail->next = d;
+    else
+        l->head = d;
+    l->tail = d;
+    l->n++;
+}
+
+static void list_remove(struct list *l, struct delivery *d)
+{
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        l->head = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    else
+        l->tail = d->prev;
+    d->prev = d->next = NULL;
+    l->n--;
+}
+
+static struct dest *dest_find(struct remote *rm, const char *key)
+{
+    for (size_t i = 0; i < rm->ndests; i++)
+        if (strcmp(rm->dests[i].key, key) == 0)
+            return &rm->dests[i];
+    return NULL;
+}
+
+static uint64_t dest_active(struct remote *rm, const char *key)
+{
+    struct dest *x = dest_find(rm, key);
+    return x ? x->active : 0;
+}
+
+static void dest_take(struct remote *rm, const char *key)
+{
+    struct dest *x = dest_find(rm, key);
+    if (!x) {
+        rm->dests = xgrow(rm->dests, &rm->dests_cap, rm->ndests + 1, sizeof(*rm->dests));
+        x = &rm->dests[rm->ndests++];
+        x->key = xstrdup(key);
+        x->active = 0;
+    }
+    x->active++;
+}
+
+/* A destination with nothing under way is forgotten (the list stays as
+ * small as the set of destinations being delivered to). */
+static void dest_release(struct remote *rm, const char *key)
+{
+    struct dest *x = dest_find(rm, key);
+    if (!x || --x->active > 0)
+        return;
+    free(x->key);
+    *x = rm->dests[--rm->ndests];
+}
+
+/* ---------------------------------------------------------- scheduling ---- */
+
+static size_t waiting_max(const struct remote *rm)
+{
+    return rm->conf.remote_concurrency > WAITING_MIN ? rm->conf.remote_concurrency : WAITING_MIN;
+}
+
+/* The first waiting delivery whose destination has room, or NULL. */
+static struct delivery *next_runnable(struct remote *rm)
+{
+    for (struct delivery *d = rm->waiting.head; d; d = d->next)
+        if (dest_active(rm, d->dest) < rm->conf.remote_destination_concurrency)
+            return d;
+    return NULL;
+}
+
+static void schedule(struct remote *rm)
+{
+    if (rm->scheduling || rm->stopping)
+        return; /* a delivery that finished inside delivery_start: the loop below goes on */
+    rm->scheduling = 1;
+    struct delivery *d;
+    while (rm->active.n < rm->conf.remote_concurrency && (d = next_runnable(rm)) != NULL) {
+        list_remove(&rm->waiting, d);
+        list_push(&rm->active, d);
+        dest_take(rm, d->dest);
+        delivery_start(d); /* may finish at once (on_done) */
+    }
+    rm->scheduling = 0;
+    if (rm->paused && rm->waiting.n < waiting_max(rm) && rm->router) {
+        rm->paused = 0;
+        channel_resume_reading(rm->router);
+    }
+}
+
+static void on_done(void *arg, struct delivery *d)
+{
+    struct remote *rm = arg;
+    list_remove(&rm->active, d);
+    dest_release(rm, d->dest);
+    if (!d->aborted && rm->router) {
+        struct buf records = BUF_INIT;
+        delivery_results(d, &records);
+        channel_send_buf(rm->router, &records);
+        buf_free(&records);
+    }
+    delivery_free(d);
+    schedule(rm);
+}
+
+/* ---------------------------------------------------------------- jobs ---- */
+
+/* Text that goes into an SMTP command line: no control character, no
+ * angle bracket (the caller must not be able to split or end a command). */
+static int smtp_text_ok(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>')
+            return 0;
+    return 1;
+}
+
+static const char *check_job(const struct rp_job *j)
+{
+    if (!smtp_text_ok(j->sender))
+        return "job: sender with characters an SMTP command cannot carry";
+    for (size_t i = 0; i < j->nrcpt; i++)
+        if (!j->rcpt[i].address[0] || !smtp_text_ok(j->rcpt[i].address) ||
+            !smtp_text_ok(j->rcpt[i].orcpt) || strchr(j->rcpt[i].orcpt, ' '))
+            return "job: recipient with characters an SMTP command cannot carry";
+    for (size_t i = 0; i < j->nhops; i++) {
+        struct nexthop nh;
+        const char *why;
+        if (nexthop_parse(j->hops[i], NEXTHOP_NO_LOCAL | NEXTHOP_NO_ERROR, &nh, &why) < 0)
+            return "job: a next hop that is not one";
+        nexthop_free(&nh);
+    }
+    return NULL;
+}
+
+/* A job whose content cannot be read: every recipient temporary at once. */
+static void refuse_job(struct remote *rm, const struct rp_job *j, const char *why)
+{
+    struct buf records = BUF_INIT, text = BUF_INIT;
+    buf_printf(&text, "cannot read the message: %s", why);
+    for (size_t i = 0; i < j->nrcpt; i++) {
+        struct rp_result r = {j->job, (uint32_t)i, RP_TEMP, text.s, "none", "none", 0};
+        rp_put_result(&records, &r);
+        log_info("%s: to=<%s>, relay=none, delay=0, status=deferred (%s)", j->queue_id,
+                 j->rcpt[i].address, text.s);
+    }
+    rp_put_done(&records, j->job, (uint32_t)j->nrcpt);
+    channel_send_buf(rm->router, &records);
+    buf_free(&records);
+    buf_free(&text);
+}
+
+static const char *on_job(struct remote *rm, struct chan_record *rec)
+{
+    struct rp_job j;
+    const char *why;
+    if (rp_get_job(rec->data, rec->len, &j, &why) < 0)
+        return why;
+    if (rec->nfds != 1) {
+        rp_job_free(&j);
+        return "job without its message descriptor";
+    }
+    if ((why = check_job(&j)) != NULL) {
+        rp_job_free(&j);
+        return why;
+    }
+    int fd = chan_record_take_fd(rec, 0);
+    struct delivery *d = delivery_new(&rm->env, &j, fd, on_done, rm, &why);
+    if (!d) {
+        refuse_job(rm, &j, why);
+        rp_job_free(&j);
+        return NULL;
+    }
+    list_push(&rm->waiting, d);
+    if (rm->waiting.n >= waiting_max(rm) && !rm->paused) {
+        rm->paused = 1;
+        channel_pause_reading(rm->router);
+    }
+    schedule(rm);
+    return NULL;
+}
+
+static const char *on_record(void *arg, struct channel *ch, struct chan_record *rec)
+{
+    struct remote *rm = arg;
+    if (rp_record_type(rec->data, rec->len) != RP_JOB)
+        return "unexpected record from the router";
+    return on_job(rm, rec);
+}
+
+/* ---------------------------------------------------------- life cycle ---- */
+
+static void stop(struct remote *rm, const char *why);
+
+static void on_router_close(void *arg, struct channel *ch, const char *reason)
+{
+    struct remote *rm = arg;
+    rm->router = NULL;
+    stop(rm, reason);
+}
+
+static void stop(struct remote *rm, const char *why)
+{
+    if (rm->stopping)
+        return;
+    rm->stopping = 1;
+    log_info("stopping (%s): %zu deliveries under way and %zu waiting are left to the router", why,
+             rm->active.n, rm->waiting.n);
+    daemon_link_uv_close(rm->link);
+    rm->link = NULL;
+    channel_close(rm->router);
+    rm->router = NULL;
+    while (rm->waiting.head) {
+        struct delivery *d = rm->waiting.head;
+        list_remove(&rm->waiting, d);
+        delivery_free(d);
+    }
+    for (struct delivery *d = rm->active.head, *next; d; d = next) {
+        next = d->next;
+        delivery_abort(d); /* on_done frees it, now or once its session closed */
+    }
+    dnsclient_free(rm->env.dns);
+    rm->env.dns = NULL;
+    uv_close((uv_handle_t *)&rm->sigterm, NULL);
+    uv_close((uv_handle_t *)&rm->sigint, NULL);
+    uv_close((uv_handle_t *)&rm->sighup, NULL);
+}
+
+static void reload(struct remote *rm)
+{
+    struct conf fresh;
+    struct diag dg = DIAG_INIT;
+    if (conf_load(&fresh, rm->confdir, &dg) < 0) {
+        diag_log(&dg);
+        log_warn("reload refused: configuration errors; keeping the running settings");
+        conf_free(&fresh);
+    } else {
+        conf_free(&rm->conf);
+        rm->conf = fresh;
+        mx_self_free(&rm->env.self);
+        mx_self_from_conf(&rm->env.self, &rm->conf);
+        log_info("reloaded: remote_concurrency %llu, remote_destination_concurrency %llu",
+                 (unsigned long long)rm->conf.remote_concurrency,
+                 (unsigned long long)rm->conf.remote_destination_concurrency);
+        schedule(rm);
+    }
+    diag_free(&dg);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct remote *rm = h->data;
+    if (signum == SIGHUP)
+        reload(rm);
+    else
+        stop(rm, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void on_master_reload(void *arg)
+{
+    reload(arg);
+}
+
+static void on_master_stop(void *arg)
+{
+    stop(arg, "master");
+}
+
+static void watch_signal(struct remote *rm, uv_signal_t *h, int signum)
+{
+    uv_signal_init(rm->loop, h);
+    h->data = rm;
+    uv_signal_start(h, on_signal, signum);
+}
+
+static int router_fd(void)
+{
+    const char *s = getenv(RP_CHANNEL_ENV);
+    uint64_t fd;
+    const char *why;
+    if (!s)
+        log_die(1,
+                "%s is not set: onehop-remote is started by the master, or by a test "
+                "driver, with its router channel",
+                RP_CHANNEL_ENV);
+    if (parse_uint(s, 0, 65535, &fd, &why) < 0)
+        log_die(1, "%s=%s: %s", RP_CHANNEL_ENV, s, why);
+    unsetenv(RP_CHANNEL_ENV);
+    return (int)fd;
+}
+
+static void start(struct remote *rm)
+{
+    static const struct channel_ops ops = {on_record, NULL, on_router_close};
+    struct channel_opts opts = {"router", RP_RECORD_MAX, 1, 0, 0, 0};
+    struct buf err = BUF_INIT, path = BUF_INIT;
+    rm->env.loop = rm->loop;
+    rm->env.conf = &rm->conf;
+    mx_self_from_conf(&rm->env.self, &rm->conf);
+    mx_rng_init(&rm->env.rng, 0);
+    dnsc_socket_path(rm->conf.run_dir, &path);
+    /* a lookup may take dns_lookup_timeout in the cache; allow for the trip */
+    rm->env.dns = dnsclient_new(rm->loop, path.s, (rm->conf.dns_lookup_timeout + 5) * 1000);
+    rm->router = channel_open(rm->loop, router_fd(), &opts, &ops, rm, &err);
+    if (!rm->router)
+        log_die(1, "router channel: %s", buf_cstr(&err));
+    log_info("started: remote_concurrency %llu, remote_destination_concurrency %llu, dnscache %s",
+             (unsigned long long)rm->conf.remote_concurrency,
+             (unsigned long long)rm->conf.remote_destination_concurrency, path.s);
+    buf_free(&path);
+    buf_free(&err);
+}
+
+int main(int argc, char **argv)
+{
+    struct remote rm;
+    memset(&rm, 0, sizeof(rm));
+    int rc = daemon_begin(argc, argv, "remote", &rm.conf, &rm.confdir);
+    if (rc != 0)
+        return rc;
+    rm.loop = uv_default_loop();
+    rm.link = daemon_link_uv_start(rm.loop, on_master_reload, on_master_stop, &rm);
+    start(&rm);
+    watch_signal(&rm, &rm.sigterm, SIGTERM);
+    watch_signal(&rm, &rm.sigint, SIGINT);
+    watch_signal(&rm, &rm.sighup, SIGHUP);
+    daemon_link_uv_ready(rm.link);
+    uv_run(rm.loop, UV_RUN_DEFAULT);
+    free(rm.dests);
+    mx_self_free(&rm.env.self);
+    conf_free(&rm.conf);
+    uv_loop_close(rm.loop);
+    log_info("stopped");
+    log_close();
+    return 0;
+}

@@ -1,0 +1,646 @@
+/*
+ * session — one SMTP client session. See session.h.
+ *
+ * The dialogue is driven by replies: every command we send is queued in
+ * `pend` with the stage it belongs to, and each reply is matched with the
+ * oldest command still waiting (RFC 2920 3.1: replies come in the order
+ * of the commands). Without PIPELINING only one command waits at a time.
+ */
+#include "remote/session.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mem.h"
+#include "remote/classify.h"
+#include "remote/smtp_wire.h"
+
+#define CONTENT_CHUNK (64 * 1024)
+#define QUIT_WAIT_MS 2000
+
+struct pending {
+    enum smtp_stage stage;
+    size_t rcpt; /* RCPT: the recipient's index in the delivery */
+};
+
+struct session {
+    struct delivery *d;
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_connect_t connect;
+    uv_shutdown_t shutdown;
+    int connected; /* TCP up: outcomes name the relay */
+    int ended;     /* the outcome is reported; only QUIT and the close remain */
+    int closing;
+    int handles; /* open libuv handles */
+    struct buf relay;
+    struct smtp_reader rd;
+    struct smtp_reply rep;
+    struct smtp_ext ext;
+    enum smtp_stage stage; /* what we wait for (timeouts, lost connections) */
+    struct pending pend[RP_RCPT_MAX + 2];
+    size_t phead, ptail;
+    size_t txn[RP_RCPT_MAX]; /* the transaction's recipients */
+    size_t ntxn, next_rcpt, accepted;
+    uint64_t sent; /* content bytes read and written */
+    struct smtp_dot dot;
+    int dot_sent;
+    char rbuf[16384];
+};
+
+struct write_req {
+    uv_write_t req;
+    struct buf data;
+    struct session *s;
+    int content; /* a content chunk: write the next one when this is done */
+};
+
+static void session_fail(struct session *s, enum smtp_stage stage, enum smtp_event event,
+                         const char *reason);
+static void send_content_chunk(struct session *s);
+
+static uint64_t timeout_ms(const struct session *s, enum smtp_stage stage)
+{
+    const struct conf *c = s->d->env->conf;
+    switch (stage) {
+    case STAGE_CONNECT:
+        return c->smtp_connect_timeout * 1000;
+    case STAGE_GREETING:
+        return c->smtp_greeting_timeout * 1000;
+    case STAGE_CONTENT:
+        return c->smtp_data_timeout * 1000;
+    default:
+        return c->smtp_command_timeout * 1000;
+    }
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct session *s = t->data;
+    struct buf why = BUF_INIT;
+    if (s->stage == STAGE_CONNECT)
+        buf_printf(&why, "connect to %s: Connection timed out", s->relay.s);
+    else
+        buf_printf(&why, "conversation with %s timed out while waiting for the reply to %s",
+                   s->relay.s, smtp_stage_name(s->stage));
+    session_fail(s, s->stage, EVENT_TIMEOUT, why.s);
+    buf_free(&why);
+}
+
+/* Wait for stage's reply (or connection) under its timeout. */
+static void wait_for(struct session *s, enum smtp_stage stage)
+{
+    s->stage = stage;
+    uv_timer_start(&s->timer, on_timeout, timeout_ms(s, stage), 0);
+}
+
+/* ------------------------------------------------------------ closing ---- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct session *s = h->data;
+    if (--s->handles > 0)
+        return;
+    struct delivery *d = s->d;
+    smtp_reader_free(&s->rd);
+    smtp_reply_free(&s->rep);
+    buf_free(&s->relay);
+    free(s);
+    delivery_session_ended(d);
+}
+
+static void session_close(struct session *s)
+{
+    if (s->closing)
+        return;
+    s->closing = 1;
+    s->ended = 1;
+    uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&s->tcp, on_handle_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    session_close(req->data);
+}
+
+static void on_quit_timeout(uv_timer_t *t)
+{
+    session_close(t->data);
+}
+
+static void send_text(struct session *s, struct buf *text, int content);
+
+/* The outcome is reported: say QUIT (RFC 5321 4.1.1.10) and close once it
+ * is written; a peer that does not take it within QUIT_WAIT_MS is closed. */
+static void session_quit(struct session *s)
+{
+    if (s->closing)
+        return;
+    s->ended = 1;
+    if (!s->connected) {
+        session_close(s);
+        return;
+    }
+    struct buf quit = BUF_INIT;
+    buf_adds(&quit, "QUIT\r\n");
+    send_text(s, &quit, 0);
+    uv_timer_start(&s->timer, on_quit_timeout, QUIT_WAIT_MS, 0);
+    s->shutdown.data = s;
+    if (uv_shutdown(&s->shutdown, (uv_stream_t *)&s->tcp, on_shutdown) < 0)
+        session_close(s);
+}
+
+/* ------------------------------------------------------------ outcomes ---- */
+
+/* Stages from DATA on concern the recipients RCPT accepted; before, every
+ * open recipient of the transaction (all open ones). */
+static int concerned(const struct session *s, size_t i, enum smtp_stage stage)
+{
+    const struct rcpt_state *r = &s->d->rcpt[i];
+    if (r->settled)
+        return 0;
+    return stage < STAGE_DATA || r->in_txn;
+}
+
+static void apply_to_open(struct session *s, enum smtp_stage stage, const struct d4_row *row,
+                          const char *reason)
+{
+    const char *relay = s->connected ? s->relay.s : "";
+    for (size_t i = 0; i < s->d->job.nrcpt; i++) {
+        if (!concerned(s, i, stage))
+            continue;
+        if (row && row->action == ACT_TXN_BOUNCE)
+            delivery_settle(s->d, i, RP_PERM, reason, relay);
+        else
+            delivery_note(s->d, i, row ? row->last_resort : RP_TEMP, reason, relay);
+    }
+}
+
+/* A failure at stage: the D4 row decides; the session ends. */
+static void session_fail(struct session *s, enum smtp_stage stage, enum smtp_event event,
+                         const char *reason)
+{
+    if (s->ended)
+        return;
+    const struct d4_row *row = d4_classify(stage, event);
+    struct buf text = BUF_INIT;
+    buf_adds(&text, reason);
+    if (row && row->maybe_delivered)
+        buf_adds(&text, " (the message may have been delivered: it may arrive twice)");
+    apply_to_open(s, stage, row, text.s);
+    buf_free(&text);
+    for (size_t k = 0; k < s->ntxn; k++)
+        s->d->rcpt[s->txn[k]].in_txn = 0;
+    if (event == EVENT_LOST || event == EVENT_TIMEOUT || event == EVENT_421 ||
+        stage == STAGE_CONNECT)
+        session_close(s); /* nothing more to say on this connection */
+    else
+        session_quit(s);
+}
+
+/* "host RELAY said: REPLY (in reply to STAGE command)" */
+static void reply_reason(struct session *s, enum smtp_stage stage, struct buf *out)
+{
+    if (stage == STAGE_GREETING)
+        buf_printf(out, "host %s refused to talk to me: %s", s->relay.s, s->rep.text.s);
+    else
+        buf_printf(out, "host %s said: %s (in reply to %s command)", s->relay.s, s->rep.text.s,
+                   smtp_stage_name(stage));
+}
+
+static void fail_reply(struct session *s, enum smtp_stage stage)
+{
+    struct buf why = BUF_INIT;
+    reply_reason(s, stage, &why);
+    session_fail(s, stage, d4_event_of_code(s->rep.code), why.s);
+    buf_free(&why);
+}
+
+static void lost(struct session *s, const char *what)
+{
+    struct buf why = BUF_INIT;
+    buf_printf(&why, "lost connection with %s while waiting for the reply to %s (%s)", s->relay.s,
+               smtp_stage_name(s->stage), what);
+    session_fail(s, s->stage, EVENT_LOST, why.s);
+    buf_free(&why);
+}
+
+/* ------------------------------------------------------------- writing ---- */
+
+static void on_written(uv_write_t *req, int status)
+{
+    struct write_req *w = (struct write_req *)req;
+    struct session *s = w->s;
+    int content = w->content;
+    buf_free(&w->data);
+    free(w);
+    if (s->closing || s->ended)
+        return;
+    if (status < 0) {
+        lost(s, uv_strerror(status));
+        return;
+    }
+    if (content) {
+        wait_for(s, STAGE_CONTENT); /* smtp_data_timeout is per write */
+        send_content_chunk(s);
+    }
+}
+
+/* Write text (taken over: emptied). */
+static void send_text(struct session *s, struct buf *text, int content)
+{
+    struct write_req *w = xcalloc(1, sizeof(*w));
+    w->data = *text;
+    *text = (struct buf)BUF_INIT;
+    w->s = s;
+    w->content = content;
+    uv_buf_t b = uv_buf_init(w->data.s, (unsigned)w->data.len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&s->tcp, &b, 1, on_written);
+    if (rc < 0) {
+        buf_free(&w->data);
+        free(w);
+        if (!s->ended)
+            lost(s, uv_strerror(rc));
+    }
+}
+
+static void push(struct session *s, enum smtp_stage stage, size_t rcpt)
+{
+    s->pend[s->ptail].stage = stage;
+    s->pend[s->ptail].rcpt = rcpt;
+    s->ptail++;
+}
+
+static void add_mail(struct session *s, struct buf *out)
+{
+    const struct delivery *d = s->d;
+    buf_printf(out, "MAIL FROM:<%s>", d->job.sender);
+    if (s->ext.has_size)
+        buf_printf(out, " SIZE=%llu", (unsigned long long)d->wire_size); /* RFC 1870 */
+    if (s->ext.eightbitmime)
+        buf_adds(out, " BODY=8BITMIME"); /* RFC 6152 */
+    buf_adds(out, "\r\n");
+    push(s, STAGE_MAIL, 0);
+}
+
+static void add_rcpt(struct session *s, size_t i, struct buf *out)
+{
+    const struct rp_rcpt *r = &s->d->job.rcpt[i];
+    buf_printf(out, "RCPT TO:<%s>", r->address);
+    if (s->ext.dsn && r->notify) { /* RFC 3461 4.1 */
+        if (r->notify & RP_NOTIFY_NEVER)
+            buf_adds(out, " NOTIFY=NEVER");
+        else
+            buf_printf(out, " NOTIFY=%s%s%s%s%s", r->notify & RP_NOTIFY_SUCCESS ? "SUCCESS" : "",
+                       (r->notify & RP_NOTIFY_SUCCESS) && (r->notify & 12) ? "," : "",
+                       r->notify & RP_NOTIFY_FAILURE ? "FAILURE" : "",
+                       (r->notify & RP_NOTIFY_FAILURE) && (r->notify & RP_NOTIFY_DELAY) ? "," : "",
+                       r->notify & RP_NOTIFY_DELAY ? "DELAY" : "");
+    }
+    if (s->ext.dsn && r->orcpt[0])
+        buf_printf(out, " ORCPT=%s", r->orcpt);
+    buf_adds(out, "\r\n");
+    push(s, STAGE_RCPT, i);
+}
+
+static void add_data(struct session *s, struct buf *out)
+{
+    buf_adds(out, "DATA\r\n");
+    push(s, STAGE_DATA, 0);
+}
+
+/* Send what waits next: the whole envelope with PIPELINING, else one
+ * command. */
+static void send_commands(struct session *s, struct buf *out)
+{
+    send_text(s, out, 0);
+    if (s->phead < s->ptail)
+        wait_for(s, s->pend[s->phead].stage);
+}
+
+static void begin_transaction(struct session *s)
+{
+    struct delivery *d = s->d;
+    s->ntxn = s->accepted = s->next_rcpt = 0;
+    s->phead = s->ptail = 0;
+    for (size_t i = 0; i < d->job.nrcpt; i++)
+        if (!d->rcpt[i].settled)
+            s->txn[s->ntxn++] = i;
+    if (s->ntxn == 0) {
+        session_quit(s);
+        return;
+    }
+    if (s->ext.has_size && s->ext.size && d->wire_size > s->ext.size) {
+        struct buf why = BUF_INIT;
+        buf_printf(&why, "message size %llu exceeds size limit %llu of server %s",
+                   (unsigned long long)d->wire_size, (unsigned long long)s->ext.size, s->relay.s);
+        session_fail(s, STAGE_MAIL, EVENT_TOO_BIG, why.s);
+        buf_free(&why);
+        return;
+    }
+    struct buf out = BUF_INIT;
+    add_mail(s, &out);
+    if (s->ext.pipelining) { /* RFC 2920 3.1: DATA ends the group */
+        for (size_t k = 0; k < s->ntxn; k++)
+            add_rcpt(s, s->txn[k], &out);
+        add_data(s, &out);
+        s->next_rcpt = s->ntxn;
+    }
+    send_commands(s, &out);
+}
+
+/* Without PIPELINING: the command after a MAIL or RCPT reply. */
+static void next_command(struct session *s)
+{
+    struct buf out = BUF_INIT;
+    if (s->next_rcpt < s->ntxn)
+        add_rcpt(s, s->txn[s->next_rcpt++], &out);
+    else if (s->accepted)
+        add_data(s, &out);
+    else {
+        session_quit(s); /* every recipient refused: nothing to send */
+        return;
+    }
+    send_commands(s, &out);
+}
+
+/* ------------------------------------------------------------- content ---- */
+
+static void send_content_chunk(struct session *s)
+{
+    struct delivery *d = s->d;
+    if (s->dot_sent)
+        return; /* the final dot is written: wait for the reply */
+    struct buf out = BUF_INIT;
+    if (s->sent < d->job.length) {
+        size_t want = d->job.length - s->sent > CONTENT_CHUNK ? CONTENT_CHUNK
+                                                              : (size_t)(d->job.length - s->sent);
+        char *chunk = xmalloc(want);
+        ssize_t got = pread(d->fd, chunk, want, (off_t)(d->job.offset + s->sent));
+        if (got <= 0) {
+            free(chunk);
+            buf_free(&out);
+            struct buf why = BUF_INIT;
+            buf_printf(&why, "cannot read the message: %s",
+                       got < 0 ? strerror(errno) : "shorter than its length");
+            session_fail(s, STAGE_CONTENT, EVENT_LOST, why.s);
+            buf_free(&why);
+            return;
+        }
+        smtp_dot_encode(&s->dot, chunk, (size_t)got, &out);
+        free(chunk);
+        s->sent += (uint64_t)got;
+    }
+    if (s->sent == d->job.length) {
+        smtp_dot_finish(&s->dot, &out);
+        s->dot_sent = 1;
+    }
+    send_text(s, &out, 1);
+}
+
+static void start_content(struct session *s)
+{
+    smtp_dot_init(&s->dot);
+    s->sent = 0;
+    s->dot_sent = 0;
+    wait_for(s, STAGE_CONTENT);
+    send_content_chunk(s);
+}
+
+/* -------------------------------------------------------------- replies ---- */
+
+static void on_greeting(struct session *s)
+{
+    if (s->rep.code / 100 != 2) {
+        fail_reply(s, STAGE_GREETING);
+        return;
+    }
+    struct buf out = BUF_INIT;
+    buf_printf(&out, "EHLO %s\r\n", s->d->env->conf->myhostname);
+    send_text(s, &out, 0);
+    wait_for(s, STAGE_EHLO);
+}
+
+static void on_hello(struct session *s, enum smtp_stage stage)
+{
+    if (s->rep.code / 100 == 2) {
+        if (stage == STAGE_EHLO)
+            smtp_ext_parse(&s->rep, &s->ext);
+        else
+            memset(&s->ext, 0, sizeof(s->ext));
+        begin_transaction(s);
+        return;
+    }
+    const struct d4_row *row = d4_classify(stage, d4_event_of_code(s->rep.code));
+    if (row && row->action == ACT_TRY_HELO) { /* RFC 5321 3.2 */
+        struct buf out = BUF_INIT;
+        buf_printf(&out, "HELO %s\r\n", s->d->env->conf->myhostname);
+        send_text(s, &out, 0);
+        wait_for(s, STAGE_HELO);
+        return;
+    }
+    fail_reply(s, stage);
+}
+
+static void on_rcpt_reply(struct session *s, size_t i)
+{
+    if (s->rep.code / 100 == 2) {
+        s->d->rcpt[i].in_txn = 1;
+        s->accepted++;
+        return;
+    }
+    const struct d4_row *row = d4_classify(STAGE_RCPT, d4_event_of_code(s->rep.code));
+    struct buf why = BUF_INIT;
+    reply_reason(s, STAGE_RCPT, &why);
+    if (row && row->action == ACT_RCPT_BOUNCE)
+        delivery_settle(s->d, i, RP_PERM, why.s, s->relay.s);
+    else if (row && row->action == ACT_RCPT_NEXT)
+        delivery_note(s->d, i, row->last_resort, why.s, s->relay.s);
+    else
+        session_fail(s, STAGE_RCPT, d4_event_of_code(s->rep.code), why.s);
+    buf_free(&why);
+}
+
+static void on_data_reply(struct session *s)
+{
+    if (s->accepted == 0) {
+        /* RFC 2920 3.1: every RCPT failed; a 354 gets an empty message */
+        if (s->rep.code == 354) {
+            struct buf out = BUF_INIT;
+            buf_adds(&out, ".\r\n");
+            send_text(s, &out, 0);
+        }
+        session_quit(s);
+        return;
+    }
+    if (s->rep.code == 354)
+        start_content(s);
+    else
+        fail_reply(s, STAGE_DATA);
+}
+
+static void on_final_reply(struct session *s)
+{
+    if (s->rep.code / 100 != 2) {
+        fail_reply(s, STAGE_CONTENT);
+        return;
+    }
+    for (size_t k = 0; k < s->ntxn; k++) {
+        struct rcpt_state *r = &s->d->rcpt[s->txn[k]];
+        if (r->in_txn && !r->settled)
+            delivery_settle(s->d, s->txn[k], RP_OK, s->rep.text.s, s->relay.s);
+        r->in_txn = 0;
+    }
+    session_quit(s);
+}
+
+static void on_envelope_reply(struct session *s)
+{
+    struct pending p = s->pend[s->phead++];
+    switch (p.stage) {
+    case STAGE_MAIL:
+        if (s->rep.code / 100 != 2)
+            fail_reply(s, STAGE_MAIL);
+        else if (!s->ext.pipelining)
+            next_command(s);
+        break;
+    case STAGE_RCPT:
+        on_rcpt_reply(s, p.rcpt);
+        if (!s->ended && !s->ext.pipelining)
+            next_command(s);
+        break;
+    default:
+        on_data_reply(s);
+        return;
+    }
+    if (!s->ended && s->phead < s->ptail)
+        wait_for(s, s->pend[s->phead].stage);
+}
+
+static void on_reply(struct session *s)
+{
+    if (s->phead < s->ptail) {
+        on_envelope_reply(s);
+        return;
+    }
+    switch (s->stage) {
+    case STAGE_GREETING:
+        on_greeting(s);
+        break;
+    case STAGE_EHLO:
+    case STAGE_HELO:
+        on_hello(s, s->stage);
+        break;
+    case STAGE_CONTENT:
+        on_final_reply(s);
+        break;
+    default:
+        lost(s, "a reply nothing asked for");
+        break;
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    struct session *s = h->data;
+    *b = uv_buf_init(s->rbuf, sizeof(s->rbuf));
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
+{
+    struct session *s = stream->data;
+    if (s->ended) {
+        if (nread < 0)
+            session_close(s);
+        return;
+    }
+    if (nread < 0) {
+        lost(s, nread == UV_EOF ? "closed by the server" : uv_strerror((int)nread));
+        return;
+    }
+    smtp_reader_feed(&s->rd, b->base, (size_t)nread);
+    while (!s->ended) {
+        const char *why;
+        int rc = smtp_reader_next(&s->rd, &s->rep, &why);
+        if (rc == 0)
+            break;
+        if (rc < 0) {
+            lost(s, why);
+            break;
+        }
+        on_reply(s);
+    }
+}
+
+/* ------------------------------------------------------------- connect ---- */
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    struct session *s = req->data;
+    if (s->closing)
+        return;
+    if (status < 0) {
+        struct buf why = BUF_INIT;
+        buf_printf(&why, "connect to %s: %s", s->relay.s,
+                   status == UV_ECONNREFUSED ? "Connection refused" : uv_strerror(status));
+        session_fail(s, STAGE_CONNECT, status == UV_ECONNREFUSED ? EVENT_REFUSED : EVENT_LOST,
+                     why.s);
+        buf_free(&why);
+        return;
+    }
+    s->connected = 1;
+    uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
+    wait_for(s, STAGE_GREETING);
+}
+
+static void target_sockaddr(const struct mx_target *t, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (t->family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)ss;
+        in->sin_family = AF_INET;
+        in->sin_port = htons(t->port);
+        memcpy(&in->sin_addr, t->addr, 4);
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(t->port);
+        memcpy(&in6->sin6_addr, t->addr, 16);
+    }
+}
+
+struct session *session_start(struct delivery *d, const struct mx_target *t)
+{
+    struct session *s = xcalloc(1, sizeof(*s));
+    s->d = d;
+    mx_target_format(t, &s->relay);
+    smtp_reader_init(&s->rd);
+    uv_tcp_init(d->env->loop, &s->tcp);
+    uv_timer_init(d->env->loop, &s->timer);
+    s->tcp.data = s->timer.data = s->connect.data = s;
+    s->handles = 2;
+    s->stage = STAGE_CONNECT;
+    struct sockaddr_storage ss;
+    target_sockaddr(t, &ss);
+    int rc = uv_tcp_connect(&s->connect, &s->tcp, (const struct sockaddr *)&ss, on_connect);
+    if (rc < 0) {
+        struct buf why = BUF_INIT;
+        buf_printf(&why, "connect to %s: %s", s->relay.s, uv_strerror(rc));
+        session_fail(s, STAGE_CONNECT, EVENT_LOST, why.s);
+        buf_free(&why);
+        return s;
+    }
+    wait_for(s, STAGE_CONNECT);
+    return s;
+}
+
+void session_abort(struct session *s)
+{
+    s->ended = 1;
+    session_close(s);
+}
