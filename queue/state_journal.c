@@ -819,17 +819,18 @@ int sj_checkpoint(struct sj *j, sj_snapshot_fn *fn, void *arg)
         if ((rc = fsync(j->dir_fd)) == 0)
             j->syncs++;
     }
+    int fd = rc == 0 ? openat(j->dir_fd, buf_cstr(&final), O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+    if (rc == 0 && fd < 0)
+        rc = -1; /* the new one is on disk, but the caller keeps reading the old one */
     if (rc == 0) {
-        int fd = openat(j->dir_fd, buf_cstr(&final), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd >= 0 && j->cp_fd >= 0)
+        if (j->cp_fd >= 0)
             close(j->cp_fd);
-        if (fd >= 0)
-            j->cp_fd = fd; /* else the old one stays readable: it is open */
+        j->cp_fd = fd;
         remove_before(j, n);
         j->journal_bytes = j->seg_len;
     } else {
         int e = errno;
-        unlinkat(j->dir_fd, buf_cstr(&tmp), 0);
+        unlinkat(j->dir_fd, buf_cstr(&tmp), 0); /* if still there */
         errno = e;
     }
     buf_free(&s.out);
