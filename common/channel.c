@@ -448,7 +448,9 @@ static int claim_path(const struct sockaddr_un *sa, const char *what, struct buf
     return 0;
 }
 
-/* socket, bind (born with mode: no window where it is wider), listen. */
+/* socket, bind (born with mode: no window where it is wider), listen at
+ * once (a bound socket that does not listen yet looks stale to a second
+ * server's claim_path), then the mode again whatever the umask did. */
 static int bind_path(const struct sockaddr_un *sa, mode_t mode, struct buf *err)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -460,9 +462,9 @@ static int bind_path(const struct sockaddr_un *sa, mode_t mode, struct buf *err)
     int rc = bind(fd, (const struct sockaddr *)sa, sizeof(*sa));
     umask(old);
     if (rc == 0)
-        rc = chmod(sa->sun_path, mode);
-    if (rc == 0)
         rc = listen(fd, LISTEN_BACKLOG);
+    if (rc == 0)
+        rc = chmod(sa->sun_path, mode);
     if (rc < 0) {
         buf_printf(err, "listen on %s: %s", sa->sun_path, strerror(errno));
         close(fd);
