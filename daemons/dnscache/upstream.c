@@ -6,6 +6,11 @@
  * event, and after every new query, the timer is set to c-ares's own next
  * timeout (ares_timeout), so retries and timeouts happen on time without a
  * periodic tick.
+ *
+ * c-ares 1.18 refuses to change the servers while any query is in flight
+ * (ARES_ENOTIMP), and a lookup that ran out of time leaves its query behind
+ * (lookup.c): a reload that changes dns_servers then applies them when the
+ * channel is next idle; one that leaves them as they are changes nothing.
  */
 #include "dnscache/upstream.h"
 
@@ -28,8 +33,12 @@ struct upstream {
     ares_channel channel;
     uv_timer_t timer;
     struct watch *watches;
+    struct buf servers;  /* dns_servers as set, comma-separated ("": resolv.conf's) */
+    struct buf deferred; /* dns_servers to set once no query is in flight ("": none) */
     int closing;
 };
+
+static void apply_deferred_servers(struct upstream *u);
 
 static void schedule_timeout(struct upstream *u);
 
@@ -108,6 +117,7 @@ static void schedule_timeout(struct upstream *u)
     next = ares_timeout(u->channel, NULL, &tv);
     if (!next) {
         uv_timer_stop(&u->timer);
+        apply_deferred_servers(u); /* idle now */
         return;
     }
     uint64_t ms = (uint64_t)next->tv_sec * 1000 + (uint64_t)(next->tv_usec + 999) / 1000;
@@ -116,19 +126,53 @@ static void schedule_timeout(struct upstream *u)
 
 /* ------------------------------------------------------------ servers ---- */
 
-static int set_servers(struct upstream *u, const struct conf *c, struct buf *err)
+static void servers_csv(const struct conf *c, struct buf *csv)
 {
-    if (c->dns_servers.n == 0)
-        return 0; /* c-ares read /etc/resolv.conf at init */
-    struct buf csv = BUF_INIT;
+    buf_clear(csv);
     for (size_t i = 0; i < c->dns_servers.n; i++) {
         if (i)
-            buf_addc(&csv, ',');
-        buf_adds(&csv, c->dns_servers.v[i]);
+            buf_addc(csv, ',');
+        buf_adds(csv, c->dns_servers.v[i]);
     }
-    int rc = ares_set_servers_ports_csv(u->channel, buf_cstr(&csv));
-    if (rc != ARES_SUCCESS)
+}
+
+/* Set the servers of csv; ARES_ENOTIMP while queries are in flight. */
+static int apply_servers(struct upstream *u, struct buf *csv)
+{
+    int rc = ares_set_servers_ports_csv(u->channel, buf_cstr(csv));
+    if (rc == ARES_SUCCESS)
+        buf_set(&u->servers, csv->s, csv->len);
+    return rc;
+}
+
+static void apply_deferred_servers(struct upstream *u)
+{
+    if (u->deferred.len == 0)
+        return;
+    int rc = apply_servers(u, &u->deferred);
+    if (rc == ARES_SUCCESS)
+        log_info("servers %s in use", buf_cstr(&u->deferred));
+    else
+        log_warn("dns_servers \"%s\": %s; keeping %s", buf_cstr(&u->deferred), ares_strerror(rc),
+                 buf_cstr(&u->servers));
+    buf_clear(&u->deferred);
+}
+
+static int set_servers(struct upstream *u, const struct conf *c, struct buf *err)
+{
+    struct buf csv = BUF_INIT;
+    int rc = ARES_SUCCESS;
+    servers_csv(c, &csv);
+    buf_clear(&u->deferred); /* this configuration replaces any waiting one */
+    if (csv.len == 0 || strcmp(buf_cstr(&csv), buf_cstr(&u->servers)) == 0) {
+        /* none (c-ares read /etc/resolv.conf at init), or no change */
+    } else if ((rc = apply_servers(u, &csv)) == ARES_ENOTIMP) {
+        log_info("dns_servers %s: used once the queries in flight are done", buf_cstr(&csv));
+        buf_set(&u->deferred, csv.s, csv.len);
+        rc = ARES_SUCCESS;
+    } else if (rc != ARES_SUCCESS) {
         buf_printf(err, "dns_servers \"%s\": %s", buf_cstr(&csv), ares_strerror(rc));
+    }
     buf_free(&csv);
     return rc == ARES_SUCCESS ? 0 : -1;
 }
@@ -173,6 +217,7 @@ struct upstream *upstream_new(uv_loop_t *loop, const struct conf *c, struct buf 
     if (init_channel(u, c, err) < 0) {
         if (u->channel)
             ares_destroy(u->channel);
+        buf_free(&u->servers);
         free(u);
         return NULL;
     }
@@ -182,7 +227,8 @@ struct upstream *upstream_new(uv_loop_t *loop, const struct conf *c, struct buf 
 }
 
 /* Reload: a new channel would drop queries in flight; only the servers can
- * change on the live one (the timeout applies from the next start). */
+ * change on the live one (the timeout applies from the next start), at once
+ * or when it is next idle (see the top of the file). */
 int upstream_configure(struct upstream *u, const struct conf *c, struct buf *err)
 {
     return set_servers(u, c, err);
@@ -234,7 +280,10 @@ void upstream_describe(struct upstream *u, struct buf *out)
 
 static void free_upstream(uv_handle_t *h)
 {
-    free(h->data);
+    struct upstream *u = h->data;
+    buf_free(&u->servers);
+    buf_free(&u->deferred);
+    free(u);
 }
 
 void upstream_free(struct upstream *u)
