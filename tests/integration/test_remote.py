@@ -112,3 +112,259 @@ def test_delivered_by_mx_with_log_line_and_wire_form(remote, dns, smtp_peers):
     assert lines[0].fields["to"] == "<bob@b.test>" and lines[0].status == "sent"
     assert lines[0].fields["relay"] == res["relay"] and lines[0].reason == res["reply"]
     assert float(lines[0].fields["delay"]) >= 0
+
+
+# ------------------------------------------------- D4, one row at a time
+#
+# Each case: the peer's script, the class every recipient gets, and a
+# piece of the reason. The next hop is the peer's own address, so the
+# classification of that one session decides.
+
+D4_CASES = [
+    ("greeting 421", dict(greeting="421 4.3.2 busy"), "temporary", "421 4.3.2 busy"),
+    ("greeting 4xx", dict(greeting="450 4.7.1 later"), "temporary", "refused to talk to me"),
+    ("greeting 5xx: next address, never a bounce", dict(greeting="554 5.7.1 your IP is denied"),
+     "temporary", "554 5.7.1 your IP is denied"),
+    ("greeting lost", dict(greeting=CLOSE), "temporary", "lost connection"),
+    ("greeting timeout", dict(greeting=Delay(6, None)), "temporary", "timed out"),
+    ("EHLO 421", dict(ehlo="421 4.3.2 closing"), "temporary", "in reply to EHLO command"),
+    ("EHLO and HELO refused", dict(ehlo="502 5.5.1 no", helo="550 5.7.1 go away"), "temporary",
+     "in reply to HELO command"),
+    ("MAIL 4xx", dict(mail="451 4.3.0 try later"), "temporary", "in reply to MAIL FROM command"),
+    ("MAIL 5xx", dict(mail="553 5.7.1 sender refused"), "permanent", "553 5.7.1 sender refused"),
+    ("MAIL timeout", dict(mail=Delay(6, None)), "temporary", "timed out"),
+    ("MAIL 421", dict(mail="421 4.3.2 bye"), "temporary", "421 4.3.2 bye"),
+    ("RCPT 4xx", dict(rcpt="452 4.2.2 mailbox full"), "temporary", "in reply to RCPT TO command"),
+    ("RCPT 5xx", dict(rcpt="550 5.1.1 no such user"), "permanent", "550 5.1.1 no such user"),
+    ("RCPT 421", dict(rcpt="421 4.3.2 bye"), "temporary", "421 4.3.2 bye"),
+    ("RCPT lost", dict(rcpt=CLOSE), "temporary", "lost connection"),
+    ("DATA 4xx", dict(data_cmd="451 4.3.0 not now"), "temporary", "in reply to DATA command"),
+    ("DATA 5xx", dict(data_cmd="554 5.5.1 no valid recipients"), "permanent",
+     "in reply to DATA command"),
+    ("lost mid-DATA: possibly delivered", dict(in_data=CLOSE), "temporary",
+     "may have been delivered"),
+    ("final dot 4xx", dict(data="451 4.3.0 queue full"), "temporary",
+     "in reply to end of DATA command"),
+    ("final dot 5xx", dict(data="554 5.6.0 content refused"), "permanent",
+     "554 5.6.0 content refused"),
+    ("final dot timeout: possibly delivered", dict(data=Delay(8, None)), "temporary",
+     "may have been delivered"),
+]
+
+
+@pytest.mark.parametrize("name,script,cls,reason", D4_CASES, ids=[c[0] for c in D4_CASES])
+def test_d4_row_end_to_end(remote, smtp_peers, name, script, cls, reason):
+    peer = smtp_peers.start("peer", **script)
+    r = remote({"smtp_greeting_timeout": "2s", "smtp_command_timeout": "2s",
+                "smtp_data_timeout": "2s"})
+    qid = r.inject("bob@b.test", "carol@b.test")
+    results = r.one("%s [%s]:%d" % (qid, peer.ip, smtp_peers.port), timeout=30)
+    assert set(results) == {"bob@b.test", "carol@b.test"}
+    for res in results.values():
+        assert res["class"] == cls, res
+        assert reason in res["reply"], res
+        assert res["relay"] == "%s[%s]:%d" % (peer.ip, peer.ip, smtp_peers.port)
+    expect = {"temporary": "deferred", "permanent": "bounced"}[cls]
+    lines = [l for l in r.mta.log(service="remote", qid=qid) if l.status]
+    assert sorted(l.fields["to"] for l in lines) == ["<bob@b.test>", "<carol@b.test>"]
+    assert all(l.status == expect for l in lines)
+    if cls == "temporary" and "delivered" not in reason:
+        assert peer.received() == []
+
+
+def test_connect_refused_is_temporary_with_relay_none(remote, smtp_peers):
+    dead = smtp_peers.refusing()
+    r = remote()
+    qid = r.inject("bob@b.test")
+    res = r.one("%s [%s]:%d" % (qid, dead, smtp_peers.port))["bob@b.test"]
+    assert res["class"] == "temporary" and res["relay"] == "none"
+    assert res["reply"] == "connect to %s[%s]:%d: Connection refused" % (dead, dead,
+                                                                          smtp_peers.port)
+    (line,) = [l for l in r.mta.log(service="remote", qid=qid) if l.status]
+    assert line.status == "deferred" and line.fields["relay"] == "none"
+
+
+def test_ehlo_refused_falls_back_to_helo(remote, smtp_peers):
+    peer = smtp_peers.start("old", ehlo="500 5.5.1 what is EHLO")
+    r = remote()
+    qid = r.inject("bob@b.test")
+    assert r.one("%s [%s]:%d" % (qid, peer.ip, smtp_peers.port))["bob@b.test"]["class"] == "ok"
+    cmds = [c for _, c, _ in peer.commands]
+    assert cmds[:3] == ["EHLO", "HELO", "MAIL"]
+    (msg,) = peer.wait(1)
+    assert "BODY=8BITMIME" not in msg.mail_options  # HELO: no extensions used
+
+
+def test_some_recipients_succeed_while_others_fail(remote, smtp_peers):
+    peer = smtp_peers.start("mixed", rcpt={"gone@b.test": "550 5.1.1 no such user",
+                                           "full@b.test": "452 4.2.2 mailbox full",
+                                           "*": "250 2.1.5 ok"})
+    r = remote()
+    qid = r.inject("ok1@b.test", "gone@b.test", "full@b.test", "ok2@b.test")
+    res = r.one("%s [%s]:%d" % (qid, peer.ip, smtp_peers.port))
+    assert res["ok1@b.test"]["class"] == res["ok2@b.test"]["class"] == "ok"
+    assert res["gone@b.test"]["class"] == "permanent"
+    assert "550 5.1.1 no such user" in res["gone@b.test"]["reply"]
+    assert res["full@b.test"]["class"] == "temporary"
+    (msg,) = peer.wait(1)
+    assert sorted(msg.rcpt_tos) == ["ok1@b.test", "ok2@b.test"]
+    assert peer.connections == 1
+
+
+def test_size_over_the_server_limit_is_permanent_for_that_host(remote, smtp_peers):
+    small = smtp_peers.start("small", size_limit=200)
+    big = smtp_peers.start("big")
+    r = remote()
+    qid = r.inject("bob@b.test", body="Subject: big\n\n" + "x" * 70 + "\n" * 10)
+    hop_small = "[%s]:%d" % (small.ip, smtp_peers.port)
+    res = r.one("%s %s" % (qid, hop_small))["bob@b.test"]
+    assert res["class"] == "permanent" and "exceeds size limit 200" in res["reply"]
+    assert small.received() == []
+    # another host after it takes the message in the same attempt
+    res = r.one("%s %s,[%s]:%d" % (qid, hop_small, big.ip, smtp_peers.port))["bob@b.test"]
+    assert res["class"] == "ok"
+    (msg,) = big.wait(1)
+    assert any(o.startswith("SIZE=") for o in msg.mail_options)
+
+
+# ------------------------------------------------------ MX and addresses
+
+
+def test_three_mx_refuse_554_good_delivered_by_the_third(remote, dns, smtp_peers):
+    dead = smtp_peers.refusing()
+    denied = smtp_peers.start("mx2", greeting="554 5.7.1 your IP is denied")
+    good = smtp_peers.start("mx3")
+    dns.mx("b.test", [(10, "mx1.b.test"), (20, "mx2.b.test"), (30, "mx3.b.test")], ttl=60)
+    dns.a("mx1.b.test", dead)
+    dns.a("mx2.b.test", denied.ip)
+    dns.a("mx3.b.test", good.ip)
+    r = remote()
+    qid = r.inject("bob@b.test")
+    res = r.one("%s b.test" % qid)["bob@b.test"]
+    assert res["class"] == "ok"
+    assert res["relay"] == "mx3.b.test[%s]:%d" % (good.ip, smtp_peers.port)
+    assert denied.connections == 1 and good.connections == 1
+    assert len(good.wait(1)) == 1
+
+
+def test_every_mx_down_all_temporary(remote, dns, smtp_peers):
+    one, two = smtp_peers.refusing(), smtp_peers.refusing()
+    dns.mx("b.test", [(10, "mx1.b.test"), (20, "mx2.b.test")])
+    dns.a("mx1.b.test", one)
+    dns.a("mx2.b.test", two)
+    r = remote()
+    qid = r.inject("bob@b.test", "carol@b.test")
+    res = r.one("%s b.test" % qid)
+    assert [v["class"] for v in res.values()] == ["temporary", "temporary"]
+    assert all("Connection refused" in v["reply"] and "mx2.b.test" in v["reply"]
+               for v in res.values())
+
+
+def test_one_mx_host_nxdomain_another_fine(remote, dns, smtp_peers):
+    good = smtp_peers.start("mx2")
+    dns.mx("b.test", [(10, "gone.b.test"), (20, "mx2.b.test")])
+    dns.a("mx2.b.test", good.ip)
+    r = remote()
+    qid = r.inject("bob@b.test")
+    assert r.one("%s b.test" % qid)["bob@b.test"]["class"] == "ok"
+    assert len(good.wait(1)) == 1
+
+
+@pytest.mark.parametrize("setup,cls,reason", [
+    ("null_mx", "permanent", "null MX"),
+    ("nxdomain", "permanent", "Host not found"),
+    ("servfail", "temporary", "try again"),
+    ("timeout", "temporary", "try again"),
+])
+def test_dns_failures(remote, dns, setup, cls, reason):
+    if setup == "null_mx":
+        dns.null_mx("b.test")
+    elif setup == "nxdomain":
+        dns.a("other.test", "127.0.0.9")  # b.test itself does not exist
+        dns.mode("b.test", "nxdomain")
+    else:
+        dns.mode("b.test", setup)
+    r = remote()
+    qid = r.inject("bob@b.test")
+    res = r.one("%s b.test" % qid, timeout=40)["bob@b.test"]
+    assert res["class"] == cls and reason in res["reply"], res
+    assert res["relay"] == "none"
+    (line,) = [l for l in r.mta.log(service="remote", qid=qid) if l.status]
+    assert line.status == {"permanent": "bounced", "temporary": "deferred"}[cls]
+
+
+def test_mx_loops_back_to_myself(remote, dns, smtp_peers):
+    dns.mx("b.test", [(10, "mta.onehop.test")])  # our myhostname
+    dns.a("mta.onehop.test", "127.0.0.1")
+    r = remote()
+    qid = r.inject("bob@b.test")
+    res = r.one("%s b.test" % qid)["bob@b.test"]
+    assert res["class"] == "temporary" and "loops back to myself" in res["reply"]
+
+
+def test_only_better_preferences_than_ours(remote, dns, smtp_peers):
+    better = smtp_peers.start("better")
+    dns.mx("b.test", [(10, "better.b.test"), (20, "mta.onehop.test")])
+    dns.a("better.b.test", better.ip)
+    dns.a("mta.onehop.test", "127.0.0.1")
+    r = remote()
+    qid = r.inject("bob@b.test")
+    assert r.one("%s b.test" % qid)["bob@b.test"]["class"] == "ok"
+
+
+def test_smtp_max_addresses_bounds_the_attempt(remote, dns, smtp_peers):
+    peers = [smtp_peers.start("mx%d" % i, greeting="421 4.3.2 busy") for i in range(3)]
+    dns.mx("b.test", [(10 * (i + 1), "mx%d.b.test" % i) for i in range(3)])
+    for i, p in enumerate(peers):
+        dns.a("mx%d.b.test" % i, p.ip)
+    r = remote({"smtp_max_addresses": "2"})
+    qid = r.inject("bob@b.test")
+    assert r.one("%s b.test" % qid)["bob@b.test"]["class"] == "temporary"
+    assert [p.connections for p in peers] == [1, 1, 0]
+
+
+def test_host_next_hop_uses_addresses_only(remote, dns, smtp_peers):
+    peer = smtp_peers.start("relay")
+    dns.a("relay.test", peer.ip)
+    dns.mx("relay.test", [(10, "elsewhere.test")])  # must not be used
+    r = remote()
+    qid = r.inject("bob@b.test")
+    res = r.one("%s [relay.test]" % qid)["bob@b.test"]
+    assert res["class"] == "ok"
+    assert res["relay"] == "relay.test[%s]:%d" % (peer.ip, smtp_peers.port)
+    assert dns.count("relay.test", "MX") == 0
+
+
+def test_large_mx_answers_over_tcp(remote, dns, smtp_peers):
+    good = smtp_peers.start("mx")
+    r = remote({"dns_lookup_timeout": "20s"})
+    for domain, n in (("big.test", 40), ("huge.test", 900)):
+        # the good host first; then n more with long names: > 1,500 bytes / ~60 KB
+        hosts = [(0, "mx.%s" % domain)] + [
+            (10 + i, "host-%04d-%s.%s" % (i, "x" * 40, domain)) for i in range(n)]
+        dns.mx(domain, hosts)
+        dns.a("mx.%s" % domain, good.ip)
+        qid = r.inject("bob@%s" % domain)
+        res = r.one("%s %s" % (qid, domain), timeout=40)["bob@%s" % domain]
+        assert res["class"] == "ok", res
+        assert dns.count(domain, "MX", "tcp") >= 1
+    assert len(good.wait(2)) == 2
+
+
+def test_equal_preferences_and_addresses_spread(remote, dns, smtp_peers):
+    a, b = smtp_peers.start("a"), smtp_peers.start("b")
+    dns.mx("b.test", [(10, "mxa.b.test"), (10, "mxb.b.test")])
+    dns.a("mxa.b.test", a.ip)
+    dns.a("mxb.b.test", b.ip)
+    c, d = smtp_peers.start("c"), smtp_peers.start("d")
+    dns.mx("c.test", [(10, "mx.c.test")])
+    dns.a("mx.c.test", [c.ip, d.ip])
+    r = remote()
+    qid_b = r.inject("bob@b.test")
+    qid_c = r.inject("carl@c.test")
+    results, done = r.drive(["%s b.test" % qid_b] * 60 + ["%s c.test" % qid_c] * 60,
+                            timeout=120)
+    assert len(done) == 120 and all(x["class"] == "ok" for x in results)
+    for one, two in ((a, b), (c, d)):
+        n1, n2 = len(one.received()), len(two.received())
+        assert n1 + n2 == 60 and n1 >= 12 and n2 >= 12, (n1, n2)
