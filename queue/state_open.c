@@ -179,16 +179,33 @@ static void learn_one(struct state *s, const char *fid, long *added)
     queue_file_free(&qf);
 }
 
+/* Learning a large queue (a first start, a lost state/) holds what it
+ * learns until a checkpoint lets it freeze: one is written whenever the
+ * recipients in memory pass twice the window, so the window bounds the
+ * learning too. */
+static void bound_learning(struct state *s, long *since)
+{
+    if (*since < (long)s->active_limit)
+        return;
+    *since = 0;
+    if (state_hot_recipients(s) > 2 * s->active_limit && state_maybe_checkpoint(s, 1) < 0)
+        log_warn("state: a checkpoint while learning failed: %s", strerror(errno));
+}
+
 static int learn_place(struct state *s, enum queue_place place, long *added)
 {
     char **fids;
     size_t n;
+    long since = 0;
     if (queue_list_files(s->q, place, &fids, &n) != 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         struct file_slot *fs = state_slot_find(s, fids[i]); /* a frozen one stays so */
         if (!fs) {
+            long before = *added;
             learn_one(s, fids[i], added);
+            since += *added - before;
+            bound_learning(s, &since);
             fs = state_slot_find(s, fids[i]);
         }
         if (fs)

@@ -586,6 +586,35 @@ static void test_frozen_state_survives_touch_checkpoint_restart(void **state)
     buf_free(&got);
 }
 
+/* Learning a queue far larger than the window keeps memory near it:
+ * checkpoints are written on the way and the files frozen. */
+static void test_learning_bounded_by_the_window(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    for (int k = 0; k < 30; k++) {
+        commit_file(fx->q, 2, fid);
+        assert_int_equal(queue_take(fx->q, fid), 0); /* taken earlier: in active/ */
+    }
+    open_state(fx);
+    state_set_active_limit(fx->s, 8);
+    assert_int_equal(state_learn_files(fx->s), 60);
+    assert_true(state_hot_recipients(fx->s) <= 2 * 8 + 8);
+    struct state_counts c;
+    state_count(fx->s, &c);
+    assert_int_equal(c.total, 60);
+    assert_int_equal(c.active, 60);
+    assert_int_equal(state_flush(fx->s), 0);
+    open_state(fx);
+    state_count(fx->s, &c);
+    assert_int_equal(c.total, 60);
+    int due = 0;
+    const struct state_msg *m;
+    while (state_next_due(fx->s, 1, &m, NULL))
+        due++;
+    assert_int_equal(due, 60);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -608,6 +637,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_window_freezes_beyond_the_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_frozen_state_survives_touch_checkpoint_restart, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_learning_bounded_by_the_window, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
