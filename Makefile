@@ -231,7 +231,8 @@ check:
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_CFLAGS = -std=c11 -O1 -g $(WARN) $(DEFS) $(PKG_CFLAGS) \
-              -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -DONEHOP_FUZZING
+              -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -DONEHOP_FUZZING \
+              -MMD -MP
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
 
 $(FUZZ_BUILD)/%.o: %.c | $(call include_links,$(FUZZ_BUILD))
@@ -288,7 +289,8 @@ format:
 clean:
 	rm -rf build bin
 
--include $(LIB_OBJS:.o=.d) $(foreach p,$(PROGRAMS),$($(p)_SRCS:%.c=$(BUILD)/%.d))
+-include $(LIB_OBJS:.o=.d) $(foreach p,$(PROGRAMS),$($(p)_SRCS:%.c=$(BUILD)/%.d)) $(UNIT_BINS:=.d)
+-include $(FUZZ_LIB_OBJS:.o=.d) $(foreach d,$(DAEMONS),$($(d)_FUZZ_OBJS:.o=.d)) $(FUZZ_BINS:=.d)
 ifneq ($(strip $(INJECT_CC)),)
 -include $(INJECT_LIB_OBJS:.o=.d) $(foreach p,$(INJECT_PROGRAMS),$($(p)_SRCS:%.c=$(INJECT_BUILD)/%.d))
 endif
