@@ -288,19 +288,31 @@ static void take_line(struct aliases_parser *p, const char *line)
     }
 }
 
+/* Feed every line of text to take (the parser's lines set up for it). */
+static void parse_lines(struct aliases_parser *p, const char *fname, const char *text, size_t len,
+                        struct diag *d, void (*take)(struct aliases_parser *, const char *))
+{
+    const char *line;
+    mapfile_lines_init(&p->it, fname, text, len, d);
+    while ((line = mapfile_next_line(&p->it)))
+        take(p, line);
+}
+
+static void parser_free(struct aliases_parser *p)
+{
+    mapfile_lines_free(&p->it);
+    buf_free(&p->entry);
+    free(p->seg);
+}
+
 int aliases_parse(struct aliases *a, const char *fname, const char *text, size_t len,
                   struct diag *d)
 {
     struct aliases_parser p = {.a = a};
-    const char *line;
     size_t before = d->n;
-    mapfile_lines_init(&p.it, fname, text, len, d);
-    while ((line = mapfile_next_line(&p.it)))
-        take_line(&p, line);
+    parse_lines(&p, fname, text, len, d, take_line);
     finish_entry(&p);
-    mapfile_lines_free(&p.it);
-    buf_free(&p.entry);
-    free(p.seg);
+    parser_free(&p);
     return d->n > before ? -1 : 0;
 }
 
@@ -322,6 +334,37 @@ void aliases_free(struct aliases *a)
     free(a->v);
     strindex_free(&a->by_name);
     *a = (struct aliases)ALIASES_INIT;
+}
+
+/* A line of an :include: file: every line that is not blank or `#` holds
+ * targets, and its end separates them as a comma does. */
+static void take_include_line(struct aliases_parser *p, const char *line)
+{
+    const char *first = mapfile_skip_space((char *)line);
+    if (!*first || *first == '#')
+        return;
+    if (p->nseg)
+        buf_addc(&p->entry, ',');
+    add_segment(p, line);
+}
+
+int aliases_parse_include(struct alias *out, const char *fname, const char *text, size_t len,
+                          struct diag *d)
+{
+    struct aliases_parser p = {.a = NULL};
+    size_t before = d->n;
+    parse_lines(&p, fname, text, len, d, take_include_line);
+    *out = (struct alias){.name = xstrdup(fname), .line = 1};
+    if (p.nseg)
+        parse_targets(&p, out, fname, 0);
+    parser_free(&p);
+    return d->n > before ? -1 : 0;
+}
+
+void alias_entry_free(struct alias *al)
+{
+    alias_free(al);
+    *al = (struct alias){0};
 }
 
 const struct alias *aliases_lookup(const struct aliases *a, const char *name)

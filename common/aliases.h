@@ -77,6 +77,15 @@ int aliases_parse(struct aliases *a, const char *fname, const char *text, size_t
 int aliases_load(struct aliases *a, const char *path, struct diag *d);
 void aliases_free(struct aliases *a);
 
+/* An :include: file (Postfix aliases(5)): the targets of an alias's right-hand
+ * side, one or more a line, separated by commas or line ends, `#` lines and
+ * blank lines ignored. Fills out (name: fname, possibly no targets; free it
+ * with alias_entry_free); mistakes go to d as FILE:LINE: message and their
+ * targets are left out. Returns 0 when there was no mistake, -1 otherwise. */
+int aliases_parse_include(struct alias *out, const char *fname, const char *text, size_t len,
+                          struct diag *d);
+void alias_entry_free(struct alias *al);
+
 /* The entry for name (any case), or NULL. */
 const struct alias *aliases_lookup(const struct aliases *a, const char *name);
 

@@ -12,6 +12,7 @@
 #include "mem.h"
 #include "netaddr.h"
 #include "safeio.h"
+#include "strparse.h"
 
 void mapfile_lines_init(struct mapfile_lines *it, const char *fname, const char *text, size_t len,
                         struct diag *d)
@@ -140,6 +141,14 @@ int mapfile_domain_normalize(char *domain)
         if (*s >= 'A' && *s <= 'Z')
             *s = (char)(*s - 'A' + 'a');
     return n > 0 && hostname_valid(domain);
+}
+
+void mapfile_domain_key(struct buf *key, const char *domain)
+{
+    buf_sets(key, domain);
+    str_lower(key->s);
+    if (key->len && key->s[key->len - 1] == '.')
+        buf_truncate(key, key->len - 1);
 }
 
 /* Length of domain without one trailing dot. */

@@ -58,6 +58,8 @@ int mapfile_domain_normalize(char *domain);
  * name without trailing dot: 1 if it is that name, or for the second one,
  * 1 if it is a subdomain of it (at any depth: ends in "." name). */
 int mapfile_domain_equal(const char *domain, const char *name);
+/* key = domain lower-cased, without one trailing dot: how an index is asked. */
+void mapfile_domain_key(struct buf *key, const char *domain);
 int mapfile_domain_is_sub(const char *domain, const char *parent);
 
 /*

@@ -22,6 +22,10 @@ LIB_SRCS += common/channel_core.c common/channel.c
 # maps: the routes, sites and aliases files (SPEC 3, 4, 5)
 LIB_SRCS += common/mapfile.c common/routes.c common/sites.c common/aliases.c
 
+# routing: the site graph (Dijkstra, once per load) and the routing decision
+# of issue 11 (the router and `onehop route` link it; see routing.h)
+LIB_SRCS += common/sitegraph.c common/routing.c
+
 # the DNS cache's protocol (dnsproto.h) and its client (dnsclient.h), which
 # remote, router and the `onehop dns` command link; SipHash for hash tables
 LIB_SRCS += common/siphash.c common/dnsproto.c common/dnsclient.c

@@ -344,10 +344,7 @@ const struct site *sites_find_by_domain(const struct sites *s, const char *domai
     struct buf name = BUF_INIT;
     const struct site *found = NULL;
     size_t index;
-    buf_sets(&name, domain);
-    str_lower(name.s);
-    if (name.len && name.s[name.len - 1] == '.')
-        buf_truncate(&name, name.len - 1);
+    mapfile_domain_key(&name, domain);
     /* the whole name first, then without its first label, and so on: the
      * first hit is the longest site domain that contains it */
     const char *d = name.s;

@@ -4,7 +4,8 @@
 #   scripts/deps.sh build   compiler, libuv, c-ares, OpenSSL, musl (static injection programs)
 #   scripts/deps.sh run     the same (what `make run` needs)
 #   scripts/deps.sh test    + cmocka, clang (fuzzing, sanitizers), pytest, dnslib,
-#                           aiosmtpd, swaks, dig, strace (what `make check` needs)
+#                           aiosmtpd, swaks, dig, strace, graphviz (`dot`: onehop route
+#                           --graph) (what `make check` needs)
 #   scripts/deps.sh bench   + python3-dnslib and unbound (bench/dns/run.sh)
 #
 # Missing packages are installed with apt-get when running as root; otherwise
@@ -16,7 +17,7 @@ pkgs="gcc make pkg-config libuv1-dev libc-ares-dev libssl-dev musl-tools"
 case $mode in
     build|run) ;;
     test) pkgs="$pkgs libcmocka-dev clang libclang-rt-dev python3 python3-pytest python3-dnslib \
-python3-aiosmtpd swaks bind9-dnsutils strace procps" ;;
+python3-aiosmtpd swaks bind9-dnsutils strace procps graphviz" ;;
     bench) pkgs="$pkgs python3 python3-dnslib unbound" ;;
     *) echo "usage: deps.sh build|run|test|bench" >&2; exit 2 ;;
 esac

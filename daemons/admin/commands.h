@@ -37,5 +37,7 @@ int cmd_hold(const char *confdir, int argc, char **argv);
 int cmd_release(const char *confdir, int argc, char **argv);
 /* the DNS cache (engineer "dns") */
 int cmd_dns(const char *confdir, int argc, char **argv);
+/* the routing decision (engineer "route"): cmd_route.c, common/routing.h */
+int cmd_route(const char *confdir, int argc, char **argv);
 
 #endif

@@ -8,4 +8,5 @@ onehop_SRCS = \
 	daemons/admin/cmd_manage.c \
 	daemons/admin/queue_access.c \
 	daemons/admin/cmd_dns.c \
-	daemons/admin/cmd_master.c
+	daemons/admin/cmd_master.c \
+	daemons/admin/cmd_route.c

@@ -28,6 +28,7 @@ static const struct admin_command commands[] = {
     {"hold", cmd_hold, "hold ID..."},
     {"release", cmd_release, "release ID..."},
     {"dns", cmd_dns, "dns [--json] TYPE NAME | dns --dump [--json] | dns --flush [NAME]"},
+    {"route", cmd_route, "route [--json] ADDRESS... | route --graph"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
