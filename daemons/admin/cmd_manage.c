@@ -173,6 +173,8 @@ static int run_action(const char *confdir, enum action a, int argc, char **argv)
         admin_queue_close(&c, q);
         return 1;
     }
+    if (s)
+        state_set_active_limit(s, (unsigned long)c.queue_active_limit);
     if (log_open("admin", c.log) != 0)
         log_open("admin", "stderr");
     if (s && state_learn_files(s) < 0)
