@@ -26,9 +26,12 @@ static const struct daemon_row daemons[] = {
 };
 
 /* The cleaner reads its requests on fd 0 (one socketpair: requests in,
- * replies out); the router finds its end in ONEHOP_CHANNEL_CLEANER. */
+ * replies out); the router finds its end in ONEHOP_CHANNEL_CLEANER. The
+ * remote's jobs and results (common/remote_proto.h): ONEHOP_CHANNEL_REMOTE
+ * in both. */
 static const struct channel_row channels[] = {
     {"CLEANER", {"router", -1}, {"cleaner", 0}},
+    {"REMOTE", {"router", -1}, {"remote", -1}},
 };
 
 const struct daemon_row *table_daemons(size_t *n)

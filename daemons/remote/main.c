@@ -15,9 +15,11 @@
  * descriptor). DNS through the dnscache only (run_dir/dnscache.sock).
  * Started by the master (daemon_link_uv.h) it says READY once its channel
  * is open, re-reads onehop.conf on RELOAD or SIGHUP and stops on STOP,
- * SIGTERM, SIGINT or when the router's channel closes; deliveries under way
- * are then abandoned without results (the router has them still and gives
- * them again: at least once, never lost).
+ * SIGTERM or SIGINT; run without a master (a test driver) it also stops
+ * when the router's channel closes (under the master a closed channel
+ * waits for the master's STOP: the master restarts the channel's peers).
+ * Deliveries under way are abandoned without results (the router has them
+ * still and gives them again: at least once, never lost).
  *
  * It opens nothing under the queue: message content comes as descriptors.
  * Exit status: 0 after a stop, 1 when it cannot start.
@@ -33,6 +35,7 @@
 #include "channel.h"
 #include "conf.h"
 #include "daemon_args.h"
+#include "daemon_link.h"
 #include "daemon_link_uv.h"
 #include "diag.h"
 #include "dnsclient.h"
@@ -69,6 +72,7 @@ struct remote {
     struct dest *dests;
     size_t ndests, dests_cap;
     int paused, scheduling, stopping;
+    int supervised; /* started by the master (daemon_link.h) */
 };
 
 /* -------------------------------------------------------------- lists ---- */
@@ -275,11 +279,18 @@ static const char *on_record(void *arg, struct channel *ch, struct chan_record *
 
 static void stop(struct remote *rm, const char *why);
 
+/* Without a master the router's end is the driver's: its close ends the
+ * daemon. Under the master, the master renews the channel and restarts us
+ * with STOP (its channel peer exited): exiting here would race with it. */
 static void on_router_close(void *arg, struct channel *ch, const char *reason)
 {
     struct remote *rm = arg;
     rm->router = NULL;
-    stop(rm, reason);
+    if (!rm->supervised) {
+        stop(rm, reason);
+        return;
+    }
+    log_warn("router channel closed (%s); waiting for the master", reason);
 }
 
 static void stop(struct remote *rm, const char *why)
@@ -402,6 +413,7 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc;
     rm.loop = uv_default_loop();
+    rm.supervised = getenv(DAEMON_LINK_ENV) != NULL;
     rm.link = daemon_link_uv_start(rm.loop, on_master_reload, on_master_stop, &rm);
     start(&rm);
     watch_signal(&rm, &rm.sigterm, SIGTERM);

@@ -27,7 +27,7 @@ from fixtures.paths import onehop_bin as onehop_bin_path
 
 FAKE_DAEMON = Path(__file__).resolve().parent / "fixtures" / "fake_daemon.py"
 RUN_AS = "nobody" if os.geteuid() == 0 else None
-DAEMONS = ("cleaner", "dnscache")  # the rows whose programs exist today
+DAEMONS = ("cleaner", "dnscache", "remote")  # the rows whose programs exist today
 
 
 # ------------------------------------------------------------------ helpers
@@ -100,7 +100,7 @@ def new_instance(onehop, master_bin, fake=None, run_as=RUN_AS, **conf):
     if fake:
         daemons = mta.path("daemons")
         daemons.mkdir()
-        for name in ("onehop-master", "onehop-queue", "onehop-dnscache"):
+        for name in ("onehop-master", "onehop-queue", "onehop-dnscache", "onehop-remote"):
             (daemons / name).symlink_to(master_bin / name)
         name = "onehop-router" if fake is True else fake
         shutil.copy(FAKE_DAEMON, daemons / name)
@@ -283,7 +283,7 @@ def test_start_fails_with_the_daemons_own_error(onehop, master_bin, monkeypatch)
     started = [int(m) for m in
                (l.text.split("pid ")[1].split(",")[0] for l in mta.log("master")
                 if " started: pid " in l.text)]
-    assert len(started) == 3, mta.log_tail()
+    assert len(started) == len(DAEMONS) + 1, mta.log_tail()  # and the fake router
     wait_for(lambda: not [p for p in started if alive(p)], 10, "every daemon to be stopped")
     assert not mta.path("run", "master.pid").exists()
     assert mta.cmd("status").rc == 1

@@ -22,6 +22,7 @@ import pytest
 from fixtures.dnscache import DnsCache
 from fixtures.paths import tool_path
 from fixtures.smtppeer import CLOSE, Delay
+from test_master import master_bin, new_instance  # noqa: F401 (master_bin: a fixture)
 
 SENDER = "alice@a.test"
 
@@ -337,7 +338,7 @@ def test_host_next_hop_uses_addresses_only(remote, dns, smtp_peers):
 
 def test_large_mx_answers_over_tcp(remote, dns, smtp_peers):
     good = smtp_peers.start("mx")
-    r = remote({"dns_lookup_timeout": "20s"})
+    r = remote({"dns_lookup_timeout": "20s", "dns_timeout": "8s"})
     for domain, n in (("big.test", 40), ("huge.test", 900)):
         # the good host first; then n more with long names: > 1,500 bytes / ~60 KB
         hosts = [(0, "mx.%s" % domain)] + [
@@ -368,3 +369,21 @@ def test_equal_preferences_and_addresses_spread(remote, dns, smtp_peers):
     for one, two in ((a, b), (c, d)):
         n1, n2 = len(one.received()), len(two.received())
         assert n1 + n2 == 60 and n1 >= 12 and n2 >= 12, (n1, n2)
+
+
+# ------------------------------------------------------------ the master
+
+
+def test_started_by_the_master_says_ready_and_stops(onehop, master_bin):
+    mta = new_instance(onehop, master_bin)
+    mta.start()
+    procs = {p["name"]: p for p in mta.status()["processes"]}
+    assert procs["remote"]["state"] == "running", procs
+    pid = procs["remote"]["pid"]
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        assert f.read().split(b"\0")[0].endswith(b"onehop-remote")
+    mta.stop()
+    lines = [l.text for l in mta.log(service="remote")]
+    assert any(t.startswith("started:") for t in lines), lines
+    assert any(t.startswith("stopping (master)") for t in lines), lines
+    assert lines[-1] == "stopped"
