@@ -152,23 +152,23 @@ void routes_free(struct routes *r)
     *r = (struct routes)ROUTES_INIT;
 }
 
-static int route_matches(const struct route *rt, const char *domain)
-{
-    switch (rt->kind) {
-    case ROUTE_ANY:
-        return 1;
-    case ROUTE_SUBDOMAINS:
-        return mapfile_domain_is_sub(domain, rt->domain);
-    case ROUTE_EXACT:
-        return mapfile_domain_equal(domain, rt->domain);
-    }
-    return 0;
-}
-
 const struct route *routes_match(const struct routes *r, const char *domain)
 {
-    for (size_t i = 0; i < r->n; i++)
-        if (route_matches(&r->v[i], domain))
-            return &r->v[i];
-    return NULL;
+    struct buf key = BUF_INIT;
+    const struct route *found = NULL;
+    size_t index;
+    mapfile_domain_key(&key, domain);
+    if (strindex_get(&r->by_pattern, key.s, &index)) {
+        found = &r->v[index];
+    } else {
+        /* ".parent" from the nearest parent up: b.a.example.com tries
+         * .a.example.com, then .example.com, then .com */
+        for (const char *dot = strchr(key.s, '.'); dot && !found; dot = strchr(dot + 1, '.'))
+            if (strindex_get(&r->by_pattern, dot, &index))
+                found = &r->v[index];
+    }
+    if (!found && strindex_get(&r->by_pattern, "*", &index))
+        found = &r->v[index];
+    buf_free(&key);
+    return found;
 }

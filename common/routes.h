@@ -14,8 +14,12 @@
  * takes the rest of the line (up to a comment) as its text; `error:` and
  * `local` stand alone, never in a list with other next hops.
  *
- * Contract: the file order is kept, and the first matching route wins (the
- * administrator writes the most specific first). Every mistake is reported to
+ * Contract: the file order is kept; a domain is matched most specific
+ * first, whatever the order of the lines (SPEC 4 "first match wins, most
+ * specific domain first"; issue 11 "exact, then .subdomain, then *"): its
+ * exact pattern, then `.parent` patterns from the nearest parent up, then
+ * `*`. For a file written most specific first, as SPEC 4 shows it, that is
+ * the first matching line. Every mistake is reported to
  * the diag as FILE:LINE: message, and parsing goes on with the next line; a
  * line with a mistake adds no route. A pattern given twice is reported at its
  * second line (naming the first), and the first is kept. Nothing here
@@ -65,8 +69,8 @@ int routes_parse(struct routes *r, const char *fname, const char *text, size_t l
 int routes_load(struct routes *r, const char *path, struct diag *d);
 void routes_free(struct routes *r);
 
-/* The first route whose pattern matches domain (any case, one trailing dot
- * ignored), or NULL. */
+/* The route for domain (any case, one trailing dot ignored) in the order of
+ * the contract, or NULL. One index lookup per label of the domain. */
 const struct route *routes_match(const struct routes *r, const char *domain);
 
 #endif

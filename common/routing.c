@@ -161,30 +161,9 @@ static int step_local_domains(const struct routing *rt, const char *domain, stru
     return 1;
 }
 
-const struct route *routing_route_for(const struct routing *rt, const char *domain)
-{
-    struct buf key = BUF_INIT;
-    const struct route *found = NULL;
-    size_t index;
-    mapfile_domain_key(&key, domain);
-    if (strindex_get(&rt->routes.by_pattern, key.s, &index)) {
-        found = &rt->routes.v[index];
-    } else {
-        /* ".parent" from the nearest parent up: b.a.example.com tries
-         * .a.example.com, then .example.com, then .com */
-        for (const char *dot = strchr(key.s, '.'); dot && !found; dot = strchr(dot + 1, '.'))
-            if (strindex_get(&rt->routes.by_pattern, dot, &index))
-                found = &rt->routes.v[index];
-    }
-    if (!found && strindex_get(&rt->routes.by_pattern, "*", &index))
-        found = &rt->routes.v[index];
-    buf_free(&key);
-    return found;
-}
-
 static int step_routes(const struct routing *rt, const char *domain, struct route_result *r)
 {
-    const struct route *route = routing_route_for(rt, domain);
+    const struct route *route = routes_match(&rt->routes, domain);
     if (!route)
         return 0;
     r->rule = RULE_ROUTE;
@@ -519,6 +498,22 @@ static int enter(struct expansion *x, const char *shown, const char *name)
 
 static void expand_targets(struct expansion *x, const struct alias *al);
 
+/* A temporary failure of an :include: file, with the first mistake found in
+ * it as `FILE:LINE: message` (or `FILE: message`), or `missing` when none. */
+static void add_include_failure(struct expansion *x, const char *shown, const struct diag *d,
+                                const char *missing)
+{
+    struct buf why = BUF_INIT;
+    if (!d->n)
+        buf_adds(&why, missing);
+    else if (d->v[0].line)
+        buf_printf(&why, "%s:%u: %s", d->v[0].file, d->v[0].line, d->v[0].text);
+    else
+        buf_printf(&why, "%s: %s", d->v[0].file, d->v[0].text);
+    add_failure(x, shown, RULE_ALIAS, ROUTE_DEFER, "4.3.0", buf_cstr(&why));
+    buf_free(&why);
+}
+
 /* :include:PATH (a relative path is relative to the configuration directory). */
 static void expand_include(struct expansion *x, const struct alias_target *t)
 {
@@ -530,16 +525,18 @@ static void expand_include(struct expansion *x, const struct alias_target *t)
     int got = mapfile_read(buf_cstr(&path), &text, &d);
     if (got <= 0) {
         /* temporary: the administrator can put the file back */
-        add_failure(x, buf_cstr(&shown), RULE_ALIAS, ROUTE_DEFER, "4.3.0",
-                    got < 0 && d.n ? d.v[0].text : "the :include: file does not exist");
+        add_include_failure(x, buf_cstr(&shown), &d, "the :include: file does not exist");
     } else if (enter(x, buf_cstr(&shown), buf_cstr(&key)) == 0) {
         struct alias inc;
         int saved = x->in_include;
-        if (aliases_parse_include(&inc, buf_cstr(&path), text.s, text.len, &d) < 0)
-            add_failure(x, buf_cstr(&shown), RULE_ALIAS, ROUTE_DEFER, "4.3.0", d.v[0].text);
-        x->in_include = 1;
-        expand_targets(x, &inc);
-        x->in_include = saved;
+        /* a mistake defers the whole file: half a list is not delivered */
+        if (aliases_parse_include(&inc, buf_cstr(&path), text.s, text.len, &d) < 0) {
+            add_include_failure(x, buf_cstr(&shown), &d, "");
+        } else {
+            x->in_include = 1;
+            expand_targets(x, &inc);
+            x->in_include = saved;
+        }
         alias_entry_free(&inc);
         x->depth--;
     }

@@ -17,9 +17,9 @@
  *      ("root: root, admin"), which is that user's own mailbox.
  *   2. local_domains: local delivery; with local_users = passwd the local
  *      part must be a system user (else bounced, 5.1.1).
- *   3. routes: exact domain, then `.parent` patterns from the nearest parent
- *      up, then `*` (issue 11: "exact, then .subdomain, then *"); next hops
- *      as written, `local`, or `error:` (bounced).
+ *   3. routes (routes_match): exact domain, then `.parent` patterns from the
+ *      nearest parent up, then `*`; next hops as written, `local`, or
+ *      `error:` (bounced).
  *   4. sites (SPEC 5 rules 1-6): the domain's site T; T local: local
  *      delivery (rule 1); no path: on to step 5 (rule 6); with
  *      site_direct_smtp = yes and only smtp links on the path, the domain's
@@ -126,8 +126,6 @@ void routing_resolve(const struct routing *rt, const char *address, struct route
  * (free with route_result_free); 0, or -1 (out untouched) for any other. */
 int routing_site_fallback(const struct routing *rt, const struct route_result *direct,
                           struct route_result *out);
-/* The routes line for domain in the order of step 3, or NULL. */
-const struct route *routing_route_for(const struct routing *rt, const char *domain);
 /* D5: 1 if the next hop is this host (see the top). */
 int routing_nexthop_is_self(const struct routing *rt, const struct nexthop *nh);
 /* The site rule (RULE_SITE_LOCAL, _DIRECT, _GATEWAY, or RULE_NONE for rule

@@ -3,7 +3,8 @@
  * SPEC 4): any bytes as the file's text. Besides crashes, sanitizer reports
  * and leaks, it traps when a parsed table breaks the contract of routes.h:
  * a route without next hops, routes out of file order, a diag line past the
- * end of the text, or a route's own domain not matched by routes_match().
+ * end of the text, or an exact route that routes_match() does not give for
+ * its own domain.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -29,9 +30,11 @@ static void check_table(const struct routes *r, unsigned lines)
             __builtin_trap();
         if (i > 0 && rt->line <= r->v[i - 1].line)
             __builtin_trap();
-        /* an exact or "*" pattern matches its own domain; the first match may be earlier */
-        if (rt->kind != ROUTE_SUBDOMAINS &&
-            !routes_match(r, rt->kind == ROUTE_ANY ? "x.y" : rt->domain))
+        /* most specific first: an exact pattern is its own domain's route,
+         * and with a "*" no domain is left without one */
+        if (rt->kind == ROUTE_EXACT && routes_match(r, rt->domain) != rt)
+            __builtin_trap();
+        if (rt->kind == ROUTE_ANY && !routes_match(r, "x.y"))
             __builtin_trap();
     }
 }

@@ -1,7 +1,7 @@
 /*
  * test_routes — golden rows for the routes file (SPEC 4): every accepted
  * form parsed to its fields, every mistake reported at its exact line with
- * parsing going on, the first-match table of routes_match(), and loading
+ * parsing going on, the most-specific-first table of routes_match(), and loading
  * (missing file = empty, unreadable = error).
  */
 #include "rowtest.h"
@@ -338,14 +338,20 @@ static void test_match(void **state)
     diag_free(&d);
 }
 
-/* First match wins: a broader pattern written first shadows a narrower one. */
-static void test_match_first_wins(void **state)
+/* The most specific pattern wins wherever it is written: `*` and a broader
+ * `.parent` written first shadow nothing (SPEC 4, issue 11). */
+static void test_match_most_specific_wins(void **state)
 {
-    static const char text[] = ".example.com relay.test\na.example.com [10.0.0.1]\n";
+    static const char text[] =
+        "* [10.0.0.9]\n.example.com relay.test\n.a.example.com relay.a.test\n"
+        "a.example.com [10.0.0.1]\n";
     struct routes rt = ROUTES_INIT;
     struct diag d = DIAG_INIT;
     assert_int_equal(routes_parse(&rt, "routes", text, sizeof(text) - 1, &d), 0);
-    assert_int_equal(routes_match(&rt, "a.example.com")->line, 1);
+    assert_int_equal(routes_match(&rt, "a.example.com")->line, 4);
+    assert_int_equal(routes_match(&rt, "b.a.example.com")->line, 3);
+    assert_int_equal(routes_match(&rt, "c.example.com")->line, 2);
+    assert_int_equal(routes_match(&rt, "example.com")->line, 1);
     routes_free(&rt);
     diag_free(&d);
 }
@@ -408,7 +414,7 @@ int main(void)
                     match_rows[i].without_star ? " (no *)" : "");
     rowtest_add(&t, test_nul_byte, NULL, "reports a NUL byte");
     rowtest_add(&t, test_spec_example, NULL, "SPEC 4 example");
-    rowtest_add(&t, test_match_first_wins, NULL, "first match wins");
+    rowtest_add(&t, test_match_most_specific_wins, NULL, "most specific wins, whatever the order");
     rowtest_add(&t, test_match_empty_table, NULL, "empty table matches nothing");
     rowtest_add(&t, test_load_missing_is_empty, NULL, "missing file is an empty table");
     rowtest_add(&t, test_load_unreadable_is_error, NULL, "unreadable file is an error");

@@ -40,6 +40,8 @@ static const char hub_aliases[] =
     "incloop: :include:lists/loop.txt\n"
     "missing: :include:lists/none.txt\n"
     "inccmd: :include:lists/cmd.txt\n"
+    "incbad: :include:lists/bad.txt\n"
+    "incdir: :include:lists\n"
     "dup: alice, alice@mx.site1.example.com, Alice@LOCALHOST, alice\n"
     "away: bob@site2.example.com\n";
 
@@ -102,6 +104,7 @@ static void fixture_load(struct fixture *f, int which)
     write_file(f->dir, "lists/team.txt", "dave\n# a comment\nerin@example.com, frank\n");
     write_file(f->dir, "lists/loop.txt", ":include:lists/loop.txt\n");
     write_file(f->dir, "lists/cmd.txt", "|/bin/sh\n");
+    write_file(f->dir, "lists/bad.txt", "gina\nbad@@address\n");
     conf_load(&f->conf, f->dir, &d);
     routing_load(&f->rt, &f->conf, &d);
     if (d.n)
@@ -234,6 +237,10 @@ static const struct resolve_row resolve_rows[] = {
      "", "4.3.0", "does not exist"},
     {F_HUB, "inccmd@localhost", 1, 0, "|/bin/sh", RULE_ALIAS_COMMAND, ROUTE_BOUNCE, 10, "", 0, "",
      "5.7.1", "not allowed from an :include: file"},
+    {F_HUB, "incbad@localhost", 1, 0, ":include:lists/bad.txt", RULE_ALIAS, ROUTE_DEFER, 11, "", 0,
+     "", "4.3.0", "lists/bad.txt:2: "},
+    {F_HUB, "incdir@localhost", 1, 0, ":include:lists", RULE_ALIAS, ROUTE_DEFER, 12, "", 0, "",
+     "4.3.0", "/lists: "}, /* a directory: unreadable */
     {F_HUB, "dup@localhost", 2, 0, "alice@mx.site1.example.com", RULE_LOCAL, ROUTE_LOCAL, 0,
      LOCAL_HOP, 0, "", NULL, NULL},
     {F_HUB, "dup@localhost", 2, 1, "Alice@localhost", RULE_LOCAL, ROUTE_LOCAL, 0, LOCAL_HOP, 0, "",
