@@ -50,6 +50,7 @@ struct proc {
     unsigned nexits;
     uv_timer_t timer;                   /* back-off */
     struct buf failure;                 /* the daemon's own error text (DLINK_FAILED) */
+    int said_failed;                    /* failure is the daemon's own (it sent FAILED) */
     int restart_after_stop;             /* stopped to be started again (a channel peer left) */
     unsigned chan_gen[MASTER_ROWS_MAX]; /* generation of each chans[] end it holds */
 };

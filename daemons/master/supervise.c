@@ -144,6 +144,7 @@ static const char *on_link_record(void *arg, struct channel *ch, struct chan_rec
         if (p->m->state == M_STARTING && all_ready(p->m))
             master_ready(p->m, NULL);
     } else if (type == DLINK_FAILED) {
+        p->said_failed = 1;
         log_error("%s (pid %ld) cannot start: %s", p->row->name, (long)p->pid,
                   buf_cstr(&p->failure));
     } else {
@@ -263,6 +264,7 @@ static void start_proc(struct proc *p)
     struct spawn_req req;
     int pair[2];
     buf_clear(&p->failure);
+    p->said_failed = 0;
     if (renew_channels(p, &err) < 0) {
         start_failed(p, buf_cstr(&err));
         buf_free(&err);
@@ -417,11 +419,47 @@ static int any_running(const struct master *m)
 }
 
 static int clean_exit(int status);
+static void proc_exited(struct proc *p, int status);
+
+/* Why the start failed: a daemon's own FAILED text if one sent it (a
+ * peer's exit may be seen first), else p's. */
+static const char *first_failure(struct master *m, struct proc *p)
+{
+    for (size_t i = 0; i < m->nprocs; i++)
+        if (m->procs[i].said_failed)
+            return buf_cstr(&m->procs[i].failure);
+    return buf_cstr(&p->failure);
+}
+
+/* p ended cleanly, unasked: perhaps because a channel peer died and p saw
+ * its channel end. A peer that is dead but not reaped yet (a zombie, seen
+ * without reaping it: WNOWAIT) is handled first, so that p's exit counts
+ * as the consequence it is (restart_channel_peers marks p), not a crash. */
+static void reap_dead_peers_first(struct proc *p)
+{
+    struct master *m = p->m;
+    for (size_t i = 0; i < m->nchans; i++) {
+        const struct channel_row *c = m->chans[i].row;
+        const char *me = p->row->name;
+        if (strcmp(c->a.daemon, me) != 0 && strcmp(c->b.daemon, me) != 0)
+            continue;
+        struct proc *peer = find_proc(m, strcmp(c->a.daemon, me) == 0 ? c->b.daemon : c->a.daemon);
+        siginfo_t si;
+        int status;
+        memset(&si, 0, sizeof(si));
+        if (peer && peer->pid &&
+            waitid(P_PID, (id_t)peer->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+            si.si_pid == peer->pid && waitpid(peer->pid, &status, 0) == peer->pid)
+            proc_exited(peer, status);
+    }
+}
 
 static void proc_exited(struct proc *p, int status)
 {
     struct master *m = p->m;
     struct buf what = BUF_INIT;
+    if (m->state != M_STOPPING && !p->restart_after_stop && clean_exit(status))
+        reap_dead_peers_first(p);
     describe_exit(&what, p, status);
     log_info("%s", buf_cstr(&what));
     channel_close(p->link);
@@ -436,7 +474,7 @@ static void proc_exited(struct proc *p, int status)
         if (!p->failure.len)
             buf_printf(&p->failure, "%s before it was ready", buf_cstr(&what));
         p->state = P_OFF;
-        master_ready(m, buf_cstr(&p->failure));
+        master_ready(m, first_failure(m, p));
     } else if (p->restart_after_stop && clean_exit(status)) {
         p->restart_after_stop = 0;
         start_proc(p);
