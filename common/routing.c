@@ -415,6 +415,13 @@ struct expansion {
     unsigned line;  /* the aliases line of the innermost alias */
     int in_include; /* inside an :include: file (no |command or /file there) */
     int overflowed;
+    /* every alias and include expanded for this address, expanded once: a
+     * name reached again off its own chain adds nothing new (its recipients
+     * are listed), so a fan-out ("a: b, b" / "b: c, c"...) costs its size,
+     * not 2^depth walks (Postfix's local(8) keeps the same "been here") */
+    struct strindex expanded;
+    char **expanded_names; /* the index's keys, owned */
+    size_t nexpanded, expanded_cap;
 };
 
 static void expand_address(struct expansion *x, const struct mailaddr *a);
@@ -477,10 +484,13 @@ static int on_chain(const struct expansion *x, const char *name)
     return 0;
 }
 
-/* Push name on the chain; 0, or -1 after adding the failure (loop, depth). */
+/* Push name on the chain: 0; -1 after adding the failure (loop, depth); 1
+ * when name was expanded before for this address, off the chain (nothing
+ * to do: its recipients are listed already). */
 static int enter(struct expansion *x, const char *shown, const char *name)
 {
     struct buf why = BUF_INIT;
+    size_t seen;
     if (on_chain(x, name) || x->depth >= ROUTING_MAX_DEPTH) {
         char *chain = chain_text(x);
         if (x->depth >= ROUTING_MAX_DEPTH)
@@ -492,8 +502,23 @@ static int enter(struct expansion *x, const char *shown, const char *name)
         buf_free(&why);
         return -1;
     }
+    if (strindex_get(&x->expanded, name, &seen))
+        return 1;
+    x->expanded_names =
+        xgrow(x->expanded_names, &x->expanded_cap, x->nexpanded + 1, sizeof(char *));
+    x->expanded_names[x->nexpanded] = xstrdup(name);
+    strindex_put(&x->expanded, x->expanded_names[x->nexpanded], x->nexpanded);
+    x->nexpanded++;
     x->chain[x->depth++] = name;
     return 0;
+}
+
+static void expansion_free(struct expansion *x)
+{
+    for (size_t i = 0; i < x->nexpanded; i++)
+        free(x->expanded_names[i]);
+    free(x->expanded_names);
+    strindex_free(&x->expanded);
 }
 
 static void expand_targets(struct expansion *x, const struct alias *al);
@@ -648,6 +673,7 @@ void routing_resolve(const struct routing *rt, const char *address, struct route
     }
     expand_address(&x, &a);
     addr_free(&a);
+    expansion_free(&x);
 }
 
 /* --------------------------------------------------------------- text ---- */

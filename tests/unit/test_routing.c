@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "routing.h"
 #include "spec5_sites.h"
@@ -445,6 +446,34 @@ static void test_depth_limit(void **state)
     fixture_free(&f);
 }
 
+/* A fan-out of 3 over 18 levels (3^18 walks if each alias were expanded at
+ * every mention) expands each alias once: 18 leaves and the last alias's
+ * target, well within a second. */
+static void test_fan_out_expands_each_alias_once(void **state)
+{
+    struct buf aliases = BUF_INIT;
+    struct fixture f;
+    struct route_results res = ROUTE_RESULTS_INIT;
+    struct timespec t0, t1;
+    for (int i = 0; i < 18; i++)
+        buf_printf(&aliases, "a%d: a%d, a%d, a%d, leaf%d@remote.test\n", i, i + 1, i + 1, i + 1, i);
+    buf_adds(&aliases, "a18: last@remote.test\n");
+    fixture_aliases_only(&f, buf_cstr(&aliases));
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    routing_resolve(&f.rt, "a0", &res);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_equal(res.n, 19);
+    assert_string_equal(res.v[0].recipient, "last@remote.test");
+    assert_string_equal(res.v[18].recipient, "leaf0@remote.test");
+    for (size_t i = 0; i < res.n; i++)
+        assert_string_equal(route_action_name(res.v[i].action), "remote");
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_true(took < 1.0);
+    route_results_free(&res);
+    buf_free(&aliases);
+    fixture_free(&f);
+}
+
 /* An alias with more than ROUTING_MAX_RESULTS recipients ends in one bounce
  * row after the first ROUTING_MAX_RESULTS. */
 static void test_results_limit(void **state)
@@ -485,5 +514,6 @@ int main(void)
                     fallback_rows[i].address);
     rowtest_add(&t, test_depth_limit, NULL, "alias depth limit");
     rowtest_add(&t, test_results_limit, NULL, "alias results limit");
+    rowtest_add(&t, test_fan_out_expands_each_alias_once, NULL, "alias fan-out expanded once");
     return rowtest_run(&t, "routing");
 }
