@@ -50,9 +50,17 @@ struct sj {
     void *hook_arg;
 };
 
+/* A checkpoint being written: records go out through a bounded buffer. */
+#define SNAPSHOT_BUFFER (256u * 1024)
 struct sj_snapshot {
-    struct buf out;
+    struct sj *j;
+    int fd;           /* checkpoint.S.tmp */
+    struct buf out;   /* encoded, not yet written */
+    uint64_t written; /* bytes of the file before out */
     uint64_t count;
+    int error; /* a write failed: errno in saved_errno */
+    int saved_errno;
+    int stepped; /* "checkpoint-write" reached */
 };
 
 /* A file made in state/ by root (an admin command while no router runs)
@@ -99,49 +107,109 @@ static int header_valid(const unsigned char *p, size_t len, const char *magic, u
     return 1;
 }
 
-/* One record at p[0..avail): its total size, or 0 if cut short or bad. */
-static size_t record_at(const unsigned char *p, size_t avail)
+/* ------------------------------------------------------------ source ---- */
+
+/* What a parse reads: an image in memory (the fuzz target, sj_records_each)
+ * or a file read through a window of at most SOURCE_WINDOW bytes (the
+ * replay: a checkpoint or segment is never held whole in memory). */
+#define SOURCE_WINDOW (256u * 1024)
+
+struct source {
+    const unsigned char *mem; /* an image, or NULL: read fd */
+    int fd;
+    uint64_t size;
+    struct buf win; /* fd: the bytes at win_off */
+    uint64_t win_off;
+    int error;   /* fd: a read failed (not damage: an I/O error) */
+    uint64_t at; /* where the record handed to fn starts */
+};
+
+static void source_mem(struct source *src, const unsigned char *p, size_t len)
 {
-    if (avail < SJ_RECORD_OVERHEAD)
+    memset(src, 0, sizeof(*src));
+    src->mem = p;
+    src->fd = -1;
+    src->size = len;
+}
+
+/* n bytes at off (valid until the next call), or NULL past the end. */
+static const unsigned char *source_get(struct source *src, uint64_t off, size_t n)
+{
+    if (off > src->size || n > src->size - off)
+        return NULL;
+    if (src->mem)
+        return src->mem + off;
+    if (off >= src->win_off && off + n <= src->win_off + src->win.len)
+        return (const unsigned char *)src->win.s + (off - src->win_off);
+    size_t want = n > SOURCE_WINDOW ? n : SOURCE_WINDOW;
+    if (want > src->size - off)
+        want = (size_t)(src->size - off);
+    buf_clear(&src->win);
+    buf_reserve(&src->win, want);
+    size_t got = 0;
+    while (got < want) {
+        ssize_t r = pread(src->fd, src->win.s + got, want - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            src->error = 1; /* shorter than fstat said, or EIO */
+            return NULL;
+        }
+        got += (size_t)r;
+    }
+    src->win.len = got;
+    src->win_off = off;
+    return (const unsigned char *)src->win.s;
+}
+
+/* The record at pos: its total size and *rec (its bytes), or 0 if cut
+ * short or bad. */
+static size_t record_at(struct source *src, uint64_t pos, const unsigned char **rec)
+{
+    const unsigned char *p = source_get(src, pos, SJ_RECORD_OVERHEAD);
+    if (!p)
         return 0;
     uint32_t len = qf_get_u32_at(p + 1);
-    if (len > SJ_RECORD_MAX || avail - SJ_RECORD_OVERHEAD < len)
+    if (len > SJ_RECORD_MAX || !(p = source_get(src, pos, SJ_RECORD_OVERHEAD + (size_t)len)))
         return 0;
     if (!qf_crc_ok(qf_get_u32_at(p + 5 + len), crc32c(0, p, 5 + (size_t)len)))
         return 0;
+    *rec = p;
     return SJ_RECORD_OVERHEAD + len;
 }
 
-static int parse_records(const unsigned char *p, size_t len, int checkpoint, sj_replay_fn *fn,
-                         void *arg, size_t *valid, const char **why)
+static int parse_records(struct source *src, int checkpoint, sj_replay_fn *fn, void *arg,
+                         size_t *valid, const char **why)
 {
-    size_t pos = SJ_HEADER_SIZE;
+    uint64_t pos = SJ_HEADER_SIZE, len = src->size;
     uint64_t count = 0;
     enum sj_origin origin = checkpoint ? SJ_FROM_CHECKPOINT : SJ_FROM_JOURNAL;
     while (pos < len) {
-        size_t n = record_at(p + pos, len - pos);
+        const unsigned char *rec;
+        size_t n = record_at(src, pos, &rec);
         if (n == 0)
             break;
-        unsigned type = p[pos];
-        const unsigned char *payload = p + pos + 5;
+        unsigned type = rec[0];
+        const unsigned char *payload = rec + 5;
         size_t plen = n - SJ_RECORD_OVERHEAD;
         if (checkpoint && type == SJ_TYPE_END) {
-            *valid = pos + n - SJ_HEADER_SIZE;
+            *valid = (size_t)(pos + n - SJ_HEADER_SIZE);
             if (plen != 8 || qf_get_u64_at(payload) != count || pos + n != len) {
                 *why = "checkpoint end record does not match its contents";
                 return -1;
             }
             return 0;
         }
+        src->at = pos;
         if (fn && fn(arg, origin, type, payload, plen) != 0) {
-            *valid = pos - SJ_HEADER_SIZE;
+            *valid = (size_t)(pos - SJ_HEADER_SIZE);
             *why = "a record was refused";
             return -2;
         }
         count++;
         pos += n;
     }
-    *valid = pos - SJ_HEADER_SIZE;
+    *valid = (size_t)(pos - SJ_HEADER_SIZE);
     if (checkpoint) {
         *why = "checkpoint cut short or damaged";
         return -1;
@@ -153,17 +221,27 @@ static int parse_records(const unsigned char *p, size_t len, int checkpoint, sj_
     return len - pos <= SJ_FLUSH_MAX ? 1 : -1;
 }
 
-int sj_parse_image(const unsigned char *p, size_t len, int checkpoint, uint64_t *number,
-                   sj_replay_fn *fn, void *arg, size_t *valid, const char **why)
+static int parse_source(struct source *src, int checkpoint, uint64_t *number, sj_replay_fn *fn,
+                        void *arg, size_t *valid, const char **why)
 {
     *valid = 0;
     *number = 0;
-    if (!header_valid(p, len, checkpoint ? CHECKPOINT_MAGIC : SEGMENT_MAGIC, number)) {
+    const unsigned char *h = source_get(src, 0, SJ_HEADER_SIZE);
+    if (!h ||
+        !header_valid(h, SJ_HEADER_SIZE, checkpoint ? CHECKPOINT_MAGIC : SEGMENT_MAGIC, number)) {
         *why = "bad file header";
         /* A segment whose header never reached the disk: torn at creation. */
-        return !checkpoint && len <= SJ_HEADER_SIZE ? 1 : -1;
+        return !checkpoint && src->size <= SJ_HEADER_SIZE ? 1 : -1;
     }
-    return parse_records(p, len, checkpoint, fn, arg, valid, why);
+    return parse_records(src, checkpoint, fn, arg, valid, why);
+}
+
+int sj_parse_image(const unsigned char *p, size_t len, int checkpoint, uint64_t *number,
+                   sj_replay_fn *fn, void *arg, size_t *valid, const char **why)
+{
+    struct source src;
+    source_mem(&src, p, len);
+    return parse_source(&src, checkpoint, number, fn, arg, valid, why);
 }
 
 /* ------------------------------------------------------------ names ---- */
@@ -250,33 +328,32 @@ static int list_dir(int dir_fd, struct listing *l)
 
 /* ------------------------------------------------------------ replay ---- */
 
-/* Read file name whole; *keep (if given) receives its descriptor, open. */
-static int read_whole(int dir_fd, const char *name, struct buf *out, int *keep)
+/* Open file name for a streamed parse; *fd stays open (the caller's). */
+static int source_open(int dir_fd, const char *name, struct source *src)
 {
-    int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (keep)
-        *keep = -1;
-    if (fd < 0)
+    source_mem(src, NULL, 0);
+    src->fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (src->fd < 0)
         return -1;
     struct stat st;
-    int rc = -1;
-    buf_clear(out);
-    if (fstat(fd, &st) != 0)
-        goto done;
-    if (!S_ISREG(st.st_mode)) {
-        errno = EINVAL;
-        goto done;
+    int ok = fstat(src->fd, &st) == 0;
+    if (!ok || !S_ISREG(st.st_mode)) {
+        int e = ok ? EINVAL : errno;
+        close(src->fd);
+        src->fd = -1;
+        errno = e;
+        return -1;
     }
-    rc = read_all(fd, out, 0);
-done : {
-    int e = errno;
-    if (rc == 0 && keep)
-        *keep = fd;
-    else
-        close(fd);
-    errno = e;
+    src->size = (uint64_t)st.st_size;
+    return 0;
 }
-    return rc;
+
+static void source_close(struct source *src)
+{
+    buf_free(&src->win);
+    if (src->fd >= 0)
+        close(src->fd);
+    src->fd = -1;
 }
 
 /* Owner only: rename a damaged file aside (kept for a human) and log it. */
@@ -312,7 +389,8 @@ struct replay {
     sj_replay_fn *fn;
     void *arg;
     struct sj_report *r;
-    struct buf data, name;
+    struct source *src; /* the file being parsed */
+    struct buf name;
 };
 
 static int recount_records(void *arg, enum sj_origin o, unsigned type, const unsigned char *p,
@@ -320,12 +398,27 @@ static int recount_records(void *arg, enum sj_origin o, unsigned type, const uns
 {
     struct replay *rp = arg;
     rp->r->records++;
-    rp->r->at = (uint64_t)(p - (const unsigned char *)rp->data.s) - 5;
+    rp->r->at = rp->src->at;
     return rp->fn ? rp->fn(rp->arg, o, type, p, len) : 0;
 }
 
-/* The newest checkpoint that replays whole; older ones (and damaged ones)
- * are dealt with as the header says. Returns its number, 0 if none. */
+/* Parse the open source; a read error is -3 (not damage). */
+static int parse_file(struct replay *rp, int checkpoint, uint64_t *number, sj_replay_fn *fn,
+                      size_t *valid, const char **why)
+{
+    rp->src->error = 0;
+    int rc = parse_source(rp->src, checkpoint, number, fn, rp, valid, why);
+    if (rp->src->error) {
+        errno = EIO;
+        return -3;
+    }
+    return rc;
+}
+
+/* The newest checkpoint that replays whole, read twice through a window
+ * (once to check it, so a damaged one applies nothing, then to apply it);
+ * older ones (and damaged ones) are dealt with as the header says. Returns
+ * its number, 0 if none. */
 static int replay_checkpoint(struct replay *rp, const struct listing *l, uint64_t *chosen)
 {
     *chosen = 0;
@@ -333,29 +426,34 @@ static int replay_checkpoint(struct replay *rp, const struct listing *l, uint64_
         uint64_t n = l->checkpoints[i], inside;
         size_t valid;
         const char *why = NULL;
+        struct source src;
         file_name(&rp->name, CHECKPOINT_PREFIX, n, "");
-        int fd;
-        if (read_whole(rp->j->dir_fd, buf_cstr(&rp->name), &rp->data, &fd) != 0)
+        if (source_open(rp->j->dir_fd, buf_cstr(&rp->name), &src) != 0)
             return errno == ENOENT ? -1 : -3; /* ENOENT: removed under a reader */
-        if (rp->j->cp_fd >= 0)
-            close(rp->j->cp_fd);
-        rp->j->cp_fd = fd;
-        /* Parse once without applying, so a damaged checkpoint applies nothing. */
-        int rc = sj_parse_image((unsigned char *)rp->data.s, rp->data.len, 1, &inside, NULL, NULL,
-                                &valid, &why);
+        rp->src = &src;
+        int rc = parse_file(rp, 1, &inside, NULL, &valid, &why);
         if (rc == 0 && inside != n) {
             rc = -1;
             why = "checkpoint number does not match its name";
         }
+        if (rc == -3) {
+            source_close(&src);
+            return -3;
+        }
         if (rc != 0) {
+            source_close(&src);
             set_aside(rp->j, buf_cstr(&rp->name), why, rp->r);
             continue;
         }
-        rc = sj_parse_image((unsigned char *)rp->data.s, rp->data.len, 1, &inside, recount_records,
-                            rp, &valid, &why);
+        if (rp->j->cp_fd >= 0)
+            close(rp->j->cp_fd);
+        rp->j->cp_fd = src.fd; /* kept open: frozen files are read back from it */
+        rc = parse_file(rp, 1, &inside, recount_records, &valid, &why);
+        src.fd = -1;
+        source_close(&src);
         if (rc != 0) {
-            errno = EBADMSG;
-            return -2;
+            errno = rc == -3 ? EIO : EBADMSG;
+            return rc == -3 ? -3 : -2;
         }
         *chosen = n;
         return 0;
@@ -394,14 +492,17 @@ static int replay_segment(struct replay *rp, uint64_t n, int last)
     uint64_t inside;
     size_t valid;
     const char *why = NULL;
+    struct source src;
     file_name(&rp->name, SEGMENT_PREFIX, n, "");
-    if (read_whole(j->dir_fd, buf_cstr(&rp->name), &rp->data, NULL) != 0)
+    if (source_open(j->dir_fd, buf_cstr(&rp->name), &src) != 0)
         return errno == ENOENT ? -1 : -3;
-    int rc = sj_parse_image((unsigned char *)rp->data.s, rp->data.len, 0, &inside, recount_records,
-                            rp, &valid, &why);
-    if (rc == -2) {
-        errno = EBADMSG;
-        return -2;
+    rp->src = &src;
+    int rc = parse_file(rp, 0, &inside, recount_records, &valid, &why);
+    uint64_t size = src.size;
+    source_close(&src);
+    if (rc == -2 || rc == -3) {
+        errno = rc == -2 ? EBADMSG : EIO;
+        return rc;
     }
     if (rc == 0 && inside != n) {
         rc = -1;
@@ -409,7 +510,7 @@ static int replay_segment(struct replay *rp, uint64_t n, int last)
     }
     rp->r->segments++;
     if (rc == 1 && last) {
-        rp->r->torn_bytes += rp->data.len - (valid ? SJ_HEADER_SIZE + valid : 0);
+        rp->r->torn_bytes += size - (valid ? SJ_HEADER_SIZE + valid : 0);
         if (!(j->flags & SJ_OPEN_READONLY) && cut_torn_tail(j, n, valid) != 0)
             return -3;
         j->seg_len = SJ_HEADER_SIZE + valid;
@@ -417,9 +518,9 @@ static int replay_segment(struct replay *rp, uint64_t n, int last)
         set_aside(j, buf_cstr(&rp->name), why, rp->r);
         j->seg_len = 0; /* not appended to: a new segment is started */
     } else {
-        j->seg_len = rp->data.len;
+        j->seg_len = size;
     }
-    j->journal_bytes += rp->data.len;
+    j->journal_bytes += size;
     return 0;
 }
 
@@ -541,10 +642,9 @@ static int open_append(struct sj *j)
 static int replay_all(struct sj *j, sj_replay_fn *fn, void *arg, struct sj_report *r,
                       const char **why)
 {
-    struct replay rp = {j, fn, arg, r, BUF_INIT, BUF_INIT};
+    struct replay rp = {j, fn, arg, r, NULL, BUF_INIT};
     memset(r, 0, sizeof(*r));
     int rc = replay_once(&rp);
-    buf_free(&rp.data);
     buf_free(&rp.name);
     if (rc == -1) { /* a checkpoint removed a file under a reader */
         errno = EAGAIN;
@@ -702,23 +802,50 @@ void sj_set_step_hook(struct sj *j, sj_step_hook *hook, void *arg)
 
 /* ------------------------------------------------------ checkpoint ---- */
 
+/* Write out what is buffered. The crash point "checkpoint-write" is the
+ * first time part of the checkpoint is in the file. */
+static void snapshot_drain(struct sj_snapshot *s)
+{
+    if (s->error || s->out.len == 0)
+        return;
+    size_t half = s->stepped ? 0 : s->out.len / 2;
+    int rc = write_all(s->fd, s->out.s, half);
+    if (rc == 0 && !s->stepped) {
+        s->stepped = 1;
+        step(s->j, "checkpoint-write");
+    }
+    if (rc == 0)
+        rc = write_all(s->fd, s->out.s + half, s->out.len - half);
+    if (rc != 0) {
+        s->error = 1;
+        s->saved_errno = errno;
+        return;
+    }
+    s->written += s->out.len;
+    buf_clear(&s->out);
+}
+
 void sj_snapshot_add(struct sj_snapshot *s, unsigned type, const void *payload, size_t len)
 {
     if (len > SJ_RECORD_MAX)
         log_fatal("state: a checkpoint record of %zu bytes (at most %u)", len, SJ_RECORD_MAX);
     encode_record(&s->out, type, payload, len);
     s->count++;
+    if (s->out.len >= SNAPSHOT_BUFFER)
+        snapshot_drain(s);
 }
 
 uint64_t sj_snapshot_offset(const struct sj_snapshot *s)
 {
-    return s->out.len;
+    return s->written + s->out.len;
 }
 
 void sj_snapshot_add_raw(struct sj_snapshot *s, const void *p, size_t len, unsigned long records)
 {
     buf_add(&s->out, p, len);
     s->count += records;
+    if (s->out.len >= SNAPSHOT_BUFFER)
+        snapshot_drain(s);
 }
 
 int sj_checkpoint_read(const struct sj *j, uint64_t off, size_t len, struct buf *out)
@@ -737,32 +864,47 @@ int sj_checkpoint_read(const struct sj *j, uint64_t off, size_t len, struct buf 
 
 int sj_records_each(const unsigned char *p, size_t len, sj_replay_fn *fn, void *arg)
 {
-    for (size_t pos = 0; pos < len;) {
-        size_t n = record_at(p + pos, len - pos);
-        if (n == 0 || fn(arg, SJ_FROM_CHECKPOINT, p[pos], p + pos + 5, n - SJ_RECORD_OVERHEAD) != 0)
+    struct source src;
+    source_mem(&src, p, len);
+    for (uint64_t pos = 0; pos < len;) {
+        const unsigned char *rec;
+        size_t n = record_at(&src, pos, &rec);
+        if (n == 0 || fn(arg, SJ_FROM_CHECKPOINT, rec[0], rec + 5, n - SJ_RECORD_OVERHEAD) != 0)
             return -1;
         pos += n;
     }
     return 0;
 }
 
-/* Write the snapshot to name (a new file), fdatasync it. */
-static int write_snapshot(struct sj *j, const char *name, struct sj_snapshot *s)
+/* Start checkpoint name (a new file) with its header. */
+static int snapshot_start(struct sj *j, const char *name, uint64_t n, struct sj_snapshot *s)
 {
-    int fd = openat(j->dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
+    unsigned char h[SJ_HEADER_SIZE];
+    memset(s, 0, sizeof(*s));
+    s->j = j;
+    s->fd = openat(j->dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (s->fd < 0)
         return -1;
-    adopt(j, fd);
-    size_t half = s->out.len / 2;
-    int rc = write_all(fd, s->out.s, half);
+    adopt(j, s->fd);
+    encode_header(h, CHECKPOINT_MAGIC, n);
+    buf_add(&s->out, h, sizeof(h));
+    return 0;
+}
+
+/* The end record, the rest written, fdatasync, closed. */
+static int snapshot_finish(struct sj_snapshot *s)
+{
+    struct buf count = BUF_INIT;
+    qf_put_u64(&count, s->count);
+    encode_record(&s->out, SJ_TYPE_END, count.s, count.len);
+    buf_free(&count);
+    snapshot_drain(s);
+    int rc = s->error ? -1 : fdatasync(s->fd);
+    int e = s->error ? s->saved_errno : errno;
     if (rc == 0)
-        step(j, "checkpoint-write");
-    if (rc == 0)
-        rc = write_all(fd, s->out.s + half, s->out.len - half);
-    if (rc == 0 && (rc = fdatasync(fd)) == 0)
-        j->syncs++;
-    int e = errno;
-    close(fd);
+        s->j->syncs++;
+    close(s->fd);
+    buf_free(&s->out);
     errno = e;
     return rc;
 }
@@ -798,18 +940,20 @@ int sj_checkpoint(struct sj *j, sj_snapshot_fn *fn, void *arg)
         return -1;
     }
     step(j, "segment-new");
-    struct sj_snapshot s = {BUF_INIT, 0};
-    unsigned char h[SJ_HEADER_SIZE];
-    encode_header(h, CHECKPOINT_MAGIC, n);
-    buf_add(&s.out, h, sizeof(h));
-    int rc = fn(arg, &s);
-    struct buf count = BUF_INIT, tmp = BUF_INIT, final = BUF_INIT;
-    qf_put_u64(&count, s.count);
-    encode_record(&s.out, SJ_TYPE_END, count.s, count.len);
+    struct buf tmp = BUF_INIT, final = BUF_INIT;
     file_name(&tmp, CHECKPOINT_PREFIX, n, ".tmp");
     file_name(&final, CHECKPOINT_PREFIX, n, "");
-    if (rc == 0)
-        rc = write_snapshot(j, buf_cstr(&tmp), &s);
+    struct sj_snapshot s;
+    int rc = snapshot_start(j, buf_cstr(&tmp), n, &s);
+    if (rc == 0) {
+        int made = fn(arg, &s);
+        int e = errno;
+        rc = snapshot_finish(&s);
+        if (made != 0) {
+            rc = -1;
+            errno = e;
+        }
+    }
     if (rc == 0) {
         step(j, "checkpoint-synced");
         rc = renameat(j->dir_fd, buf_cstr(&tmp), j->dir_fd, buf_cstr(&final));
@@ -833,8 +977,6 @@ int sj_checkpoint(struct sj *j, sj_snapshot_fn *fn, void *arg)
         unlinkat(j->dir_fd, buf_cstr(&tmp), 0); /* if still there */
         errno = e;
     }
-    buf_free(&s.out);
-    buf_free(&count);
     buf_free(&tmp);
     buf_free(&final);
     return rc;

@@ -45,6 +45,9 @@
  *     file (a damaged checkpoint: the next older one); never a crash loop;
  *   - segments older than the checkpoint, old checkpoints and *.tmp are
  *     leftovers of a checkpoint cut short: removed (owner only).
+ * No file is read whole: each is read record by record through a window of
+ * 256 KiB (pread), a checkpoint twice (checked whole first, so a damaged
+ * one applies nothing, then applied).
  * A read-only open changes nothing and may run beside the owner; when a
  * checkpoint removed a file under it, it fails with errno EAGAIN and the
  * caller starts over with a fresh state.
@@ -52,7 +55,8 @@
  * -------------------------------------------------------- checkpoint ----
  * sj_checkpoint(): flush; start segment S+1 (header, fdatasync, fsync of
  * state/); write checkpoint.S+1.tmp from the caller's snapshot (the state as
- * of the end of segment S, i.e. now); fdatasync; rename to checkpoint.S+1;
+ * of the end of segment S, i.e. now), record by record through a buffer of
+ * 256 KiB (never the whole image in memory); fdatasync; rename to checkpoint.S+1;
  * fsync state/; remove the segments before S+1 and older checkpoints. A
  * crash at any step leaves a state that replays to the same result.
  *

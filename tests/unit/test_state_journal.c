@@ -389,6 +389,75 @@ static void test_checkpoint_replaces_segments(void **state)
     buf_free(&s.text);
 }
 
+/* A checkpoint far larger than the windows it is written and read
+ * through (256 KiB): records of up to SJ_RECORD_MAX bytes straddle every
+ * window edge. Each record's payload is its number repeated. */
+#define BIG_RECORDS 400
+static size_t big_len(unsigned i)
+{
+    return i % 7 == 0 ? SJ_RECORD_MAX : 1 + (i * 7919u) % 20000u;
+}
+
+static int snapshot_big(void *arg, struct sj_snapshot *s)
+{
+    unsigned char *p = xmalloc(SJ_RECORD_MAX);
+    for (unsigned i = 0; i < BIG_RECORDS; i++) {
+        memset(p, (int)(i & 0xff), big_len(i));
+        sj_snapshot_add(s, 'k', p, big_len(i));
+    }
+    free(p);
+    return 0;
+}
+
+struct big_seen {
+    struct sj **j;
+    struct sj_report *r;
+    unsigned n, bad;
+    struct buf back;
+};
+
+/* Every record is whole, in order, and read back at the offset reported. */
+static int check_big(void *arg, enum sj_origin o, unsigned type, const unsigned char *p, size_t len)
+{
+    struct big_seen *b = arg;
+    unsigned i = b->n++;
+    if (o != SJ_FROM_CHECKPOINT || len != big_len(i) || p[0] != (i & 0xff) ||
+        p[len - 1] != (i & 0xff) ||
+        sj_checkpoint_read(*b->j, b->r->at, len + SJ_RECORD_OVERHEAD, &b->back) != 0 ||
+        memcmp(b->back.s + 5, p, len) != 0)
+        b->bad++;
+    return 0;
+}
+
+static void test_large_checkpoint_streamed(void **state)
+{
+    struct fixture *fx = *state;
+    struct seen s;
+    struct sj_report r;
+    struct sj *j = open_owner(fx, &s, &r);
+    assert_int_equal(sj_checkpoint(j, snapshot_big, NULL), 0);
+    sj_close(j);
+    off_t size = file_size(fx, "checkpoint.0000000000000002");
+    assert_true(size > 8 * 256 * 1024);
+    struct big_seen b = {&j, &r, 0, 0, BUF_INIT};
+    const char *why = NULL;
+    assert_int_equal(sj_open(&j, buf_cstr(&fx->state), SJ_OPEN_CREATE, check_big, &b, &r, &why), 0);
+    assert_int_equal(b.n, BIG_RECORDS);
+    assert_int_equal(b.bad, 0);
+    assert_int_equal(r.checkpoint, 2);
+    sj_close(j);
+    /* A flipped byte in a late window is damage: nothing of it is applied. */
+    flip_byte(fx, "checkpoint.0000000000000002", size - 100);
+    b.n = 0;
+    assert_int_equal(sj_open(&j, buf_cstr(&fx->state), SJ_OPEN_CREATE, check_big, &b, &r, &why), 0);
+    assert_int_equal(b.n, 0);
+    assert_int_equal(r.damaged, 1);
+    assert_int_equal(count_names(fx, "damaged.checkpoint.0000000000000002."), 1);
+    sj_close(j);
+    buf_free(&b.back);
+    buf_free(&s.text);
+}
+
 static void copy_file(struct fixture *fx, const char *from, const char *to)
 {
     char *a = state_file(fx, from), *b = state_file(fx, to);
@@ -645,6 +714,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refused_record_fails_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_step_hook_names_every_crash_point, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files_belong_to_the_dirs_owner, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_checkpoint_streamed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
