@@ -128,9 +128,13 @@ static void finish(struct delivery *d)
                 buf_sets(&r->reply, "no address was tried");
             r->settled = 1;
         }
-        log_info("%s: to=<%s>, relay=%s, delay=%.2f, status=%s (%s)", d->job.queue_id,
-                 d->job.rcpt[i].address, r->relay.len ? r->relay.s : "none", (double)delay / 1e6,
-                 status_word(r->cls), r->reply.s);
+        struct buf reuse = BUF_INIT;
+        if (r->conn_use > 1) /* as Postfix logs a reused connection */
+            buf_printf(&reuse, ", conn_use=%u", r->conn_use);
+        log_info("%s: to=<%s>, relay=%s%s, delay=%.2f, status=%s (%s)", d->job.queue_id,
+                 d->job.rcpt[i].address, r->relay.len ? r->relay.s : "none", buf_cstr(&reuse),
+                 (double)delay / 1e6, status_word(r->cls), r->reply.s);
+        buf_free(&reuse);
     }
     d->open = 0;
     d->done(d->arg, d);

@@ -35,6 +35,7 @@ struct remote_env {
     struct dnsclient *dns;
     struct mx_self self;
     struct mx_rng rng;
+    struct session *idle; /* connections kept for the next message (D7), newest first */
 };
 
 struct rcpt_state {
@@ -43,6 +44,7 @@ struct rcpt_state {
     struct buf reply;  /* the reply (or our reason) of its last outcome */
     struct buf relay;  /* host[ip]:port of that outcome, "" = none */
     int in_txn;        /* RCPT accepted in the transaction under way */
+    unsigned conn_use; /* sent: the transactions its connection had carried (D7) */
 };
 
 /* Called once per delivery when every recipient has its result; the

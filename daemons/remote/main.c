@@ -47,6 +47,7 @@
 #include "safeio.h"
 #include "strparse.h"
 #include "remote/delivery.h"
+#include "remote/session.h"
 
 #define WAITING_MIN 64
 
@@ -313,6 +314,7 @@ static void stop(struct remote *rm, const char *why)
         next = d->next;
         delivery_abort(d); /* on_done frees it, now or once its session closed */
     }
+    session_close_idle(&rm->env);
     dnsclient_free(rm->env.dns);
     rm->env.dns = NULL;
     uv_close((uv_handle_t *)&rm->sigterm, NULL);

@@ -28,7 +28,12 @@ struct pending {
 };
 
 struct session {
-    struct delivery *d;
+    struct delivery *d; /* NULL while idle (D7) */
+    struct remote_env *env;
+    struct session *idle_prev, *idle_next;
+    int idle;         /* in env->idle: detached from any delivery (D7) */
+    int rset_pending; /* RSET sent: its reply decides whether to keep it */
+    unsigned uses;    /* transactions on this connection */
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_connect_t connect;
@@ -65,7 +70,7 @@ static void send_content_chunk(struct session *s);
 
 static uint64_t timeout_ms(const struct session *s, enum smtp_stage stage)
 {
-    const struct conf *c = s->d->env->conf;
+    const struct conf *c = s->env->conf;
     switch (stage) {
     case STAGE_CONNECT:
         return c->smtp_connect_timeout * 1000;
@@ -110,13 +115,29 @@ static void on_handle_closed(uv_handle_t *h)
     smtp_reply_free(&s->rep);
     buf_free(&s->relay);
     free(s);
-    delivery_session_ended(d);
+    if (d)
+        delivery_session_ended(d);
+}
+
+static void idle_unlink(struct session *s)
+{
+    if (!s->idle)
+        return;
+    if (s->idle_prev)
+        s->idle_prev->idle_next = s->idle_next;
+    else
+        s->env->idle = s->idle_next;
+    if (s->idle_next)
+        s->idle_next->idle_prev = s->idle_prev;
+    s->idle_prev = s->idle_next = NULL;
+    s->idle = 0;
 }
 
 static void session_close(struct session *s)
 {
     if (s->closing)
         return;
+    idle_unlink(s);
     s->closing = 1;
     s->ended = 1;
     uv_close((uv_handle_t *)&s->timer, on_handle_closed);
@@ -154,6 +175,75 @@ static void session_quit(struct session *s)
     if (uv_shutdown(&s->shutdown, (uv_stream_t *)&s->tcp, on_shutdown) < 0)
         session_close(s);
 }
+
+/* ---------------------------------------------------- reuse (SPEC D7) ---- */
+
+static void on_idle_timeout(uv_timer_t *t)
+{
+    struct session *s = t->data;
+    idle_unlink(s);
+    session_quit(s); /* smtp_connection_idle is over, or RSET got no answer in time */
+}
+
+/* The transaction is over and the connection sound: RSET (RFC 5321
+ * 4.1.1.5), and keep it when the server agrees (on_rset_reply), else QUIT.
+ * The delivery hears that this address is done with once the connection
+ * is kept or closed, so that its next message can find it. */
+static void session_done(struct session *s)
+{
+    const struct conf *c = s->env->conf;
+    if (s->uses >= c->smtp_connection_reuse_limit || c->smtp_connection_idle == 0) {
+        session_quit(s);
+        return;
+    }
+    s->rset_pending = 1;
+    s->stage = STAGE_CONTENT; /* a failure now concerns no recipient: none is in_txn */
+    struct buf out = BUF_INIT;
+    buf_adds(&out, "RSET\r\n");
+    send_text(s, &out, 0);
+    uv_timer_start(&s->timer, on_idle_timeout, c->smtp_command_timeout * 1000, 0);
+}
+
+static void on_rset_reply(struct session *s)
+{
+    s->rset_pending = 0;
+    if (s->rep.code / 100 != 2) {
+        session_quit(s);
+        return;
+    }
+    struct delivery *d = s->d;
+    s->d = NULL;
+    s->ended = 1;
+    s->idle = 1;
+    s->idle_prev = NULL;
+    s->idle_next = s->env->idle;
+    if (s->env->idle)
+        s->env->idle->idle_prev = s;
+    s->env->idle = s;
+    uv_timer_start(&s->timer, on_idle_timeout, s->env->conf->smtp_connection_idle * 1000, 0);
+    delivery_session_ended(d);
+}
+
+/* Bytes or an end of file on an idle connection: the server closed it, or
+ * talks out of turn. */
+static void on_idle_read(struct session *s)
+{
+    session_close(s);
+}
+
+/* An idle connection to exactly this relay (host[ip]:port), taken out of
+ * the cache, or NULL. */
+static struct session *take_idle(struct remote_env *env, const char *relay)
+{
+    for (struct session *s = env->idle; s; s = s->idle_next)
+        if (strcmp(s->relay.s, relay) == 0) {
+            idle_unlink(s);
+            return s;
+        }
+    return NULL;
+}
+
+static void begin_transaction(struct session *s);
 
 /* ------------------------------------------------------------ outcomes ---- */
 
@@ -363,7 +453,7 @@ static void next_command(struct session *s)
     else if (s->accepted)
         add_data(s, &out);
     else {
-        session_quit(s); /* every recipient refused: nothing to send */
+        session_done(s); /* every recipient refused: nothing to send */
         return;
     }
     send_commands(s, &out);
@@ -421,7 +511,7 @@ static void on_greeting(struct session *s)
         return;
     }
     struct buf out = BUF_INIT;
-    buf_printf(&out, "EHLO %s\r\n", s->d->env->conf->myhostname);
+    buf_printf(&out, "EHLO %s\r\n", s->env->conf->myhostname);
     send_text(s, &out, 0);
     wait_for(s, STAGE_EHLO);
 }
@@ -439,7 +529,7 @@ static void on_hello(struct session *s, enum smtp_stage stage)
     const struct d4_row *row = d4_classify(stage, d4_event_of_code(s->rep.code));
     if (row && row->action == ACT_TRY_HELO) { /* RFC 5321 3.2 */
         struct buf out = BUF_INIT;
-        buf_printf(&out, "HELO %s\r\n", s->d->env->conf->myhostname);
+        buf_printf(&out, "HELO %s\r\n", s->env->conf->myhostname);
         send_text(s, &out, 0);
         wait_for(s, STAGE_HELO);
         return;
@@ -492,11 +582,13 @@ static void on_final_reply(struct session *s)
     }
     for (size_t k = 0; k < s->ntxn; k++) {
         struct rcpt_state *r = &s->d->rcpt[s->txn[k]];
-        if (r->in_txn && !r->settled)
+        if (r->in_txn && !r->settled) {
             delivery_settle(s->d, s->txn[k], RP_OK, s->rep.text.s, s->relay.s);
+            r->conn_use = s->uses;
+        }
         r->in_txn = 0;
     }
-    session_quit(s);
+    session_done(s);
 }
 
 static void on_envelope_reply(struct session *s)
@@ -524,6 +616,10 @@ static void on_envelope_reply(struct session *s)
 
 static void on_reply(struct session *s)
 {
+    if (s->rset_pending) {
+        on_rset_reply(s);
+        return;
+    }
     if (s->phead < s->ptail) {
         on_envelope_reply(s);
         return;
@@ -554,6 +650,12 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
 {
     struct session *s = stream->data;
+    if (s->closing)
+        return;
+    if (s->idle) {
+        on_idle_read(s);
+        return;
+    }
     if (s->ended) {
         if (nread < 0)
             session_close(s);
@@ -614,11 +716,30 @@ static void target_sockaddr(const struct mx_target *t, struct sockaddr_storage *
     }
 }
 
+/* A kept connection for d: a new transaction at once. */
+static struct session *reuse(struct session *s, struct delivery *d)
+{
+    s->d = d;
+    s->ended = 0;
+    s->uses++;
+    begin_transaction(s);
+    return s;
+}
+
 struct session *session_start(struct delivery *d, const struct mx_target *t)
 {
+    struct buf relay = BUF_INIT;
+    mx_target_format(t, &relay);
+    struct session *kept = take_idle(d->env, relay.s);
+    if (kept) {
+        buf_free(&relay);
+        return reuse(kept, d);
+    }
     struct session *s = xcalloc(1, sizeof(*s));
     s->d = d;
-    mx_target_format(t, &s->relay);
+    s->env = d->env;
+    s->uses = 1;
+    s->relay = relay;
     smtp_reader_init(&s->rd);
     uv_tcp_init(d->env->loop, &s->tcp);
     uv_timer_init(d->env->loop, &s->timer);
@@ -643,4 +764,10 @@ void session_abort(struct session *s)
 {
     s->ended = 1;
     session_close(s);
+}
+
+void session_close_idle(struct remote_env *env)
+{
+    while (env->idle)
+        session_close(env->idle); /* unlinks it */
 }

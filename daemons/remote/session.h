@@ -13,6 +13,16 @@
  * to the delivery per recipient; the session then ends and the delivery
  * moves on to its next address.
  *
+ * Connection reuse (SPEC D7): after a transaction that ended with the
+ * final reply (or with every RCPT refused) the session says RSET and is
+ * kept idle for smtp_connection_idle, for at most
+ * smtp_connection_reuse_limit messages in all. A later session to the
+ * same address and port (and MX host name) takes it instead of
+ * connecting. The address is chosen first (D1 order and shuffling), the
+ * cache only answers "is there an open connection to this address?", so
+ * reuse never defeats the spreading over equal MX hosts. An idle
+ * connection the server closes, or that says anything, is closed.
+ *
  * Must never: block the loop, wait without a timer, send a line the
  * recipient's or sender's text could split (the caller validated them),
  * or call the delivery after it reported its end.
@@ -31,5 +41,7 @@ struct session *session_start(struct delivery *d, const struct mx_target *t);
 /* End at once (the daemon stops): the handles close, then
  * delivery_session_ended() runs from the loop as usual. */
 void session_abort(struct session *s);
+/* Close every idle connection of env (the daemon stops). */
+void session_close_idle(struct remote_env *env);
 
 #endif

@@ -387,3 +387,187 @@ def test_started_by_the_master_says_ready_and_stops(onehop, master_bin):
     assert any(t.startswith("started:") for t in lines), lines
     assert any(t.startswith("stopping (master)") for t in lines), lines
     assert lines[-1] == "stopped"
+
+
+# ------------------------------------------------------ the SMTP dialogue
+
+
+class RawPeer:
+    """A hand-written SMTP server on 127.0.0.77 (one connection), to see
+    what arrives in which read: with PIPELINING, MAIL, every RCPT and DATA
+    must all be there before the first reply (one round trip)."""
+
+    EHLO = (b"250-raw.test\r\n250-PIPELINING\r\n250-DSN\r\n250-8BITMIME\r\n"
+            b"250 SIZE 1000000\r\n")
+
+    def __init__(self, ehlo=EHLO):
+        import socket
+        import threading
+        self.ehlo = ehlo
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.77", 0))
+        self.sock.listen(1)
+        self.sock.settimeout(20)
+        self.port = self.sock.getsockname()[1]
+        self.envelope_burst = b""  # what was there when MAIL arrived, after a pause
+        self.data = b""
+        self.error = None
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        try:
+            conn, _ = self.sock.accept()
+            conn.settimeout(10)
+            f = conn.makefile("rb")
+            conn.sendall(b"220 raw.test ESMTP\r\n")
+            assert f.readline().startswith(b"EHLO ")
+            conn.sendall(self.ehlo)
+            first = f.readline()
+            assert first.startswith(b"MAIL FROM:"), first
+            time.sleep(0.5)  # everything pipelined has arrived by now
+            conn.setblocking(False)
+            rest = b""
+            try:
+                rest = f.read1(65536) or b""
+            except BlockingIOError:
+                pass
+            conn.setblocking(True)
+            conn.settimeout(10)
+            self.envelope_burst = first + rest
+            pending = [l + b"\r\n" for l in self.envelope_burst.split(b"\r\n") if l]
+            in_data = False
+            while True:
+                line = pending.pop(0) if pending else f.readline()
+                if not line:
+                    break
+                if in_data:
+                    self.data += line
+                    if line == b".\r\n":
+                        conn.sendall(b"250 2.0.0 raw ok\r\n")
+                        in_data = False
+                elif line.startswith(b"DATA"):
+                    conn.sendall(b"354 go\r\n")
+                    in_data = True
+                elif line.startswith(b"QUIT"):
+                    conn.sendall(b"221 bye\r\n")
+                    break
+                else:
+                    conn.sendall(b"250 2.1.5 ok\r\n")
+            conn.close()
+        except Exception as e:  # reported by the test
+            self.error = e
+
+    def close(self):
+        self.thread.join(20)
+        self.sock.close()
+        assert self.error is None, self.error
+
+
+def test_pipelining_one_round_trip_for_mail_rcpts_and_data(remote):
+    peer = RawPeer()
+    r = remote()
+    rcpts = ["u%02d@b.test" % i for i in range(20)]
+    qid = r.inject(*rcpts, body="Subject: 8bit\n\ncaf\xc3\xa9\n".encode("latin-1"))
+    res = r.one("%s [127.0.0.77]:%d" % (qid, peer.port))
+    peer.close()
+    assert sorted(res) == rcpts and all(v["class"] == "ok" for v in res.values())
+    lines = peer.envelope_burst.decode().split("\r\n")
+    assert lines[0].startswith("MAIL FROM:<%s> SIZE=" % SENDER)
+    assert lines[0].endswith(" BODY=8BITMIME")
+    assert [l for l in lines[1:] if l] == ["RCPT TO:<%s>" % a for a in rcpts] + ["DATA"]
+    assert peer.data.endswith(b"caf\xc3\xa9\r\n.\r\n")
+    size = int(lines[0].split("SIZE=")[1].split()[0])
+    assert size == len(peer.data) - 3  # the announced size: the content with CRLF
+
+
+def test_without_pipelining_one_command_at_a_time(remote):
+    peer = RawPeer(ehlo=b"250 raw.test\r\n")
+    r = remote()
+    qid = r.inject("a@b.test", "c@b.test")
+    res = r.one("%s [127.0.0.77]:%d" % (qid, peer.port))
+    peer.close()
+    assert peer.envelope_burst.decode() == "MAIL FROM:<%s>\r\n" % SENDER
+    assert all(v["class"] == "ok" for v in res.values())
+
+
+def test_dsn_notify_and_orcpt_when_offered(remote):
+    peer = RawPeer()
+    r = remote()
+    qid = r.inject("bob@b.test", args=("-N", "success,failure"))
+    r.one("%s [127.0.0.77]:%d" % (qid, peer.port))
+    peer.close()
+    rcpt = [l for l in peer.envelope_burst.decode().split("\r\n") if l.startswith("RCPT")]
+    assert rcpt == ["RCPT TO:<bob@b.test> NOTIFY=SUCCESS,FAILURE"] or \
+        rcpt[0].startswith("RCPT TO:<bob@b.test> NOTIFY=SUCCESS,FAILURE ORCPT="), rcpt
+
+
+def timed_jobs(remote, conf, hop, n):
+    """Seconds n jobs of one message to hop took, all delivered."""
+    r = remote(conf)
+    qid = r.inject("bob@b.test")
+    t0 = time.monotonic()
+    results, done = r.drive(["%s %s" % (qid, hop)] * n)
+    assert len(done) == n and all(x["class"] == "ok" for x in results)
+    return time.monotonic() - t0
+
+
+def test_concurrency_per_destination(remote, smtp_peers):
+    slow = smtp_peers.start("slow", data=Delay(0.6, "250 2.0.0 slow"))
+    hop = "[%s]:%d" % (slow.ip, smtp_peers.port)
+    one_at_a_time = timed_jobs(remote, {"remote_destination_concurrency": "1"}, hop, 4)
+    at_once = timed_jobs(remote, {"remote_destination_concurrency": "20"}, hop, 4)
+    assert one_at_a_time >= 4 * 0.6, one_at_a_time
+    assert at_once < 2 * 0.6 + 1.0, at_once
+    # overall: remote_concurrency bounds it the same way
+    overall = timed_jobs(remote, {"remote_concurrency": "1"}, hop, 4)
+    assert overall >= 4 * 0.6, overall
+
+
+# ------------------------------------------------- connection reuse (D7)
+
+
+def test_ten_messages_to_one_next_hop_one_connection(remote, smtp_peers):
+    peer = smtp_peers.start("reuse")
+    hop = "[%s]:%d" % (peer.ip, smtp_peers.port)
+    r = remote({"remote_destination_concurrency": "1"})
+    qids = [r.inject("bob@b.test") for _ in range(10)]
+    results, done = r.drive(["%s %s" % (q, hop) for q in qids])
+    assert len(done) == 10 and all(x["class"] == "ok" for x in results)
+    assert len(peer.wait(10)) == 10
+    assert peer.connections == 1 and peer.transactions == [10]
+    uses = sorted(int(l.fields.get("conn_use", "1")) for l in r.mta.log(service="remote")
+                  if l.status == "sent")
+    assert uses == list(range(1, 11))
+    assert [c for _, c, _ in peer.commands].count("RSET") >= 9
+
+
+def test_reuse_limit_and_idle_time(remote, smtp_peers):
+    peer = smtp_peers.start("limited")
+    hop = "[%s]:%d" % (peer.ip, smtp_peers.port)
+    r = remote({"remote_destination_concurrency": "1", "smtp_connection_reuse_limit": "3"})
+    qids = [r.inject("bob@b.test") for _ in range(7)]
+    results, done = r.drive(["%s %s" % (q, hop) for q in qids])
+    assert len(done) == 7 and all(x["class"] == "ok" for x in results)
+    peer.wait(7)
+    assert peer.transactions == [3, 3, 1]
+    one = smtp_peers.start("no-reuse")
+    r1 = remote({"remote_destination_concurrency": "1", "smtp_connection_reuse_limit": "1"})
+    qid = r1.inject("bob@b.test")
+    r1.drive(["%s [%s]:%d" % (qid, one.ip, smtp_peers.port)] * 3)
+    one.wait(3)
+    assert one.connections == 3
+
+
+def test_reuse_keeps_equal_preference_spreading(remote, dns, smtp_peers):
+    a, b = smtp_peers.start("a"), smtp_peers.start("b")
+    dns.mx("b.test", [(10, "mxa.b.test"), (10, "mxb.b.test")])
+    dns.a("mxa.b.test", a.ip)
+    dns.a("mxb.b.test", b.ip)
+    r = remote({"remote_destination_concurrency": "2"})
+    qid = r.inject("bob@b.test")
+    results, done = r.drive(["%s b.test" % qid] * 60, timeout=120)
+    assert len(done) == 60 and all(x["class"] == "ok" for x in results)
+    n1, n2 = len(a.received()), len(b.received())
+    assert n1 + n2 == 60 and n1 >= 12 and n2 >= 12, (n1, n2)
+    assert a.connections + b.connections < 20  # connections were reused
