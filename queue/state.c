@@ -106,6 +106,8 @@ static void forget_file(struct state *s, struct state_file *f)
     s->nfiles--;
     struct file_slot *fs = slot_of(f);
     fs->forgotten = 1;
+    if (!fs->cold)
+        s->hot_rcpts -= fs->rcpts;
     if (fs->heap_refs == 0)
         free_file(fs);
 }
@@ -138,6 +140,9 @@ static struct state_file *add_file(struct state *s, const struct srec *r)
     memcpy(f->fid, r->id, sizeof(f->fid));
     f->place = r->place;
     state_init_msgs(f, r);
+    for (uint32_t i = 0; i < r->nmsg; i++)
+        fs->rcpts += r->msgs[i].nrcpt;
+    s->hot_rcpts += fs->rcpts;
     s->files = xgrow(s->files, &s->filecap, s->nfiles + 1, sizeof(s->files[0]));
     memmove(&s->files[pos + 1], &s->files[pos], (s->nfiles - pos) * sizeof(s->files[0]));
     s->files[pos] = fs;

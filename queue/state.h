@@ -42,7 +42,10 @@
  * frozen: only their id, counts and earliest due time stay in memory, their
  * state is their records in the checkpoint, read back on the first touch
  * (state_cold.c). The views this header hands out (state_find, state_each,
- * state_next_due) are always of files in memory; a struct state_msg pointer
+ * state_next_due) are always of files in memory; files thawed since the
+ * last checkpoint freeze again at the next one, which state_maybe_checkpoint
+ * writes once the files in memory pass twice the window (so the window
+ * bounds memory between checkpoints too); a struct state_msg pointer
  * stays valid while its message is in flight (its file is never frozen
  * then), any other only until the next state_maybe_checkpoint().
  *
@@ -109,7 +112,7 @@ struct sj *state_journal(struct state *s); /* tests, benchmarks */
 /* The active window (SPEC 3 queue_active_limit; default below). */
 #define STATE_ACTIVE_LIMIT_DEFAULT 20000
 void state_set_active_limit(struct state *s, unsigned long recipients);
-/* Recipients of the files in memory (tests, benchmarks). */
+/* Recipients of the files in memory (tests, benchmarks; kept as a count). */
 unsigned long state_hot_recipients(const struct state *s);
 
 /* Owner: learn the files of incoming/ and active/ not known yet. Returns
@@ -156,7 +159,11 @@ uint64_t state_set_route(struct state *s, const char *msgid, uint32_t rcpt, cons
 int state_flush(struct state *s);
 uint64_t state_durable(const struct state *s);
 /* Checkpoint when the journal has grown past max(64 MiB, 2 x the last
- * checkpoint); force: now. 1 if one was written, 0 if not needed, -1. */
+ * checkpoint), or when the recipients in memory have passed twice the
+ * active window and a window more than the last checkpoint left (files
+ * thawed since, by due times, outcomes or admin actions, freeze again);
+ * force: now. The owner calls it once per loop iteration, after
+ * state_flush(). 1 if one was written, 0 if not needed, -1. */
 int state_maybe_checkpoint(struct state *s, int force);
 
 /* ---------------------------------------------------------- what is due ---- */

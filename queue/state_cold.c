@@ -41,15 +41,14 @@ void state_freeze(struct state *s, struct file_slot *fs)
     struct state_file *f = &fs->f;
     state_count_msgs(f, &fs->cold_counts);
     fs->cold_due = -1;
-    fs->cold_rcpts = 0;
     for (uint32_t i = 0; i < f->nmsg; i++) {
         int64_t when = state_msg_due(&f->msg[i]);
         if (when >= 0 && (fs->cold_due < 0 || when < fs->cold_due))
             fs->cold_due = when;
-        fs->cold_rcpts += f->msg[i].nrcpt;
     }
     state_free_msgs(f);
     fs->cold = 1;
+    s->hot_rcpts -= fs->rcpts;
     fs->gen++; /* its messages' due entries are stale now */
     if (s->open_done && !s->readonly && fs->cold_due >= 0)
         state_push_due(s, fs->cold_due, fs, NULL);
@@ -93,6 +92,7 @@ void state_thaw(struct state *s, struct file_slot *fs)
         log_fatal("state: %s: cannot read its state back from the checkpoint: %s", fs->f.fid,
                   strerror(errno));
     s->applying_checkpoint = was;
+    s->hot_rcpts += fs->rcpts;
     buf_free(&data);
     if (s->open_done && !s->readonly)
         state_index_file(s, &fs->f);
@@ -159,14 +159,6 @@ static int by_due(const void *a, const void *b)
     return x->due < y->due ? -1 : x->due > y->due;
 }
 
-static uint32_t file_rcpts(const struct file_slot *fs)
-{
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < fs->f.nmsg; i++)
-        n += fs->f.msg[i].nrcpt;
-    return n;
-}
-
 void state_freeze_beyond_window(struct state *s)
 {
     struct ranked *r = xcalloc(s->nfiles + 1, sizeof(*r));
@@ -179,26 +171,34 @@ void state_freeze_beyond_window(struct state *s)
         if (state_can_freeze(s, fs))
             r[n++] = (struct ranked){file_due(fs), fs};
         else
-            hot += file_rcpts(fs); /* in memory whatever happens */
+            hot += fs->rcpts; /* in memory whatever happens */
     }
     qsort(r, n, sizeof(*r), by_due);
     for (size_t i = 0; i < n; i++) {
-        uint32_t k = file_rcpts(r[i].fs);
+        uint32_t k = r[i].fs->rcpts;
         if (hot + k <= s->active_limit)
             hot += k; /* due soonest: kept */
         else
             state_freeze(s, r[i].fs);
     }
     free(r);
+    s->hot_after_checkpoint = s->hot_rcpts;
 }
 
 unsigned long state_hot_recipients(const struct state *s)
 {
-    unsigned long n = 0;
-    for (size_t i = 0; i < s->nfiles; i++)
-        if (!s->files[i]->cold)
-            n += file_rcpts(s->files[i]);
-    return n;
+    return s->hot_rcpts;
+}
+
+/* Files thawed since the last checkpoint (they came due, were touched) stay
+ * in memory until a checkpoint lets them freeze again: one is due when the
+ * recipients in memory pass twice the window, and at least a window more
+ * than the last checkpoint left (what cannot freeze, in flight or with
+ * cleaner work pending, must not make every call a checkpoint). */
+int state_window_exceeded(const struct state *s)
+{
+    return s->hot_rcpts > 2 * s->active_limit &&
+           s->hot_rcpts > s->hot_after_checkpoint + s->active_limit;
 }
 
 void state_set_active_limit(struct state *s, unsigned long limit)

@@ -26,7 +26,7 @@ struct file_slot { /* a state_file and what only the state side sees */
     unsigned creq_refs;              /* cleaner requests pending for it or its messages */
     int64_t cold_due;                /* frozen: its earliest due time, -1 none */
     struct state_counts cold_counts; /* frozen: its messages as counted */
-    uint32_t cold_rcpts;             /* frozen: its recipients */
+    uint32_t rcpts;                  /* its recipients (frozen or not) */
 };
 
 struct due {
@@ -55,12 +55,14 @@ struct state {
     struct creq *creq;
     size_t ncreq, creqcap, ncreq_done;
     unsigned pass;
-    uint64_t checkpoint_bytes;         /* size of the last checkpoint's records */
-    unsigned long active_limit;        /* recipients kept in memory (the window) */
-    const struct sj_report *replay_at; /* during the replay: where its record is */
-    int open_done;                     /* state_open returned (freeze pushes heap entries) */
-    struct file_slot *last_cp_file;    /* during the replay: the file being read */
-    int applying_checkpoint;           /* a file's own records: it stays clean */
+    uint64_t checkpoint_bytes;          /* size of the last checkpoint's records */
+    unsigned long active_limit;         /* recipients kept in memory (the window) */
+    const struct sj_report *replay_at;  /* during the replay: where its record is */
+    int open_done;                      /* state_open returned (freeze pushes heap entries) */
+    struct file_slot *last_cp_file;     /* during the replay: the file being read */
+    int applying_checkpoint;            /* a file's own records: it stays clean */
+    unsigned long hot_rcpts;            /* recipients of the files in memory */
+    unsigned long hot_after_checkpoint; /* hot_rcpts after the last checkpoint's freeze */
 };
 
 /* Queue one record and apply it to memory (the replay's path): its
@@ -94,6 +96,8 @@ void state_freeze(struct state *s, struct file_slot *fs);
 void state_thaw(struct state *s, struct file_slot *fs);
 /* After a checkpoint: freeze what lies beyond the window. */
 void state_freeze_beyond_window(struct state *s);
+/* The files in memory have grown past the window: a checkpoint is due. */
+int state_window_exceeded(const struct state *s);
 /* The replay's bookkeeping of where each file's records are. */
 void state_replay_note(struct state *s, enum sj_origin o, unsigned type, const char *id, size_t len,
                        int after);

@@ -181,14 +181,11 @@ static void learn_one(struct state *s, const char *fid, long *added)
 
 /* Learning a large queue (a first start, a lost state/) holds what it
  * learns until a checkpoint lets it freeze: one is written whenever the
- * recipients in memory pass twice the window, so the window bounds the
- * learning too. */
-static void bound_learning(struct state *s, long *since)
+ * recipients in memory pass twice the window (state_maybe_checkpoint), so
+ * the window bounds the learning too. */
+static void bound_learning(struct state *s)
 {
-    if (*since < (long)s->active_limit)
-        return;
-    *since = 0;
-    if (state_hot_recipients(s) > 2 * s->active_limit && state_maybe_checkpoint(s, 1) < 0)
+    if (state_maybe_checkpoint(s, 0) < 0)
         log_warn("state: a checkpoint while learning failed: %s", strerror(errno));
 }
 
@@ -196,16 +193,13 @@ static int learn_place(struct state *s, enum queue_place place, long *added)
 {
     char **fids;
     size_t n;
-    long since = 0;
     if (queue_list_files(s->q, place, &fids, &n) != 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         struct file_slot *fs = state_slot_find(s, fids[i]); /* a frozen one stays so */
         if (!fs) {
-            long before = *added;
             learn_one(s, fids[i], added);
-            since += *added - before;
-            bound_learning(s, &since);
+            bound_learning(s);
             fs = state_slot_find(s, fids[i]);
         }
         if (fs)
@@ -323,7 +317,7 @@ int state_maybe_checkpoint(struct state *s, int force)
     uint64_t limit = 2 * s->checkpoint_bytes;
     if (limit < CHECKPOINT_MIN_BYTES)
         limit = CHECKPOINT_MIN_BYTES;
-    if (!force && sj_journal_bytes(s->j) < limit)
+    if (!force && sj_journal_bytes(s->j) < limit && !state_window_exceeded(s))
         return 0;
     struct snapshot_ctx c = {s, 0};
     if (sj_checkpoint(s->j, snapshot_all, &c) != 0)

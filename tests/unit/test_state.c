@@ -586,6 +586,51 @@ static void test_frozen_state_survives_touch_checkpoint_restart(void **state)
     buf_free(&got);
 }
 
+/* Files thawed because they came due and were deferred again freeze
+ * again: the owner's loop (flush, then state_maybe_checkpoint) writes a
+ * checkpoint once the recipients in memory pass twice the window, so they
+ * never pile up until the journal's own checkpoint. */
+static void test_window_bounded_between_checkpoints(void **state)
+{
+    struct fixture *fx = *state;
+    char fids[10][QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    ten_files(fx, fids); /* 10 files of 2 messages of 2 recipients, due 1000 + k */
+    state_set_active_limit(fx->s, 4);
+    assert_int_equal(state_maybe_checkpoint(fx->s, 1), 1);
+    assert_int_equal(state_hot_recipients(fx->s), 4);
+    unsigned long most = 0;
+    int dispatched = 0, checkpoints = 0;
+    const struct state_msg *m = NULL;
+    while (dispatched < 100 && state_next_due(fx->s, 1010, &m, NULL) == 1) {
+        state_msg_id(m, id);
+        for (uint32_t r = 0; r < 2; r++)
+            assert_true(state_deferred(fx->s, id, r, 1010, 5000, "451 again") > 0);
+        state_dispatch_done(fx->s, id);
+        dispatched++;
+        if (state_hot_recipients(fx->s) > most)
+            most = state_hot_recipients(fx->s);
+        assert_int_equal(state_flush(fx->s), 0);
+        int rc = state_maybe_checkpoint(fx->s, 0);
+        assert_true(rc >= 0);
+        checkpoints += rc;
+    }
+    assert_int_equal(dispatched, 20);
+    assert_true(checkpoints >= 2);
+    assert_true(most <= 2 * 4 + 4); /* without the rule: all 40 recipients */
+    assert_true(state_hot_recipients(fx->s) <= 2 * 4 + 4);
+    open_state(fx);
+    struct state_counts c;
+    state_count(fx->s, &c);
+    assert_int_equal(c.deferred, 20);
+    for (int k = 0; k < 10; k++) {
+        queue_msg_id(fids[k], 1, id);
+        const struct state_msg *x = state_find(fx->s, id);
+        assert_non_null(x);
+        assert_int_equal(x->rcpt[1].next_try, 5000);
+        assert_string_equal(x->rcpt[1].reason, "451 again");
+    }
+}
+
 /* Learning a queue far larger than the window keeps memory near it:
  * checkpoints are written on the way and the files frozen. */
 static void test_learning_bounded_by_the_window(void **state)
@@ -637,6 +682,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_window_freezes_beyond_the_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_frozen_state_survives_touch_checkpoint_restart, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_window_bounded_between_checkpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_learning_bounded_by_the_window, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
