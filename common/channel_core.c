@@ -475,11 +475,34 @@ static int64_t deadline_after(int timeout_ms)
     return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 }
 
+/* Bytes without descriptors, written from the caller's memory (no copy:
+ * sendmail hands whole batches of records over this way). */
+static int send_plain_all(int fd, const char *p, size_t len, int64_t deadline)
+{
+    while (len > 0) {
+        ssize_t w = send_plain(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (wait_for(fd, POLLOUT, deadline) < 0)
+                return -1;
+            continue;
+        }
+        if (w < 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
 int chan_send_record(int fd, const void *rec, size_t len, const int *fds, unsigned nfds,
                      int timeout_ms)
 {
     int copies[CHAN_FDS_MAX];
     int64_t deadline = deadline_after(timeout_ms);
+    if (nfds == 0)
+        return send_plain_all(fd, rec, len, deadline);
     if (nfds > CHAN_FDS_MAX) {
         errno = EINVAL;
         return -1;
@@ -521,7 +544,8 @@ int chan_recv_record(int fd, size_t max_record, unsigned max_fds, int timeout_ms
     struct chan_record rec;
     int64_t deadline = deadline_after(timeout_ms);
     chan_in_init(&in, max_record, max_fds);
-    *nfds = 0;
+    if (nfds)
+        *nfds = 0;
     size_t want;
     while ((want = chan_in_wanted(&in)) > 0) {
         if (deadline >= 0 && wait_for(fd, POLLIN, deadline) < 0)
@@ -544,8 +568,10 @@ int chan_recv_record(int fd, size_t max_record, unsigned max_fds, int timeout_ms
     if (chan_in_pop(&in, &rec) != 1)
         return recv_fail(&in, why, "bad record", EPROTO);
     buf_set(out, rec.data, rec.len);
-    memcpy(fds, rec.fd, rec.nfds * sizeof(int));
-    *nfds = rec.nfds;
+    if (rec.nfds > 0) { /* never with max_fds 0: the reader refuses them */
+        memcpy(fds, rec.fd, rec.nfds * sizeof(int));
+        *nfds = rec.nfds;
+    }
     chan_in_free(&in);
     return 1;
 }

@@ -136,13 +136,16 @@ int chan_uid_allowed(uid_t uid, const uid_t *uids, size_t n);
 
 /* ------------------------------------- blocking helpers (simple programs) ---- */
 
-/* Send one record with its descriptors (which stay the caller's: they are
- * duplicated by the kernel, not closed). Waits at most timeout_ms in total
+/* Send rec[0..len), one whole record or several, with the descriptors of
+ * the first (which stay the caller's: they are duplicated by the kernel,
+ * not closed); without descriptors the bytes are written as they are, not
+ * copied. Waits at most timeout_ms in total
  * (< 0: no limit). 0, or -1 with errno (ETIMEDOUT on timeout). */
 int chan_send_record(int fd, const void *rec, size_t len, const int *fds, unsigned nfds,
                      int timeout_ms);
 /* Receive one record (never reading past it) into out, with its
- * descriptors into fds[0..*nfds) (room for CHAN_FDS_MAX; the caller's).
+ * descriptors into fds[0..*nfds) (room for CHAN_FDS_MAX; the caller's;
+ * fds and nfds may be NULL when max_fds is 0).
  * max_record and max_fds as for chan_in_init; waits at most timeout_ms in
  * total (< 0: no limit). Returns 1 on a record, 0 on a clean EOF before any
  * byte, -1 with *why and errno (ETIMEDOUT, EPROTO for a bad record or

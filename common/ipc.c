@@ -20,12 +20,9 @@
  */
 #include "ipc.h"
 
-#include <errno.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "log.h"
-#include "safeio.h"
 
 /* The hard ceiling as a size_t, for comparisons with sizes. */
 static const size_t record_max = IPC_RECORD_MAX;
@@ -318,62 +315,4 @@ void ipc_close(struct ipc_reader *r)
     buf_free(&r->scratch);
     r->p = NULL;
     r->len = r->pos = 0;
-}
-
-/* ------------------------------------------------------------ blocking ---- */
-
-int ipc_send(int fd, const struct buf *records)
-{
-    return write_all(fd, records->s, records->len);
-}
-
-/* Read exactly n bytes unless EOF comes first; returns the count read, or -1. */
-static ssize_t read_full(int fd, char *p, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, p + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    return (ssize_t)got;
-}
-
-static int recv_fail(struct buf *out, const char **why, const char *reason)
-{
-    buf_clear(out);
-    *why = reason;
-    return -1;
-}
-
-int ipc_recv(int fd, size_t max, struct buf *out, const char **why)
-{
-    buf_clear(out);
-    buf_reserve(out, IPC_HEADER_SIZE);
-    ssize_t got = read_full(fd, out->s, IPC_HEADER_SIZE);
-    if (got == 0)
-        return 0;
-    if (got < 0)
-        return recv_fail(out, why, "read error");
-    if (got < IPC_HEADER_SIZE)
-        return recv_fail(out, why, "end of file inside a record");
-    uint32_t reclen = get_be32((const unsigned char *)out->s);
-    if (check_length(reclen, max, why) < 0)
-        return recv_fail(out, why, *why);
-    out->len = IPC_HEADER_SIZE;
-    size_t rest = reclen - IPC_HEADER_SIZE;
-    buf_reserve(out, rest);
-    got = read_full(fd, out->s + out->len, rest);
-    if (got < 0)
-        return recv_fail(out, why, "read error");
-    if ((size_t)got < rest)
-        return recv_fail(out, why, "end of file inside a record");
-    out->len = reclen;
-    out->s[out->len] = '\0';
-    return 1;
 }

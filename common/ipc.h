@@ -58,7 +58,7 @@ struct ipc_reader {
     const unsigned char *p;
     size_t len, pos;
     uint16_t type, nfields, fields_read;
-    const char *error; /* first error, sticky; NULL while all is well */
+    const char *error;  /* first error, sticky; NULL while all is well */
     struct buf scratch; /* holds NUL-terminated copies of strings */
 };
 
@@ -76,13 +76,5 @@ int ipc_get_bytes(struct ipc_reader *r, size_t max, const void **out, size_t *n)
 /* 0 if every field was read and no byte is left over, else -1 with error. */
 int ipc_end(struct ipc_reader *r);
 void ipc_close(struct ipc_reader *r);
-
-/* ---- blocking helpers for simple programs (commands, one-shot tools) ---- */
-/* Write all of buf to fd (retrying EINTR/short writes); 0 or -1 with errno. */
-int ipc_send(int fd, const struct buf *records);
-/* Read one whole record from fd into out (replacing its content). Returns 1
- * on a record, 0 on clean EOF before any byte, -1 on error/short record/over
- * max with *why set. */
-int ipc_recv(int fd, size_t max, struct buf *out, const char **why);
 
 #endif

@@ -119,7 +119,7 @@ struct clean_reply {
 /* Append one request record to out (id: NULL for RECOVER; why: QUARANTINE
  * only, cut to CLEAN_WHY_MAX bytes). */
 void clean_request_encode(struct buf *out, enum clean_type type, const char *id, const char *why);
-/* Decode one whole record (as framed by ipc_frame / ipc_recv). Checks the
+/* Decode one whole record (as framed by ipc_frame / chan_recv_record). Checks the
  * type and the fields only, not the id's form (the cleaner answers a bad
  * id with CLEAN_ERR EINVAL). 0, or -1 with *why: a protocol violation. The
  * caller ipc_close()s r either way. */

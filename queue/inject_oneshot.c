@@ -16,36 +16,31 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "channel_core.h"
 #include "inject_proto.h"
 #include "inject_server.h"
 #include "inject_txn.h"
 #include "log.h"
 #include "safeio.h"
 
-int inj_reader_next(struct inj_reader *rr, const char **rec, size_t *len, const char **why)
+/* The next whole record of fd 0 (channel_core's framing): 1 and *rec; 0 when
+ * the input ended (cleanly or inside a record); -1 with *why when the
+ * framing is bad. *rec is valid until the next call. */
+static int next_record(struct chan_in *in, struct chan_record *rec, const char **why)
 {
     for (;;) {
-        size_t reclen;
-        int r = ipc_frame(rr->in.s + rr->off, rr->in.len - rr->off, INJ_RECORD_MAX, &reclen, why);
-        if (r < 0)
+        int r = chan_in_pop(in, rec);
+        if (r != 0) {
+            *why = in->error;
+            return r;
+        }
+        ssize_t n = chan_in_read(in, 0, 0); /* EINTR retried */
+        if (n < 0 && errno == EPROTO) {
+            *why = in->error;
             return -1;
-        if (r == 1) {
-            *rec = rr->in.s + rr->off;
-            *len = reclen;
-            rr->off += reclen;
-            return 1;
         }
-        buf_consume(&rr->in, rr->off);
-        rr->off = 0;
-        buf_reserve_read(&rr->in);
-        ssize_t n = read(rr->fd, rr->in.s + rr->in.len, rr->in.cap - rr->in.len - 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            *why = n < 0 ? "read error" : "end of input inside a record";
-            return n == 0 && rr->in.len == 0 ? 0 : -2;
-        }
-        rr->in.len += (size_t)n;
+        if (n <= 0)
+            return 0;
     }
 }
 
@@ -146,24 +141,25 @@ static int handle(struct inj_ctx *cx, struct inj_txn *t, int *begun, const struc
 
 int inject_oneshot(struct inj_ctx *cx)
 {
-    struct inj_reader rr = {0, BUF_INIT, 0};
+    struct chan_in in;
     struct inj_txn t;
     int begun = 0, status = -1;
     signal(SIGALRM, on_alarm);
     alarm(INJ_ONESHOT_TIMEOUT);
+    chan_in_init(&in, INJ_RECORD_MAX, 0);
     while (status < 0) {
-        const char *rec, *why = NULL;
-        size_t len;
+        const char *why = NULL;
+        struct chan_record rec;
         struct inj_request rq;
         struct ipc_reader r;
-        int got = inj_reader_next(&rr, &rec, &len, &why);
-        if (got == 0 || got == -2) {
+        int got = next_record(&in, &rec, &why);
+        if (got == 0) {
             fprintf(stderr, "onehop-queue: input ended before the end of the message: "
                             "nothing queued\n");
             status = INJ_EX_TEMPFAIL;
         } else if (got < 0) {
             status = protocol_error(why);
-        } else if (inj_request_decode(&r, rec, len, &rq, &why) != 0) {
+        } else if (inj_request_decode(&r, rec.data, rec.len, &rq, &why) != 0) {
             status = protocol_error(why);
             ipc_close(&r);
         } else {
@@ -173,6 +169,6 @@ int inject_oneshot(struct inj_ctx *cx)
     }
     if (begun)
         inj_txn_free(&t);
-    buf_free(&rr.in);
+    chan_in_free(&in);
     return status;
 }

@@ -10,7 +10,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "buf.h"
 #include "queue.h"
 
 struct inj_ctx {
@@ -20,16 +19,6 @@ struct inj_ctx {
     const char *run_dir;     /* for the router trigger */
     uid_t uid;               /* the real uid (one-shot "uid" attribute) */
 };
-
-/* Read the next whole record from fd into in (buffered); *rec and *len point
- * into in until the next call. 1: a record; 0: clean EOF; -1: malformed
- * framing (*why); -2: EOF or read error inside a record. */
-struct inj_reader {
-    int fd;
-    struct buf in;
-    size_t off;
-};
-int inj_reader_next(struct inj_reader *rr, const char **rec, size_t *len, const char **why);
 
 int inject_oneshot(struct inj_ctx *cx);
 int inject_server(struct inj_ctx *cx);

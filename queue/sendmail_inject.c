@@ -37,6 +37,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "channel_core.h"
 #include "inject_proto.h"
 #include "ipc.h"
 #include "safeio.h"
@@ -94,7 +95,7 @@ static int spawn_queue_writer(const char *path, const char *confdir, struct chil
 /* Write out and empty the batch; 0, or -1 when the child stopped reading. */
 static int flush_batch(int fd, struct buf *batch)
 {
-    int rc = ipc_send(fd, batch);
+    int rc = chan_send_record(fd, batch->s, batch->len, NULL, 0, -1);
     buf_clear(batch);
     return rc;
 }
@@ -191,12 +192,14 @@ static int outcome(const struct reply *r, int wstatus)
                : r->status == INJ_EX_TEMPFAIL ? EX_TEMPFAIL
                                               : EX_SOFTWARE;
     if (!exited) {
-        fprintf(stderr, "sendmail: onehop-queue was killed by signal %d: the message may or may not "
+        fprintf(stderr,
+                "sendmail: onehop-queue was killed by signal %d: the message may or may not "
                 "have been queued\n",
                 WTERMSIG(wstatus));
         return EX_TEMPFAIL;
     }
-    fprintf(stderr, "sendmail: onehop-queue gave no answer (exit status %d): the message may or may "
+    fprintf(stderr,
+            "sendmail: onehop-queue gave no answer (exit status %d): the message may or may "
             "not have been queued\n",
             code);
     if (code == INJ_EX_DATAERR)
@@ -255,8 +258,8 @@ static int exec_queue_writer(const struct conf *c, const struct prepared_message
 }
 
 /* The spawn hand-over: returns the outcome and fills id on success. */
-static int spawn_inject(const struct conf *c, const struct prepared_message *m,
-                        const char *notify, char *id)
+static int spawn_inject(const struct conf *c, const struct prepared_message *m, const char *notify,
+                        char *id)
 {
     struct buf path = BUF_INIT, rec = BUF_INIT;
     struct child ch = {0, -1, -1};
@@ -275,7 +278,7 @@ static int spawn_inject(const struct conf *c, const struct prepared_message *m,
     }
     send_message(ch.to_fd, m, notify);
     close(ch.to_fd);
-    if (ipc_recv(ch.from_fd, INJ_RECORD_MAX, &rec, &why) == 1)
+    if (chan_recv_record(ch.from_fd, INJ_RECORD_MAX, 0, -1, &rec, NULL, NULL, &why) == 1)
         parse_reply(&rec, &r);
     close(ch.from_fd);
     if (wait_child(ch.pid, &wstatus) != 0)

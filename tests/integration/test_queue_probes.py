@@ -26,7 +26,7 @@ import subprocess
 import pytest
 
 import injproto as ip
-from test_queue_tools import OwnerLock  # holds state/lock as a running router does
+from routerlock import OwnerLock  # holds state/lock as a running router does
 
 QUEUED_AS = re.compile(r"queued as ([0-9A-Z]{18})")
 LISTING_TIMEOUT = 10  # a reader that hangs on a FIFO never returns

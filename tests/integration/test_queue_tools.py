@@ -6,12 +6,13 @@ is stood in for by holding the state lock, queue_dir/state/lock, which is
 exactly what tells the commands that a router runs.
 """
 
-import fcntl
 import os
 import re
 import time
 
 import pytest
+
+from routerlock import OwnerLock
 
 QUEUED_AS = re.compile(r"queued as ([0-9A-Z]{18})")
 HEADING = ("-Queue ID-          --Size-- ----Arrival Time---- "
@@ -42,23 +43,6 @@ def listing(mta):
 
 def ids_in(text):
     return [m["id"] + m["mark"] for m in map(ID_LINE.match, text.splitlines()) if m]
-
-
-class OwnerLock:
-    """Hold queue_dir/state/lock as a running router would."""
-
-    def __init__(self, mta):
-        state = mta.path("queue", "state")
-        os.makedirs(state, mode=0o700, exist_ok=True)
-        self.file = open(os.path.join(state, "lock"), "a+")
-
-    def __enter__(self):
-        fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return self
-
-    def __exit__(self, *exc):
-        fcntl.flock(self.file, fcntl.LOCK_UN)
-        self.file.close()
 
 
 # ------------------------------------------------------------------ listing

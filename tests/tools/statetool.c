@@ -43,6 +43,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "channel_core.h"
 #include "clean_proto.h"
 #include "log.h"
 #include "mem.h"
@@ -212,13 +213,13 @@ static int ask_cleaner(struct router *rt, const struct state_clean_req *r)
     const char *why = NULL;
     clean_request_encode(&out, (enum clean_type)r->kind, r->id,
                          r->kind == CLEAN_QUARANTINE ? r->why : NULL);
-    int rc = ipc_send(rt->fd, &out);
+    int rc = chan_send_record(rt->fd, out.s, out.len, NULL, 0, -1);
     buf_free(&out);
     if (rc == 0 && ++rt->sent == rt->kill_after) {
         fflush(stdout);
         kill(getpid(), SIGKILL);
     }
-    if (rc != 0 || ipc_recv(rt->fd, CLEAN_RECORD_MAX, &rec, &why) != 1) {
+    if (rc != 0 || chan_recv_record(rt->fd, CLEAN_RECORD_MAX, 0, -1, &rec, NULL, NULL, &why) != 1) {
         fprintf(stderr, "statetool: the cleaner: %s\n", why ? why : strerror(errno));
         buf_free(&rec);
         return -1;

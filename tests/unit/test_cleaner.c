@@ -589,7 +589,7 @@ static int serve_pipes(struct fixture *fx, const struct buf *reqs, int *replies)
     int in[2], out[2];
     assert_int_equal(pipe(in), 0);
     assert_int_equal(pipe(out), 0);
-    assert_int_equal(ipc_send(in[1], reqs), 0);
+    assert_int_equal(chan_send_record(in[1], reqs->s, reqs->len, NULL, 0, -1), 0);
     close(in[1]);
     int status = cleaner_serve(fx->q, in[0], out[1]);
     close(in[0]);
@@ -615,14 +615,14 @@ static void test_serve_answers_in_order_until_eof(void **state)
         const char *why;
         struct ipc_reader r;
         struct clean_reply rp;
-        assert_int_equal(ipc_recv(out, CLEAN_RECORD_MAX, &rec, &why), 1);
+        assert_int_equal(chan_recv_record(out, CLEAN_RECORD_MAX, 0, -1, &rec, NULL, NULL, &why), 1);
         assert_int_equal(clean_reply_decode(&r, rec.s, rec.len, &rp, &why), 0);
         assert_int_equal(rp.ok, i != 1);
         assert_string_equal(rp.text, texts[i]);
         ipc_close(&r);
     }
     const char *why;
-    assert_int_equal(ipc_recv(out, CLEAN_RECORD_MAX, &rec, &why), 0);
+    assert_int_equal(chan_recv_record(out, CLEAN_RECORD_MAX, 0, -1, &rec, NULL, NULL, &why), 0);
     close(out);
     buf_free(&reqs);
     buf_free(&rec);
@@ -641,7 +641,8 @@ static void test_serve_stops_at_a_malformed_record(void **state)
     int out;
     assert_int_equal(serve_pipes(fx, &reqs, &out), 70);
     const char *why;
-    assert_int_equal(ipc_recv(out, CLEAN_RECORD_MAX, &rec, &why), 0); /* no reply */
+    assert_int_equal(chan_recv_record(out, CLEAN_RECORD_MAX, 0, -1, &rec, NULL, NULL, &why),
+                     0);                      /* no reply */
     assert_true(exists(fx, "incoming", fid)); /* the request after it was not read */
     close(out);
     buf_free(&reqs);

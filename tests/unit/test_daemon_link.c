@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "channel_core.h"
 #include "daemon_link.h"
 #include "ipc.h"
 #include "log.h"
@@ -169,7 +170,7 @@ static void test_ready_reaches_the_master(void **state)
     assert_int_equal(daemon_link_ready(&l), 0);
     struct buf rec = BUF_INIT, text = BUF_INIT;
     const char *why = NULL;
-    assert_int_equal(ipc_recv(master, DLINK_RECORD_MAX, &rec, &why), 1);
+    assert_int_equal(chan_recv_record(master, DLINK_RECORD_MAX, 0, -1, &rec, NULL, NULL, &why), 1);
     assert_int_equal(daemon_link_decode(rec.s, rec.len, &text), DLINK_READY);
     close(master);
     daemon_link_close(&l);
@@ -211,7 +212,7 @@ static void test_fatal_before_ready_is_sent_as_failed(void **state)
     close(sv[1]);
     struct buf rec = BUF_INIT, text = BUF_INIT;
     const char *why = NULL;
-    assert_int_equal(ipc_recv(sv[0], DLINK_RECORD_MAX, &rec, &why), 1);
+    assert_int_equal(chan_recv_record(sv[0], DLINK_RECORD_MAX, 0, -1, &rec, NULL, NULL, &why), 1);
     assert_int_equal(daemon_link_decode(rec.s, rec.len, &text), DLINK_FAILED);
     assert_string_equal(buf_cstr(&text), "cannot listen on 127.0.0.1:25: Address already in use");
     int status;

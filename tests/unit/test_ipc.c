@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "channel_core.h"
 #include "ipc.h"
 #include "mem.h"
 
@@ -648,7 +649,7 @@ static void test_too_many_fields_is_fatal(void **state)
     assert_int_equal(WEXITSTATUS(status), 1);
 }
 
-/* ------------------------------------------------------- send and receive ---- */
+/* ------------------------ send and receive (channel_core's blocking helpers) ---- */
 
 static void make_pair(int sv[2])
 {
@@ -668,14 +669,14 @@ static void test_send_recv(void **state)
         ipc_add_str(&w, "payload");
         ipc_finish(&w);
     }
-    assert_int_equal(ipc_send(sv[0], &out), 0);
+    assert_int_equal(chan_send_record(sv[0], out.s, out.len, NULL, 0, 1000), 0);
     close(sv[0]);
     for (uint32_t i = 0; i < 3; i++) {
         struct ipc_reader r;
         uint32_t v;
         const char *s;
         buf_adds(&in, "stale content is replaced");
-        assert_int_equal(ipc_recv(sv[1], 0, &in, &why), 1);
+        assert_int_equal(chan_recv_record(sv[1], 0, 0, 1000, &in, NULL, NULL, &why), 1);
         assert_int_equal(ipc_open(&r, in.s, in.len), 0);
         assert_int_equal(r.type, 100 + i);
         assert_int_equal(ipc_get_u32(&r, &v), 0);
@@ -685,14 +686,13 @@ static void test_send_recv(void **state)
         assert_string_equal(s, "payload");
         ipc_close(&r);
     }
-    assert_int_equal(ipc_recv(sv[1], 0, &in, &why), 0); /* clean EOF */
-    assert_int_equal(in.len, 0);
+    assert_int_equal(chan_recv_record(sv[1], 0, 0, 1000, &in, NULL, NULL, &why), 0); /* clean EOF */
     close(sv[1]);
     buf_free(&out);
     buf_free(&in);
 }
 
-/* Send the first `cut` bytes of a record and close: ipc_recv must say -1. */
+/* Send the first `cut` bytes of a record and close: chan_recv_record must say -1. */
 static void expect_recv_fails(const void *data, size_t cut, size_t max, const char *want)
 {
     int sv[2];
@@ -701,7 +701,7 @@ static void expect_recv_fails(const void *data, size_t cut, size_t max, const ch
     make_pair(sv);
     assert_int_equal(write(sv[0], data, cut), (ssize_t)cut);
     close(sv[0]);
-    assert_int_equal(ipc_recv(sv[1], max, &in, &why), -1);
+    assert_int_equal(chan_recv_record(sv[1], max, 0, 1000, &in, NULL, NULL, &why), -1);
     assert_string_equal(why, want);
     assert_int_equal(in.len, 0);
     close(sv[1]);
@@ -734,8 +734,8 @@ static void test_recv_exact_max(void **state)
     const char *why = NULL;
     make_all_types(&b);
     make_pair(sv);
-    assert_int_equal(ipc_send(sv[0], &b), 0);
-    assert_int_equal(ipc_recv(sv[1], b.len, &in, &why), 1);
+    assert_int_equal(chan_send_record(sv[0], b.s, b.len, NULL, 0, 1000), 0);
+    assert_int_equal(chan_recv_record(sv[1], b.len, 0, 1000, &in, NULL, NULL, &why), 1);
     assert_int_equal(in.len, b.len);
     assert_memory_equal(in.s, b.s, b.len);
     close(sv[0]);
@@ -749,7 +749,7 @@ static void test_recv_read_error(void **state)
     struct buf in = BUF_INIT;
     const char *why = NULL;
     errno = 0;
-    assert_int_equal(ipc_recv(-1, 0, &in, &why), -1);
+    assert_int_equal(chan_recv_record(-1, 0, 0, -1, &in, NULL, NULL, &why), -1);
     assert_string_equal(why, "read error");
     assert_int_equal(errno, EBADF);
     buf_free(&in);
@@ -760,7 +760,7 @@ static void test_send_error(void **state)
     struct buf b = BUF_INIT;
     make_all_types(&b);
     errno = 0;
-    assert_int_equal(ipc_send(-1, &b), -1);
+    assert_int_equal(chan_send_record(-1, b.s, b.len, NULL, 0, -1), -1);
     assert_int_equal(errno, EBADF);
     buf_free(&b);
 }
