@@ -239,7 +239,18 @@ static void on_poll(uv_poll_t *h, int status, int events)
 {
     struct channel *ch = h->data;
     if (status < 0) {
-        end_channel(ch, uv_strerror(status), 1);
+        /* libuv reports POLLERR as UV_EBADF; the socket's own error says
+         * what happened. A peer that went away with our records unread
+         * resets the connection: that is the peer gone, not a fault. */
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (status == UV_EBADF && getsockopt(ch->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+            err != 0) {
+            int gone = err == ECONNRESET || err == EPIPE;
+            end_channel(ch, gone ? "peer closed the connection" : strerror(err), !gone);
+        } else {
+            end_channel(ch, uv_strerror(status), 1);
+        }
         return;
     }
     if ((events & UV_WRITABLE) && !ch->closed)

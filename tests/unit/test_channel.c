@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -520,6 +521,24 @@ static void test_peer_dying_mid_record(void **state)
     rig_expect_closed(&r, "peer closed the connection inside a record");
 }
 
+/* A peer that goes away with records of ours unread resets the connection;
+ * libuv reports that as POLLERR (UV_EBADF), which is still the peer gone,
+ * not a bad descriptor. */
+static void test_peer_closing_with_our_data_unread(void **state)
+{
+    struct rig r;
+    rig_start(&r, 0, 0);
+    struct buf rec = BUF_INIT;
+    make_record(&rec, 4, 200);
+    channel_send(r.rx.ch, rec.s, rec.len, NULL, 0);
+    buf_free(&rec);
+    struct pollfd p = {r.sv[0], POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 2000), 1); /* our record is there, unread */
+    close(r.sv[0]);
+    r.sv[0] = open("/dev/null", O_RDONLY); /* rig_expect_closed closes it */
+    rig_expect_closed(&r, "peer closed the connection");
+}
+
 /* ------------------------------------------------------------- blocking ---- */
 
 static void test_blocking_helpers(void **state)
@@ -686,6 +705,7 @@ int main(void)
         cmocka_unit_test(test_malformed_header_closes),
         cmocka_unit_test(test_error_reply_before_close),
         cmocka_unit_test(test_peer_dying_mid_record),
+        cmocka_unit_test(test_peer_closing_with_our_data_unread),
         cmocka_unit_test(test_blocking_helpers),
         cmocka_unit_test(test_listener_refuses_other_uids),
     };
