@@ -283,9 +283,15 @@ static void dot_graph(struct buf *out, const struct routing *rt)
     buf_adds(out, "graph sites {\n");
     buf_adds(out, "    // onehop route --graph: the sites file; blue links are the least-cost\n");
     buf_adds(out, "    // paths from the local site (SPEC 5 rule 2), dashed ones not smtp\n");
+    struct buf title = BUF_INIT;
+    if (local)
+        buf_printf(&title, "local site: %s", local->name);
+    else
+        buf_adds(&title, "no local site: no paths (SPEC 5 rule 6)");
     buf_adds(out, "    label=");
-    dot_string(out, local ? local->name : "no local site");
+    dot_string(out, buf_cstr(&title));
     buf_adds(out, ";\n    node [shape=ellipse];\n");
+    buf_free(&title);
     for (size_t i = 0; i < rt->sites.n; i++)
         dot_site(out, rt, i);
     for (size_t l = 0; l < rt->sites.nlinks; l++)

@@ -256,6 +256,7 @@ def test_graph_is_accepted_by_dot_with_the_chosen_paths_marked(onehop, tmp_path)
     assert graph.rc == 0, graph.err
     lines = graph.out.splitlines()
     assert lines[0] == "graph sites {"
+    assert '    label="local site: site1";' in lines
     chosen = [line for line in lines if " -- " in line and "color=blue" in line]
     assert len(chosen) == 3  # site1-hub, hub-site2, hub-site3: the tree of least-cost paths
     assert all("lone" not in line for line in chosen)
