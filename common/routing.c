@@ -295,7 +295,7 @@ static const struct route_step {
 };
 
 /* User@[address]: RFC 5321 4.1.3, that address, no DNS (IPv6 after "IPv6:"). */
-static int decide_literal(const char *domain, struct route_result *r)
+static int decide_literal(const struct routing *rt, const char *domain, struct route_result *r)
 {
     size_t len = strlen(domain);
     const char *ip = domain + 1;
@@ -307,6 +307,10 @@ static int decide_literal(const char *domain, struct route_result *r)
         r->action = ROUTE_REMOTE;
         r->hop_count = 1;
         set_one_hop(r, NEXTHOP_HOST, host, 1);
+        /* an address this host listens on is this host: local mail, as
+         * Postfix takes user@[its own address] */
+        if (routing_nexthop_is_self(rt, &r->hops[0]))
+            set_local(r, RULE_LITERAL);
     } else {
         set_failure(r, ROUTE_BOUNCE, "5.1.2", "unsupported address literal");
     }
@@ -381,7 +385,7 @@ static void catch_loop(const struct routing *rt, const char *domain, struct rout
 static void decide_domain(const struct routing *rt, const char *domain, struct route_result *r)
 {
     if (domain[0] == '[') {
-        decide_literal(domain, r);
+        decide_literal(rt, domain, r);
     } else {
         for (size_t i = 0; i < sizeof(route_steps) / sizeof(route_steps[0]); i++)
             if (route_steps[i].decide(rt, domain, r))

@@ -26,7 +26,8 @@
  *      own MX, one hop (rule 3), with rule 5's fallback to the path
  *      (routing_site_fallback); otherwise the gateway of the path's first
  *      link, by default the far site's MX (rule 4).
- *   5. relayhost.  6. the domain's MX (an address literal: that address).
+ *   5. relayhost.  6. the domain's MX (an address literal: that address,
+ *      or local delivery when smtp_listen binds it).
  * D5: a next hop that is this host (myhostname, a local domain, an address
  * smtp_listen binds) is never used: the recipient is deferred (4.4.6, "mail
  * for D loops back to myself").

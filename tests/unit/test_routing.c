@@ -50,9 +50,10 @@ struct fixture_def {
     const char *conf, *routes, *sites, *aliases;
 };
 
-static const char hub_conf[] = "myhostname = mx.site1.example.com\n"
-                               "local_users = any\n"
-                               "smtp_listen = 127.0.0.1:2525, [::1]:2526, 0.0.0.0:2527\n";
+static const char hub_conf[] =
+    "myhostname = mx.site1.example.com\n"
+    "local_users = any\n"
+    "smtp_listen = 127.0.0.1:2525, [::1]:2526, 0.0.0.0:2527, 127.0.0.3:25\n";
 
 enum { F_HUB, F_NODIRECT, F_STAR, F_RELAY, F_RELAYSELF, F_PASSWD };
 static const struct fixture_def fixtures[] = {
@@ -211,6 +212,10 @@ static const struct resolve_row resolve_rows[] = {
      "", NULL, NULL},
     {F_HUB, "u@[IPv6:2001:db8::7]", 1, 0, "u@[IPv6:2001:db8::7]", RULE_LITERAL, ROUTE_REMOTE, 0,
      "[2001:db8::7]", 1, "", NULL, NULL},
+    {F_HUB, "u@[127.0.0.3]", 1, 0, "u@[127.0.0.3]", RULE_LITERAL, ROUTE_LOCAL, 0, LOCAL_HOP, 0, "",
+     NULL, NULL}, /* an address this host listens on (remote_port 25) */
+    {F_HUB, "u@[127.0.0.1]", 1, 0, "u@[127.0.0.1]", RULE_LITERAL, ROUTE_REMOTE, 0, "[127.0.0.1]", 1,
+     "", NULL, NULL}, /* listened on 2525, not on remote_port */
     /* aliases: every target kind, :include:, loops, duplicates */
     {F_HUB, "team@localhost", 7, 0, "alice@mx.site1.example.com", RULE_LOCAL, ROUTE_LOCAL, 0,
      LOCAL_HOP, 0, "", NULL, NULL},
@@ -340,6 +345,7 @@ struct self_row {
 };
 
 static const struct self_row self_rows[] = {
+    {"[127.0.0.3]", 1}, /* no port: remote_port (25) */
     {"[127.0.0.1]:2525", 1},
     {"[127.0.0.1]:25", 0}, /* another port */
     {"[127.0.0.2]:2525", 0},
