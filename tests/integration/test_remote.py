@@ -571,3 +571,20 @@ def test_reuse_keeps_equal_preference_spreading(remote, dns, smtp_peers):
     n1, n2 = len(a.received()), len(b.received())
     assert n1 + n2 == 60 and n1 >= 12 and n2 >= 12, (n1, n2)
     assert a.connections + b.connections < 20  # connections were reused
+
+
+def test_host_next_hop_follows_a_changed_address_after_its_ttl(remote, dns, smtp_peers):
+    """D2: `[relay.test]:PORT` (as relayhost gives it) is asked again once
+    its TTL (2 s) is over; nothing is resolved once and kept."""
+    old, new = smtp_peers.start("old"), smtp_peers.start("new")
+    dns.a("relay.test", old.ip, ttl=2)
+    r = remote()
+    qid = r.inject("bob@b.test")
+    hop = "%s [relay.test]:%d" % (qid, smtp_peers.port)
+    assert r.one(hop)["bob@b.test"]["relay"].startswith("relay.test[%s]" % old.ip)
+    dns.remove("relay.test", "A")
+    dns.a("relay.test", new.ip, ttl=2)
+    assert r.one(hop)["bob@b.test"]["relay"].startswith("relay.test[%s]" % old.ip)  # cached
+    time.sleep(2.5)
+    assert r.one(hop)["bob@b.test"]["relay"].startswith("relay.test[%s]" % new.ip)
+    assert len(old.received()) == 2 and len(new.wait(1)) == 1
