@@ -108,6 +108,14 @@ struct state_open_report {
 int state_open(struct state **out, struct queue *q, unsigned flags, struct state_open_report *rep,
                const char **why);
 void state_close(struct state *s);
+/* As root, before an owner's open: if queue_dir/state/ is missing and the
+ * account (the router's, SPEC 7) exists, make state/ (0700) owned by it, so
+ * that an admin command run before the router's first start leaves a state
+ * the router can own (every file made in it then goes to that account).
+ * 1 made, 0 nothing to do (not root, state/ there, no such account: an
+ * instance without accounts keeps state/ as its opener makes it), -1 and
+ * *why on an error (nothing made). */
+int state_dir_give(struct queue *q, const char *account, const char **why);
 struct sj *state_journal(struct state *s); /* tests, benchmarks */
 /* The active window (SPEC 3 queue_active_limit; default below). */
 #define STATE_ACTIVE_LIMIT_DEFAULT 20000

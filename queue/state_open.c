@@ -10,10 +10,14 @@
  * opened read-only.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clean_proto.h"
 #include "log.h"
@@ -384,6 +388,55 @@ int state_open(struct state **out, struct queue *q, unsigned flags, struct state
     }
     *out = s;
     return 0;
+}
+
+/* A new state/ given to the account: made, handed over, and only then
+ * made durable in queue_dir; on a failure removed again. */
+static int make_dir_for(const char *dir, const struct passwd *pw, const char **why)
+{
+    if (mkdir(dir, 0700) != 0) {
+        *why = "cannot make the state directory";
+        return errno == EEXIST ? 0 : -1;
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    /* 0700 exactly: not the set-gid bit queue_dir's 2755 hands down. */
+    if (fd < 0 || fchown(fd, pw->pw_uid, pw->pw_gid) != 0 || fchmod(fd, 0700) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        rmdir(dir);
+        *why = "cannot give the new state directory to the router's account";
+        errno = e;
+        return -1;
+    }
+    close(fd);
+    struct buf parent = BUF_INIT;
+    path_join(&parent, dir, "..");
+    int rc = fsync_dir(buf_cstr(&parent));
+    buf_free(&parent);
+    if (rc != 0)
+        *why = "cannot make the new state directory durable";
+    return rc == 0 ? 1 : -1;
+}
+
+int state_dir_give(struct queue *q, const char *account, const char **why)
+{
+    struct buf dir = BUF_INIT;
+    struct stat st;
+    int rc = 0;
+    path_join(&dir, queue_path(q), "state");
+    if (geteuid() == 0 && account && lstat(buf_cstr(&dir), &st) != 0 && errno == ENOENT) {
+        errno = 0;
+        struct passwd *pw = getpwnam(account);
+        if (pw)
+            rc = make_dir_for(buf_cstr(&dir), pw, why);
+        else if (errno != 0 && errno != ENOENT && errno != ESRCH) {
+            *why = "cannot look up the router's account";
+            rc = -1;
+        }
+    }
+    buf_free(&dir);
+    return rc;
 }
 
 void state_close(struct state *s)

@@ -131,12 +131,23 @@ static int act_on(struct state *s, enum action a, const char *id)
     return 1;
 }
 
-/* Open the state as its owner, never beside a router. */
-static int take_ownership(struct queue *q, enum action a, struct state **s)
+/* Open the state as its owner, never beside a router. As root, a state/
+ * made now belongs to the instance's router account (SPEC 7: USER-router)
+ * when it exists, never to root. */
+static int take_ownership(struct queue *q, const struct conf *c, enum action a, struct state **s)
 {
     const char *why = NULL;
     *s = NULL;
-    if (!q || state_open(s, q, 0, NULL, &why) == 0)
+    if (!q)
+        return 0;
+    struct buf account = BUF_INIT;
+    buf_printf(&account, "%s-router", c->user);
+    int given = state_dir_give(q, buf_cstr(&account), &why);
+    buf_free(&account);
+    if (given < 0)
+        return admin_fail("cannot %s: %s/state: %s: %s (nothing was changed)",
+                          action_words[a].command, queue_path(q), why, strerror(errno));
+    if (state_open(s, q, 0, NULL, &why) == 0)
         return 0;
     if (errno == EWOULDBLOCK)
         return admin_fail("cannot %s: onehop is running and its router owns the queue; stop it "
@@ -169,7 +180,7 @@ static int run_action(const char *confdir, enum action a, int argc, char **argv)
     struct state *s;
     if (admin_queue_open(confdir, &c, &q) != 0)
         return 1;
-    if (take_ownership(q, a, &s) != 0) {
+    if (take_ownership(q, &c, a, &s) != 0) {
         admin_queue_close(&c, q);
         return 1;
     }
