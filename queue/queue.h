@@ -199,7 +199,9 @@ struct queue; /* an open queue: its paths and lock descriptors */
 /* ------------------------------------------------------------- open ---- */
 enum {
     QUEUE_OPEN_CREATE = 1, /* make missing directories (modes: "layout") */
-    QUEUE_OPEN_SLOTS = 2   /* queue_writer_begin() commits through a slot */
+    QUEUE_OPEN_SLOTS = 2,  /* queue_writer_begin() commits through a slot */
+    QUEUE_OPEN_READER = 4  /* the router account: tmp/ and lock/ (the queue account's, 0700)
+                              are not opened; no writer, owner lock or writer-side recovery */
 };
 int queue_open(struct queue **out, const char *queue_dir, unsigned flags, const char **why);
 void queue_close(struct queue *q);

@@ -115,6 +115,8 @@ static int create_layout(struct queue *q)
 static int open_subdirs(struct queue *q)
 {
     for (int d = 0; d < QDIR_COUNT; d++) {
+        if ((q->flags & QUEUE_OPEN_READER) && (d == QDIR_TMP || d == QDIR_LOCK))
+            continue; /* the queue account's own (QUEUE_OPEN_READER) */
         if (q->dir_fd[d] < 0 && (q->dir_fd[d] = open_dir_at(q->root_fd, queue_dir_names[d])) < 0)
             return -1;
     }
