@@ -211,7 +211,7 @@ enum route_rule routing_site_rule(int is_local, int reached, int direct_smtp, in
 static void set_site_path(const struct routing *rt, size_t site, struct route_result *r)
 {
     free(r->path);
-    r->npath = sitegraph_path(&rt->graph, site, &r->path);
+    r->npath = sitegraph_path(&rt->graph, &rt->sites, site, &r->path);
 }
 
 /* Rule 4: the gateway of the path's first link, by default the far site's MX. */

@@ -104,8 +104,11 @@ struct route_results {
         NULL, 0, 0                                                                                 \
     }
 
+/* A loaded routing may be moved as a whole (assigned: a reload swaps in a
+ * new one); it points at nothing inside itself. Only conf is borrowed. */
 struct routing {
-    const struct conf *conf; /* borrowed: must outlive the routing */
+    const struct conf *conf; /* borrowed: must outlive the routing (set it again after a move
+                                of the configuration) */
     struct routes routes;
     struct sites sites;
     struct aliases aliases;

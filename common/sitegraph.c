@@ -31,7 +31,7 @@ static int path_is_better(const struct sitegraph_node *node, uint64_t cost, size
 static size_t next_to_settle(const struct sitegraph *g, const unsigned char *settled)
 {
     size_t best = SITEGRAPH_NONE;
-    for (size_t i = 0; i < g->s->n; i++) {
+    for (size_t i = 0; i < g->n; i++) {
         const struct sitegraph_node *n = &g->node[i];
         if (settled[i] || !n->reached)
             continue;
@@ -42,17 +42,17 @@ static size_t next_to_settle(const struct sitegraph *g, const unsigned char *set
 }
 
 /* Relax every link of the settled site `from`. */
-static void relax_links(struct sitegraph *g, size_t from)
+static void relax_links(struct sitegraph *g, const struct sites *s, size_t from)
 {
     const struct sitegraph_node *at = &g->node[from];
-    for (size_t l = 0; l < g->s->nlinks; l++) {
-        const struct site_link *link = &g->s->links[l];
+    for (size_t l = 0; l < s->nlinks; l++) {
+        const struct site_link *link = &s->links[l];
         if (link->a != from && link->b != from)
             continue;
         size_t to = sitegraph_far_end(link, from);
         struct sitegraph_node *n = &g->node[to];
         uint64_t cost = at->cost + link->cost;
-        if (to == g->s->local || !path_is_better(n, cost, at->nlinks + 1))
+        if (to == s->local || !path_is_better(n, cost, at->nlinks + 1))
             continue;
         n->reached = 1;
         n->cost = cost;
@@ -65,7 +65,7 @@ static void relax_links(struct sitegraph *g, size_t from)
 
 void sitegraph_build(struct sitegraph *g, const struct sites *s)
 {
-    g->s = s;
+    g->n = s->n;
     g->node = xcalloc(s->n ? s->n : 1, sizeof(*g->node));
     for (size_t i = 0; i < s->n; i++)
         g->node[i] =
@@ -78,7 +78,7 @@ void sitegraph_build(struct sitegraph *g, const struct sites *s)
     size_t next;
     while ((next = next_to_settle(g, settled)) != SITEGRAPH_NONE) {
         settled[next] = 1;
-        relax_links(g, next);
+        relax_links(g, s, next);
     }
     free(settled);
 }
@@ -87,12 +87,12 @@ void sitegraph_free(struct sitegraph *g)
 {
     free(g->node);
     g->node = NULL;
-    g->s = NULL;
+    g->n = 0;
 }
 
 const struct sitegraph_node *sitegraph_node(const struct sitegraph *g, size_t site)
 {
-    return g->node && site < g->s->n ? &g->node[site] : NULL;
+    return g->node && site < g->n ? &g->node[site] : NULL;
 }
 
 int sitegraph_reached(const struct sitegraph *g, size_t site)
@@ -101,7 +101,7 @@ int sitegraph_reached(const struct sitegraph *g, size_t site)
     return n && n->reached;
 }
 
-size_t sitegraph_path(const struct sitegraph *g, size_t site, size_t **out)
+size_t sitegraph_path(const struct sitegraph *g, const struct sites *s, size_t site, size_t **out)
 {
     *out = NULL;
     if (!sitegraph_reached(g, site))
@@ -112,7 +112,7 @@ size_t sitegraph_path(const struct sitegraph *g, size_t site, size_t **out)
     for (size_t i = count; i-- > 0;) {
         path[i] = at;
         if (i > 0)
-            at = sitegraph_far_end(&g->s->links[g->node[at].via_link], at);
+            at = sitegraph_far_end(&s->links[g->node[at].via_link], at);
     }
     *out = path;
     return count;

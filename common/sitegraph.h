@@ -15,7 +15,9 @@
  *   hop) and whether every link of the path is `smtp` (rule 3).
  * - Without a `local` statement, or for a site that no link reaches, there is
  *   no path (rule 6). The local site's own path is empty.
- * - It borrows the struct sites: that must outlive the graph, unchanged.
+ * - It keeps no pointer to the struct sites it was built from (a graph may
+ *   be moved with its sites, e.g. inside a struct routing); the functions
+ *   that need the links take that struct sites, unchanged since the build.
  * Never allocates per lookup except sitegraph_path()'s list.
  */
 #ifndef ONEHOP_SITEGRAPH_H
@@ -38,8 +40,8 @@ struct sitegraph_node {
 };
 
 struct sitegraph {
-    const struct sites *s;
-    struct sitegraph_node *node; /* one per site, s->n of them */
+    size_t n;                    /* sites */
+    struct sitegraph_node *node; /* one per site */
 };
 
 /* Compute every site's path from s's local site (Dijkstra). */
@@ -51,8 +53,9 @@ const struct sitegraph_node *sitegraph_node(const struct sitegraph *g, size_t si
 /* 1 if site has a path from the local site (rule 6 when 0). */
 int sitegraph_reached(const struct sitegraph *g, size_t site);
 /* The sites of the path from the local site to site, both included, into a
- * new array *out (free()); returns their number, 0 when there is no path. */
-size_t sitegraph_path(const struct sitegraph *g, size_t site, size_t **out);
+ * new array *out (free()); returns their number, 0 when there is no path.
+ * s is the topology g was built from. */
+size_t sitegraph_path(const struct sitegraph *g, const struct sites *s, size_t site, size_t **out);
 /* The site at the far end of link seen from site `from`. */
 size_t sitegraph_far_end(const struct site_link *link, size_t from);
 

@@ -421,6 +421,29 @@ static void test_fallback(void **state)
 
 /* ------------------------------------------------------------- limits ---- */
 
+/* A routing moved by assignment (a reload swaps one in) still routes by its
+ * site paths: nothing in it points into the struct it was loaded in (the
+ * old place is scribbled over before use). */
+static void test_moved_routing(void **state)
+{
+    struct fixture f;
+    struct routing moved;
+    struct route_results res = ROUTE_RESULTS_INIT;
+    struct buf path = BUF_INIT;
+    fixture_load(&f, F_HUB);
+    moved = f.rt;
+    memset(&f.rt, 0xa5, sizeof(f.rt));
+    routing_resolve(&moved, "bob@site2.example.com", &res);
+    assert_int_equal(res.n, 1);
+    path_text(&moved, &res.v[0], &path);
+    assert_string_equal(buf_cstr(&path), "site1->hub->site2");
+    assert_string_equal(route_rule_name(res.v[0].rule), "site-direct");
+    f.rt = moved;
+    route_results_free(&res);
+    buf_free(&path);
+    fixture_free(&f);
+}
+
 /* A fixture of only an aliases file (local_users = any). */
 static void fixture_aliases_only(struct fixture *f, const char *aliases)
 {
@@ -518,6 +541,7 @@ int main(void)
     for (size_t i = 0; i < ROWS(fallback_rows); i++)
         rowtest_add(&t, test_fallback, &fallback_rows[i], "rule 5 fallback %s",
                     fallback_rows[i].address);
+    rowtest_add(&t, test_moved_routing, NULL, "a moved routing still routes");
     rowtest_add(&t, test_depth_limit, NULL, "alias depth limit");
     rowtest_add(&t, test_results_limit, NULL, "alias results limit");
     rowtest_add(&t, test_fan_out_expands_each_alias_once, NULL, "alias fan-out expanded once");

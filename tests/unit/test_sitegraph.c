@@ -56,12 +56,13 @@ static void load(struct sites *s, const char *text)
     diag_free(&d);
 }
 
-static void path_text(const struct sitegraph *g, size_t site, struct buf *out)
+static void path_text(const struct sitegraph *g, const struct sites *s, size_t site,
+                      struct buf *out)
 {
     size_t *path;
-    size_t n = sitegraph_path(g, site, &path);
+    size_t n = sitegraph_path(g, s, site, &path);
     for (size_t i = 0; i < n; i++)
-        buf_printf(out, "%s%s", i ? "->" : "", g->s->v[path[i]].name);
+        buf_printf(out, "%s%s", i ? "->" : "", s->v[path[i]].name);
     free(path);
 }
 
@@ -84,7 +85,7 @@ static void test_path(void **state)
     sitegraph_build(&g, &s);
     size_t to = (size_t)(sites_find(&s, row->to) - s.v);
     const struct sitegraph_node *n = sitegraph_node(&g, to);
-    path_text(&g, to, &text);
+    path_text(&g, &s, to, &text);
     assert_string_equal(buf_cstr(&text), row->path);
     assert_int_equal(n->reached, row->path[0] != '\0');
     assert_int_equal(sitegraph_reached(&g, to), row->path[0] != '\0');
@@ -109,7 +110,7 @@ static void test_empty(void **state)
     assert_null(sitegraph_node(&g, 0));
     assert_int_equal(sitegraph_reached(&g, 0), 0);
     size_t *path;
-    assert_int_equal(sitegraph_path(&g, 0, &path), 0);
+    assert_int_equal(sitegraph_path(&g, &s, 0, &path), 0);
     assert_null(path);
     sitegraph_free(&g);
     sites_free(&s);
