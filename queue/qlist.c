@@ -128,7 +128,6 @@ static int view_finished(const struct view *v)
     return strcmp(view_state(v), "finished") == 0;
 }
 
-
 /* A recipient as listed (from the state, else from the file). */
 struct rview {
     const char *state, *reason, *route;
@@ -211,6 +210,8 @@ static int scan_file(const struct source *src, const char *fid, view_fn *fn, voi
         if (!view_finished(&v))
             rc = fn(&v, arg);
     }
+    if (src->st) /* a frozen file read back for the listing is freed again */
+        state_file_done(src->st, fid);
     queue_file_free(&f);
     return rc;
 }
@@ -233,7 +234,7 @@ static int scan_views(const struct source *src, int unknown_only, view_fn *fn, v
     int rc = 0;
     while (rc == 0 && (i < nin || k < nact)) {
         const char *fid = k >= nact || (i < nin && strcmp(in[i], act[k]) < 0) ? in[i++] : act[k++];
-        if (!unknown_only || !src->st || !state_find_file(src->st, fid))
+        if (!unknown_only || !src->st || !state_knows_file(src->st, fid))
             rc = scan_file(src, fid, fn, arg);
     }
     queue_ids_free(in, nin);

@@ -71,9 +71,16 @@ struct file_slot *state_slot_find(const struct state *s, const char *fid)
 struct state_file *state_file_find(const struct state *s, const char *fid)
 {
     struct file_slot *fs = state_slot_find(s, fid);
-    if (fs && fs->cold)
+    if (fs && fs->cold) {
         state_thaw((struct state *)s, fs);
+        fs->lent = 1; /* state_file_done() may freeze it again */
+    }
     return fs ? &fs->f : NULL;
+}
+
+int state_knows_file(const struct state *s, const char *fid)
+{
+    return state_slot_find(s, fid) != NULL;
 }
 
 void state_free_msgs(struct state_file *f)
@@ -264,19 +271,19 @@ const struct state_file *state_find_file(const struct state *s, const char *fid)
     return state_file_find(s, fid);
 }
 
-int state_each(const struct state *s, state_each_fn *fn, void *arg)
+int state_each(struct state *s, state_each_fn *fn, void *arg)
 {
-    for (size_t i = 0; i < s->nfiles; i++) {
-        const struct state_file *f = state_file_find(s, s->files[i]->f.fid);
-        for (uint32_t k = 0; k < f->nmsg; k++) {
-            if (msg_finished(&f->msg[k]))
-                continue;
-            int rc = fn(&f->msg[k], arg);
-            if (rc != 0)
-                return rc;
-        }
+    int rc = 0;
+    for (size_t i = 0; i < s->nfiles && rc == 0; i++) {
+        char fid[QUEUE_FILE_ID_LEN + 1];
+        memcpy(fid, s->files[i]->f.fid, sizeof(fid));
+        const struct state_file *f = state_file_find(s, fid);
+        for (uint32_t k = 0; k < f->nmsg && rc == 0; k++)
+            if (!msg_finished(&f->msg[k]))
+                rc = fn(&f->msg[k], arg);
+        state_file_done(s, fid); /* a frozen file is frozen again: one at a time */
     }
-    return 0;
+    return rc;
 }
 
 static void add_counts(struct state_counts *c, const struct state_counts *x)

@@ -130,16 +130,26 @@ long state_learn_files(struct state *s);
 /* Lookup: NULL (errno ENOENT) if not known or finished. */
 const struct state_msg *state_find(const struct state *s, const char *msgid);
 void state_msg_id(const struct state_msg *m, char *out); /* out[QUEUE_ID_LEN + 1] */
-/* A file the state knows (finished or not), or NULL. */
+/* A file the state knows (finished or not), or NULL; a frozen one is
+ * thawed (read back from the checkpoint) for the caller. */
 const struct state_file *state_find_file(const struct state *s, const char *fid);
+/* The caller (a listing) is done with fid: a file that state_find_file
+ * thawed and that is still unchanged since the checkpoint is frozen again
+ * (its pointers are invalid then), so a full listing of a large queue
+ * holds one frozen file at a time beside the window, never the queue. */
+void state_file_done(struct state *s, const char *fid);
+/* Whether the state knows fid (finished or not); never thaws. */
+int state_knows_file(const struct state *s, const char *fid);
 enum state_msg_state state_msg_state(const struct state_msg *m);
 const char *state_msg_state_name(enum state_msg_state st);   /* "incoming", "active", ... */
 const char *state_rcpt_state_name(enum state_rcpt_state st); /* "pending", ... */
 
 /* Every unfinished message, files in id order (= arrival). fn returns
- * non-zero to stop; that value is returned. */
+ * non-zero to stop; that value is returned. A frozen file is read back for
+ * its messages and frozen again after them (state_file_done), so m is
+ * valid only during its call. */
 typedef int state_each_fn(const struct state_msg *m, void *arg);
-int state_each(const struct state *s, state_each_fn *fn, void *arg);
+int state_each(struct state *s, state_each_fn *fn, void *arg);
 
 struct state_counts {
     unsigned long total, incoming, active, deferred, hold;

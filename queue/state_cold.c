@@ -98,6 +98,16 @@ void state_thaw(struct state *s, struct file_slot *fs)
         state_index_file(s, &fs->f);
 }
 
+void state_file_done(struct state *s, const char *fid)
+{
+    struct file_slot *fs = state_slot_find(s, fid);
+    if (!fs)
+        return;
+    if (fs->lent && state_can_freeze(s, fs))
+        state_freeze(s, fs);
+    fs->lent = 0;
+}
+
 /* ------------------------------------------------------------ replay ---- */
 
 static void end_checkpoint_file(struct state *s)

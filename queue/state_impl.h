@@ -17,6 +17,7 @@ struct file_slot { /* a state_file and what only the state side sees */
     /* The active window (state_cold.c): a frozen file has f.msg NULL; its
      * state is its records (T, then K) in the current checkpoint. */
     int cold;
+    int lent;        /* thawed by a look-up (state_file_find): a reader's */
     unsigned gen;    /* freezes so far: tells stale due entries */
     int dirty;       /* changed since the checkpoint: its records there are old */
     uint64_t cp_off; /* its records in the current checkpoint; 0: none */

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "mem.h"
 #include "queue.h"
+#include "qlist.h"
 #include "queue_impl.h" /* write_version: an old format 2 file */
 #include "state.h"
 
@@ -35,6 +36,7 @@ struct fixture {
     char dir[64];
     struct queue *q;
     struct state *s;
+    unsigned long walked, most_hot; /* count_and_watch */
 };
 
 static const char *const two_rcpts[] = {"bob@b.test", "carol@c.test"};
@@ -631,6 +633,95 @@ static void test_window_bounded_between_checkpoints(void **state)
     }
 }
 
+/* 30 files of 2 messages of 2 recipients in active/, every recipient
+ * deferred with its file's reason, checkpointed with a 5-recipient window
+ * (so all but one file frozen); their ids in fids. */
+#define MANY_FILES 30
+static void many_frozen_files(struct fixture *fx, char fids[MANY_FILES][QUEUE_FILE_ID_LEN + 1])
+{
+    for (int k = 0; k < MANY_FILES; k++) {
+        commit_file(fx->q, 2, fids[k]);
+        assert_int_equal(queue_take(fx->q, fids[k]), 0);
+    }
+    open_state(fx);
+    state_set_active_limit(fx->s, 5);
+    assert_int_equal(state_learn_files(fx->s), 2 * MANY_FILES);
+    for (int k = 0; k < MANY_FILES; k++)
+        for (unsigned i = 0; i < 2; i++) {
+            char id[QUEUE_ID_LEN + 1], why[32];
+            queue_msg_id(fids[k], i, id);
+            snprintf(why, sizeof(why), "451 file %d", k);
+            for (uint32_t r = 0; r < 2; r++)
+                assert_true(state_deferred(fx->s, id, r, 10, 1000 + k, why) > 0);
+        }
+    assert_int_equal(state_flush(fx->s), 0);
+    assert_int_equal(state_maybe_checkpoint(fx->s, 1), 1);
+    assert_int_equal(state_hot_recipients(fx->s), 4);
+}
+
+/* state_each's fn: counts the messages and the most recipients in memory. */
+static int count_and_watch(const struct state_msg *m, void *arg)
+{
+    struct fixture *fx = arg;
+    fx->walked++;
+    if (state_hot_recipients(fx->s) > fx->most_hot)
+        fx->most_hot = state_hot_recipients(fx->s);
+    return m->nrcpt == 2 ? 0 : -1;
+}
+
+/* A listing reads each frozen file back from the checkpoint and frees it
+ * again: the recipients in memory never pass one file's beside the window. */
+static void test_listing_frees_what_it_reads(void **state)
+{
+    struct fixture *fx = *state;
+    char fids[MANY_FILES][QUEUE_FILE_ID_LEN + 1];
+    many_frozen_files(fx, fids);
+    struct state *ro = NULL;
+    const char *why = NULL;
+    assert_int_equal(state_open(&ro, fx->q, STATE_OPEN_READONLY, NULL, &why), 0);
+    assert_int_equal(state_hot_recipients(ro), 0); /* the replay froze every file */
+    unsigned long most = 0;
+    for (int k = 0; k < MANY_FILES; k++) {
+        const struct state_file *f = state_find_file(ro, fids[k]);
+        char want[32];
+        snprintf(want, sizeof(want), "451 file %d", k);
+        assert_non_null(f);
+        assert_int_equal(f->nmsg, 2);
+        assert_string_equal(f->msg[1].rcpt[1].reason, want);
+        if (state_hot_recipients(ro) > most)
+            most = state_hot_recipients(ro);
+        state_file_done(ro, fids[k]);
+    }
+    assert_int_equal(most, 4); /* one file at a time; without the rule: 120 */
+    assert_int_equal(state_hot_recipients(ro), 0);
+    assert_true(state_knows_file(ro, fids[7]));
+    assert_int_equal(state_hot_recipients(ro), 0); /* knowing thaws nothing */
+    state_close(ro);
+    /* The owner's full walk (delete --all) is bounded the same way. */
+    assert_int_equal(state_each(fx->s, count_and_watch, fx), 0);
+    assert_int_equal(fx->walked, 2 * MANY_FILES);
+    assert_true(fx->most_hot <= 4 + 4);
+    assert_true(state_hot_recipients(fx->s) <= 4 + 4);
+    /* And the listing itself shows every message with its reason. */
+    FILE *out = tmpfile();
+    assert_non_null(out);
+    assert_int_equal(qlist_print_queue(fx->q, 0, out), 0);
+    rewind(out);
+    struct buf text = BUF_INIT;
+    char line[512];
+    while (fgets(line, sizeof(line), out))
+        buf_adds(&text, line);
+    fclose(out);
+    for (int k = 0; k < MANY_FILES; k++) {
+        char id[QUEUE_ID_LEN + 1], want[32];
+        queue_msg_id(fids[k], 1, id);
+        snprintf(want, sizeof(want), "(451 file %d)", k);
+        assert_non_null(strstr(buf_cstr(&text), id));
+        assert_non_null(strstr(buf_cstr(&text), want));
+    }
+    buf_free(&text);
+}
+
 /* Learning a queue far larger than the window keeps memory near it:
  * checkpoints are written on the way and the files frozen. */
 static void test_learning_bounded_by_the_window(void **state)
@@ -683,6 +774,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_frozen_state_survives_touch_checkpoint_restart, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_window_bounded_between_checkpoints, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listing_frees_what_it_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_learning_bounded_by_the_window, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
