@@ -48,6 +48,9 @@ void ipc_add_bytes(struct ipc_writer *w, const void *p, size_t n);
 void ipc_finish(struct ipc_writer *w);
 
 /* ---- framing: find whole records in a byte stream ---- */
+/* The primitive under channel_core.h's reader, which every program and tool
+ * frames its input with (chan_in_*, chan_recv_record): nothing else calls
+ * this but the codec's own tests and fuzz target. */
 /* Looks at the start of data[0..avail). Returns 1 and sets *reclen when a whole
  * record is there, 0 when more bytes are needed, -1 (and *why) when the header
  * is invalid: length < IPC_HEADER_SIZE or > max (max 0 means IPC_RECORD_MAX). */

@@ -29,8 +29,8 @@
 #include <uv.h>
 
 #include "buf.h"
+#include "channel_core.h"
 #include "dnsproto.h"
-#include "ipc.h"
 #include "mem.h"
 #include "safeio.h"
 
@@ -92,10 +92,42 @@ static void load_names(const char *path)
 
 /* ------------------------------------------------------ onehop-dnscache ---- */
 
+/* Every read lands here first and is fed at once into its connection's
+ * reader (channel_core's framing): one loop, one read at a time. */
+static char read_scratch[65536];
+
+static void scratch_alloc(uv_handle_t *h, size_t n, uv_buf_t *b)
+{
+    *b = uv_buf_init(read_scratch, sizeof(read_scratch));
+}
+
+/* Feed what a read callback got; a lost connection ends the run. */
+static void take_bytes(struct chan_in *in, ssize_t n, const uv_buf_t *b)
+{
+    if (n < 0) {
+        fprintf(stderr, "dnsbench: connection lost: %s\n", uv_strerror((int)n));
+        exit(1);
+    }
+    chan_in_feed(in, b->base, (size_t)n, NULL, 0);
+}
+
+/* The next whole answer record: 1, or 0 when more bytes are needed; a bad
+ * record ends the run. */
+static int next_answer(struct chan_in *in, struct chan_record *rec)
+{
+    int r = chan_in_pop(in, rec);
+    if (r < 0) {
+        fprintf(stderr, "dnsbench: bad record: %s\n", in->error);
+        exit(1);
+    }
+    return r;
+}
+
 struct conn {
     uv_pipe_t pipe;
     uv_connect_t connect;
-    struct buf in, out;
+    struct chan_in in;
+    struct buf out;
     uv_write_t write;
     uint64_t sent_ns;
     int busy_write;
@@ -130,13 +162,6 @@ static void cache_send(struct conn *c)
     uv_write(&c->write, (uv_stream_t *)&c->pipe, &b, 1, on_cache_written);
 }
 
-static void cache_alloc(uv_handle_t *h, size_t n, uv_buf_t *b)
-{
-    struct conn *c = h->data;
-    buf_reserve(&c->in, 65536);
-    *b = uv_buf_init(c->in.s + c->in.len, (unsigned)(c->in.cap - c->in.len - 1));
-}
-
 static int answer_ok(const char *rec, size_t len)
 {
     struct dnsp_answer a;
@@ -151,16 +176,10 @@ static int answer_ok(const char *rec, size_t len)
 static void cache_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
     struct conn *c = st->data;
-    size_t reclen;
-    const char *why;
-    if (n < 0) {
-        fprintf(stderr, "dnsbench: connection lost: %s\n", uv_strerror((int)n));
-        exit(1);
-    }
-    c->in.len += (size_t)n;
-    while (ipc_frame(c->in.s, c->in.len, 0, &reclen, &why) == 1) {
-        record_latency(c->sent_ns, answer_ok(c->in.s, reclen));
-        buf_consume(&c->in, reclen);
+    struct chan_record rec;
+    take_bytes(&c->in, n, b);
+    while (next_answer(&c->in, &rec) == 1) {
+        record_latency(c->sent_ns, answer_ok(rec.data, rec.len));
         cache_send(c);
     }
 }
@@ -172,7 +191,7 @@ static void on_cache_connected(uv_connect_t *req, int status)
         fprintf(stderr, "dnsbench: connect: %s\n", uv_strerror(status));
         exit(1);
     }
-    uv_read_start((uv_stream_t *)&c->pipe, cache_alloc, cache_read);
+    uv_read_start((uv_stream_t *)&c->pipe, scratch_alloc, cache_read);
     cache_send(c);
 }
 
@@ -184,11 +203,12 @@ static void run_cache(const char *path, int clients)
         uv_pipe_init(loop, &conns[i].pipe, 0);
         conns[i].pipe.data = &conns[i];
         conns[i].connect.data = &conns[i];
+        chan_in_init(&conns[i].in, 0, 0);
         uv_pipe_connect(&conns[i].connect, &conns[i].pipe, path, on_cache_connected);
     }
     uv_run(loop, UV_RUN_DEFAULT);
     for (int i = 0; i < clients; i++) {
-        buf_free(&conns[i].in);
+        chan_in_free(&conns[i].in);
         buf_free(&conns[i].out);
     }
     free(conns);
@@ -199,7 +219,8 @@ static void run_cache(const char *path, int clients)
 struct pipe_client {
     uv_pipe_t pipe;
     uv_connect_t connect;
-    struct buf in, out;
+    struct chan_in in;
+    struct buf out;
     uint64_t *sent_ns; /* by slot = request id */
     int inflight, open;
 };
@@ -245,24 +266,14 @@ static void pipe_flush(void)
     uv_write(w, (uv_stream_t *)&P.pipe, &b, 1, on_pipe_written);
 }
 
-static void pipe_alloc(uv_handle_t *h, size_t n, uv_buf_t *b)
-{
-    buf_reserve(&P.in, 65536);
-    *b = uv_buf_init(P.in.s + P.in.len, (unsigned)(P.in.cap - P.in.len - 1));
-}
-
 static void pipe_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
-    size_t reclen, off = 0;
-    const char *why;
-    if (n < 0) {
-        fprintf(stderr, "dnsbench: connection lost: %s\n", uv_strerror((int)n));
-        exit(1);
-    }
-    P.in.len += (size_t)n;
-    while (ipc_frame(P.in.s + off, P.in.len - off, 0, &reclen, &why) == 1) {
+    struct chan_record rec;
+    take_bytes(&P.in, n, b);
+    while (next_answer(&P.in, &rec) == 1) {
         struct dnsp_answer a;
-        if (dnsp_get_answer(P.in.s + off, reclen, &a, &why) < 0 || a.id >= (uint32_t)P.inflight) {
+        const char *why = "answer id out of range";
+        if (dnsp_get_answer(rec.data, rec.len, &a, &why) < 0 || a.id >= (uint32_t)P.inflight) {
             fprintf(stderr, "dnsbench: bad answer: %s\n", why);
             exit(1);
         }
@@ -270,9 +281,7 @@ static void pipe_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         record_latency(P.sent_ns[a.id], ok);
         pipe_queue(a.id);
         dnsp_answer_free(&a);
-        off += reclen;
     }
-    buf_consume(&P.in, off);
     pipe_flush();
     if (P.open == 0)
         uv_close((uv_handle_t *)&P.pipe, NULL);
@@ -284,7 +293,7 @@ static void on_pipe_connected(uv_connect_t *req, int status)
         fprintf(stderr, "dnsbench: connect: %s\n", uv_strerror(status));
         exit(1);
     }
-    uv_read_start((uv_stream_t *)&P.pipe, pipe_alloc, pipe_read);
+    uv_read_start((uv_stream_t *)&P.pipe, scratch_alloc, pipe_read);
     P.open = P.inflight;
     for (int i = 0; i < P.inflight; i++)
         pipe_queue((uint32_t)i);
@@ -296,10 +305,11 @@ static void run_cache_pipelined(const char *path, int inflight)
     uv_loop_t *loop = uv_default_loop();
     P.inflight = inflight;
     P.sent_ns = xcalloc((size_t)inflight, sizeof(*P.sent_ns));
+    chan_in_init(&P.in, 0, 0);
     uv_pipe_init(loop, &P.pipe, 0);
     uv_pipe_connect(&P.connect, &P.pipe, path, on_pipe_connected);
     uv_run(loop, UV_RUN_DEFAULT);
-    buf_free(&P.in);
+    chan_in_free(&P.in);
     buf_free(&P.out);
     free(P.sent_ns);
 }

@@ -3,7 +3,7 @@
  * (queue/clean_proto.c, as onehop-queue --clean reads its input) and the
  * router's reply parser.
  *
- * Input: a byte stream, cut into records by ipc_frame with the channel's
+ * Input: a byte stream, cut into records by channel_core's reader with the channel's
  * limit (CLEAN_RECORD_MAX), as cleaner_serve meets them; each record is
  * decoded as a request and as a reply.
  *
@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "channel_core.h"
 #include "clean_proto.h"
 #include "queue.h"
 
@@ -73,15 +74,14 @@ static void reply(const uint8_t *rec, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    size_t pos = 0;
-    for (int n = 0; n < MAX_RECORDS && pos < size; n++) {
-        size_t reclen;
-        const char *why;
-        if (ipc_frame(data + pos, size - pos, CLEAN_RECORD_MAX, &reclen, &why) != 1)
-            break;
-        request(data + pos, reclen);
-        reply(data + pos, reclen);
-        pos += reclen;
+    struct chan_in in;
+    struct chan_record rec;
+    chan_in_init(&in, CLEAN_RECORD_MAX, 0);
+    chan_in_feed(&in, data, size, NULL, 0);
+    for (int n = 0; n < MAX_RECORDS && chan_in_pop(&in, &rec) == 1; n++) {
+        request((const uint8_t *)rec.data, rec.len);
+        reply((const uint8_t *)rec.data, rec.len);
     }
+    chan_in_free(&in);
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "channel_core.h"
 #include "inject_proto.h"
 #include "inject_txn.h"
 #include "ipc.h"
@@ -68,19 +69,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct inj_txn open[OPEN_MAX];
     int used[OPEN_MAX] = {0};
-    size_t pos = 0;
-    while (pos < size) {
-        size_t reclen;
+    struct chan_in in;
+    struct chan_record rec;
+    chan_in_init(&in, INJ_RECORD_MAX, 0);
+    chan_in_feed(&in, data, size, NULL, 0);
+    while (chan_in_pop(&in, &rec) == 1) {
         const char *why;
-        if (ipc_frame(data + pos, size - pos, INJ_RECORD_MAX, &reclen, &why) != 1)
-            break;
         struct ipc_reader r;
         struct inj_request rq;
-        if (inj_request_decode(&r, data + pos, reclen, &rq, &why) == 0)
+        if (inj_request_decode(&r, rec.data, rec.len, &rq, &why) == 0)
             apply(open, used, &rq);
         ipc_close(&r);
-        pos += reclen;
     }
+    chan_in_free(&in);
     for (int i = 0; i < OPEN_MAX; i++)
         if (used[i])
             inj_txn_free(&open[i]);

@@ -5,7 +5,7 @@
  * (common/master_proto.h, what the master reads from `onehop`).
  *
  * Input: byte 0 picks the reader (even: daemon_link_decode, odd:
- * mctl_decode), the rest is framed as on the wire (ipc_frame with the
+ * mctl_decode), the rest is framed as on the wire (channel_core's reader with the
  * reader's maximum) and each whole record decoded. Besides crashes,
  * sanitizer reports and leaks, it traps when a record decoded as FAILED
  * carries more than DLINK_TEXT_MAX bytes, or when a decoded record of a
@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "channel_core.h"
 #include "daemon_link.h"
 #include "ipc.h"
 #include "master_proto.h"
@@ -46,16 +47,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     int control = data[0] & 1;
     size_t max = control ? MCTL_RECORD_MAX : DLINK_RECORD_MAX;
-    const uint8_t *p = data + 1;
-    size_t left = size - 1;
-    for (;;) {
-        size_t reclen;
-        const char *why = NULL;
-        if (ipc_frame(p, left, max, &reclen, &why) != 1)
-            break;
-        decode_one(control, p, reclen);
-        p += reclen;
-        left -= reclen;
-    }
+    struct chan_in in;
+    struct chan_record rec;
+    chan_in_init(&in, max, 0);
+    chan_in_feed(&in, data + 1, size - 1, NULL, 0);
+    while (chan_in_pop(&in, &rec) == 1)
+        decode_one(control, (const uint8_t *)rec.data, rec.len);
+    chan_in_free(&in);
     return 0;
 }

@@ -34,7 +34,8 @@ struct fake {
     uv_pipe_t peer;
     int have_peer;
     enum fake_mode mode;
-    struct buf in;
+    struct chan_in in; /* the client's requests (channel_core's framing) */
+    char scratch[4096];
     uint32_t held_id, held_type;
     int holding, listener_closed;
     unsigned requests, connections;
@@ -96,27 +97,25 @@ static void fake_peer_closed(uv_handle_t *h)
 
 static void fake_alloc(uv_handle_t *h, size_t n, uv_buf_t *b)
 {
-    buf_reserve(&fake.in, 4096);
-    *b = uv_buf_init(fake.in.s + fake.in.len, (unsigned)(fake.in.cap - fake.in.len - 1));
+    *b = uv_buf_init(fake.scratch, sizeof(fake.scratch));
 }
 
 static void fake_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
-    size_t reclen;
-    const char *why;
+    struct chan_record rec;
     if (n < 0) {
         uv_close((uv_handle_t *)st, fake_peer_closed);
         return;
     }
-    fake.in.len += (size_t)n;
-    while (ipc_frame(fake.in.s, fake.in.len, 0, &reclen, &why) == 1) {
+    assert_int_equal(chan_in_feed(&fake.in, b->base, (size_t)n, NULL, 0), 0);
+    while (chan_in_pop(&fake.in, &rec) == 1) {
         if (fake.mode == CLOSE_ON_REQUEST || (fake.mode == CLOSE_FIRST && fake.connections == 1)) {
-            buf_clear(&fake.in);
+            chan_in_free(&fake.in); /* the next connection starts afresh */
+            chan_in_init(&fake.in, 0, 0);
             uv_close((uv_handle_t *)st, fake_peer_closed);
             return;
         }
-        fake_request(&fake, fake.in.s, reclen);
-        buf_consume(&fake.in, reclen);
+        fake_request(&fake, rec.data, rec.len);
     }
 }
 
@@ -160,6 +159,7 @@ static void fake_connection(uv_stream_t *listener, int status)
 static void fake_start(enum fake_mode mode)
 {
     memset(&fake, 0, sizeof(fake));
+    chan_in_init(&fake.in, 0, 0);
     fake.loop = uv_default_loop();
     fake.mode = mode;
     unlink(sock_path);
@@ -182,7 +182,7 @@ static void fake_stop(void)
     for (int i = 0; i < 100 && (fake.have_peer || !fake.listener_closed); i++)
         uv_run(uv_default_loop(), UV_RUN_NOWAIT);
     assert_true(fake.listener_closed && !fake.have_peer);
-    buf_free(&fake.in);
+    chan_in_free(&fake.in);
     unlink(sock_path);
 }
 
