@@ -83,6 +83,8 @@ void delivery_settle(struct delivery *d, size_t i, enum rp_class cls, const char
         return;
     r->settled = 1;
     r->cls = cls;
+    if (cls == RP_OK)
+        d->delivered = 1;
     buf_sets(&r->reply, reply);
     buf_sets(&r->relay, relay);
     d->open--;

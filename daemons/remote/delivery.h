@@ -65,6 +65,8 @@ struct delivery {
     size_t tried;  /* addresses tried in this attempt */
     uint16_t port; /* of the current hop */
     int aborted;   /* the daemon stops: no result */
+    int congested; /* met a refused connection, a connect timeout or a 421 */
+    int delivered; /* a recipient was sent */
     uint64_t started_us;
     struct dnsclient_req *dreq;
     struct session *session;

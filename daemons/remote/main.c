@@ -54,6 +54,7 @@
 struct dest {
     char *key;
     uint64_t active;
+    double window; /* deliveries it may have under way (feedback below) */
 };
 
 struct list {
@@ -112,13 +113,33 @@ static struct dest *dest_find(struct remote *rm, const char *key)
     return NULL;
 }
 
-static uint64_t dest_active(struct remote *rm, const char *key)
+/* -------------------------------------- per-destination concurrency ---- *
+ *
+ * After Postfix's destination concurrency feedback (qmgr_queue.c), in the
+ * shape of TCP's congestion control (AIMD):
+ *
+ *   - a destination starts at remote_destination_concurrency (the operator's
+ *     ceiling: a destination that never complains is not slowed down);
+ *   - a delivery that met a sign of overload at the receiver -- a refused
+ *     connection, a connect timeout, or a 421 ("too many connections",
+ *     "try again later") -- halves the window (never below 1): a receiver
+ *     that turns connections away must see fewer of them at once, quickly,
+ *     or every retry adds to the storm it complains about;
+ *   - a delivery that sent a message without such a sign grows the window
+ *     by 1/window, so one whole window of successes adds one more
+ *     concurrent delivery: the window comes back slowly, probing the
+ *     receiver's real limit instead of jumping back over it.
+ *   - jobs beyond the window wait here, in order; none is failed for it.
+ * A destination is remembered while it has deliveries under way or its
+ * window is below the ceiling, so the lesson outlives its last delivery.
+ */
+
+static double dest_ceiling(const struct remote *rm)
 {
-    struct dest *x = dest_find(rm, key);
-    return x ? x->active : 0;
+    return (double)rm->conf.remote_destination_concurrency;
 }
 
-static void dest_take(struct remote *rm, const char *key)
+static struct dest *dest_get(struct remote *rm, const char *key)
 {
     struct dest *x = dest_find(rm, key);
     if (!x) {
@@ -126,16 +147,48 @@ static void dest_take(struct remote *rm, const char *key)
         x = &rm->dests[rm->ndests++];
         x->key = xstrdup(key);
         x->active = 0;
+        x->window = dest_ceiling(rm);
     }
-    x->active++;
+    return x;
 }
 
-/* A destination with nothing under way is forgotten (the list stays as
- * small as the set of destinations being delivered to). */
-static void dest_release(struct remote *rm, const char *key)
+/* Room for one more delivery to key now? */
+static int dest_has_room(struct remote *rm, const char *key)
 {
-    struct dest *x = dest_find(rm, key);
-    if (!x || --x->active > 0)
+    const struct dest *x = dest_find(rm, key);
+    double window = x ? x->window : dest_ceiling(rm);
+    if (window > dest_ceiling(rm)) /* lowered by a reload */
+        window = dest_ceiling(rm);
+    return !x || (double)x->active < (window < 1 ? 1 : window);
+}
+
+static void dest_take(struct remote *rm, const char *key)
+{
+    dest_get(rm, key)->active++;
+}
+
+static void dest_feedback(struct dest *x, const struct delivery *d, double ceiling)
+{
+    if (d->congested) {
+        x->window = x->window / 2 < 1 ? 1 : x->window / 2;
+        log_info("destination %s: concurrency window down to %.0f (%s)", x->key, x->window,
+                 "refused, timed out or 421");
+    } else if (d->delivered) {
+        x->window += 1 / (x->window < 1 ? 1 : x->window);
+        if (x->window > ceiling)
+            x->window = ceiling;
+    }
+}
+
+static void dest_release(struct remote *rm, const struct delivery *d)
+{
+    struct dest *x = dest_find(rm, d->dest);
+    if (!x)
+        return;
+    x->active--;
+    if (!d->aborted)
+        dest_feedback(x, d, dest_ceiling(rm));
+    if (x->active > 0 || x->window < dest_ceiling(rm))
         return;
     free(x->key);
     *x = rm->dests[--rm->ndests];
@@ -152,7 +205,7 @@ static size_t waiting_max(const struct remote *rm)
 static struct delivery *next_runnable(struct remote *rm)
 {
     for (struct delivery *d = rm->waiting.head; d; d = d->next)
-        if (dest_active(rm, d->dest) < rm->conf.remote_destination_concurrency)
+        if (dest_has_room(rm, d->dest))
             return d;
     return NULL;
 }
@@ -180,7 +233,7 @@ static void on_done(void *arg, struct delivery *d)
 {
     struct remote *rm = arg;
     list_remove(&rm->active, d);
-    dest_release(rm, d->dest);
+    dest_release(rm, d);
     if (!d->aborted && rm->router) {
         struct buf records = BUF_INIT;
         delivery_results(d, &records);
@@ -423,6 +476,8 @@ int main(int argc, char **argv)
     watch_signal(&rm, &rm.sighup, SIGHUP);
     daemon_link_uv_ready(rm.link);
     uv_run(rm.loop, UV_RUN_DEFAULT);
+    for (size_t i = 0; i < rm.ndests; i++)
+        free(rm.dests[i].key); /* windows remembered below their ceiling */
     free(rm.dests);
     mx_self_free(&rm.env.self);
     conf_free(&rm.conf);

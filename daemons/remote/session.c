@@ -278,6 +278,9 @@ static void session_fail(struct session *s, enum smtp_stage stage, enum smtp_eve
     if (s->ended)
         return;
     const struct d4_row *row = d4_classify(stage, event);
+    if (event == EVENT_REFUSED || event == EVENT_421 ||
+        (stage == STAGE_CONNECT && event == EVENT_TIMEOUT))
+        s->d->congested = 1; /* the receiver turns us away: per-destination feedback */
     struct buf text = BUF_INIT;
     buf_adds(&text, reason);
     if (row && row->maybe_delivered)

@@ -588,3 +588,103 @@ def test_host_next_hop_follows_a_changed_address_after_its_ttl(remote, dns, smtp
     time.sleep(2.5)
     assert r.one(hop)["bob@b.test"]["relay"].startswith("relay.test[%s]" % new.ip)
     assert len(old.received()) == 2 and len(new.wait(1)) == 1
+
+
+# ------------------------------------------- per-destination concurrency
+
+
+class CountingPeer:
+    """SMTP on 127.0.0.78 that answers every fourth connection with `421
+    too many connections` and counts the connections open at each accept."""
+
+    def __init__(self, delay=0.3):
+        import socket
+        import threading
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.open = 0
+        self.seen = []  # connections open (this one included) at each accept, in order
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.78", 0))
+        self.sock.listen(128)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        self.threads = []
+        self.accepter = threading.Thread(target=self._accept, daemon=True)
+        self.accepter.start()
+
+    def _accept(self):
+        import socket
+        import threading
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            with self.lock:
+                self.open += 1
+                self.seen.append(self.open)
+                n = len(self.seen)
+            t = threading.Thread(target=self._serve, args=(conn, n), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def _serve(self, conn, n):
+        try:
+            conn.settimeout(10)
+            if n % 4 == 0:
+                conn.sendall(b"421 4.7.0 too many connections\r\n")
+                return
+            f = conn.makefile("rb")
+            conn.sendall(b"220 counting.test\r\n")
+            while True:
+                line = f.readline()
+                if not line or line.startswith(b"QUIT"):
+                    break
+                if line.startswith(b"DATA"):
+                    conn.sendall(b"354 go\r\n")
+                    while f.readline() not in (b".\r\n", b""):
+                        pass
+                    time.sleep(self.delay)
+                    conn.sendall(b"250 2.0.0 counted\r\n")
+                elif line.startswith(b"EHLO"):
+                    conn.sendall(b"250 counting.test\r\n")
+                else:
+                    conn.sendall(b"250 ok\r\n")
+            conn.sendall(b"221 bye\r\n")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+            with self.lock:
+                self.open -= 1
+
+    def close(self):
+        self.stopping = True
+        self.accepter.join(5)
+        for t in self.threads:
+            t.join(5)
+        self.sock.close()
+
+
+def test_421_shrinks_the_destination_concurrency_and_nothing_bounces(remote):
+    peer = CountingPeer()
+    r = remote({"remote_destination_concurrency": "20", "smtp_connection_reuse_limit": "1"})
+    qid = r.inject("bob@b.test")
+    try:
+        results, done = r.drive(["%s [127.0.0.78]:%d" % (qid, peer.port)] * 40, timeout=90)
+    finally:
+        peer.close()
+    assert len(done) == 40
+    classes = [x["class"] for x in results]
+    assert "permanent" not in classes
+    assert classes.count("ok") >= 25 and classes.count("temporary") >= 1
+    assert all("421 4.7.0 too many connections" in x["reply"]
+               for x in results if x["class"] == "temporary")
+    first_burst, later = peer.seen[:20], peer.seen[25:]
+    assert max(first_burst) >= 10, peer.seen  # the ceiling of 20 at first
+    # then the window it learned (the peer counts a connection until its
+    # thread has closed it, so a finished one may still be counted)
+    assert later and max(later) <= 6, peer.seen
+    assert any("concurrency window down to 1" in l for l in r.mta.log_lines())
