@@ -303,9 +303,12 @@ void state_count(const struct state *s, struct state_counts *c)
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < s->nfiles; i++) {
         struct state_counts one;
-        if (s->files[i]->cold)
-            add_counts(c, &s->files[i]->cold_counts);
-        else {
+        if (s->files[i]->cold) {
+            const struct file_counts *x = &s->files[i]->cold_counts;
+            one = (struct state_counts){x->total,    x->incoming, x->active,
+                                        x->deferred, x->hold,     x->oldest_arrival_us};
+            add_counts(c, &one);
+        } else {
             state_count_msgs(&s->files[i]->f, &one);
             add_counts(c, &one);
         }
@@ -357,11 +360,9 @@ void state_push_due(struct state *s, int64_t when, struct file_slot *fs, struct 
     }
 }
 
-static struct due heap_pop(struct state *s)
+static void heap_sift_down(struct state *s, size_t i)
 {
-    struct due top = s->heap[0];
-    s->heap[0] = s->heap[--s->nheap];
-    for (size_t i = 0;;) {
+    for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
         if (l < s->nheap && s->heap[l].when < s->heap[m].when)
             m = l;
@@ -372,6 +373,38 @@ static struct due heap_pop(struct state *s)
         heap_swap(s, i, m);
         i = m;
     }
+}
+
+/* Drop the entries a freeze or a forgotten file made stale (the messages
+ * they point at are freed) and rebuild the heap: after a checkpoint froze
+ * files, the due index holds one entry per frozen file, not one per
+ * message it had. */
+void state_heap_compact(struct state *s)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < s->nheap; i++) {
+        struct due d = s->heap[i];
+        if (d.gen == d.fs->gen && !d.fs->forgotten) {
+            s->heap[kept++] = d;
+            continue;
+        }
+        if (--d.fs->heap_refs == 0 && d.fs->forgotten)
+            free_file(d.fs);
+    }
+    s->nheap = kept;
+    for (size_t i = kept / 2; i-- > 0;)
+        heap_sift_down(s, i);
+    if (s->heapcap > 1024 && kept < s->heapcap / 4) { /* give the memory back */
+        s->heapcap = kept * 2 > 1024 ? kept * 2 : 1024;
+        s->heap = xrealloc(s->heap, s->heapcap * sizeof(s->heap[0]));
+    }
+}
+
+static struct due heap_pop(struct state *s)
+{
+    struct due top = s->heap[0];
+    s->heap[0] = s->heap[--s->nheap];
+    heap_sift_down(s, 0);
     struct file_slot *fs = top.fs;
     fs->heap_refs--;
     if (fs->forgotten && fs->heap_refs == 0) {

@@ -39,7 +39,11 @@ int state_can_freeze(const struct state *s, const struct file_slot *fs)
 void state_freeze(struct state *s, struct file_slot *fs)
 {
     struct state_file *f = &fs->f;
-    state_count_msgs(f, &fs->cold_counts);
+    struct state_counts c;
+    state_count_msgs(f, &c);
+    fs->cold_counts =
+        (struct file_counts){(uint32_t)c.total,    (uint32_t)c.incoming, (uint32_t)c.active,
+                             (uint32_t)c.deferred, (uint32_t)c.hold,     c.oldest_arrival_us};
     fs->cold_due = -1;
     for (uint32_t i = 0; i < f->nmsg; i++) {
         int64_t when = state_msg_due(&f->msg[i]);
@@ -192,6 +196,7 @@ void state_freeze_beyond_window(struct state *s)
             state_freeze(s, r[i].fs);
     }
     free(r);
+    state_heap_compact(s);
     s->hot_after_checkpoint = s->hot_rcpts;
 }
 

@@ -9,25 +9,38 @@
 #include "state.h"
 #include "state_record.h"
 
-struct file_slot { /* a state_file and what only the state side sees */
+/* A frozen file's counts (state_counts, in 32 bits: a file holds at most
+ * QUEUE_FILE_MSGS_MAX messages). */
+struct file_counts {
+    uint32_t total, incoming, active, deferred, hold;
+    uint64_t oldest_arrival_us;
+};
+
+/* Where a file's records lie in a checkpoint. */
+struct cp_place {
+    uint64_t off; /* 0: none */
+    uint32_t len, nrec;
+};
+
+/* A state_file and what only the state side sees: one per file the state
+ * knows, frozen or not, so it is kept small (about 120 bytes). */
+struct file_slot {
     struct state_file f;
     unsigned heap_refs; /* due-index entries pointing at it or its messages */
     unsigned seen;      /* the last learning pass that listed it */
-    int forgotten;      /* no longer known; freed when heap_refs is 0 */
+    unsigned gen;       /* freezes so far: tells stale due entries */
+    unsigned creq_refs; /* cleaner requests pending for it or its messages */
+    uint8_t forgotten;  /* no longer known; freed when heap_refs is 0 */
     /* The active window (state_cold.c): a frozen file has f.msg NULL; its
      * state is its records (T, then K) in the current checkpoint. */
-    int cold;
-    int lent;        /* thawed by a look-up (state_file_find): a reader's */
-    unsigned gen;    /* freezes so far: tells stale due entries */
-    int dirty;       /* changed since the checkpoint: its records there are old */
+    uint8_t cold;
+    uint8_t lent;    /* thawed by a look-up (state_file_find): a reader's */
+    uint8_t dirty;   /* changed since the checkpoint: its records there are old */
+    uint32_t rcpts;  /* its recipients (frozen or not) */
     uint64_t cp_off; /* its records in the current checkpoint; 0: none */
     uint32_t cp_len, cp_nrec;
-    uint64_t new_off; /* the same in the checkpoint being written */
-    uint32_t new_len, new_nrec;
-    unsigned creq_refs;              /* cleaner requests pending for it or its messages */
-    int64_t cold_due;                /* frozen: its earliest due time, -1 none */
-    struct state_counts cold_counts; /* frozen: its messages as counted */
-    uint32_t rcpts;                  /* its recipients (frozen or not) */
+    int64_t cold_due;               /* frozen: its earliest due time, -1 none */
+    struct file_counts cold_counts; /* frozen: its messages as counted */
 };
 
 struct due {
@@ -74,6 +87,8 @@ void state_need_clean(struct state *s, int kind, const char *id, const char *why
 /* After a change to a file: ask for finished messages' space or its removal. */
 void state_ensure_clean_needs(struct state *s, struct state_file *f);
 struct state_file *state_file_find(const struct state *s, const char *fid);
+/* Drop the due index's stale entries (after freezing). */
+void state_heap_compact(struct state *s);
 /* Push every message of every file into the due index (after the replay). */
 void state_index_all(struct state *s);
 /* The replay callback of sj_open. */

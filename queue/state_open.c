@@ -248,6 +248,7 @@ long state_learn_files(struct state *s)
 struct snapshot_ctx {
     struct state *s;
     uint64_t bytes;
+    struct cp_place *places; /* per file (s->files order): where its records land */
 };
 
 static void snapshot_add(struct snapshot_ctx *c, struct sj_snapshot *snap, unsigned type,
@@ -258,12 +259,13 @@ static void snapshot_add(struct snapshot_ctx *c, struct sj_snapshot *snap, unsig
 }
 
 /* A file's records, contiguous (a frozen file's are copied from the old
- * checkpoint); where they land is noted for the new one. */
-static int snapshot_file(struct snapshot_ctx *c, struct sj_snapshot *snap, struct file_slot *fs)
+ * checkpoint); where they land is noted in *to for the new one. */
+static int snapshot_file(struct snapshot_ctx *c, struct sj_snapshot *snap, struct file_slot *fs,
+                         struct cp_place *to)
 {
     struct state_file *f = &fs->f;
     struct buf p = BUF_INIT;
-    fs->new_off = sj_snapshot_offset(snap);
+    to->off = sj_snapshot_offset(snap);
     if (fs->cold) {
         if (sj_checkpoint_read(c->s->j, fs->cp_off, fs->cp_len, &p) != 0) {
             buf_free(&p);
@@ -271,23 +273,23 @@ static int snapshot_file(struct snapshot_ctx *c, struct sj_snapshot *snap, struc
         }
         sj_snapshot_add_raw(snap, p.s, p.len, fs->cp_nrec);
         c->bytes += p.len;
-        fs->new_len = fs->cp_len;
-        fs->new_nrec = fs->cp_nrec;
+        to->len = fs->cp_len;
+        to->nrec = fs->cp_nrec;
         buf_free(&p);
         return 0;
     }
     put_file_record(&p, f);
     snapshot_add(c, snap, SREC_FILE, &p);
-    fs->new_nrec = 1;
+    to->nrec = 1;
     for (uint32_t i = 0; i < f->nmsg; i++) {
         if (!msg_has_state(&f->msg[i]))
             continue;
         buf_clear(&p);
         put_message_fitting(&p, &f->msg[i]);
         snapshot_add(c, snap, SREC_MESSAGE, &p);
-        fs->new_nrec++;
+        to->nrec++;
     }
-    fs->new_len = (uint32_t)(sj_snapshot_offset(snap) - fs->new_off);
+    to->len = (uint32_t)(sj_snapshot_offset(snap) - to->off);
     buf_free(&p);
     return 0;
 }
@@ -299,7 +301,7 @@ static int snapshot_all(void *arg, struct sj_snapshot *snap)
     struct state *s = c->s;
     struct buf p = BUF_INIT;
     for (size_t i = 0; i < s->nfiles; i++)
-        if (snapshot_file(c, snap, s->files[i]) != 0) {
+        if (snapshot_file(c, snap, s->files[i], &c->places[i]) != 0) {
             buf_free(&p);
             return -1;
         }
@@ -323,17 +325,20 @@ int state_maybe_checkpoint(struct state *s, int force)
         limit = CHECKPOINT_MIN_BYTES;
     if (!force && sj_journal_bytes(s->j) < limit && !state_window_exceeded(s))
         return 0;
-    struct snapshot_ctx c = {s, 0};
-    if (sj_checkpoint(s->j, snapshot_all, &c) != 0)
+    struct snapshot_ctx c = {s, 0, xcalloc(s->nfiles + 1, sizeof(struct cp_place))};
+    if (sj_checkpoint(s->j, snapshot_all, &c) != 0) {
+        free(c.places); /* the old checkpoint still holds every frozen file */
         return -1;
+    }
     s->checkpoint_bytes = c.bytes;
     for (size_t i = 0; i < s->nfiles; i++) { /* the new checkpoint describes every file */
         struct file_slot *fs = s->files[i];
-        fs->cp_off = fs->new_off;
-        fs->cp_len = fs->new_len;
-        fs->cp_nrec = fs->new_nrec;
+        fs->cp_off = c.places[i].off;
+        fs->cp_len = c.places[i].len;
+        fs->cp_nrec = c.places[i].nrec;
         fs->dirty = 0;
     }
+    free(c.places);
     state_freeze_beyond_window(s);
     return 1;
 }
