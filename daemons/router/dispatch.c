@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -99,11 +100,21 @@ static void hold_status(struct dispatch *d, struct inflight *f, uint32_t k, cons
     router_hold_line(d->r, f->seq, buf_steal(&line));
 }
 
+/* The clock rounded up to the next second: next tries are whole seconds,
+ * and an interval counted from the rounded-down second would come up to a
+ * second early (shorter than retry_min). */
+static int64_t now_ceil(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec + (ts.tv_nsec > 0);
+}
+
 static void record_deferred(struct dispatch *d, struct inflight *f, uint32_t k, int64_t now,
                             const char *reason)
 {
     struct retry_policy p = policy(d->r);
-    int64_t next = retry_next_try(&p, f->m->rcpt[k].attempts + 1, now, f->arrival);
+    int64_t next = retry_next_try(&p, f->m->rcpt[k].attempts + 1, now_ceil(), f->arrival);
     note(f, state_deferred(d->r->s, f->id, k, now, next, reason), "deferral");
 }
 
@@ -155,8 +166,9 @@ static void settle_later(struct dispatch *d, struct inflight *f)
     d->settling = f;
 }
 
-void dispatch_settle(struct dispatch *d)
+int dispatch_settle(struct dispatch *d)
 {
+    int settled = 0;
     uint64_t durable = state_durable(d->r->s);
     for (struct inflight **p = &d->settling; *p;) {
         struct inflight *f = *p;
@@ -167,7 +179,9 @@ void dispatch_settle(struct dispatch *d)
         *p = f->next;
         state_dispatch_done(d->r->s, f->id);
         inflight_free(f);
+        settled = 1;
     }
+    return settled;
 }
 
 /* --------------------------------------------------------------- jobs ---- */

@@ -38,8 +38,9 @@ struct dispatch *dispatch_open(struct router *r);
  * state_next_due gives it (0: nothing waits). Returns 1 if it recorded or
  * sent anything. */
 int dispatch_due(struct dispatch *d, int64_t now, int64_t *next_wakeup);
-/* After a flush: end the dispatches whose outcomes are durable. */
-void dispatch_settle(struct dispatch *d);
+/* After a flush: end the dispatches whose outcomes are durable (their
+ * messages are indexed again: due now or later). 1 if any ended. */
+int dispatch_settle(struct dispatch *d);
 /* Jobs in flight (logs). */
 unsigned dispatch_in_flight(const struct dispatch *d);
 void dispatch_close(struct dispatch *d);

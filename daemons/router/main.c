@@ -7,8 +7,9 @@
  * One libuv loop. Started by the master (daemon_link_uv.h) under the
  * router account, with the cleaner's channel in ONEHOP_CHANNEL_CLEANER and
  * the remote's in ONEHOP_CHANNEL_REMOTE. At start it opens the queue and
- * its state side as the owner (queue/state.h: state/lock for its life),
- * asks the cleaner for RECOVER, then learns the queue and says READY. New
+ * asks the cleaner for RECOVER, then opens the queue and its state side as
+ * the owner (queue/state.h: state/lock for its life), learns the queue and
+ * says READY. New
  * mail is learned when the trigger FIFO (run_dir/queue.trigger) is pulled,
  * by a safety scan every SCAN_INTERVAL_MS, and at the start. Each loop
  * iteration ends in router_pump(): learn, hand out what is due
@@ -130,7 +131,7 @@ static void router_pump(struct router *r)
         if (state_flush(r->s) != 0)
             router_state_fail("flush");
         release_held(r);
-        dispatch_settle(r->dispatch);
+        busy |= dispatch_settle(r->dispatch); /* due again: the next round's wake-up */
         cleaner_link_send(r->cleaner);
         if (state_maybe_checkpoint(r->s, 0) < 0)
             log_warn("state: checkpoint failed: %s (the journal goes on)", strerror(errno));
@@ -200,13 +201,30 @@ static void watch_trigger(struct router *r)
     uv_poll_start(&trigger_poll, UV_READABLE, on_trigger);
 }
 
+/* After the cleaner's RECOVER: the cleaner made the queue's layout if it was
+ * missing (a first start), so the queue opens now. */
+static void open_queue(struct router *r)
+{
+    const char *why = NULL;
+    if (queue_open(&r->q, r->conf.queue_dir, QUEUE_OPEN_READER, &why) != 0)
+        log_die(1, "queue %s: %s: %s", r->conf.queue_dir, why ? why : "cannot open",
+                strerror(errno));
+    if (state_open(&r->s, r->q, 0, NULL, &why) != 0)
+        log_die(1, "state of %s: %s: %s", r->conf.queue_dir,
+                errno == EWOULDBLOCK ? "another router holds state/lock"
+                : why                ? why
+                                     : "cannot open",
+                strerror(errno));
+    state_set_active_limit(r->s, r->conf.queue_active_limit);
+}
+
 void router_recovered(struct router *r)
 {
     if (r->started || r->stopping)
         return;
+    open_queue(r);
     r->learn_asked = 1;
-    if (learn(r) < 0)
-        return;
+    learn(r);
     r->started = 1;
     watch_trigger(r);
     start_timer(r, &scan_timer, on_scan_timer, SCAN_INTERVAL_MS);
@@ -233,7 +251,7 @@ void router_stop(struct router *r, const char *why)
     r->stopping = 1;
     log_info("stopping (%s): %u jobs in flight are left for the next start", why,
              dispatch_in_flight(r->dispatch));
-    if (state_flush(r->s) == 0)
+    if (r->s && state_flush(r->s) == 0)
         release_held(r);
     daemon_link_uv_close(r->link);
     r->link = NULL;
@@ -283,7 +301,8 @@ static void reload(struct router *r)
     r->conf = fresh;
     r->routing = rt;
     r->routing.conf = &r->conf; /* the routing borrows the configuration it was loaded from */
-    state_set_active_limit(r->s, r->conf.queue_active_limit);
+    if (r->s)
+        state_set_active_limit(r->s, r->conf.queue_active_limit);
     diag_free(&dg);
     log_info("reloaded: configuration, routes, sites and aliases");
     router_pump(r);
@@ -340,27 +359,6 @@ struct channel *router_channel(struct router *r, const char *env, const struct c
     return ch;
 }
 
-static void open_queue(struct router *r)
-{
-    const char *why = NULL;
-    struct diag dg = DIAG_INIT;
-    if (routing_load(&r->routing, &r->conf, &dg) < 0) {
-        diag_log(&dg);
-        log_die(1, "routes, sites or aliases have mistakes (see onehop check)");
-    }
-    diag_free(&dg);
-    if (queue_open(&r->q, r->conf.queue_dir, QUEUE_OPEN_READER, &why) != 0)
-        log_die(1, "queue %s: %s: %s", r->conf.queue_dir, why ? why : "cannot open",
-                strerror(errno));
-    if (state_open(&r->s, r->q, 0, NULL, &why) != 0)
-        log_die(1, "state of %s: %s: %s", r->conf.queue_dir,
-                errno == EWOULDBLOCK ? "another router holds state/lock"
-                : why                ? why
-                                     : "cannot open",
-                strerror(errno));
-    state_set_active_limit(r->s, r->conf.queue_active_limit);
-}
-
 int main(int argc, char **argv)
 {
     struct router *r = &the_router;
@@ -370,7 +368,12 @@ int main(int argc, char **argv)
     r->loop = uv_default_loop();
     r->supervised = getenv(DAEMON_LINK_ENV) != NULL;
     r->link = daemon_link_uv_start(r->loop, on_master_reload, on_master_stop, r);
-    open_queue(r);
+    struct diag dg = DIAG_INIT;
+    if (routing_load(&r->routing, &r->conf, &dg) < 0) {
+        diag_log(&dg);
+        log_die(1, "routes, sites or aliases have mistakes (see onehop check)");
+    }
+    diag_free(&dg);
     r->dispatch = dispatch_open(r);
     r->cleaner = cleaner_link_open(r);
     uv_check_init(r->loop, &pump_check);

@@ -91,3 +91,134 @@ def test_route_literal_delivered_queue_emptied(onehop, master_bin, smtp_peers):
     mta.wait_log(r"onehop/router\[\d+\]: %s: removed" % qid, timeout=20)
     wait_queue_empty(mta)
     assert mta.qstat()["total"] == 0
+
+
+# ---------------------------------------------------------- retries (D8)
+
+
+def test_451_twice_then_250_deferred_then_sent_with_backoff(onehop, master_bin, smtp_peers):
+    rcpt_times = []
+
+    def rcpt(ctx):
+        rcpt_times.append(time.monotonic())
+        return "451 4.3.0 try again later" if len(rcpt_times) <= 2 else None
+
+    peer = smtp_peers.start("slow.b.test", rcpt=rcpt)
+    mta = instance(onehop, master_bin, routes="b.test [%s]:%d" % (peer.ip, smtp_peers.port),
+                   retry_min="1s", retry_max="2s")
+    mta.start()
+    send(mta, ["bob@b.test"], "tok-retry-1")
+    (msg,) = peer.wait(1, timeout=30)
+    assert b"body of tok-retry-1" in msg.data
+    (qid,) = queue_ids(mta)
+    mta.wait_delivery("bob@b.test", "sent", timeout=10)
+    statuses = [l.status for l in mta.deliveries(to="bob@b.test")]
+    assert statuses == ["deferred", "deferred", "sent"], mta.log_tail()
+    deferred = mta.deliveries(to="bob@b.test", status="deferred")
+    assert all(l.qid == qid and "451 4.3.0 try again later" in l.reason for l in deferred)
+    assert len(rcpt_times) == 3
+    first, second = rcpt_times[1] - rcpt_times[0], rcpt_times[2] - rcpt_times[1]
+    # back-off: retry_min after the first failure, doubled (= retry_max) after the second;
+    # next tries are whole seconds counted from the next second (so never early), and the
+    # session takes its time to reach RCPT: up to 1.5 s late
+    assert 1.0 - 0.05 <= first <= 1.0 + 1.5, rcpt_times
+    assert 2.0 - 0.05 <= second <= 2.0 + 1.5, rcpt_times
+    mta.wait_log(r"onehop/router\[\d+\]: %s: removed" % qid, timeout=10)
+    wait_queue_empty(mta)
+
+
+# ------------------------------------------------------- bounces (D4 a)
+
+
+def test_550_rcpt_bounced_and_recorded_beside_a_deferred_one(onehop, master_bin, smtp_peers):
+    peer = smtp_peers.start("strict.b.test", rcpt={"nobody@b.test": "550 5.1.1 no such user",
+                                                   "later@b.test": "451 4.2.0 mailbox busy"})
+    mta = instance(onehop, master_bin, routes="b.test [%s]:%d" % (peer.ip, smtp_peers.port),
+                   retry_min="60s", retry_max="120s")
+    mta.start()
+    send(mta, ["nobody@b.test", "later@b.test"], "tok-bounce-1")
+    (qid,) = queue_ids(mta)
+    (bounced,) = mta.wait_delivery("nobody@b.test", "bounced", timeout=20)
+    assert bounced.qid == qid and "550 5.1.1 no such user" in bounced.reason
+    mta.wait_delivery("later@b.test", "deferred", timeout=20)
+    # one transaction carried both recipients (D7)
+    rcpts = [arg for _, cmd, arg in peer.commands if cmd == "RCPT"]
+    assert len(rcpts) == 2 and peer.connections == 1, peer.commands
+
+    def recorded():
+        show = mta.queue_show(qid)
+        states = {r["address"]: r for r in show["recipients"]}
+        return states if states["later@b.test"]["state"] == "deferred" else None
+    wait_until(recorded, 10, "both outcomes recorded", mta)
+    states = recorded()
+    assert states["nobody@b.test"]["state"] == "bounced"
+    assert "550 5.1.1 no such user" in states["nobody@b.test"]["reason"]
+    assert "451 4.2.0 mailbox busy" in states["later@b.test"]["reason"]
+    assert "[%s]:%d" % (peer.ip, smtp_peers.port) in states["later@b.test"]["route"]
+    assert peer.received() == []
+
+
+# ----------------------------------------------------------- local (not built)
+
+
+def test_local_recipient_deferred_never_dropped(onehop, master_bin, smtp_peers):
+    mta = instance(onehop, master_bin, retry_min="60s", retry_max="120s")
+    mta.start()
+    send(mta, ["carol@local.test"], "tok-local-1")
+    (qid,) = queue_ids(mta)
+    (line,) = mta.wait_delivery("carol@local.test", "deferred", timeout=20)
+    assert line.service == "router" and line.qid == qid
+    assert "local delivery is not built yet" in line.reason
+    (r,) = mta.queue_show(qid)["recipients"]
+    assert r["state"] == "deferred" and "local delivery is not built yet" in r["reason"]
+    assert queue_files(mta), "the message must stay queued"
+
+
+# ------------------------------------------------------ MX through the dnscache
+
+
+def test_mx_delivery_through_the_dnscache(onehop, master_bin, smtp_peers, dns):
+    peer = smtp_peers.start("mx.c.test")
+    host = dns.mx_to("c.test", peer.ip)
+    mta = instance(onehop, master_bin)
+    mta.start()
+    send(mta, ["carol@c.test"], "tok-mx-1")
+    (msg,) = peer.wait(1, timeout=20)
+    assert msg.rcpt_tos == ["carol@c.test"] and b"body of tok-mx-1" in msg.data
+    (sent,) = mta.wait_delivery("carol@c.test", "sent", timeout=20)
+    assert sent.fields["relay"] == "%s[%s]:%d" % (host, peer.ip, smtp_peers.port)
+    assert dns.count("c.test", "MX") >= 1
+    mta.wait_log(r"onehop/router\[\d+\]: %s: removed" % sent.qid, timeout=10)
+    wait_queue_empty(mta)
+
+
+# ------------------------------------------------- kill -9 of the router
+
+
+def test_router_killed_during_50_deliveries_loses_nothing(onehop, master_bin, smtp_peers):
+    count = 50
+    peer = smtp_peers.start("sink.b.test", data=lambda ctx: None)
+    mta = instance(onehop, master_bin, routes="b.test [%s]:%d" % (peer.ip, smtp_peers.port))
+    mta.start()
+    tokens = ["tok-kill-%03d" % i for i in range(count)]
+    old = router_pid(mta)
+    killed = False
+    for i, token in enumerate(tokens):
+        send(mta, ["bob@b.test"], token)
+        if i == count // 3 and not killed:
+            os.kill(old, signal.SIGKILL)
+            killed = True
+            at_kill = len(peer.received())
+
+    def seen():
+        return {t for m in peer.received() for t in tokens if t.encode() in m.data}
+    assert at_kill < count  # killed while mail was still on its way
+    wait_until(lambda: len(seen()) == count, 60, "every token at the peer", mta)
+    mta.wait_log(r"router \(pid %d\) was killed by signal 9" % old, timeout=5)
+    assert router_pid(mta) != old
+    wait_queue_empty(mta, timeout=30)
+    received = [t for m in peer.received() for t in tokens if t.encode() in m.data]
+    duplicates = len(received) - count
+    print("kill -9 during %d deliveries: %d received, %d duplicates" %
+          (count, len(received), duplicates))
+    assert sorted(set(received)) == tokens
