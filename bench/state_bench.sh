@@ -41,20 +41,39 @@ if command -v strace >/dev/null; then
 fi
 
 peak() { sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$1"; }
+first_due() { sed -n 's/.*first_due=\([0-9.]*\).*/\1/p' "$1"; }
+median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+
+# One start under /usr/bin/time -v: "first_due_seconds peak_kB".
+start_once() {
+    /usr/bin/time -v "$bench" startup "$1" $2 > "$work/out" 2> "$work/time"
+    grep -h "recipients_in_memory" "$work/out" "$work/time" | head -n 1 >&2 || true
+    echo "$(first_due "$work/out") $(peak "$work/time")"
+}
 
 for n in $sizes; do
-    echo "== (b) start-up with $n queued messages"
+    echo "== (b) start-up with $n queued messages (3 runs of each start; medians)"
     conf="$work/conf$n"
     /usr/bin/python3 -c "import sys; sys.path.insert(0, '$top/tests/integration'); \
 import injproto; injproto.make_config('$conf')"
     /usr/bin/python3 "$top/bench/server_driver.py" "$queue_bin" "$conf" "$n" 20 500
     "$bench" take-all "$conf/queue"
     echo "queue on disk: $(du -sh "$conf/queue" | cut -f1), files: $(find "$conf/queue/active" -type f | wc -l)"
-    /usr/bin/time -v "$bench" startup "$conf/queue" checkpoint 2> "$work/time1"
-    echo "first start (learns every file): peak RSS $(peak "$work/time1") kB"
-    sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
-    /usr/bin/time -v "$bench" startup "$conf/queue" 2> "$work/time2"
-    echo "second start (replays the checkpoint, cold page cache): peak RSS $(peak "$work/time2") kB"
+    for kind in first second; do
+        times=""; peaks=""
+        for run in 1 2 3; do
+            if [ $kind = first ]; then
+                rm -rf "$conf/queue/state"   # knows nothing: learns every file
+                set -- $(start_once "$conf/queue" checkpoint)
+            else
+                sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
+                set -- $(start_once "$conf/queue" "")   # replays the checkpoint
+            fi
+            echo "$kind start, run $run: first due after $1 s, peak RSS $2 kB"
+            times="$times $1"; peaks="$peaks $2"
+        done
+        echo "$kind start: median first due $(median3 $times) s, median peak RSS $(median3 $peaks) kB"
+    done
     echo "state/ on disk: $(du -sh "$conf/queue/state" | cut -f1)"
     rm -rf "$conf"
 done
