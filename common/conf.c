@@ -159,6 +159,7 @@ static const struct conf_key keys[] = {
     NUM(queue_active_limit, CT_UINT, "20000", 1, 100000000),
     NUM(remote_concurrency, CT_UINT, "100", 1, 100000),
     NUM(remote_destination_concurrency, CT_UINT, "20", 1, 100000),
+    NUM(remote_destination_rate, CT_UINT, "0", 0, 100000),
     NUM(local_concurrency, CT_UINT, "10", 1, 100000),
     NUM(message_size_limit, CT_SIZE, "52428800", 1, 1ULL << 40),
     NUM(smtpd_max_recipients, CT_UINT, "1000", 1, 1000000),

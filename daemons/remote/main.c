@@ -54,7 +54,8 @@
 struct dest {
     char *key;
     uint64_t active;
-    double window; /* deliveries it may have under way (feedback below) */
+    double window;    /* deliveries it may have under way (feedback below) */
+    uint64_t next_ms; /* remote_destination_rate: the next start allowed (loop time) */
 };
 
 struct list {
@@ -70,6 +71,7 @@ struct remote {
     struct channel *router;
     struct daemon_link_uv *link;
     uv_signal_t sigterm, sigint, sighup;
+    uv_timer_t rate_timer; /* wakes the scheduler when a rate allows the next start */
     struct list waiting, active;
     struct dest *dests;
     size_t ndests, dests_cap;
@@ -148,14 +150,25 @@ static struct dest *dest_get(struct remote *rm, const char *key)
         x->key = xstrdup(key);
         x->active = 0;
         x->window = dest_ceiling(rm);
+        x->next_ms = 0;
     }
     return x;
+}
+
+/* remote_destination_rate (SPEC 3): starts evenly spaced, 1000/rate ms
+ * apart, so that a receiver sees a steady trickle and never a burst. */
+static uint64_t rate_interval_ms(const struct remote *rm)
+{
+    uint64_t rate = rm->conf.remote_destination_rate;
+    return rate ? (1000 + rate - 1) / rate : 0;
 }
 
 /* Room for one more delivery to key now? */
 static int dest_has_room(struct remote *rm, const char *key)
 {
     const struct dest *x = dest_find(rm, key);
+    if (x && rate_interval_ms(rm) && x->next_ms > uv_now(rm->loop))
+        return 0;
     double window = x ? x->window : dest_ceiling(rm);
     if (window > dest_ceiling(rm)) /* lowered by a reload */
         window = dest_ceiling(rm);
@@ -164,7 +177,10 @@ static int dest_has_room(struct remote *rm, const char *key)
 
 static void dest_take(struct remote *rm, const char *key)
 {
-    dest_get(rm, key)->active++;
+    struct dest *x = dest_get(rm, key);
+    uint64_t now = uv_now(rm->loop);
+    x->active++;
+    x->next_ms = (x->next_ms > now ? x->next_ms : now) + rate_interval_ms(rm);
 }
 
 static void dest_feedback(struct dest *x, const struct delivery *d, double ceiling)
@@ -188,8 +204,8 @@ static void dest_release(struct remote *rm, const struct delivery *d)
     x->active--;
     if (!d->aborted)
         dest_feedback(x, d, dest_ceiling(rm));
-    if (x->active > 0 || x->window < dest_ceiling(rm))
-        return;
+    if (x->active > 0 || x->window < dest_ceiling(rm) || x->next_ms > uv_now(rm->loop))
+        return; /* still under way, or a lesson or a rate to remember */
     free(x->key);
     *x = rm->dests[--rm->ndests];
 }
@@ -210,6 +226,28 @@ static struct delivery *next_runnable(struct remote *rm)
     return NULL;
 }
 
+static void schedule(struct remote *rm);
+
+static void on_rate_timer(uv_timer_t *t)
+{
+    schedule(t->data);
+}
+
+/* Jobs held back only by a rate: wake up when the earliest may start. */
+static void wake_for_rate(struct remote *rm)
+{
+    uint64_t now = uv_now(rm->loop), first = 0;
+    if (!rate_interval_ms(rm) || rm->active.n >= rm->conf.remote_concurrency)
+        return;
+    for (struct delivery *d = rm->waiting.head; d; d = d->next) {
+        const struct dest *x = dest_find(rm, d->dest);
+        if (x && x->next_ms > now && (!first || x->next_ms < first))
+            first = x->next_ms;
+    }
+    if (first)
+        uv_timer_start(&rm->rate_timer, on_rate_timer, first - now, 0);
+}
+
 static void schedule(struct remote *rm)
 {
     if (rm->scheduling || rm->stopping)
@@ -223,6 +261,7 @@ static void schedule(struct remote *rm)
         delivery_start(d); /* may finish at once (on_done) */
     }
     rm->scheduling = 0;
+    wake_for_rate(rm);
     if (rm->paused && rm->waiting.n < waiting_max(rm) && rm->router) {
         rm->paused = 0;
         channel_resume_reading(rm->router);
@@ -370,6 +409,7 @@ static void stop(struct remote *rm, const char *why)
     session_close_idle(&rm->env);
     dnsclient_free(rm->env.dns);
     rm->env.dns = NULL;
+    uv_close((uv_handle_t *)&rm->rate_timer, NULL);
     uv_close((uv_handle_t *)&rm->sigterm, NULL);
     uv_close((uv_handle_t *)&rm->sigint, NULL);
     uv_close((uv_handle_t *)&rm->sighup, NULL);
@@ -444,6 +484,8 @@ static void start(struct remote *rm)
     struct channel_opts opts = {"router", RP_RECORD_MAX, 1, 0, 0, 0};
     struct buf err = BUF_INIT, path = BUF_INIT;
     rm->env.loop = rm->loop;
+    uv_timer_init(rm->loop, &rm->rate_timer);
+    rm->rate_timer.data = rm;
     rm->env.conf = &rm->conf;
     mx_self_from_conf(&rm->env.self, &rm->conf);
     mx_rng_init(&rm->env.rng, 0);

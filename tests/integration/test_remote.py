@@ -688,3 +688,25 @@ def test_421_shrinks_the_destination_concurrency_and_nothing_bounces(remote):
     # thread has closed it, so a finished one may still be counted)
     assert later and max(later) <= 6, peer.seen
     assert any("concurrency window down to 1" in l for l in r.mta.log_lines())
+
+
+def test_destination_rate_spaces_messages_evenly(remote, smtp_peers):
+    peer = smtp_peers.start("rated")
+    hop = "[%s]:%d" % (peer.ip, smtp_peers.port)
+    r = remote({"remote_destination_rate": "4"})  # one start every 250 ms
+    qid = r.inject("bob@b.test")
+    t0 = time.monotonic()
+    results, done = r.drive(["%s %s" % (qid, hop)] * 8)
+    took = time.monotonic() - t0
+    assert len(done) == 8 and all(x["class"] == "ok" for x in results)
+    times = sorted(m.time for m in peer.wait(8))
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert min(gaps) >= 0.15, gaps  # no burst
+    assert took >= 7 * 0.25 - 0.05, took
+    # another destination is not held back by this one's rate
+    other = smtp_peers.start("other")
+    results, done = r.drive(["%s %s" % (qid, hop)] * 4 +
+                            ["%s [%s]:%d" % (qid, other.ip, smtp_peers.port)] * 4)
+    assert len(done) == 8
+    times = sorted(m.time for m in other.wait(4))
+    assert times[-1] - times[0] < 7 * 0.25, times
