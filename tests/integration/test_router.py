@@ -222,3 +222,25 @@ def test_router_killed_during_50_deliveries_loses_nothing(onehop, master_bin, sm
     print("kill -9 during %d deliveries: %d received, %d duplicates" %
           (count, len(received), duplicates))
     assert sorted(set(received)) == tokens
+
+
+# ------------------------------------------------------------ batching (D7)
+
+
+def test_60_recipients_go_as_jobs_of_50_and_10_per_next_hop(onehop, master_bin, smtp_peers):
+    b = smtp_peers.start("batch.b.test")
+    c = smtp_peers.start("batch.c.test")
+    mta = instance(onehop, master_bin, routes="b.test [%s]:%d\nc.test [%s]:%d" %
+                   (b.ip, smtp_peers.port, c.ip, smtp_peers.port))
+    mta.start()
+    rcpts = ["u%02d@b.test" % i for i in range(60)] + ["v1@c.test", "v2@c.test"]
+    send(mta, rcpts, "tok-batch-1")
+    got_b = b.wait(2, timeout=30)
+    (got_c,) = c.wait(1, timeout=30)
+    assert sorted(len(m.rcpt_tos) for m in got_b) == [10, 50]
+    assert sorted(r for m in got_b for r in m.rcpt_tos) == sorted(rcpts[:60])
+    assert sorted(got_c.rcpt_tos) == ["v1@c.test", "v2@c.test"]
+    (qid,) = queue_ids(mta)
+    wait_until(lambda: len(mta.deliveries(status="sent")) == 62, 20, "62 sent lines", mta)
+    mta.wait_log(r"onehop/router\[\d+\]: %s: removed" % qid, timeout=10)
+    wait_queue_empty(mta)
