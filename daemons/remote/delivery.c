@@ -154,6 +154,13 @@ static void next_target(struct delivery *d)
         finish(d);
         return;
     }
+    if (d->retry_clear) { /* the same address once more, not counted again */
+        d->retry_clear = 0;
+        d->clear_text = 1;
+        d->session = session_start(d, &d->targets[d->next_target - 1]);
+        return;
+    }
+    d->clear_text = 0;
     if (d->next_target < d->ntargets && d->tried < d->env->conf->smtp_max_addresses) {
         d->tried++;
         d->session = session_start(d, &d->targets[d->next_target++]);
@@ -289,13 +296,6 @@ static void next_hop(struct delivery *d)
 
 void delivery_start(struct delivery *d)
 {
-    if (d->env->conf->smtp_tls == SMTP_TLS_ENCRYPT) {
-        note_open(d, RP_TEMP,
-                  "4.7.4 smtp_tls = encrypt requires STARTTLS, which this onehop-remote "
-                  "does not speak yet");
-        finish(d);
-        return;
-    }
     next_hop(d);
 }
 
@@ -322,7 +322,7 @@ void delivery_results(struct delivery *d, struct buf *records)
                                 r->cls,
                                 r->reply.s ? r->reply.s : "",
                                 r->relay.len ? r->relay.s : "none",
-                                "none",
+                                r->tls.len ? r->tls.s : "none",
                                 delay_ms};
         rp_put_result(records, &res);
     }
@@ -336,6 +336,7 @@ void delivery_free(struct delivery *d)
     for (size_t i = 0; i < d->job.nrcpt; i++) {
         buf_free(&d->rcpt[i].reply);
         buf_free(&d->rcpt[i].relay);
+        buf_free(&d->rcpt[i].tls);
     }
     free(d->rcpt);
     mx_targets_free(d->targets, d->ntargets);

@@ -45,6 +45,7 @@ struct rcpt_state {
     struct buf relay;  /* host[ip]:port of that outcome, "" = none */
     int in_txn;        /* RCPT accepted in the transaction under way */
     unsigned conn_use; /* sent: the transactions its connection had carried (D7) */
+    struct buf tls;    /* sent: the TLS state of its connection ("" = none) */
 };
 
 /* Called once per delivery when every recipient has its result; the
@@ -62,11 +63,13 @@ struct delivery {
     size_t hop;                /* next hops done */
     struct mx_target *targets; /* of the current hop */
     size_t ntargets, next_target;
-    size_t tried;  /* addresses tried in this attempt */
-    uint16_t port; /* of the current hop */
-    int aborted;   /* the daemon stops: no result */
-    int congested; /* met a refused connection, a connect timeout or a 421 */
-    int delivered; /* a recipient was sent */
+    size_t tried;    /* addresses tried in this attempt */
+    uint16_t port;   /* of the current hop */
+    int aborted;     /* the daemon stops: no result */
+    int congested;   /* met a refused connection, a connect timeout or a 421 */
+    int retry_clear; /* smtp_tls = may: the handshake failed, try that address in clear */
+    int clear_text;  /* the session under way is that retry */
+    int delivered;   /* a recipient was sent */
     uint64_t started_us;
     struct dnsclient_req *dreq;
     struct session *session;

@@ -14,5 +14,6 @@ onehop-remote_SRCS = \
 	daemons/remote/main.c \
 	daemons/remote/delivery.c \
 	daemons/remote/session.c \
+	daemons/remote/tls.c \
 	$(remote_PRIVATE) \
 	$(DAEMON_LINK_UV)

@@ -18,6 +18,7 @@
 #include "mem.h"
 #include "remote/classify.h"
 #include "remote/smtp_wire.h"
+#include "remote/tls.h"
 
 #define CONTENT_CHUNK (64 * 1024)
 #define QUIT_WAIT_MS 2000
@@ -54,6 +55,10 @@ struct session {
     uint64_t sent; /* content bytes read and written */
     struct smtp_dot dot;
     int dot_sent;
+    struct tls_conn *tls; /* after STARTTLS (RFC 3207) */
+    int tls_handshaking;  /* the handshake is under way */
+    int starttls_sent;    /* waiting for the 220 to STARTTLS */
+    struct buf tls_state; /* "TLSv1.3 CIPHER" once established */
     char rbuf[16384];
 };
 
@@ -114,6 +119,8 @@ static void on_handle_closed(uv_handle_t *h)
     smtp_reader_free(&s->rd);
     smtp_reply_free(&s->rep);
     buf_free(&s->relay);
+    buf_free(&s->tls_state);
+    tls_free(s->tls);
     free(s);
     if (d)
         delivery_session_ended(d);
@@ -344,8 +351,29 @@ static void on_written(uv_write_t *req, int status)
     }
 }
 
-/* Write text (taken over: emptied). */
+static void write_raw(struct session *s, struct buf *text, int content);
+
+/* Write text (taken over: emptied), encrypted once TLS is up. */
 static void send_text(struct session *s, struct buf *text, int content)
+{
+    if (s->tls && !s->tls_handshaking) {
+        const char *why;
+        struct buf cipher = BUF_INIT;
+        int rc = tls_write(s->tls, text->s, text->len, &why);
+        buf_free(text);
+        if (rc < 0) {
+            buf_free(&cipher);
+            lost(s, why);
+            return;
+        }
+        tls_take_output(s->tls, &cipher);
+        write_raw(s, &cipher, content);
+        return;
+    }
+    write_raw(s, text, content);
+}
+
+static void write_raw(struct session *s, struct buf *text, int content)
 {
     struct write_req *w = xcalloc(1, sizeof(*w));
     w->data = *text;
@@ -519,6 +547,131 @@ static void on_greeting(struct session *s)
     wait_for(s, STAGE_EHLO);
 }
 
+/* ------------------------------------------------------------ STARTTLS ---- */
+
+/* smtp_tls: `none` never; `may` when offered (and not the clear-text retry
+ * after a failed handshake); `encrypt` requires it: a host that does not
+ * offer it, refuses it or fails the handshake is a temporary failure for
+ * this address (next address), never clear text. */
+static void maybe_starttls(struct session *s)
+{
+    enum smtp_tls_policy policy = s->env->conf->smtp_tls;
+    if (s->tls || policy == SMTP_TLS_NONE || (policy == SMTP_TLS_MAY && s->d->clear_text)) {
+        begin_transaction(s);
+        return;
+    }
+    if (!s->ext.starttls) {
+        if (policy == SMTP_TLS_MAY) {
+            begin_transaction(s);
+            return;
+        }
+        struct buf why = BUF_INIT;
+        buf_printf(&why,
+                   "4.7.4 TLS is required (smtp_tls = encrypt), but host %s did not offer "
+                   "STARTTLS",
+                   s->relay.s);
+        session_fail(s, STAGE_EHLO, EVENT_4XX, why.s);
+        buf_free(&why);
+        return;
+    }
+    struct buf out = BUF_INIT;
+    buf_adds(&out, "STARTTLS\r\n");
+    send_text(s, &out, 0);
+    s->starttls_sent = 1;
+    wait_for(s, STAGE_EHLO);
+}
+
+static void tls_failed(struct session *s, const char *what)
+{
+    struct buf why = BUF_INIT;
+    buf_printf(&why, "TLS with %s failed: %s", s->relay.s, what);
+    if (s->env->conf->smtp_tls == SMTP_TLS_MAY) {
+        buf_adds(&why, "; trying it again without TLS");
+        s->d->retry_clear = 1; /* the same address once more, in clear text */
+    }
+    session_fail(s, STAGE_EHLO, EVENT_LOST, why.s);
+    buf_free(&why);
+}
+
+static void flush_tls(struct session *s)
+{
+    struct buf cipher = BUF_INIT;
+    tls_take_output(s->tls, &cipher);
+    if (cipher.len)
+        write_raw(s, &cipher, 0);
+    else
+        buf_free(&cipher);
+}
+
+static void drive_handshake(struct session *s)
+{
+    const char *why;
+    int rc = tls_handshake(s->tls, &why);
+    flush_tls(s);
+    if (rc == 0)
+        return;
+    if (rc < 0) {
+        tls_failed(s, why);
+        return;
+    }
+    s->tls_handshaking = 0;
+    tls_describe(s->tls, &s->tls_state);
+    log_info("TLS connection established to %s: %s", s->relay.s, s->tls_state.s);
+    struct buf out = BUF_INIT; /* RFC 3207 4.2: forget what was learned, EHLO again */
+    buf_printf(&out, "EHLO %s\r\n", s->env->conf->myhostname);
+    send_text(s, &out, 0);
+    wait_for(s, STAGE_EHLO);
+}
+
+static void on_starttls_reply(struct session *s)
+{
+    s->starttls_sent = 0;
+    if (s->rep.code != 220) {
+        if (s->env->conf->smtp_tls == SMTP_TLS_MAY) {
+            begin_transaction(s); /* refused: clear text, as `may` allows */
+            return;
+        }
+        struct buf why = BUF_INIT;
+        buf_printf(&why,
+                   "4.7.4 TLS is required (smtp_tls = encrypt), but host %s said: %s "
+                   "(in reply to STARTTLS command)",
+                   s->relay.s, s->rep.text.s);
+        session_fail(s, STAGE_EHLO, EVENT_4XX, why.s);
+        buf_free(&why);
+        return;
+    }
+    const char *why;
+    s->tls = tls_client_new(s->relay.s, &why);
+    if (!s->tls) {
+        tls_failed(s, why);
+        return;
+    }
+    s->tls_handshaking = 1;
+    drive_handshake(s);
+}
+
+/* Ciphertext arrived: the handshake, or plaintext for the reply reader. */
+static int tls_input(struct session *s, const char *p, size_t n)
+{
+    const char *why;
+    tls_feed(s->tls, p, n);
+    if (s->tls_handshaking) {
+        drive_handshake(s);
+        return s->ended ? -1 : 0;
+    }
+    struct buf plain = BUF_INIT;
+    int rc = tls_read(s->tls, &plain, &why);
+    flush_tls(s);
+    if (plain.len)
+        smtp_reader_feed(&s->rd, plain.s, plain.len);
+    buf_free(&plain);
+    if (rc < 0) {
+        lost(s, why);
+        return -1;
+    }
+    return 0;
+}
+
 static void on_hello(struct session *s, enum smtp_stage stage)
 {
     if (s->rep.code / 100 == 2) {
@@ -526,7 +679,7 @@ static void on_hello(struct session *s, enum smtp_stage stage)
             smtp_ext_parse(&s->rep, &s->ext);
         else
             memset(&s->ext, 0, sizeof(s->ext));
-        begin_transaction(s);
+        maybe_starttls(s);
         return;
     }
     const struct d4_row *row = d4_classify(stage, d4_event_of_code(s->rep.code));
@@ -588,6 +741,7 @@ static void on_final_reply(struct session *s)
         if (r->in_txn && !r->settled) {
             delivery_settle(s->d, s->txn[k], RP_OK, s->rep.text.s, s->relay.s);
             r->conn_use = s->uses;
+            buf_sets(&r->tls, s->tls_state.len ? s->tls_state.s : "none");
         }
         r->in_txn = 0;
     }
@@ -621,6 +775,10 @@ static void on_reply(struct session *s)
 {
     if (s->rset_pending) {
         on_rset_reply(s);
+        return;
+    }
+    if (s->starttls_sent) {
+        on_starttls_reply(s);
         return;
     }
     if (s->phead < s->ptail) {
@@ -668,8 +826,13 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
         lost(s, nread == UV_EOF ? "closed by the server" : uv_strerror((int)nread));
         return;
     }
-    smtp_reader_feed(&s->rd, b->base, (size_t)nread);
-    while (!s->ended) {
+    if (s->tls) {
+        if (tls_input(s, b->base, (size_t)nread) < 0)
+            return;
+    } else {
+        smtp_reader_feed(&s->rd, b->base, (size_t)nread);
+    }
+    while (!s->ended && !s->tls_handshaking) {
         const char *why;
         int rc = smtp_reader_next(&s->rd, &s->rep, &why);
         if (rc == 0)

@@ -710,3 +710,145 @@ def test_destination_rate_spaces_messages_evenly(remote, smtp_peers):
     assert len(done) == 8
     times = sorted(m.time for m in other.wait(4))
     assert times[-1] - times[0] < 7 * 0.25, times
+
+
+# -------------------------------------------------------------- STARTTLS
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate made for the test (openssl req)."""
+    d = tmp_path_factory.mktemp("tls")
+    key, cert = d / "key.pem", d / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=tls.test"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+class TLSPeer:
+    """SMTP with STARTTLS on 127.0.0.79: offer (offer=False: do not), and
+    after the 220 either do the TLS handshake or (broken=True) send bytes
+    that are no TLS. Serves connections one after another; records per
+    connection whether TLS was used and the TLS version, and the messages."""
+
+    def __init__(self, certificate, offer=True, broken=False):
+        import socket
+        import ssl
+        import threading
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(*map(str, certificate))
+        self.offer, self.broken = offer, broken
+        self.sessions = []  # (tls version or None, delivered)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.79", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        import socket
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            try:
+                self._serve(conn)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    def _serve(self, conn):
+        conn.settimeout(10)
+        version, delivered = None, False
+        f = conn.makefile("rb")
+        conn.sendall(b"220 tls.test\r\n")
+        while True:
+            line = f.readline()
+            if not line or line.startswith(b"QUIT"):
+                break
+            if line.startswith(b"EHLO"):
+                conn.sendall(b"250-tls.test\r\n" + (b"250-STARTTLS\r\n"
+                             if self.offer and version is None else b"") + b"250 8BITMIME\r\n")
+            elif line.startswith(b"STARTTLS"):
+                conn.sendall(b"220 2.0.0 go ahead\r\n")
+                if self.broken:
+                    conn.sendall(b"this is not TLS\r\n" * 20)
+                    break
+                conn = self.ctx.wrap_socket(conn, server_side=True)
+                version = conn.version()
+                f = conn.makefile("rb")
+            elif line.startswith(b"DATA"):
+                conn.sendall(b"354 go\r\n")
+                while f.readline() not in (b".\r\n", b""):
+                    pass
+                delivered = True
+                conn.sendall(b"250 2.0.0 ok\r\n")
+            else:
+                conn.sendall(b"250 ok\r\n")
+        if delivered or version or self.broken:
+            self.sessions.append((version, delivered))
+        try:
+            conn.sendall(b"221 bye\r\n")
+        except OSError:
+            pass
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(10)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("policy", ["may", "encrypt"])
+def test_starttls_used_when_offered(remote, certificate, policy):
+    peer = TLSPeer(certificate)
+    r = remote({"smtp_tls": policy})
+    qid = r.inject("bob@b.test")
+    try:
+        res = r.one("%s [127.0.0.79]:%d" % (qid, peer.port))["bob@b.test"]
+    finally:
+        peer.close()
+    assert res["class"] == "ok", res
+    assert res["tls"].startswith("TLSv1."), res
+    assert peer.sessions == [(res["tls"].split()[0], True)]
+    assert any(re.search(r"TLS connection established to .*: TLSv1\.\d \S+", l)
+               for l in r.mta.log_lines())
+
+
+def test_encrypt_without_starttls_is_temporary(remote, certificate):
+    peer = TLSPeer(certificate, offer=False)
+    r = remote({"smtp_tls": "encrypt"})
+    qid = r.inject("bob@b.test")
+    try:
+        res = r.one("%s [127.0.0.79]:%d" % (qid, peer.port))["bob@b.test"]
+    finally:
+        peer.close()
+    assert res["class"] == "temporary" and "did not offer STARTTLS" in res["reply"], res
+    assert peer.sessions == []  # nothing was sent in clear text
+
+
+def test_may_retries_in_clear_text_once_after_a_failed_handshake(remote, certificate):
+    peer = TLSPeer(certificate, broken=True)
+    r = remote({"smtp_tls": "may"})
+    qid = r.inject("bob@b.test")
+    try:
+        res = r.one("%s [127.0.0.79]:%d" % (qid, peer.port))["bob@b.test"]
+    finally:
+        peer.close()
+    assert res["class"] == "ok" and res["tls"] == "none", res
+    # the broken handshake, then the same host in clear text
+    assert len(peer.sessions) == 2 and peer.sessions[1] == (None, True), peer.sessions
+    r2 = remote({"smtp_tls": "encrypt"})
+    peer = TLSPeer(certificate, broken=True)
+    qid = r2.inject("bob@b.test")
+    try:
+        res = r2.one("%s [127.0.0.79]:%d" % (qid, peer.port))["bob@b.test"]
+    finally:
+        peer.close()
+    assert res["class"] == "temporary" and "TLS with" in res["reply"], res
+    assert len(peer.sessions) == 1
