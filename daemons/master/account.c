@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "mem.h"
+#include "queue.h"
 #include "queue_modes.h"
 #include "safeio.h"
 
@@ -112,6 +113,29 @@ static int own_dir(const char *path, uid_t uid, gid_t gid, mode_t mode, struct b
     return 0;
 }
 
+/* run_dir/queue.trigger (queue.h), the router's FIFO: run_dir is root's,
+ * so the router account could not make it itself. Owned by the router,
+ * 0622: anyone may pull it (a wake-up, as qmail's trigger). */
+static int own_trigger(const char *run_dir, uid_t uid, gid_t gid, struct buf *err)
+{
+    struct buf path = BUF_INIT;
+    struct stat st;
+    path_join(&path, run_dir, QUEUE_TRIGGER_NAME);
+    int fd = -1, rc = -1;
+    if (mkfifo(buf_cstr(&path), 0600) == 0 || errno == EEXIST)
+        fd = open(buf_cstr(&path), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISFIFO(st.st_mode))
+        errno = EEXIST; /* something else holds the name */
+    else if (fd >= 0 && fchown(fd, uid, gid) == 0 && fchmod(fd, 0622) == 0)
+        rc = 0;
+    if (rc != 0)
+        buf_printf(err, "cannot prepare the FIFO %s: %s", buf_cstr(&path), strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    buf_free(&path);
+    return rc;
+}
+
 int account_prepare_dirs(const char *queue_dir, const char *run_dir, const char *user,
                          struct buf *err)
 {
@@ -134,7 +158,8 @@ int account_prepare_dirs(const char *queue_dir, const char *run_dir, const char 
         own_dir(queue_dir, queue.uid, router.gid, QUEUE_ROOT_MODE, err) == 0) {
         path_join(&state, queue_dir, "state");
         if (own_dir(buf_cstr(&state), router.uid, router.gid, STATE_DIR_MODE, err) == 0 &&
-            own_dir(run_dir, 0, dns.gid, RUN_DIR_MODE, err) == 0)
+            own_dir(run_dir, 0, dns.gid, RUN_DIR_MODE, err) == 0 &&
+            own_trigger(run_dir, router.uid, router.gid, err) == 0)
             rc = 0;
     }
     account_free(&queue);

@@ -14,6 +14,7 @@ every wait is bounded.
 import os
 import re
 import signal
+import subprocess
 import time
 
 import pytest
@@ -243,4 +244,31 @@ def test_60_recipients_go_as_jobs_of_50_and_10_per_next_hop(onehop, master_bin, 
     (qid,) = queue_ids(mta)
     wait_until(lambda: len(mta.deliveries(status="sent")) == 62, 20, "62 sent lines", mta)
     mta.wait_log(r"onehop/router\[\d+\]: %s: removed" % qid, timeout=10)
+    wait_queue_empty(mta)
+
+
+# ------------------------------------------------------------ root (SPEC 7)
+
+
+def test_as_root_the_router_account_delivers(onehop, master_bin, smtp_peers, accounts):
+    peer = smtp_peers.start("root.b.test")
+    mta = new_instance(onehop, master_bin, run_as=None, user=accounts.base)
+    os.chmod(mta.dir, 0o755)   # the accounts traverse DIR to its files
+    mta.write("routes", "b.test [%s]:%d" % (peer.ip, smtp_peers.port))
+    mta.start()
+    procs = {p["name"]: p for p in mta.status()["processes"]}
+    assert procs["router"]["uid"] == accounts["router"].pw_uid, procs["router"]
+    # as an installed set-uid onehop-queue would: the message committed by the queue account
+    q = accounts["queue"]
+    r = subprocess.run([str(master_bin / "sendmail"), "-C", str(mta.dir), "-f", SENDER,
+                        "bob@b.test"], input=message("tok-root-1"), env=mta.env(),
+                       user=q.pw_uid, group=q.pw_gid, extra_groups=[], capture_output=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    (msg,) = peer.wait(1, timeout=20)
+    assert b"body of tok-root-1" in msg.data
+    # the queue account cannot open the root-owned log: the remote's line names the id
+    (sent,) = mta.wait_delivery("bob@b.test", "sent", timeout=20)
+    qid = sent.qid
+    mta.wait_log(r"onehop/router\[%d\]: %s: removed" % (procs["router"]["pid"], qid), timeout=20)
     wait_queue_empty(mta)
