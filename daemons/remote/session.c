@@ -822,6 +822,11 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
             session_close(s);
         return;
     }
+    if (nread < 0 && s->tls_handshaking) { /* a handshake the server broke off */
+        tls_failed(s, nread == UV_EOF ? "the server closed the connection during the handshake"
+                                      : uv_strerror((int)nread));
+        return;
+    }
     if (nread < 0) {
         lost(s, nread == UV_EOF ? "closed by the server" : uv_strerror((int)nread));
         return;
