@@ -14,10 +14,19 @@
 #include "log.h"
 #include "mem.h"
 #include "remote_proto.h"
+#include "router/bounce.h"
 #include "router/retry.h"
 #include "router/router.h"
 
 #define LOCAL_NOT_BUILT "4.3.2 local delivery is not built yet"
+
+/* A permanent failure waiting for its DSN (recorded once the DSN is queued). */
+struct pending_bounce {
+    uint32_t k;
+    char *reason;
+    char *remote_mta; /* NULL: none */
+    int log_here;     /* the router decided it: it logs the status line */
+};
 
 /* One message handed out by state_next_due(), until its jobs are done. */
 struct inflight {
@@ -28,6 +37,8 @@ struct inflight {
     uint64_t seq;              /* the last record of this dispatch */
     char **addr;               /* each recipient's address, for log lines */
     uint32_t naddr;
+    struct pending_bounce *bounces;
+    size_t nbounces, bounces_cap;
     struct inflight *next; /* on the settling list */
 };
 
@@ -118,10 +129,20 @@ static void record_deferred(struct dispatch *d, struct inflight *f, uint32_t k, 
     note(f, state_deferred(d->r->s, f->id, k, now, next, reason), "deferral");
 }
 
-static void record_bounced(struct dispatch *d, struct inflight *f, uint32_t k, int64_t now,
-                           const char *reason)
+/* D6: a bounce is recorded only once its DSN is queued (finish_bounces),
+ * so no crash can leave a bounced recipient without its notice. */
+static void bounce_later(struct inflight *f, uint32_t k, const char *reason, const char *relay,
+                         int log_here)
 {
-    note(f, state_bounced(d->r->s, f->id, k, now, reason), "bounce");
+    f->bounces = xgrow(f->bounces, &f->bounces_cap, f->nbounces + 1, sizeof(*f->bounces));
+    struct pending_bounce *b = &f->bounces[f->nbounces++];
+    b->k = k;
+    b->reason = xstrdup(reason ? reason : "");
+    b->remote_mta = NULL;
+    b->log_here = log_here;
+    const char *bracket = relay ? strchr(relay, '[') : NULL;
+    if (bracket && bracket > relay)
+        b->remote_mta = xstrndup(relay, (size_t)(bracket - relay));
 }
 
 /* A temporary failure the router decided (routing, local, no content). */
@@ -132,21 +153,119 @@ static void defer_here(struct dispatch *d, struct inflight *f, uint32_t k, int64
     hold_status(d, f, k, "deferred", reason, now);
 }
 
-static void bounce_here(struct dispatch *d, struct inflight *f, uint32_t k, int64_t now,
-                        const char *reason)
+static void bounce_here(struct inflight *f, uint32_t k, const char *reason)
 {
-    record_bounced(d, f, k, now, reason);
-    hold_status(d, f, k, "bounced", reason, now);
+    bounce_later(f, k, reason, NULL, 1);
 }
 
 /* SPEC 3 queue_lifetime, D4 (c): a deferred recipient past it is bounced. */
-static void bounce_expired(struct dispatch *d, struct inflight *f, uint32_t k, int64_t now,
-                           const char *last)
+static void bounce_expired(struct dispatch *d, struct inflight *f, uint32_t k, const char *last)
 {
     struct buf why = BUF_INIT;
-    buf_printf(&why, "4.4.7 message expired after %llus in the queue; last error: %s",
+    buf_printf(&why, "5.4.7 message expired after %llus in the queue; last error: %s",
                (unsigned long long)d->r->conf.queue_lifetime, last ? last : "none");
-    bounce_here(d, f, k, now, why.s);
+    bounce_here(f, k, why.s);
+    buf_free(&why);
+}
+
+/* ------------------------------------------------------- bounces (D6) ---- */
+
+#define HEADERS_MAX (256u * 1024) /* of the original message, quoted in a DSN */
+
+/* The original header block: the content up to its first empty line. */
+static void read_headers(const struct queue_msg_fd *mf, struct buf *out)
+{
+    size_t want = mf->length < HEADERS_MAX ? (size_t)mf->length : HEADERS_MAX;
+    char *p = xmalloc(want + 1);
+    ssize_t n = pread(mf->fd, p, want, (off_t)mf->offset);
+    if (n > 0) {
+        p[n] = '\0';
+        char *end = strstr(p, "\n\n");
+        buf_add(out, p, end ? (size_t)(end - p) + 1 : (size_t)n);
+    }
+    free(p);
+}
+
+static void record_bounces(struct dispatch *d, struct inflight *f, int64_t now, const char *dsn)
+{
+    for (size_t i = 0; i < f->nbounces; i++) {
+        const struct pending_bounce *b = &f->bounces[i];
+        note(f, state_bounced(d->r->s, f->id, b->k, now, b->reason), "bounce");
+        if (dsn)
+            note(f, state_set_flags(d->r->s, f->id, b->k, QUEUE_FLAG_BOUNCE_SENT), "flags");
+        if (b->log_here)
+            hold_status(d, f, b->k, "bounced", b->reason, now);
+    }
+    if (dsn) {
+        struct buf line = BUF_INIT;
+        buf_printf(&line, "%s: sender non-delivery notification: %s", f->id, dsn);
+        router_hold_line(d->r, f->seq, buf_steal(&line));
+    }
+}
+
+static void compose_dsn(struct dispatch *d, struct inflight *f, const struct queue_msg_fd *mf,
+                        int64_t now, struct buf *out)
+{
+    const struct queue_msg *qm = &mf->file.msg[mf->index];
+    struct bounce_rcpt *rc = xcalloc(f->nbounces, sizeof(*rc));
+    struct buf headers = BUF_INIT;
+    for (size_t i = 0; i < f->nbounces; i++) {
+        const struct pending_bounce *b = &f->bounces[i];
+        rc[i].address = rcpt_addr(f, b->k);
+        rc[i].orcpt = b->k < qm->nrcpt && qm->rcpt[b->k].orcpt ? qm->rcpt[b->k].orcpt : "";
+        rc[i].diagnostic = b->reason;
+        rc[i].remote_mta = b->remote_mta;
+    }
+    read_headers(mf, &headers);
+    struct bounce bn = {
+        d->r->conf.myhostname,      f->id,      qm->sender, f->arrival, now, rc, f->nbounces,
+        headers.s ? headers.s : "", headers.len};
+    bounce_compose(&bn, out);
+    buf_free(&headers);
+    free(rc);
+}
+
+/* The DSN not queued: the recipients stay deferred, tried (and bounced) again. */
+static void defer_bounces(struct dispatch *d, struct inflight *f, int64_t now, const char *why)
+{
+    struct buf reason = BUF_INIT;
+    log_warn("%s: the non-delivery notification could not be queued: %s", f->id, why);
+    for (size_t i = 0; i < f->nbounces; i++) {
+        buf_clear(&reason);
+        buf_printf(&reason, "4.3.0 bounce notice not queued (%s); was: %s", why,
+                   f->bounces[i].reason);
+        record_deferred(d, f, f->bounces[i].k, now, buf_cstr(&reason));
+    }
+    buf_free(&reason);
+}
+
+/* One DSN for every recipient of this dispatch that failed, queued, then
+ * their bounces recorded (D6). A message from the null sender gets none. */
+static void finish_bounces(struct dispatch *d, struct inflight *f)
+{
+    struct queue_msg_fd mf;
+    struct buf dsn = BUF_INIT, why = BUF_INIT;
+    const char *open_why = NULL;
+    char dsn_id[QUEUE_ID_LEN + 1];
+    int64_t now = (int64_t)time(NULL);
+    if (f->nbounces == 0)
+        return;
+    if (queue_msg_open(d->r->q, f->id, &mf, &open_why) != 0) {
+        defer_bounces(d, f, now, open_why ? open_why : strerror(errno));
+        return;
+    }
+    if (mf.file.msg[mf.index].sender[0] == '\0') {
+        log_info("%s: no notification for a message from the null sender (D6)", f->id);
+        record_bounces(d, f, now, NULL);
+    } else {
+        compose_dsn(d, f, &mf, now, &dsn);
+        if (bounce_inject(&d->r->conf, mf.file.msg[mf.index].sender, &dsn, dsn_id, &why) == 0)
+            record_bounces(d, f, now, dsn_id);
+        else
+            defer_bounces(d, f, now, buf_cstr(&why));
+    }
+    queue_msg_fd_close(&mf);
+    buf_free(&dsn);
     buf_free(&why);
 }
 
@@ -157,11 +276,19 @@ static void inflight_free(struct inflight *f)
     for (uint32_t k = 0; k < f->naddr; k++)
         free(f->addr[k]);
     free(f->addr);
+    for (size_t i = 0; i < f->nbounces; i++) {
+        free(f->bounces[i].reason);
+        free(f->bounces[i].remote_mta);
+    }
+    free(f->bounces);
     free(f);
 }
 
+/* The dispatch is over: its DSN queued and its bounces recorded, then
+ * ended once all of it is durable. */
 static void settle_later(struct dispatch *d, struct inflight *f)
 {
+    finish_bounces(d, f);
     f->next = d->settling;
     d->settling = f;
 }
@@ -334,7 +461,7 @@ static void route_rcpt(struct dispatch *d, struct inflight *f, uint32_t k, int64
     } else if (rr->action == ROUTE_BOUNCE) {
         record_route(d, f, k, rr, NULL);
         reason_of(rr, &why);
-        bounce_here(d, f, k, now, why.s);
+        bounce_here(f, k, why.s);
     } else {
         record_route(d, f, k, rr, NULL);
         reason_of(rr, &why);
@@ -393,7 +520,7 @@ static void dispatch_message(struct dispatch *d, const struct state_msg *m, int6
         if (!rcpt_due(r, now))
             continue;
         if (r->state == SRCPT_DEFERRED && retry_expired(&p, now, f->arrival))
-            bounce_expired(d, f, k, now, r->reason);
+            bounce_expired(d, f, k, r->reason);
         else
             route_rcpt(d, f, k, now, &gs);
     }
@@ -449,9 +576,9 @@ static void record_result(struct dispatch *d, struct inflight *f, uint32_t k,
     if (res->cls == RP_OK)
         note(f, state_delivered(d->r->s, f->id, k, now, res->reply), "delivery");
     else if (res->cls == RP_PERM)
-        record_bounced(d, f, k, now, res->reply);
+        bounce_later(f, k, res->reply, res->relay, 0);
     else if (retry_expired(&p, now, f->arrival))
-        bounce_expired(d, f, k, now, res->reply);
+        bounce_expired(d, f, k, res->reply);
     else
         record_deferred(d, f, k, now, res->reply);
 }

@@ -6,8 +6,9 @@
 #
 # router_PRIVATE: the modules the unit tests link as well.
 router_PRIVATE = \
-	daemons/router/retry.c
-router_TESTS = test_router_retry
+	daemons/router/retry.c \
+	daemons/router/bounce.c
+router_TESTS = test_router_retry test_router_bounce
 
 PROGRAMS += onehop-router
 onehop-router_SRCS = \

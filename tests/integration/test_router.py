@@ -36,8 +36,8 @@ def send(mta, rcpts, token):
 
 
 def queue_ids(mta):
-    """Message ids named by the from= lines the queue logged."""
-    return [l.qid for l in mta.log(service="queue") if l.qid and "from" in l.fields]
+    """Message ids named by the from= lines the queue logged, bounces (from=<>) left out."""
+    return [l.qid for l in mta.log(service="queue") if l.qid and l.sender]
 
 
 def wait_until(test, timeout, what, mta):
@@ -272,3 +272,61 @@ def test_as_root_the_router_account_delivers(onehop, master_bin, smtp_peers, acc
     qid = sent.qid
     mta.wait_log(r"onehop/router\[%d\]: %s: removed" % (procs["router"]["pid"], qid), timeout=20)
     wait_queue_empty(mta)
+
+
+# -------------------------------------------------------------- DSNs (D6)
+
+
+def test_550_sends_one_rfc3464_dsn_to_the_sender(onehop, master_bin, smtp_peers):
+    b = smtp_peers.start("hard.b.test", rcpt={"bob@b.test": "550 5.1.1 no such user",
+                                              "eve@b.test": "554 5.7.1 not you"})
+    a = smtp_peers.start("mx.a.test")
+    mta = instance(onehop, master_bin, routes="b.test [%s]:%d\na.test [%s]:%d" %
+                   (b.ip, smtp_peers.port, a.ip, smtp_peers.port))
+    mta.start()
+    send(mta, ["bob@b.test", "eve@b.test"], "tok-dsn-1")
+    (qid,) = queue_ids(mta)
+    (dsn,) = a.wait(1, timeout=30)
+    assert dsn.mail_from in ("", "<>") and dsn.rcpt_tos == [SENDER]
+    mail = dsn.email()
+    assert mail["From"].addresses[0].addr_spec == "MAILER-DAEMON@mta.onehop.test"
+    assert mail.get_content_type() == "multipart/report"
+    assert mail.get_param("report-type") == "delivery-status"
+    human, status, original = mail.get_payload()
+    assert human.get_content_type() == "text/plain"
+    assert "bob@b.test" in human.get_content() and "eve@b.test" in human.get_content()
+    assert status.get_content_type() == "message/delivery-status"
+    per_message, *per_rcpt = status.get_payload()
+    assert per_message["Reporting-MTA"] == "dns; mta.onehop.test"
+    assert per_message["Arrival-Date"]
+    rcpts = {r["Final-Recipient"]: r for r in per_rcpt}
+    assert set(rcpts) == {"rfc822; bob@b.test", "rfc822; eve@b.test"}
+    bob = rcpts["rfc822; bob@b.test"]
+    assert bob["Action"] == "failed" and bob["Status"] == "5.1.1"
+    assert bob["Diagnostic-Code"].startswith("smtp; ")
+    assert "550 5.1.1 no such user" in bob["Diagnostic-Code"]
+    assert bob["Remote-MTA"] == "dns; %s" % b.ip
+    assert rcpts["rfc822; eve@b.test"]["Status"] == "5.7.1"
+    assert original.get_content_type() == "text/rfc822-headers"
+    assert "Subject: router test" in original.get_payload()
+    mta.wait_log(r"onehop/router\[\d+\]: %s: sender non-delivery notification: \w+" % qid,
+                 timeout=10)
+    mta.wait_log(r"onehop/router\[\d+\]: %s: removed" % qid, timeout=10)
+    wait_queue_empty(mta)
+    assert len(a.received()) == 1
+
+
+def test_no_dsn_for_a_dsn(onehop, master_bin, smtp_peers):
+    b = smtp_peers.start("hard2.b.test", rcpt="550 5.1.1 no such user")
+    a = smtp_peers.start("gone.a.test", rcpt="550 5.1.1 sender gone too")
+    mta = instance(onehop, master_bin, routes="b.test [%s]:%d\na.test [%s]:%d" %
+                   (b.ip, smtp_peers.port, a.ip, smtp_peers.port))
+    mta.start()
+    send(mta, ["bob@b.test"], "tok-dsn-2")
+    (line,) = mta.wait_delivery(SENDER, "bounced", timeout=30)   # the DSN itself bounced
+    mta.wait_log(r"%s: no notification for a message from the null sender" % line.qid,
+                 timeout=10)
+    wait_queue_empty(mta)
+    time.sleep(1)
+    assert a.received() == [] and b.received() == []
+    assert len([l for l in mta.log(service="queue") if l.qid and "from" in l.fields]) == 2
