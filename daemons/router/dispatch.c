@@ -437,14 +437,33 @@ static void reason_of(const struct route_result *rr, struct buf *why)
     buf_printf(why, "%s %s", rr->status ? rr->status : "", rr->reason ? rr->reason : "");
 }
 
+/* The decision to apply: the one result, or, by SPEC 5 rule 5, the site
+ * path when the direct delivery of the last attempt failed temporarily
+ * (the hub is a fallback, never a single point of failure): *fallback is
+ * then filled and *fell_back set. NULL: an alias that expanded to several. */
+static const struct route_result *pick_route(struct dispatch *d, struct inflight *f, uint32_t k,
+                                             const struct route_results *res,
+                                             struct route_result *fallback, int *fell_back)
+{
+    const struct route_result *rr = res->n == 1 ? &res->v[0] : NULL;
+    if (rr && rr->rule == RULE_SITE_DIRECT && f->m->rcpt[k].state == SRCPT_DEFERRED &&
+        routing_site_fallback(&d->r->routing, rr, fallback) == 0) {
+        *fell_back = 1;
+        return fallback;
+    }
+    return rr;
+}
+
 /* One due recipient: its routing decision, recorded or grouped. */
 static void route_rcpt(struct dispatch *d, struct inflight *f, uint32_t k, int64_t now,
                        struct groups *gs)
 {
     struct route_results res = ROUTE_RESULTS_INIT;
     struct buf key = BUF_INIT, why = BUF_INIT;
+    struct route_result fallback;
+    int fell_back = 0;
     routing_resolve(&d->r->routing, rcpt_addr(f, k), &res);
-    const struct route_result *rr = res.n == 1 ? &res.v[0] : NULL;
+    const struct route_result *rr = pick_route(d, f, k, &res, &fallback, &fell_back);
     if (!rr) {
         buf_printf(&why,
                    "4.3.0 an alias expanding to %zu recipients: delivery of expanded "
@@ -467,6 +486,8 @@ static void route_rcpt(struct dispatch *d, struct inflight *f, uint32_t k, int64
         reason_of(rr, &why);
         defer_here(d, f, k, now, why.s);
     }
+    if (fell_back)
+        route_result_free(&fallback);
     route_results_free(&res);
     buf_free(&key);
     buf_free(&why);

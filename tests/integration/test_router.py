@@ -330,3 +330,26 @@ def test_no_dsn_for_a_dsn(onehop, master_bin, smtp_peers):
     time.sleep(1)
     assert a.received() == [] and b.received() == []
     assert len([l for l in mta.log(service="queue") if l.qid and "from" in l.fields]) == 2
+
+
+# ------------------------------------------------- sites: rule 5 (SPEC 5)
+
+
+def test_direct_delivery_refused_then_the_hub_gateway(onehop, master_bin, smtp_peers, dns):
+    hub = smtp_peers.start("gw.hub.test")
+    dead = smtp_peers.refusing()
+    dns.mx_to("site2.test", dead)
+    sites = ("site hub hub.test\nsite site1 site1.test\nsite site2 site2.test\nlocal site1\n"
+             "link site1 hub 10 smtp [%s]:%d\nlink site2 hub 10 smtp\n" %
+             (hub.ip, smtp_peers.port))
+    mta = instance(onehop, master_bin, site_direct_smtp="yes", retry_min="1s", retry_max="2s")
+    mta.write("sites", sites)
+    mta.start()
+    send(mta, ["bob@site2.test"], "tok-site-1")
+    (first,) = mta.wait_delivery("bob@site2.test", "deferred", timeout=20)
+    assert dead in first.reason, first.raw   # the first attempt went to site2's own MX
+    (msg,) = hub.wait(1, timeout=20)         # the next by the path: the hub's gateway
+    assert msg.rcpt_tos == ["bob@site2.test"] and b"body of tok-site-1" in msg.data
+    (sent,) = mta.wait_delivery("bob@site2.test", "sent", timeout=10)
+    assert sent.fields["relay"] == "%s[%s]:%d" % (hub.ip, hub.ip, smtp_peers.port)
+    wait_queue_empty(mta)
