@@ -511,6 +511,21 @@ static void defer_unreadable(struct dispatch *d, struct inflight *f, int64_t now
     buf_free(&reason);
 }
 
+#define RECEIVED_MAX 100 /* SPEC D5 */
+
+/* SPEC D5: more than RECEIVED_MAX Received: header fields is a mail loop. */
+static int loops(const struct queue_msg_fd *mf)
+{
+    struct buf headers = BUF_INIT;
+    unsigned n = 0;
+    read_headers(mf, &headers);
+    for (size_t i = 0; i + 9 <= headers.len; i++)
+        if ((i == 0 || headers.s[i - 1] == '\n') && strncasecmp(headers.s + i, "received:", 9) == 0)
+            n++;
+    buf_free(&headers);
+    return n > RECEIVED_MAX;
+}
+
 static void copy_addresses(struct inflight *f, const struct queue_msg_fd *mf)
 {
     const struct queue_msg *qm = &mf->file.msg[mf->index];
@@ -536,11 +551,14 @@ static void dispatch_message(struct dispatch *d, const struct state_msg *m, int6
     copy_addresses(f, &mf);
     struct retry_policy p = policy(d->r);
     struct groups gs = {NULL, 0, 0};
+    int loop = loops(&mf);
     for (uint32_t k = 0; k < f->naddr; k++) {
         const struct state_rcpt *r = &m->rcpt[k];
         if (!rcpt_due(r, now))
             continue;
-        if (r->state == SRCPT_DEFERRED && retry_expired(&p, now, f->arrival))
+        if (loop)
+            bounce_here(f, k, "5.4.6 mail loop: more than 100 Received: header fields");
+        else if (r->state == SRCPT_DEFERRED && retry_expired(&p, now, f->arrival))
             bounce_expired(d, f, k, r->reason);
         else
             route_rcpt(d, f, k, now, &gs);

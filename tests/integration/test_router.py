@@ -61,6 +61,12 @@ def wait_queue_empty(mta, timeout=20.0):
     wait_until(lambda: not queue_files(mta), timeout, "the queue empty", mta)
 
 
+def routes_to(port, **peers):
+    """A routes file sending each domain (b_test= for b.test) to its peer's address."""
+    return "".join("%s [%s]:%d\n" % (d.replace("_", "."), peer.ip, port)
+                   for d, peer in peers.items())
+
+
 def instance(onehop, master_bin, routes="", **conf):
     """An instance run as the test's unprivileged user when root (SPEC 7),
     with the programs where that user can run them."""
@@ -231,8 +237,7 @@ def test_router_killed_during_50_deliveries_loses_nothing(onehop, master_bin, sm
 def test_60_recipients_go_as_jobs_of_50_and_10_per_next_hop(onehop, master_bin, smtp_peers):
     b = smtp_peers.start("batch.b.test")
     c = smtp_peers.start("batch.c.test")
-    mta = instance(onehop, master_bin, routes="b.test [%s]:%d\nc.test [%s]:%d" %
-                   (b.ip, smtp_peers.port, c.ip, smtp_peers.port))
+    mta = instance(onehop, master_bin, routes=routes_to(smtp_peers.port, b_test=b, c_test=c))
     mta.start()
     rcpts = ["u%02d@b.test" % i for i in range(60)] + ["v1@c.test", "v2@c.test"]
     send(mta, rcpts, "tok-batch-1")
@@ -281,8 +286,7 @@ def test_550_sends_one_rfc3464_dsn_to_the_sender(onehop, master_bin, smtp_peers)
     b = smtp_peers.start("hard.b.test", rcpt={"bob@b.test": "550 5.1.1 no such user",
                                               "eve@b.test": "554 5.7.1 not you"})
     a = smtp_peers.start("mx.a.test")
-    mta = instance(onehop, master_bin, routes="b.test [%s]:%d\na.test [%s]:%d" %
-                   (b.ip, smtp_peers.port, a.ip, smtp_peers.port))
+    mta = instance(onehop, master_bin, routes=routes_to(smtp_peers.port, b_test=b, a_test=a))
     mta.start()
     send(mta, ["bob@b.test", "eve@b.test"], "tok-dsn-1")
     (qid,) = queue_ids(mta)
@@ -319,8 +323,7 @@ def test_550_sends_one_rfc3464_dsn_to_the_sender(onehop, master_bin, smtp_peers)
 def test_no_dsn_for_a_dsn(onehop, master_bin, smtp_peers):
     b = smtp_peers.start("hard2.b.test", rcpt="550 5.1.1 no such user")
     a = smtp_peers.start("gone.a.test", rcpt="550 5.1.1 sender gone too")
-    mta = instance(onehop, master_bin, routes="b.test [%s]:%d\na.test [%s]:%d" %
-                   (b.ip, smtp_peers.port, a.ip, smtp_peers.port))
+    mta = instance(onehop, master_bin, routes=routes_to(smtp_peers.port, b_test=b, a_test=a))
     mta.start()
     send(mta, ["bob@b.test"], "tok-dsn-2")
     (line,) = mta.wait_delivery(SENDER, "bounced", timeout=30)   # the DSN itself bounced
@@ -353,3 +356,28 @@ def test_direct_delivery_refused_then_the_hub_gateway(onehop, master_bin, smtp_p
     (sent,) = mta.wait_delivery("bob@site2.test", "sent", timeout=10)
     assert sent.fields["relay"] == "%s[%s]:%d" % (hub.ip, hub.ip, smtp_peers.port)
     wait_queue_empty(mta)
+
+
+# ------------------------------------------------------------ D5: loops
+
+
+def test_more_than_100_received_headers_bounce_as_a_loop(onehop, master_bin, smtp_peers):
+    peer = smtp_peers.start("loop.b.test")
+    a = smtp_peers.start("mx.a.test")
+    mta = instance(onehop, master_bin, routes=routes_to(smtp_peers.port, b_test=peer, a_test=a))
+    mta.start()
+    hops = "".join("Received: from h%d.test by h%d.test; Thu, 3 Dec 2026 10:00:00 +0000\n" %
+                   (i, i + 1) for i in range(101))
+    data = (hops + "From: %s\nTo: bob@b.test\nSubject: looping\n\nbody of tok-loop-1\n" %
+            SENDER).encode()
+    assert mta.sendmail("-f", SENDER, "bob@b.test", data=data).rc == 0
+    (line,) = mta.wait_delivery("bob@b.test", "bounced", timeout=20)
+    assert line.service == "router" and "5.4.6 mail loop" in line.reason
+    (dsn,) = a.wait(1, timeout=20)
+    assert "Status: 5.4.6" in dsn.text
+    assert peer.received() == []
+    # 100 are not a loop
+    assert mta.sendmail("-f", SENDER, "bob@b.test",
+                        data=data.replace(hops.split("\n")[0].encode() + b"\n", b"", 1)).rc == 0
+    (msg,) = peer.wait(1, timeout=20)
+    assert b"body of tok-loop-1" in msg.data
