@@ -381,3 +381,23 @@ def test_more_than_100_received_headers_bounce_as_a_loop(onehop, master_bin, smt
                         data=data.replace(hops.split("\n")[0].encode() + b"\n", b"", 1)).rc == 0
     (msg,) = peer.wait(1, timeout=20)
     assert b"body of tok-loop-1" in msg.data
+
+
+# ------------------------------------------------------------------ reload
+
+
+def test_reload_rereads_the_routes(onehop, master_bin, smtp_peers):
+    old = smtp_peers.start("old.b.test")
+    new = smtp_peers.start("new.b.test")
+    mta = instance(onehop, master_bin, routes=routes_to(smtp_peers.port, b_test=old))
+    mta.start()
+    send(mta, ["bob@b.test"], "tok-reload-1")
+    old.wait(1, timeout=20)
+    mta.write("routes", routes_to(smtp_peers.port, b_test=new))
+    assert mta.cmd("reload").rc == 0
+    mta.wait_log(r"onehop/router\[\d+\]: reloaded: configuration, routes", timeout=10)
+    send(mta, ["bob@b.test"], "tok-reload-2")
+    (msg,) = new.wait(1, timeout=20)
+    assert b"body of tok-reload-2" in msg.data
+    assert len(old.received()) == 1
+    wait_queue_empty(mta)
