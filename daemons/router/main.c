@@ -26,6 +26,7 @@
  * queue in memory (the state side's active window, queue_active_limit).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,7 +353,9 @@ struct channel *router_channel(struct router *r, const char *env, const struct c
                                const struct channel_ops *ops, void *arg)
 {
     struct buf err = BUF_INIT;
-    struct channel *ch = channel_open(r->loop, channel_fd(env), opts, ops, arg, &err);
+    int fd = channel_fd(env);
+    fcntl(fd, F_SETFD, FD_CLOEXEC); /* inherited from the master: not for onehop-queue (DSNs) */
+    struct channel *ch = channel_open(r->loop, fd, opts, ops, arg, &err);
     if (!ch)
         log_die(1, "%s channel: %s", opts->name, buf_cstr(&err));
     buf_free(&err);
