@@ -21,7 +21,7 @@ sizes=${*:-100000 1000000}
 bench="$top/$build/tools/statebench"
 queue_bin="$top/$build/bin/onehop-queue"
 [ -x "$bench" ] && [ -x "$queue_bin" ] || { echo "build first: make BUILD=$build all tools" >&2; exit 1; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/onehop-state-bench.XXXXXX")
+work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 echo "== machine"
