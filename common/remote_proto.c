@@ -57,6 +57,7 @@ void rp_put_result(struct buf *out, const struct rp_result *r)
     ipc_add_str(&w, r->relay);
     ipc_add_u64(&w, r->delay_ms);
     ipc_add_str(&w, r->tls);
+    ipc_add_u32(&w, r->flags);
     ipc_finish(&w);
 }
 
@@ -209,11 +210,15 @@ int rp_get_result(const void *rec, size_t len, struct rp_result *res, struct buf
     int rc = ipc_get_u64(&r, &res->job) < 0 || ipc_get_u32(&r, &res->index) < 0 ||
                      ipc_get_u32(&r, &cls) < 0 || get_str_at(&r, text, &reply) < 0 ||
                      get_str_at(&r, text, &relay) < 0 || ipc_get_u64(&r, &res->delay_ms) < 0 ||
-                     get_str_at(&r, text, &tls) < 0
+                     get_str_at(&r, text, &tls) < 0 || ipc_get_u32(&r, &res->flags) < 0
                  ? -1
                  : 0;
     if (rc == 0 && cls > RP_PERM) {
         *why = "result: unknown class";
+        rc = -1;
+    }
+    if (rc == 0 && (res->flags & ~(uint32_t)RP_FLAGS_KNOWN)) {
+        *why = "result: unknown flags";
         rc = -1;
     }
     rc = rp_close(&r, rc, why);

@@ -16,7 +16,8 @@
  *     RP_RESULT  u64 job, u32 recipient index, u32 class (RP_OK, RP_TEMP, RP_PERM),
  *                str reply (the server's reply, or our own text for what never
  *                reached a server), str relay (`host[ip]:port`, or "none"), u64 delay
- *                (ms since arrival), str tls ("none", or "TLSv1.3 CIPHER")
+ *                (ms since arrival), str tls ("none", or "TLSv1.3 CIPHER"), u32 flags
+ *                (RP_FLAG_*: facts about the attempt the router's scheduling needs)
  *     RP_DONE    u64 job, u32 results sent for it; after it the job id is free again
  *
  * Every recipient of a job gets exactly one RP_RESULT before its RP_DONE.
@@ -46,6 +47,12 @@ enum rp_record { RP_JOB = 1, RP_RESULT = 2, RP_DONE = 3 };
 
 enum rp_class { RP_OK = 0, RP_TEMP = 1, RP_PERM = 2 };
 
+/* RP_RESULT flags. ALL_MX_TEMP: a temporary result after every MX host of
+ * an `mx DOMAIN` next hop was tried and failed temporarily (SPEC 5 rule 5:
+ * the router may take the site path next). */
+enum { RP_FLAG_ALL_MX_TEMP = 1 };
+#define RP_FLAGS_KNOWN RP_FLAG_ALL_MX_TEMP
+
 /* RFC 3461 NOTIFY; 0 = not given */
 enum { RP_NOTIFY_NEVER = 1, RP_NOTIFY_SUCCESS = 2, RP_NOTIFY_FAILURE = 4, RP_NOTIFY_DELAY = 8 };
 
@@ -72,6 +79,7 @@ struct rp_result {
     enum rp_class cls;
     const char *reply, *relay, *tls;
     uint64_t delay_ms;
+    uint32_t flags; /* RP_FLAG_* */
 };
 
 const char *rp_class_name(enum rp_class c); /* "ok", "temporary", "permanent" */

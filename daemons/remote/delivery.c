@@ -323,7 +323,8 @@ void delivery_results(struct delivery *d, struct buf *records)
                                 r->reply.s ? r->reply.s : "",
                                 r->relay.len ? r->relay.s : "none",
                                 r->tls.len ? r->tls.s : "none",
-                                delay_ms};
+                                delay_ms,
+                                0};
         rp_put_result(records, &res);
     }
     rp_put_done(records, d->job.job, (uint32_t)d->job.nrcpt);

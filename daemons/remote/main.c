@@ -319,7 +319,7 @@ static void refuse_job(struct remote *rm, const struct rp_job *j, const char *wh
     struct buf records = BUF_INIT, text = BUF_INIT;
     buf_printf(&text, "cannot read the message: %s", why);
     for (size_t i = 0; i < j->nrcpt; i++) {
-        struct rp_result r = {j->job, (uint32_t)i, RP_TEMP, text.s, "none", "none", 0};
+        struct rp_result r = {j->job, (uint32_t)i, RP_TEMP, text.s, "none", "none", 0, 0};
         rp_put_result(&records, &r);
         log_info("%s: to=<%s>, relay=none, delay=0, status=deferred (%s)", j->queue_id,
                  j->rcpt[i].address, text.s);

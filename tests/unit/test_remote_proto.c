@@ -61,8 +61,14 @@ static void test_job_round_trip(void **state)
 
 static void test_result_and_done_round_trip(void **state)
 {
-    struct rp_result in = {9,      2,   RP_PERM, "550 5.1.1 unknown", "mx.b.test[127.0.0.2]:25",
-                           "none", 1500},
+    struct rp_result in = {9,
+                           2,
+                           RP_PERM,
+                           "550 5.1.1 unknown",
+                           "mx.b.test[127.0.0.2]:25",
+                           "none",
+                           1500,
+                           RP_FLAG_ALL_MX_TEMP},
                      out;
     struct buf rec = BUF_INIT, text = BUF_INIT;
     const char *why;
@@ -75,6 +81,7 @@ static void test_result_and_done_round_trip(void **state)
     assert_string_equal(out.relay, "mx.b.test[127.0.0.2]:25");
     assert_string_equal(out.tls, "none");
     assert_int_equal(out.delay_ms, 1500);
+    assert_int_equal(out.flags, RP_FLAG_ALL_MX_TEMP);
     buf_clear(&rec);
     rp_put_done(&rec, 9, 3);
     uint64_t job;
@@ -84,6 +91,19 @@ static void test_result_and_done_round_trip(void **state)
     assert_int_equal(n, 3);
     /* a done record is not a result */
     assert_int_equal(rp_get_result(rec.s, rec.len, &out, &text, &why), -1);
+    buf_free(&rec);
+    buf_free(&text);
+}
+
+static void test_result_unknown_flags_refused(void **state)
+{
+    (void)state;
+    struct rp_result in = {1, 0, RP_TEMP, "451 x", "none", "none", 0, 0x80}, out;
+    struct buf rec = BUF_INIT, text = BUF_INIT;
+    const char *why;
+    rp_put_result(&rec, &in);
+    assert_int_equal(rp_get_result(rec.s, rec.len, &out, &text, &why), -1);
+    assert_string_equal(why, "result: unknown flags");
     buf_free(&rec);
     buf_free(&text);
 }
@@ -140,7 +160,7 @@ static void test_bad_job(void **state)
 
 static void test_bad_result_class(void **state)
 {
-    struct rp_result in = {1, 0, 3, "x", "none", "none", 0}, out;
+    struct rp_result in = {1, 0, 3, "x", "none", "none", 0, 0}, out;
     struct buf rec = BUF_INIT, text = BUF_INIT;
     const char *why = NULL;
     rp_put_result(&rec, &in);
@@ -155,6 +175,7 @@ int main(void)
     struct rowtest t = ROWTEST_INIT;
     rowtest_add(&t, test_job_round_trip, NULL, "job round trip");
     rowtest_add(&t, test_result_and_done_round_trip, NULL, "result and done round trip");
+    rowtest_add(&t, test_result_unknown_flags_refused, NULL, "result with unknown flags refused");
     rowtest_add(&t, test_bad_result_class, NULL, "result with an unknown class");
     for (size_t i = 0; i < ROWS(bad_jobs); i++)
         rowtest_add(&t, test_bad_job, &bad_jobs[i], "job refused: %s", bad_jobs[i].name);
