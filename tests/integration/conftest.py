@@ -9,7 +9,8 @@ onehop_bin   Path of the programs under test ($ONEHOP_BIN, default <repo>/bin)
 onehop       instance factory (fixtures/instance.py): onehop(conf={...}, routes=..., sites=...,
              aliases=...) -> Instance wired to dns (dns_servers) and smtp_peers (remote_port);
              each is stopped (if started) and its processes killed at teardown
-accounts     (root) the SPEC 7 accounts under the test base name `ohtest` (`user = ohtest`):
+accounts     (root) the SPEC 7 accounts under the test base name `ohtest` (`user = ohtest`;
+             $ONEHOP_TEST_ACCOUNTS names another, so that two suites can run at once):
              accounts.base, accounts["queue"] -> pwd entry, ...; made with useradd --system
              and removed at teardown. Without root or useradd the test is skipped, and
              under CI=true it fails instead
@@ -125,7 +126,7 @@ def _drop_accounts(base):
 
 @pytest.fixture
 def accounts():
-    base = "ohtest"
+    base = os.environ.get("ONEHOP_TEST_ACCOUNTS", "ohtest")
     missing = [t for t in ("useradd", "userdel", "groupdel") if not shutil.which(t)]
     if os.geteuid() != 0 or missing:
         why = "needs root and %s" % ", ".join(missing or ["useradd"])
