@@ -28,10 +28,11 @@ static const struct daemon_row daemons[] = {
 /* The cleaner reads its requests on fd 0 (one socketpair: requests in,
  * replies out); the router finds its end in ONEHOP_CHANNEL_CLEANER. The
  * remote's jobs and results (common/remote_proto.h): ONEHOP_CHANNEL_REMOTE
- * in both. */
+ * in both. The local's (common/local_proto.h): ONEHOP_CHANNEL_LOCAL in both. */
 static const struct channel_row channels[] = {
     {"CLEANER", {"router", -1}, {"cleaner", 0}},
     {"REMOTE", {"router", -1}, {"remote", -1}},
+    {"LOCAL", {"router", -1}, {"local", -1}},
 };
 
 const struct daemon_row *table_daemons(size_t *n)
