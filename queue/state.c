@@ -148,7 +148,7 @@ struct file_slot *state_slot_get(struct state *s, const char *fid)
     int in = 0;
     if (s->index && queue_file_id_valid(fid)) {
         gone_pos(s, fid, &found);
-        in = found ? 0 : sx_find(s->index, fid, &e);
+        in = found ? 0 : sx_find(s->index, fid, &e, NULL);
     }
     if (in < 0)
         log_fatal("state: the index of checkpoint %llu cannot be read: %s",
@@ -173,7 +173,7 @@ int state_knows_file(const struct state *s, const char *fid)
         return 1;
     struct sx_entry e;
     return s->index && queue_file_id_valid(fid) && !state_index_superseded(s, fid) &&
-           sx_find(s->index, fid, &e) == 1;
+           sx_find(s->index, fid, &e, NULL) == 1;
 }
 
 void state_free_msgs(struct state_file *f)
@@ -653,7 +653,7 @@ static int index_due(struct state *s, int64_t *when, char *fid)
 static int thaw_index_due(struct state *s, int64_t now, int64_t *when)
 {
     char fid[QUEUE_FILE_ID_LEN + 1];
-    if (!index_due(s, when, fid) || *when > now || (s->nheap > 0 && s->heap[0].when < *when))
+    if (!index_due(s, when, fid) || *when > now || (s->nheap > 0 && s->heap[0].when <= *when))
         return 0;
     sx_due_next(s->index);
     state_file_find(s, fid); /* a slot now: superseded, scheduled by the heap */

@@ -257,7 +257,7 @@ static int read_block(const struct sx *x, const char *fid, unsigned char *block,
                      SX_HEADER_SIZE + *first * SX_FILE_SIZE);
 }
 
-int sx_find(const struct sx *x, const char *fid, struct sx_entry *e)
+int sx_find(const struct sx *x, const char *fid, struct sx_entry *e, uint64_t *pos)
 {
     unsigned char block[SX_FENCE * SX_FILE_SIZE];
     uint64_t first, n;
@@ -266,6 +266,8 @@ int sx_find(const struct sx *x, const char *fid, struct sx_entry *e)
     for (uint64_t k = 0; k < n; k++)
         if (memcmp(block + k * SX_FILE_SIZE, fid, QUEUE_FILE_ID_LEN) == 0) {
             decode_entry(block + k * SX_FILE_SIZE, e);
+            if (pos)
+                *pos = first + k;
             return 1;
         }
     return 0;

@@ -78,8 +78,9 @@ uint64_t sx_number(const struct sx *x);
 const struct sx_totals *sx_totals(const struct sx *x);
 /* Record pos (< sx_files): 0, or -1 (a read error). */
 int sx_get(const struct sx *x, uint64_t pos, struct sx_entry *e);
-/* 1 and *e if fid is there, 0 if not, -1 on a read error. */
-int sx_find(const struct sx *x, const char *fid, struct sx_entry *e);
+/* 1 and *e (and *pos, if given: its record's number) if fid is there, 0
+ * if not, -1 on a read error. */
+int sx_find(const struct sx *x, const char *fid, struct sx_entry *e, uint64_t *pos);
 
 /* The file records in order, from the first. */
 struct sx_iter {

@@ -187,65 +187,55 @@ static void learn_one(struct state *s, const char *fid, long *added)
  * learns until a checkpoint lets it freeze: one is written whenever the
  * recipients in memory pass twice the window (state_maybe_checkpoint), so
  * the window bounds the learning too. */
-static int bound_learning(struct state *s)
+static void bound_learning(struct state *s)
 {
-    int rc = state_maybe_checkpoint(s, 0);
-    if (rc < 0)
+    if (state_maybe_checkpoint(s, 0) < 0)
         log_warn("state: a checkpoint while learning failed: %s", strerror(errno));
-    return rc == 1;
 }
 
-/* The index's files (all in active/) are walked beside the listing, both
- * in file id order: a listed one is known; one the listing passed over is
- * gone (noted in *gone, recorded after the walk). */
-static int index_knows(struct state *s, struct sx_iter *it, const char *fid, struct buf *gone)
-{
-    struct sx_entry e;
-    int in;
-    while ((in = sx_iter_peek(it, &e)) == 1 && (!fid || strcmp(e.fid, fid) < 0)) {
-        if (!state_index_superseded(s, e.fid))
-            buf_add(gone, e.fid, QUEUE_FILE_ID_LEN + 1);
-        sx_iter_next(it);
-    }
-    if (in < 0)
-        log_fatal("state: the index cannot be read: %s", strerror(errno));
-    if (in == 1 && fid && strcmp(e.fid, fid) == 0 && !state_index_superseded(s, fid)) {
-        sx_iter_next(it);
-        return 1;
-    }
-    return 0;
-}
+/* What learning found: the files not known yet, and which of the
+ * index's records were listed (a bit each, by record number). */
+struct learning {
+    struct buf unknown; /* file ids, QUEUE_FILE_ID_LEN + 1 bytes each */
+    unsigned char *listed;
+};
 
-static int learn_place(struct state *s, enum queue_place place, long *added, struct buf *gone)
+/* One listed file: known (a slot, marked seen; or the index's, marked
+ * listed), or noted as unknown. */
+static void note_listed(struct state *s, enum queue_place place, const char *fid,
+                        struct learning *l)
 {
-    char **fids;
-    size_t n;
-    if (queue_list_files(s->q, place, &fids, &n) != 0)
-        return -1;
-    struct sx_iter it;
-    sx_iter_start(&it, place == QUEUE_ACTIVE ? s->index : NULL);
-    for (size_t i = 0; i < n; i++) {
-        if (index_knows(s, &it, fids[i], gone))
-            continue; /* frozen on disk: stays so */
-        struct file_slot *fs = state_slot_find(s, fids[i]); /* a frozen one stays so */
-        if (!fs) {
-            learn_one(s, fids[i], added);
-            if (bound_learning(s) && place == QUEUE_ACTIVE) { /* a new index: on from here */
-                sx_iter_free(&it);
-                sx_iter_start(&it, s->index);
-                sx_iter_seek(&it, fids[i]);
-                struct sx_entry e;
-                if (sx_iter_peek(&it, &e) == 1 && strcmp(e.fid, fids[i]) == 0)
-                    sx_iter_next(&it); /* the one just learned: listed */
-            }
-            fs = state_slot_find(s, fids[i]);
+    struct file_slot *fs = state_slot_find(s, fid);
+    if (fs) {
+        fs->seen = s->pass;
+        return;
+    }
+    if (place == QUEUE_ACTIVE && s->index && !state_index_superseded(s, fid)) {
+        struct sx_entry e;
+        uint64_t pos;
+        int in = sx_find(s->index, fid, &e, &pos);
+        if (in < 0)
+            log_fatal("state: the index cannot be read: %s", strerror(errno));
+        if (in == 1) {
+            l->listed[pos / 8] |= (unsigned char)(1u << (pos % 8));
+            return;
         }
-        if (fs)
-            fs->seen = s->pass;
     }
-    index_knows(s, &it, NULL, gone); /* the rest of the index was not listed */
-    sx_iter_free(&it);
-    queue_ids_free(fids, n);
+    buf_add(&l->unknown, fid, QUEUE_FILE_ID_LEN + 1);
+}
+
+/* A place listed a bucket at a time: one bucket's names in memory. */
+static int list_place(struct state *s, enum queue_place place, struct learning *l)
+{
+    for (unsigned b = 0; b < QUEUE_BUCKETS; b++) {
+        char **fids;
+        size_t n;
+        if (queue_list_bucket(s->q, place, b, &fids, &n) != 0)
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            note_listed(s, place, fids[i], l);
+        queue_ids_free(fids, n);
+    }
     return 0;
 }
 
@@ -259,14 +249,53 @@ static void record_gone(struct state *s, const char *fid)
 }
 
 /* Files the state knows that are in neither place any more (removed by
- * hand, or the state outlived them): recorded as gone. */
-static void forget_unlisted(struct state *s)
+ * hand, or the state outlived them): recorded as gone. Slots first, then
+ * the index's records that no slot supersedes and that were not listed. */
+static void forget_unlisted(struct state *s, const struct learning *l)
 {
     for (size_t i = s->nfiles; i-- > 0;) {
         struct state_file *f = &s->files[i]->f;
         if (s->files[i]->seen == s->pass || f->removing)
             continue;
         record_gone(s, f->fid);
+    }
+    struct buf gone = BUF_INIT;
+    struct sx_iter it;
+    struct sx_entry e;
+    int in;
+    sx_iter_start(&it, s->index);
+    while ((in = sx_iter_peek(&it, &e)) == 1) {
+        if (!(l->listed[it.pos / 8] & (1u << (it.pos % 8))) && !state_index_superseded(s, e.fid))
+            buf_add(&gone, e.fid, QUEUE_FILE_ID_LEN + 1);
+        sx_iter_next(&it);
+    }
+    if (in < 0)
+        log_fatal("state: the index cannot be read: %s", strerror(errno));
+    sx_iter_free(&it);
+    for (size_t at = 0; at < gone.len; at += QUEUE_FILE_ID_LEN + 1)
+        record_gone(s, gone.s + at); /* each read back (thawed) and forgotten */
+    buf_free(&gone);
+}
+
+static int by_fid(const void *a, const void *b)
+{
+    return memcmp(a, b, QUEUE_FILE_ID_LEN);
+}
+
+/* The unknown files learned in file id order (= arrival: new files come
+ * after every known one, so the slots' array grows at its end). */
+static void learn_unknown(struct state *s, struct learning *l, long *added)
+{
+    size_t n = l->unknown.len / (QUEUE_FILE_ID_LEN + 1);
+    if (n > 1)
+        qsort(l->unknown.s, n, QUEUE_FILE_ID_LEN + 1, by_fid);
+    for (size_t i = 0; i < n; i++) {
+        const char *fid = l->unknown.s + i * (QUEUE_FILE_ID_LEN + 1);
+        learn_one(s, fid, added);
+        struct file_slot *fs = state_slot_find(s, fid);
+        if (fs)
+            fs->seen = s->pass;
+        bound_learning(s);
     }
 }
 
@@ -278,17 +307,16 @@ long state_learn_files(struct state *s)
     }
     s->pass++;
     long added = 0;
-    struct buf gone = BUF_INIT;
-    if (learn_place(s, QUEUE_INCOMING, &added, &gone) != 0 ||
-        learn_place(s, QUEUE_ACTIVE, &added, &gone) != 0) {
-        buf_free(&gone);
-        return -1;
+    struct learning l = {BUF_INIT, NULL};
+    l.listed = xcalloc(s->index ? sx_files(s->index) / 8 + 1 : 1, 1);
+    int rc = list_place(s, QUEUE_INCOMING, &l) == 0 && list_place(s, QUEUE_ACTIVE, &l) == 0;
+    if (rc) {
+        forget_unlisted(s, &l);
+        learn_unknown(s, &l, &added);
     }
-    forget_unlisted(s);
-    for (size_t at = 0; at + QUEUE_FILE_ID_LEN < gone.len; at += QUEUE_FILE_ID_LEN + 1)
-        record_gone(s, gone.s + at);
-    buf_free(&gone);
-    return added;
+    buf_free(&l.unknown);
+    free(l.listed);
+    return rc ? added : -1;
 }
 
 /* ------------------------------------------------------- checkpoint ---- */
