@@ -206,6 +206,7 @@ void state_drop_slot(struct state *s, struct file_slot *fs)
     memmove(&s->files[pos], &s->files[pos + 1], (s->nfiles - pos - 1) * sizeof(s->files[0]));
     s->nfiles--;
     fs->forgotten = 1;
+    fs->gen++; /* its due entries are stale */
     if (!fs->cold)
         s->hot_rcpts -= fs->rcpts;
     if (fs->heap_refs == 0)
@@ -670,8 +671,8 @@ int state_next_due(struct state *s, int64_t now, const struct state_msg **out, i
         if (s->nheap == 0 || s->heap[0].when > now)
             break;
         struct due d = heap_pop(s);
-        if (!d.fs || d.gen != d.fs->gen)
-            continue; /* its file was freed or frozen since (m is gone) */
+        if (!d.fs || d.gen != d.fs->gen || d.fs->forgotten)
+            continue; /* its file was freed, frozen or dropped since (m is gone) */
         if (!d.m && d.fs->cold && !d.fs->forgotten) {
             state_thaw(s, d.fs); /* a frozen file's time has come: indexed again */
             continue;
