@@ -45,12 +45,11 @@
  * memory); a touch reads a file back (state_cold.c), and a file read back
  * by a listing and unchanged leaves memory again. A checkpoint without its
  * index (a crash between the two, an older onehop) is read whole once, its
- * files frozen in memory as they are read, and the open writes a new one. The views this header hands out (state_find, state_each,
- * state_next_due) are always of files in memory; files thawed since the
- * last checkpoint freeze again at the next one, which state_maybe_checkpoint
- * writes once the files in memory pass twice the window (so the window
- * bounds memory between checkpoints too); a struct state_msg pointer
- * stays valid while its message is in flight (its file is never frozen
+ * files frozen in memory as they are read, and the open writes a new one. The views this header
+ * hands out (state_find, state_each, state_next_due) are always of files in memory; files thawed
+ * since the last checkpoint freeze again at the next one, which state_maybe_checkpoint writes once
+ * the files in memory pass twice the window (so the window bounds memory between checkpoints too);
+ * a struct state_msg pointer stays valid while its message is in flight (its file is never frozen
  * then), any other only until the next state_maybe_checkpoint().
  *
  * All int functions return 0 or -1 with errno; *why (when given) a reason.

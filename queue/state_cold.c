@@ -172,8 +172,8 @@ static void open_index(struct state *s)
     const char *why = "cannot open it";
     state_index_name(&name, s->replay_at->checkpoint, 0);
     int fd = sj_file_open(s->j, buf_cstr(&name));
-    if (fd >= 0 && sx_open(&s->index, fd, s->replay_at->checkpoint, sj_checkpoint_size(s->j),
-                           &why) == 0)
+    if (fd >= 0 &&
+        sx_open(&s->index, fd, s->replay_at->checkpoint, sj_checkpoint_size(s->j), &why) == 0)
         sx_iter_start(&s->replay_it, s->index);
     else if (fd >= 0 || errno != ENOENT)
         log_warn("state: %s not used (%s): the checkpoint is read whole", buf_cstr(&name), why);
@@ -241,9 +241,9 @@ void state_slot_entry(const struct file_slot *fs, const struct cp_place *at, str
     }
     struct state_counts c;
     state_count_msgs(&fs->f, &c);
-    e->counts = (struct file_counts){(uint32_t)c.total,    (uint32_t)c.incoming,
-                                     (uint32_t)c.active,   (uint32_t)c.deferred,
-                                     (uint32_t)c.hold,     c.oldest_arrival_us};
+    e->counts =
+        (struct file_counts){(uint32_t)c.total,    (uint32_t)c.incoming, (uint32_t)c.active,
+                             (uint32_t)c.deferred, (uint32_t)c.hold,     c.oldest_arrival_us};
 }
 
 static int64_t file_due(const struct file_slot *fs)

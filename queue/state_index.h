@@ -85,8 +85,8 @@ int sx_find(const struct sx *x, const char *fid, struct sx_entry *e, uint64_t *p
 /* The file records in order, from the first. */
 struct sx_iter {
     const struct sx *x;
-    uint64_t pos;         /* of the current record */
-    uint64_t win_first;   /* records win_first.. are in win */
+    uint64_t pos;       /* of the current record */
+    uint64_t win_first; /* records win_first.. are in win */
     struct buf win;
 };
 void sx_iter_start(struct sx_iter *it, const struct sx *x);

@@ -61,7 +61,7 @@ struct sj_snapshot {
     uint64_t count;
     int error; /* a write failed: errno in saved_errno */
     int saved_errno;
-    int stepped; /* "checkpoint-write" reached */
+    int stepped;     /* "checkpoint-write" reached */
     uint64_t number; /* the checkpoint's */
 };
 

@@ -416,7 +416,8 @@ static int snapshot_file(struct snapshot_ctx *c, struct sj_snapshot *snap, struc
 }
 
 /* A slot written: into the new index too if it is to be frozen. */
-static void index_slot(struct snapshot_ctx *c, const struct file_slot *fs, const struct cp_place *at)
+static void index_slot(struct snapshot_ctx *c, const struct file_slot *fs,
+                       const struct cp_place *at)
 {
     if (!fs->will_freeze)
         return;

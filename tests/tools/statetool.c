@@ -328,9 +328,9 @@ static int run_route(const char *confdir, const char *binary, char **keep, int n
     int rc = pid > 0 && queue_open(&q, buf_cstr(&qdir), 0, &why) == 0 &&
                      state_open(&rt.s, q, 0, NULL, &why) == 0 &&
                      (sj_set_step_hook(state_journal(rt.s), crash_hook, &c), 1) &&
-                     state_learn_files(rt.s) >= 0 &&
-                     serve_cleaner(&rt) == 0 && apply_window(&rt) == 0 &&
-                     deliver_due(&rt, keep, nkeep) == 0 && serve_cleaner(&rt) == 0
+                     state_learn_files(rt.s) >= 0 && serve_cleaner(&rt) == 0 &&
+                     apply_window(&rt) == 0 && deliver_due(&rt, keep, nkeep) == 0 &&
+                     serve_cleaner(&rt) == 0
                  ? 0
                  : 1;
     if (rc != 0)

@@ -796,9 +796,9 @@ static void test_frozen_files_cost_no_memory(void **state)
             assert_memory_equal(m->file->fid, fids[k], QUEUE_FILE_ID_LEN);
             state_msg_id(m, id);
             for (uint32_t r = 0; r < 2; r++) /* a change to a frozen file sticks */
-                assert_true((k == 3 ? state_delivered(fx->s, id, r, 1003, "250 ok")
-                                    : state_deferred(fx->s, id, r, 1000 + k, 9999, "451 later")) >
-                            0);
+                assert_true((k == 3
+                                 ? state_delivered(fx->s, id, r, 1003, "250 ok")
+                                 : state_deferred(fx->s, id, r, 1000 + k, 9999, "451 later")) > 0);
             state_dispatch_done(fx->s, id);
         }
     assert_int_equal(due_now(fx, 1000 + MANY_FILES), NULL);
@@ -841,8 +841,10 @@ static void test_damaged_index_read_around(void **state)
     /* the open wrote a checkpoint with a good index: the files left memory */
     assert_true(state_files_in_memory(fx->s) <= 2);
     buf_clear(&cmd);
-    buf_printf(&cmd, "cd '%s/state' && test $(ls index.* | wc -l) -eq 1 && ! test -e index.00000000000000ff",
-               fx->dir);
+    buf_printf(
+        &cmd,
+        "cd '%s/state' && test $(ls index.* | wc -l) -eq 1 && ! test -e index.00000000000000ff",
+        fx->dir);
     assert_int_equal(system(buf_cstr(&cmd)), 0);
     buf_free(&cmd);
     open_state(fx);
