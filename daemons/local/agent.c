@@ -27,7 +27,7 @@
 #include "local/msgcopy.h"
 #include "local/outcome.h"
 
-#define CHILD_RECORD 1     /* the child's answer: u32 class, str text, str relay, u32 n, n str */
+#define CHILD_RECORD 1 /* the child's answer: u32 class, str text, str relay, u32 n, n str */
 #define FORWARD_RCPT_MAX 1000
 
 /* Whose rights a delivery takes, and what its target's names are. */
@@ -42,11 +42,11 @@ struct delivery {
     const struct lp_job *job;
     const struct lp_rcpt *rc;
     struct msgsrc src;
-    struct buf prefix;    /* Return-Path:, Delivered-To: */
-    const char *address;  /* the address the target is for */
-    struct buf local;     /* address's local part, with extension */
-    struct buf user;      /* the local part without extension, lower-cased */
-    const char *ext;      /* in local, after '+', or "" */
+    struct buf prefix;   /* Return-Path:, Delivered-To: */
+    const char *address; /* the address the target is for */
+    struct buf local;    /* address's local part, with extension */
+    struct buf user;     /* the local part without extension, lower-cased */
+    const char *ext;     /* in local, after '+', or "" */
     const char *domain;
     struct ident id;
     struct forward fwd_out; /* addresses a .forward names (child -> agent) */
@@ -248,8 +248,8 @@ static void forward_delivery(struct delivery *d, const struct forward *f, struct
         else {
             if (d->fwd_out.n < FORWARD_RCPT_MAX) {
                 d->fwd_out.v = xrealloc(d->fwd_out.v, (d->fwd_out.n + 1) * sizeof(*d->fwd_out.v));
-                d->fwd_out.v[d->fwd_out.n++] = (struct forward_target){FWD_ADDRESS,
-                                                                       xstrdup(t->value)};
+                d->fwd_out.v[d->fwd_out.n++] =
+                    (struct forward_target){FWD_ADDRESS, xstrdup(t->value)};
             }
             continue;
         }
@@ -308,8 +308,8 @@ static void put_child_record(struct buf *out, const struct outcome *o, const str
 /* The relay names are few and static: keep ours, never the child's text. */
 static const char *known_relay(const char *s)
 {
-    static const char *const relays[] = {"local",      "local:maildir", "local:mbox",
-                                         "local:file", "local:command"};
+    static const char *const relays[] = {"local", "local:maildir", "local:mbox", "local:file",
+                                         "local:command"};
     for (size_t i = 0; i < sizeof(relays) / sizeof(relays[0]); i++)
         if (strcmp(s, relays[i]) == 0)
             return relays[i];
@@ -321,8 +321,8 @@ static int get_child_record(const struct buf *rec, struct outcome *o, struct for
     struct ipc_reader r;
     uint32_t cls, n;
     const char *text, *relay;
-    if (ipc_open(&r, rec->s, rec->len) < 0 || r.type != CHILD_RECORD ||
-        ipc_get_u32(&r, &cls) < 0 || cls > RP_PERM || ipc_get_str(&r, RP_TEXT_MAX, &text) < 0 ||
+    if (ipc_open(&r, rec->s, rec->len) < 0 || r.type != CHILD_RECORD || ipc_get_u32(&r, &cls) < 0 ||
+        cls > RP_PERM || ipc_get_str(&r, RP_TEXT_MAX, &text) < 0 ||
         ipc_get_str(&r, 64, &relay) < 0 || ipc_get_u32(&r, &n) < 0 || n > FORWARD_RCPT_MAX) {
         ipc_close(&r);
         return -1;
@@ -485,7 +485,7 @@ int agent_main(const struct conf *c)
     d.src = (struct msgsrc){AGENT_MSG_FD, j.offset, j.length};
     struct outcome o = {0};
     deliver(&d, &o);
-    struct rp_result r = {j.job, 0, o.cls, buf_cstr(&o.text), o.relay ? o.relay : "local",
+    struct rp_result r = {j.job,  0, o.cls, buf_cstr(&o.text), o.relay ? o.relay : "local",
                           "none", 0, 0};
     rp_put_result(&out, &r);
     int rc = write_all(1, out.s, out.len) < 0 ? 1 : 0;

@@ -67,8 +67,7 @@ static void add_output(struct buf *b, const char *output)
     buf_addc(b, '"');
 }
 
-void command_exit_outcome(int wait_status, const char *what, const char *output,
-                          struct outcome *o)
+void command_exit_outcome(int wait_status, const char *what, const char *output, struct outcome *o)
 {
     static const char relay[] = "local:command";
     struct buf tail = BUF_INIT;
@@ -79,8 +78,8 @@ void command_exit_outcome(int wait_status, const char *what, const char *output,
         int st = WEXITSTATUS(wait_status);
         const struct exit_row *r = exit_row_find(st);
         if (r)
-            outcome_set(o, r->cls, relay, "%s command %s: %s (exit status %d, %s)%s", r->dsn,
-                        what, r->text, st, r->name, buf_cstr(&tail));
+            outcome_set(o, r->cls, relay, "%s command %s: %s (exit status %d, %s)%s", r->dsn, what,
+                        r->text, st, r->name, buf_cstr(&tail));
         else
             outcome_set(o, RP_PERM, relay, "5.3.0 command %s: died with status %d%s", what, st,
                         buf_cstr(&tail));
@@ -154,7 +153,7 @@ struct feed {
     struct msgcopy copy;
     const char *p; /* the unwritten rest of the current chunk */
     size_t n;
-    int in, out;   /* our ends; -1 once closed */
+    int in, out; /* our ends; -1 once closed */
     struct buf output;
     int read_error;
 };

@@ -43,9 +43,9 @@ struct command_env {
 /* One row of the exit status table (sysexits.h, as Postfix's sys_exits.c). */
 struct exit_row {
     int status;
-    const char *name;   /* "EX_TEMPFAIL" */
-    enum rp_class cls;  /* RP_TEMP or RP_PERM */
-    const char *dsn;    /* RFC 3463 */
+    const char *name;  /* "EX_TEMPFAIL" */
+    enum rp_class cls; /* RP_TEMP or RP_PERM */
+    const char *dsn;   /* RFC 3463 */
     const char *text;
 };
 
@@ -54,8 +54,7 @@ const struct exit_row *command_exit_rows(size_t *n);
 /* The outcome of a finished command from its wait(2) status: 0 delivered;
  * a row of the table; any other exit status permanent (5.3.0); a signal
  * temporary (4.3.0). output: its first line, or "". */
-void command_exit_outcome(int wait_status, const char *what, const char *output,
-                          struct outcome *o);
+void command_exit_outcome(int wait_status, const char *what, const char *output, struct outcome *o);
 
 void command_deliver(const char *command, const struct command_env *env, const struct msgsrc *src,
                      const struct buf *prefix, unsigned timeout_s, struct outcome *o);

@@ -286,9 +286,7 @@ static int mbox_open(const char *path)
     if (fd < 0)
         return -1;
     struct stat st;
-    int bad = fstat(fd, &st) < 0                         ? errno
-              : !S_ISREG(st.st_mode) || st.st_nlink != 1 ? EPERM
-                                                         : 0;
+    int bad = fstat(fd, &st) < 0 ? errno : !S_ISREG(st.st_mode) || st.st_nlink != 1 ? EPERM : 0;
     if (bad) {
         close(fd);
         errno = bad;

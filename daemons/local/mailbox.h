@@ -32,8 +32,8 @@
 #include "local/msgcopy.h"
 #include "local/outcome.h"
 
-#define MBOX_LOCK_WAIT 30     /* seconds */
-#define MBOX_LOCK_STALE 300   /* seconds: an older dot-lock is removed */
+#define MBOX_LOCK_WAIT 30   /* seconds */
+#define MBOX_LOCK_STALE 300 /* seconds: an older dot-lock is removed */
 
 /* prefix: Return-Path: and Delivered-To: lines. */
 void maildir_deliver(const char *dir, const struct msgsrc *src, const struct buf *prefix,

@@ -13,7 +13,8 @@
  * router one RP_RESULT as the agent ends, and once all are in, RP_DONE;
  * and logs its fate (SPEC 8):
  *
- *   ID: to=<alice@host>, orig_to=<team@host>, relay=local, delay=0.05, status=sent (delivered to maildir)
+ *   ID: to=<alice@host>, orig_to=<team@host>, relay=local, delay=0.05, status=sent (delivered to
+ * maildir)
  *
  * (orig_to when an alias led there; for a |command or /file target, to= is
  * the address it was for). An agent that ends without a result (killed,
@@ -163,8 +164,14 @@ static void send_result(struct local *lo, struct job *jb, size_t index, enum rp_
                         const char *reply, const char *relay)
 {
     uint64_t from = jb->j.arrival_us, now = now_us();
-    struct rp_result r = {jb->j.job, (uint32_t)index, cls, reply, relay, "none",
-                          from && now > from ? (now - from) / 1000 : 0, 0};
+    struct rp_result r = {jb->j.job,
+                          (uint32_t)index,
+                          cls,
+                          reply,
+                          relay,
+                          "none",
+                          from && now > from ? (now - from) / 1000 : 0,
+                          0};
     log_result(jb, &jb->j.rcpt[index], &r);
     struct buf rec = BUF_INIT;
     rp_put_result(&rec, &r);
@@ -286,8 +293,8 @@ static void on_request_written(uv_write_t *w, int status)
 static void on_guard(uv_timer_t *t)
 {
     struct agent *a = t->data;
-    log_warn("%s: the delivery agent for recipient %zu runs too long; killed",
-             a->job->j.queue_id, a->index);
+    log_warn("%s: the delivery agent for recipient %zu runs too long; killed", a->job->j.queue_id,
+             a->index);
     uv_process_kill(&a->proc, SIGKILL);
 }
 
@@ -354,8 +361,7 @@ static void agent_start(struct local *lo, struct job *jb, size_t index)
     if (uv_write(&a->wr, (uv_stream_t *)&a->in, &b, 1, on_request_written) < 0)
         agent_close(a, (uv_handle_t *)&a->in);
     uv_read_start((uv_stream_t *)&a->out, on_alloc, on_answer);
-    uv_timer_start(&a->guard, on_guard, (lo->conf.local_command_timeout + AGENT_GRACE_S) * 1000,
-                   0);
+    uv_timer_start(&a->guard, on_guard, (lo->conf.local_command_timeout + AGENT_GRACE_S) * 1000, 0);
 }
 
 /* ---------------------------------------------------------- scheduling ---- */

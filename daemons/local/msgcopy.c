@@ -197,10 +197,10 @@ int msgcopy_delivered_to(const struct msgsrc *src, const char *addr)
     for (size_t at = 0; at < h.len && !found;) {
         const char *line = h.s + at;
         if (*line == '\n')
-            break; /* the end of the header section */
+            break;       /* the end of the header section */
         size_t end = at; /* a field ends at a newline not followed by white space */
         while (end < h.len && !(h.s[end] == '\n' && !(end + 1 < h.len && (h.s[end + 1] == ' ' ||
-                                                                             h.s[end + 1] == '\t'))))
+                                                                          h.s[end + 1] == '\t'))))
             end++;
         size_t n = end - at;
         if (n > sizeof(name) - 1 && strncasecmp(line, name, sizeof(name) - 1) == 0)

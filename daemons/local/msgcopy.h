@@ -31,13 +31,13 @@ struct msgsrc {
 struct msgcopy {
     const struct msgsrc *src;
     unsigned flags;
-    uint64_t pos;     /* next content byte to read, relative to offset */
-    int pending_cr;   /* the last chunk ended in CR */
-    int line_start;   /* the next byte starts a line */
-    size_t held;      /* bytes of "From " matched at a line start, not yet written */
-    char last;        /* the last byte written */
+    uint64_t pos;   /* next content byte to read, relative to offset */
+    int pending_cr; /* the last chunk ended in CR */
+    int line_start; /* the next byte starts a line */
+    size_t held;    /* bytes of "From " matched at a line start, not yet written */
+    char last;      /* the last byte written */
     int done;
-    struct buf out;   /* the bytes of the current chunk */
+    struct buf out; /* the bytes of the current chunk */
 };
 
 /* Start a copy: prefix (may be NULL) first, as it is, then the content. */

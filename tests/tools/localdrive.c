@@ -56,7 +56,7 @@ struct driver {
     size_t njobs, done;
     struct buf *rcpts; /* the recipients per job, NUL-separated, for the output */
     time_t deadline;
-    char *msgid;             /* the job being read */
+    char *msgid; /* the job being read */
     struct lp_rcpt rcpt[LP_RCPT_MAX];
     size_t nrcpt;
 };
@@ -148,8 +148,8 @@ static int send_job(struct driver *dr)
             rc->notify = notify_bits(msg->rcpt[i].notify);
             rc->origin = LP_FROM_ADDRESS;
         }
-    struct lp_job j = {dr->njobs + 1, dr->msgid, m.offset, m.length, msg->arrival_us,
-                       msg->sender,   dr->rcpt,  dr->nrcpt};
+    struct lp_job j = {dr->njobs + 1,   dr->msgid,   m.offset, m.length,
+                       msg->arrival_us, msg->sender, dr->rcpt, dr->nrcpt};
     struct buf rec = BUF_INIT;
     lp_put_job(&rec, &j);
     dr->ids = xrealloc(dr->ids, (dr->njobs + 1) * sizeof(*dr->ids));
