@@ -320,21 +320,6 @@ def test_550_sends_one_rfc3464_dsn_to_the_sender(onehop, master_bin, smtp_peers)
     assert len(a.received()) == 1
 
 
-def test_no_dsn_for_a_dsn(onehop, master_bin, smtp_peers):
-    b = smtp_peers.start("hard2.b.test", rcpt="550 5.1.1 no such user")
-    a = smtp_peers.start("gone.a.test", rcpt="550 5.1.1 sender gone too")
-    mta = instance(onehop, master_bin, routes=routes_to(smtp_peers.port, b_test=b, a_test=a))
-    mta.start()
-    send(mta, ["bob@b.test"], "tok-dsn-2")
-    (line,) = mta.wait_delivery(SENDER, "bounced", timeout=30)   # the DSN itself bounced
-    mta.wait_log(r"%s: no notification for a message from the null sender" % line.qid,
-                 timeout=10)
-    wait_queue_empty(mta)
-    time.sleep(1)
-    assert a.received() == [] and b.received() == []
-    assert len([l for l in mta.log(service="queue") if l.qid and "from" in l.fields]) == 2
-
-
 # ------------------------------------------------- sites: rule 5 (SPEC 5)
 
 
