@@ -165,22 +165,6 @@ def test_550_rcpt_bounced_and_recorded_beside_a_deferred_one(onehop, master_bin,
     assert peer.received() == []
 
 
-# ----------------------------------------------------------- local (not built)
-
-
-def test_local_recipient_deferred_never_dropped(onehop, master_bin, smtp_peers):
-    mta = instance(onehop, master_bin, retry_min="60s", retry_max="120s")
-    mta.start()
-    send(mta, ["carol@local.test"], "tok-local-1")
-    (qid,) = queue_ids(mta)
-    (line,) = mta.wait_delivery("carol@local.test", "deferred", timeout=20)
-    assert line.service == "router" and line.qid == qid
-    assert "local delivery is not built yet" in line.reason
-    (r,) = mta.queue_show(qid)["recipients"]
-    assert r["state"] == "deferred" and "local delivery is not built yet" in r["reason"]
-    assert queue_files(mta), "the message must stay queued"
-
-
 # ------------------------------------------------------ MX through the dnscache
 
 
