@@ -7,7 +7,9 @@
 # router_PRIVATE: the modules the unit tests link as well.
 router_PRIVATE = \
 	daemons/router/retry.c \
-	daemons/router/bounce.c
+	daemons/router/bounce.c \
+	daemons/router/memo.c \
+	daemons/router/destination.c
 router_TESTS = test_router_retry test_router_bounce
 
 PROGRAMS += onehop-router
