@@ -34,6 +34,7 @@ import pytest
 
 from fixtures.paths import tool_path
 from queuefile import stored_content
+from test_master import master_bin, new_instance  # noqa: F401 (master_bin: a fixture)
 
 SENDER = "alice@a.test"
 HOST = "mta.onehop.test"
@@ -569,3 +570,78 @@ def test_root_unwritable_home_is_temporary(local, users):
     qid = lo.inject("%s@%s" % (user.pw_name, HOST))
     res = lo.one(qid)
     assert res["class"] == "temporary" and res["reply"].startswith("4.2.0"), res
+
+
+# --------------------------------------------- end to end: onehop start
+
+
+@pytest.fixture
+def e2e(onehop, master_bin):
+    """Factory: an `onehop start`-able instance (as the unprivileged user
+    when root: test_master's new_instance), its mail/ writable by it."""
+
+    def factory(routes="", aliases="", **conf):
+        mta = new_instance(onehop, master_bin, **conf)
+        mta.write("routes", routes)
+        mta.write("aliases", aliases)
+        if mta.run_as:
+            os.chown(mta.path("mail"), mta.run_as.pw_uid, mta.run_as.pw_gid)
+        return mta
+
+    return factory
+
+
+def wait_queue_empty(mta, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while mta.qstat()["total"]:
+        assert time.monotonic() < deadline, mta.log_tail()
+        time.sleep(0.2)
+
+
+def test_e2e_sendmail_to_a_local_user_arrives_in_the_maildir(e2e, master_bin):
+    mta = e2e()
+    mta.start()
+    body = b"From: alice@a.test\r\nSubject: e2e\r\n\r\nFrom the start\r\nhello local\r\n"
+    r = mta.sendmail("-f", SENDER, "bob@%s" % HOST, data=body)
+    assert r.rc == 0, r
+    (path,) = mta.wait_maildir("bob")
+    data = path.read_bytes()
+    assert data.startswith(prefix("bob@%s" % HOST)) and b"\r" not in data
+    assert data.endswith(b"\n\nFrom the start\nhello local\n")
+    if mta.run_as:
+        assert path.stat().st_uid == mta.run_as.pw_uid
+    (sent,) = mta.wait_delivery("bob@%s" % HOST, "sent")
+    assert sent.service == "local" and sent.fields["relay"] == "local"
+    assert sent.reason == "delivered to maildir"
+    wait_queue_empty(mta)
+
+
+def test_e2e_alias_to_two_local_users(e2e, master_bin):
+    mta = e2e(aliases="team: carol, dave\n")
+    mta.start()
+    r = mta.sendmail("-f", SENDER, "team@%s" % HOST, data=b"Subject: team\n\nfor the team\n")
+    assert r.rc == 0, r
+    for user in ("carol", "dave"):
+        (path,) = mta.wait_maildir(user)
+        assert path.read_bytes().startswith(prefix("%s@%s" % (user, HOST)))
+        (line,) = mta.wait_delivery("%s@%s" % (user, HOST), "sent")
+        assert line.fields["orig_to"] == "<team@%s>" % HOST
+    wait_queue_empty(mta)
+
+
+def test_e2e_bounce_arrives_in_the_senders_local_maildir(e2e, master_bin, smtp_peers):
+    peer = smtp_peers.start("hard.b.test", rcpt={"bob@b.test": "550 5.1.1 no such user"})
+    mta = e2e(routes="b.test [%s]:%d\n" % (peer.ip, smtp_peers.port))
+    mta.start()
+    sender = "alice@%s" % HOST
+    r = mta.sendmail("-f", sender, "bob@b.test", data=b"Subject: doomed\n\nto bounce\n")
+    assert r.rc == 0, r
+    mta.wait_delivery("bob@b.test", "bounced")
+    (path,) = mta.wait_maildir("alice")
+    data = path.read_bytes()
+    assert data.startswith(b"Return-Path: <>\nDelivered-To: alice@mta.onehop.test\n"), data[:200]
+    assert b"MAILER-DAEMON@mta.onehop.test" in data and b"multipart/report" in data
+    assert b"Final-Recipient: rfc822; bob@b.test" in data and b"Status: 5.1.1" in data
+    assert b"Subject: doomed" in data  # the original headers
+    mta.wait_delivery(sender, "sent")
+    wait_queue_empty(mta)
