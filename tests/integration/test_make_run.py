@@ -32,25 +32,15 @@ from pathlib import Path
 import pytest
 
 from fixtures.instance import free_port
+from fixtures.maketree import make_args, make_env
 from fixtures.paths import REPO, onehop_bin
 
 START_TIMEOUT = 120.0  # make checks the build first
 STOP_TIMEOUT = 60.0
 
 
-def _make_args():
-    """The make variables that select the build of ONEHOP_BIN."""
-    bin_dir = onehop_bin()
-    if bin_dir == (REPO / "bin").resolve():
-        return []
-    if bin_dir == (REPO / "build" / "san" / "bin").resolve():
-        return ["SAN=1"]
-    pytest.fail("make run runs the tree's own build: ONEHOP_BIN=%s is neither %s/bin nor "
-                "%s/build/san/bin" % (bin_dir, REPO, REPO), pytrace=False)
-
-
 def _env():
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    env = make_env()
     env["TERM"] = "dumb"
     return env
 
@@ -60,7 +50,7 @@ class MakeRun:
 
     def __init__(self, run_dir, port, tty=True):
         argv = ["make", "-s", "-C", str(REPO), "run", "RUN_DIR=%s" % run_dir,
-                "RUN_SMTP=127.0.0.1:%d" % port] + _make_args()
+                "RUN_SMTP=127.0.0.1:%d" % port] + make_args()
         self.out = b""
         self.tty = tty
         self.status = None
