@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # install-lib.sh — shell functions shared by make-run.sh and install-*.sh
 # (sourced, never run).
 #

@@ -77,7 +77,9 @@ for entry in $links; do
         ln -s "$target" "$path"
         say "$name -> $target" ;;
     uninstall)
-        [ -L "$path" ] && [ "$(readlink "$path")" = "$target" ] || continue
+        if [ ! -L "$path" ] || [ "$(readlink "$path")" != "$target" ]; then
+            continue
+        fi
         rm -f "$path"
         if diverted "$name"; then
             dpkg-divert --local --rename --remove "$name" >/dev/null

@@ -114,6 +114,7 @@ master=$!
 stopping=""
 # A signal to this script: the master is told (SIGINT only when it is in a
 # process group of its own, else it has had the signal itself).
+# shellcheck disable=SC2317 # (called by the traps)
 on_signal() {
     stopping=1
     [ "$1" = INT ] && [ -z "$jobctl" ] || kill -s "$1" "$master" 2>/dev/null || true
@@ -135,6 +136,7 @@ while kill -0 "$master" 2>/dev/null && [ -z "$stopping" ]; do
 done
 
 banner() {
+    # shellcheck disable=SC2088 # onehop.conf's own ~, not the shell's
     mailbox=$(conf_value "$run/onehop.conf" mailbox "~/Maildir/")
     lands=$(printf '%s' "$mailbox" | sed "s|%u|$me|g; s|%d|localhost|g")
     say "onehop runs in $run (configuration onehop.conf there, log $log)"

@@ -30,17 +30,16 @@ import shutil
 import stat
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
+from conftest import ACCOUNT_ROLES, _drop_accounts
 from fixtures.instance import free_port
-from fixtures.maketree import make
+from fixtures.maketree import make, wait_for_files
 from fixtures.paths import REPO, onehop_bin
 
 COMMANDS = ("onehop", "sendmail", "mailq", "newaliases")
-ROLES = ("smtpd", "queue", "router", "dns", "remote")
 MESSAGE = (b"From: root@mta.install.test\nTo: rcpt@remote.test\nSubject: installed\n"
            b"Date: Sun, 06 Dec 2026 10:00:00 +0000\nMessage-ID: <i1@mta.install.test>\n\n"
            b"through the installed onehop\n")
@@ -211,16 +210,6 @@ def _account_names():
     return {p.pw_name for p in pwd.getpwall()}, {g.gr_name for g in grp.getgrall()}
 
 
-def _drop_accounts(base):
-    for role in ROLES:
-        subprocess.run(["userdel", "%s-%s" % (base, role)], capture_output=True, timeout=60)
-    try:
-        grp.getgrnam(base)
-        subprocess.run(["groupdel", base], capture_output=True, timeout=60)
-    except KeyError:
-        pass
-
-
 class SystemInstall:
     """A private root install: PREFIX, SYSCONFDIR, queue and run dirs under top."""
 
@@ -300,16 +289,6 @@ def _owner_mode(path):
         stat.S_IMODE(st.st_mode)
 
 
-def _wait_file(directory, timeout=60.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        found = sorted(directory.glob("*")) if directory.is_dir() else []
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError("nothing in %s within %ss" % (directory, timeout))
-
-
 def test_root_install_start_deliver_stop_uninstall(system_install):
     si = system_install
     base = si.base
@@ -317,12 +296,12 @@ def test_root_install_start_deliver_stop_uninstall(system_install):
     assert r.returncode == 0, r.stderr.decode()
     err = r.stderr.decode()
     assert "was built for" not in err, err
-    for role in ROLES:
+    for role in ACCOUNT_ROLES:
         assert "created account %s-%s" % (base, role) in err, err
 
     # SPEC 7 accounts: system accounts, no login, no home, all in group BASE
     members = set(grp.getgrnam(base).gr_mem)
-    for role in ROLES:
+    for role in ACCOUNT_ROLES:
         pw = pwd.getpwnam("%s-%s" % (base, role))
         assert pw.pw_uid != 0 and pw.pw_shell == "/usr/sbin/nologin", pw
         assert grp.getgrgid(pw.pw_gid).gr_name == "%s-%s" % (base, role)
@@ -365,7 +344,7 @@ def test_root_install_start_deliver_stop_uninstall(system_install):
         local = subprocess.run([str(si.prefix / "sbin/sendmail"), "root@mta.install.test"], input=MESSAGE, capture_output=True,
                                timeout=60)
         assert local.returncode == 0, local
-        (mail,) = _wait_file(si.mail / "root" / "new")
+        (mail,) = wait_for_files(si.mail / "root" / "new")
         assert os.stat(mail).st_uid == 0 and b"through the installed onehop" in mail.read_bytes()
 
     stop = si.cmd("stop")
