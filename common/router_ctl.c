@@ -9,6 +9,7 @@
 #include "router_ctl.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -286,4 +287,59 @@ int rctl_call(int fd, const struct rctl_request *req, int timeout_ms, rctl_note_
     buf_free(&rec);
     errno = e;
     return rc;
+}
+
+/* ------------------------------------------------------------ rctl_ask ---- */
+
+struct ask {
+    const char *program;
+};
+
+static void print_note(void *arg, const struct rctl_note *n)
+{
+    const struct ask *k = arg;
+    fprintf(n->stream == RCTL_TO_STDOUT ? stdout : stderr, "%s: %s\n", k->program, n->text);
+}
+
+static enum rctl_ask_result refused(const char *program, const char *run_dir, const char *how)
+{
+    fprintf(stderr,
+            "%s: the router of %s %s: only the instance's owner or root may control it (you "
+            "are uid %lu)\n",
+            program, run_dir, how, (unsigned long)getuid());
+    return RCTL_ASK_REFUSED;
+}
+
+enum rctl_ask_result rctl_ask(const char *run_dir, const struct rctl_request *req,
+                              const char *program, int timeout_ms)
+{
+    int fd = rctl_connect(run_dir);
+    if (fd < 0 && (errno == ENOENT || errno == ECONNREFUSED))
+        return RCTL_ASK_NOT_RUNNING;
+    if (fd < 0 && (errno == EACCES || errno == EPERM))
+        return refused(program, run_dir, "cannot be reached (permission denied)");
+    if (fd < 0) {
+        fprintf(stderr, "%s: cannot reach the router at %s/%s: %s\n", program, run_dir,
+                ROUTER_SOCKET_NAME, strerror(errno));
+        return RCTL_ASK_ERROR;
+    }
+    struct ask k = {program};
+    struct rctl_done d;
+    struct buf text = BUF_INIT;
+    const char *why = NULL;
+    int rc = rctl_call(fd, req, timeout_ms, print_note, &k, &d, &text, &why);
+    int e = errno;
+    close(fd);
+    enum rctl_ask_result res = RCTL_ASK_ERROR;
+    if (rc == 0) {
+        if (d.summary[0])
+            fprintf(stderr, "%s: %s\n", program, d.summary);
+        res = d.status == 0 ? RCTL_ASK_DONE : RCTL_ASK_FAILED;
+    } else if (e == 0 || e == EPIPE || e == ECONNRESET) {
+        res = refused(program, run_dir, "closed the connection without an answer");
+    } else {
+        fprintf(stderr, "%s: no answer from the router: %s (%s)\n", program, why, strerror(e));
+    }
+    buf_free(&text);
+    return res;
 }

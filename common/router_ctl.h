@@ -117,4 +117,18 @@ typedef void rctl_note_fn(void *arg, const struct rctl_note *n);
 int rctl_call(int fd, const struct rctl_request *req, int timeout_ms, rctl_note_fn *on_note,
               void *arg, struct rctl_done *done, struct buf *text, const char **why);
 
+/* The whole exchange for a command: connect to run_dir's router, send req,
+ * print each NOTE (to its stream) and the DONE's summary (to standard
+ * error), each line prefixed with "PROGRAM: ". Returns what happened;
+ * everything but RCTL_ASK_NOT_RUNNING has been told to the user. */
+enum rctl_ask_result {
+    RCTL_ASK_DONE,        /* DONE with status 0 */
+    RCTL_ASK_FAILED,      /* DONE with status 1 (the notes say why) */
+    RCTL_ASK_NOT_RUNNING, /* no router listens (no socket, or nobody behind it) */
+    RCTL_ASK_REFUSED,     /* the socket is not ours, or the router closed without an answer */
+    RCTL_ASK_ERROR        /* no answer in time, a malformed answer, another error */
+};
+enum rctl_ask_result rctl_ask(const char *run_dir, const struct rctl_request *req,
+                              const char *program, int timeout_ms);
+
 #endif

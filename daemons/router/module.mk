@@ -17,5 +17,6 @@ onehop-router_SRCS = \
 	daemons/router/main.c \
 	daemons/router/cleaner_link.c \
 	daemons/router/dispatch.c \
+	daemons/router/control.c \
 	$(router_PRIVATE) \
 	$(DAEMON_LINK_UV)

@@ -27,7 +27,7 @@ from fixtures.paths import onehop_bin as onehop_bin_path
 
 FAKE_DAEMON = Path(__file__).resolve().parent / "fixtures" / "fake_daemon.py"
 RUN_AS = "nobody" if os.geteuid() == 0 else None
-DAEMONS = ("cleaner", "dnscache", "router", "remote")  # the rows whose programs exist today
+DAEMONS = ("cleaner", "dnscache", "router", "remote", "local")  # the rows whose programs exist today
 BESIDE_FAKE = ("cleaner", "dnscache", "remote")  # the real ones beside a fake onehop-router
 
 
