@@ -645,3 +645,31 @@ def test_e2e_bounce_arrives_in_the_senders_local_maildir(e2e, master_bin, smtp_p
     assert b"Subject: doomed" in data  # the original headers
     mta.wait_delivery(sender, "sent")
     wait_queue_empty(mta)
+
+
+def test_e2e_as_root_local_keeps_root_and_delivers_as_the_user(onehop, master_bin, accounts,
+                                                                users):
+    from test_master import new_instance as make
+    user = users.add()
+    mta = make(onehop, master_bin, run_as=None, user=accounts.base, local_users="passwd",
+               mailbox="~/Maildir/")
+    os.chmod(mta.dir, 0o755)  # the accounts traverse DIR to its files
+    mta.start()
+    procs = {p["name"]: p for p in mta.status()["processes"]}
+    assert procs["local"]["uid"] == 0 and procs["router"]["uid"] == accounts["router"].pw_uid
+    # as an installed set-uid onehop-queue would: committed by the queue account
+    q = accounts["queue"]
+    r = subprocess.run([str(master_bin / "sendmail"), "-C", str(mta.dir), "-f", SENDER,
+                        "%s@%s" % (user.pw_name, HOST)], input=b"Subject: root e2e\n\nhi\n",
+                       env=mta.env(), user=q.pw_uid, group=q.pw_gid, extra_groups=[],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    md = Path(user.pw_dir, "Maildir")
+    deadline = time.monotonic() + 30
+    while not maildir_files(md):
+        assert time.monotonic() < deadline, mta.log_tail()
+        time.sleep(0.2)
+    (path,) = maildir_files(md)
+    assert (path.stat().st_uid, path.stat().st_gid) == (user.pw_uid, user.pw_gid)
+    assert path.read_bytes().startswith(prefix("%s@%s" % (user.pw_name, HOST)))
+    mta.wait_delivery("%s@%s" % (user.pw_name, HOST), "sent")
