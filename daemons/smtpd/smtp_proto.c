@@ -24,6 +24,13 @@ static const char *const cmd_names[CMD_COUNT] = {
     "rset", "noop", "vrfy",     "help", "quit", "unknown",
 };
 
+/* Forget the unread input (QUIT, 421, STARTTLS); the input loop stops. */
+static void drop_input(struct smtp_proto *p)
+{
+    buf_clear(&p->in);
+    p->in_dropped = 1;
+}
+
 /* -------------------------------------------------------------- replies ---- */
 static void reply(struct smtp_proto *p, const char *line)
 {
@@ -57,7 +64,7 @@ void smtp_proto_close(struct smtp_proto *p, const char *code, const char *text)
     buf_printf(&p->out, "%s %s %s\r\n", code, p->cfg.hostname, text);
     p->state = SMTP_CLOSED;
     p->closing = 1;
-    buf_clear(&p->in);
+    drop_input(p);
 }
 
 /* ---------------------------------------------------------- transaction ---- */
@@ -424,7 +431,7 @@ static void cmd_starttls(struct smtp_proto *p, const char *arg)
     reply_ok(p, CMD_STARTTLS, "220 2.0.0 Ready to start TLS");
     txn_reset(p);
     p->state = SMTP_TLS;
-    buf_clear(&p->in); /* RFC 3207 4.2 / CVE-2011-0411: nothing pipelined survives */
+    drop_input(p); /* RFC 3207 4.2 / CVE-2011-0411: nothing pipelined survives */
     if (p->hooks->starttls)
         p->hooks->starttls(p->arg);
 }
@@ -635,6 +642,7 @@ static void run(struct smtp_proto *p)
     struct buf tmp = BUF_INIT;
     size_t at = 0;
     p->running = 1;
+    p->in_dropped = 0;
     while (at < p->in.len && (p->state == SMTP_CMD || p->state == SMTP_DATA)) {
         char *s = p->in.s + at;
         size_t avail = p->in.len - at;
@@ -654,9 +662,12 @@ static void run(struct smtp_proto *p)
         } else {
             data_line(p, s, len, &tmp);
         }
+        if (p->in_dropped)
+            break;
     }
-    if (p->state == SMTP_CLOSED || p->state == SMTP_TLS)
+    if (p->in_dropped || p->state == SMTP_CLOSED || p->state == SMTP_TLS)
         at = p->in.len;
+    p->in_dropped = 0;
     buf_consume(&p->in, at);
     buf_free(&tmp);
     p->running = 0;
@@ -693,7 +704,7 @@ void smtp_proto_tls_started(struct smtp_proto *p)
         return;
     txn_reset(p);
     buf_clear(&p->helo);
-    buf_clear(&p->in);
+    drop_input(p);
     p->esmtp = 0;
     p->tls_active = 1;
     p->state = SMTP_CMD;

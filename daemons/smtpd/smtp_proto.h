@@ -129,6 +129,7 @@ struct smtp_proto {
     struct buf out; /* replies for the host to write */
     int closing;    /* set with SMTP_CLOSED */
     int running;    /* inside the input loop (a hook may answer at once) */
+    int in_dropped; /* the input was forgotten inside the loop */
     /* session */
     struct buf helo;
     int esmtp, tls_active;

@@ -21,8 +21,12 @@ struct stls {
 
 static const char *ssl_error(void)
 {
+    static char text[256];
     unsigned long e = ERR_get_error();
-    return e ? ERR_reason_error_string(e) : "TLS failure";
+    if (!e)
+        return "TLS failure";
+    ERR_error_string_n(e, text, sizeof(text));
+    return text;
 }
 
 struct stls_ctx *stls_ctx_new(const char *cert, const char *key, struct buf *why)
