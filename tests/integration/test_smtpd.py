@@ -112,7 +112,12 @@ def logged(m, text, timeout=15.0):
 
 
 def queued(m):
-    return m.queue()["messages"]
+    """The queue's messages, each once (a listing made while the router
+    moves a file from incoming/ to active/ may show it in both)."""
+    seen = {}
+    for msg in m.queue()["messages"]:
+        seen.setdefault(msg["id"], msg)
+    return list(seen.values())
 
 
 def wait_queued(m, n, timeout=10.0):
