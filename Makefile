@@ -266,9 +266,13 @@ fuzz: fuzz-build
 	@scripts/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BUILD) build/fuzz/results $(FUZZ_BINS)
 
 # ------------------------------------------------------------------ run ----
+# RUN_DIR: the instance's directory; RUN_SMTP: its smtp_listen (both only
+# for the configuration of the first run: later runs keep run/onehop.conf)
+RUN_DIR  ?= run
+RUN_SMTP ?= 127.0.0.1:2525
 run: all
 	@scripts/deps.sh run
-	@scripts/make-run.sh $(BIN)
+	@scripts/make-run.sh $(BIN) $(RUN_DIR) $(RUN_SMTP)
 
 # -------------------------------------------------------------- install ----
 MAN_PAGES := $(wildcard docs/man/*.[1-8])

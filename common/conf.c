@@ -161,6 +161,7 @@ static const struct conf_key keys[] = {
     NUM(remote_destination_concurrency, CT_UINT, "20", 1, 100000),
     NUM(remote_destination_rate, CT_UINT, "0", 0, 100000),
     NUM(local_concurrency, CT_UINT, "10", 1, 100000),
+    NUM(local_command_timeout, CT_DURATION, "3600s", 1, 86400),
     NUM(message_size_limit, CT_SIZE, "52428800", 1, 1ULL << 40),
     NUM(smtpd_max_recipients, CT_UINT, "1000", 1, 1000000),
     NUM(smtpd_timeout, CT_DURATION, "300s", 1, 86400),

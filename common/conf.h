@@ -66,6 +66,7 @@ struct conf {
     uint64_t queue_active_limit; /* recipients the router keeps in memory at once */
     uint64_t remote_concurrency, remote_destination_concurrency, local_concurrency;
     uint64_t remote_destination_rate; /* messages per second to one destination; 0: unlimited */
+    uint64_t local_command_timeout;   /* seconds a |command delivery may take */
     uint64_t message_size_limit;
     uint64_t smtpd_max_recipients;
     uint64_t smtpd_timeout;

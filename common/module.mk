@@ -32,3 +32,8 @@ LIB_SRCS += common/siphash.c common/dnsproto.c common/dnsclient.c
 
 # the router <-> remote records (remote_proto.h); a daemon's main() start (daemon_args.h)
 LIB_SRCS += common/remote_proto.c common/daemon_args.c
+# the router -> local job record (local_proto.h; results are remote_proto's)
+LIB_SRCS += common/local_proto.c
+
+# the router's control socket (router_ctl.h): records and the blocking client
+LIB_SRCS += common/router_ctl.c

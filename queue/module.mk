@@ -25,7 +25,7 @@ LIB_SRCS += \
 	queue/queue_place.c \
 	queue/queue_commit.c \
 	queue/queue_slots.c \
-	queue/queue_update.c \
+	queue/queue_take.c \
 	queue/queue_recover.c \
 	queue/trigger.c \
 	queue/msgcheck.c

@@ -90,7 +90,9 @@
  *   it before appending. A bad record earlier in the log is damage: it, and
  *   anything else that does not parse (bad magic, CRCs, offsets, counts, a
  *   record naming a message or recipient that does not exist), makes the
- *   file corrupt. queue_update() appends to format 1 and 2 files only.
+ *   file corrupt. Nothing appends to a log any more: onehop writes format 3
+ *   (no log); a format 1 or 2 file's log is read, imported once by the
+ *   state side, and never extended.
  *
  * --------------------------------------------------------- commit slots ----
  * A one-shot commit (QUEUE_OPEN_SLOTS) writes into a slot: an empty file of
@@ -125,8 +127,7 @@
  * imported once); the functions below that compute them from a file's own
  * state log serve old files. A finished message's content is reclaimed and
  * a file whose messages are all finished removed by the cleaner, at the
- * router's request (queue_update and recovery still unlink a finished
- * format 1 or 2 file).
+ * router's request (recovery still unlinks a finished format 1 or 2 file).
  *
  * ------------------------------------------------------------- locking ----
  * LOCKING RULE (every program that touches the queue obeys it):
@@ -358,54 +359,7 @@ void queue_msg_fd_close(struct queue_msg_fd *m);
  * them to corrupt/). */
 int queue_list_files(struct queue *q, enum queue_place place, char ***fids, size_t *n);
 void queue_ids_free(char **fids, size_t n);
-/* Call fn for every unfinished message in incoming/ and active/, files in
- * arrival order; corrupt files are reported (logged) and skipped, never
- * moved. fn returns 0 to
- * go on, non-zero to stop (that value is returned). */
-typedef int queue_scan_fn(const struct queue_file *f, const struct queue_msg *m, void *arg);
-int queue_scan(struct queue *q, queue_scan_fn *fn, void *arg);
 
-struct queue_counts {
-    unsigned long total, incoming, active, deferred, hold;
-    unsigned long corrupt;      /* files in corrupt/, and corrupt ones found in place */
-    uint64_t oldest_arrival_us; /* 0 if the queue is empty */
-};
-int queue_count(struct queue *q, struct queue_counts *c);
-
-/* ------------------------------------------------------------ updates ---- */
-/* Every update takes LOCK_EX on the file, drops a torn tail, appends its
- * records in one write and fdatasyncs before returning 0: a state change is
- * durable before the caller acts on it or acknowledges it. The queue owner
- * (rule 3) is the only caller. */
-enum queue_update_kind {
-    QUPD_DELIVERED,
-    QUPD_BOUNCED,
-    QUPD_DEFERRED,
-    QUPD_HOLD,
-    QUPD_RELEASE,
-    QUPD_DELETE,
-    QUPD_FLAGS
-};
-struct queue_update {
-    enum queue_update_kind kind;
-    unsigned msg;     /* index in the file */
-    uint32_t rcpt;    /* recipient index (QUEUE_NO_RCPT for message updates) */
-    int64_t time;     /* unix seconds; 0 = now */
-    int64_t next_try; /* QUPD_DEFERRED */
-    uint32_t flags;   /* QUPD_FLAGS */
-    const char *text; /* reason / relay reply / who deleted; may be NULL */
-};
-/* *finished (may be NULL) is set to 1 when the file is now finished and was
- * unlinked. Updates naming a message or recipient that does not exist fail
- * with EINVAL and write nothing. Formats 1 and 2 only: a format 3 file fails
- * with EOPNOTSUPP (its state is the router's journal). */
-int queue_update(struct queue *q, const char *fid, const struct queue_update *u, size_t n,
-                 int *finished);
-/* Administrator actions by message id (owner only): hold, release, delete.
- * delete logs "ID: removed". */
-int queue_hold(struct queue *q, const char *id);
-int queue_release(struct queue *q, const char *id);
-int queue_delete(struct queue *q, const char *id, const char *who);
 /* Router: move a file from incoming/ to active/ (no fsync needed: if the
  * rename is lost in a crash the file is simply taken again). */
 int queue_take(struct queue *q, const char *fid);

@@ -402,77 +402,18 @@ int qf_envelope_parse(const unsigned char *p, size_t len, const struct qf_header
 }
 
 /* ----------------------------------------------------------- state log ---- */
-static char kind_type(enum queue_update_kind k)
-{
-    static const char types[] = {'d', 'b', 'f', 'h', 'r', 'x', 'g'};
-    return types[k];
-}
-
-static void put_text(struct buf *b, const char *text)
-{
-    size_t n = text ? strlen(text) : 0;
-    if (n > QUEUE_TEXT_MAX)
-        n = QUEUE_TEXT_MAX;
-    qf_put_str(b, text ? text : "", n);
-}
-
-static void log_payload(struct buf *pl, const struct queue_update *u, uint64_t t)
-{
-    qf_put_u32(pl, u->msg);
-    switch (u->kind) {
-    case QUPD_DELIVERED:
-    case QUPD_BOUNCED:
-        qf_put_u32(pl, u->rcpt);
-        qf_put_u64(pl, t);
-        put_text(pl, u->text);
-        break;
-    case QUPD_DEFERRED:
-        qf_put_u32(pl, u->rcpt);
-        qf_put_u64(pl, t);
-        qf_put_u64(pl, (uint64_t)(u->next_try > 0 ? u->next_try : 0));
-        put_text(pl, u->text);
-        break;
-    case QUPD_HOLD:
-    case QUPD_RELEASE:
-        qf_put_u64(pl, t);
-        break;
-    case QUPD_DELETE:
-        qf_put_u64(pl, t);
-        put_text(pl, u->text);
-        break;
-    case QUPD_FLAGS:
-        qf_put_u32(pl, u->rcpt);
-        qf_put_u32(pl, u->flags);
-        qf_put_u64(pl, t);
-        break;
-    }
-}
-
-void qf_log_encode(struct buf *out, const struct queue_update *u, int64_t now)
-{
-    struct buf pl = BUF_INIT;
-    uint64_t t = (uint64_t)(u->time > 0 ? u->time : now);
-    log_payload(&pl, u, t);
-    size_t start = out->len;
-    buf_addc(out, kind_type(u->kind));
-    qf_put_u32(out, (uint32_t)pl.len);
-    buf_add(out, pl.s, pl.len);
-    qf_put_u32(out, crc32c(0, out->s + start, out->len - start));
-    buf_free(&pl);
-}
-
-static int type_kind(char type, enum queue_update_kind *k)
+static int type_kind(char type, enum qf_log_kind *k)
 {
     static const char types[] = "dbfhrxg";
     const char *p = type ? strchr(types, type) : NULL;
     if (!p)
         return -1;
-    *k = (enum queue_update_kind)(p - types);
+    *k = (enum qf_log_kind)(p - types);
     return 0;
 }
 
 /* Decode one record payload into u; *text receives an allocated string. */
-static int log_decode(char type, struct cur *c, struct queue_update *u, char **text)
+static int log_decode(char type, struct cur *c, struct qf_log_record *u, char **text)
 {
     memset(u, 0, sizeof(*u));
     u->rcpt = QUEUE_NO_RCPT;
@@ -494,7 +435,7 @@ static int log_decode(char type, struct cur *c, struct queue_update *u, char **t
     return cur_done(c) ? 0 : -1;
 }
 
-int qf_update_valid(const struct queue_file *f, const struct queue_update *u)
+int qf_update_valid(const struct queue_file *f, const struct qf_log_record *u)
 {
     if (u->msg >= f->nmsg || (unsigned)u->kind > QUPD_FLAGS)
         return 0;
@@ -511,7 +452,7 @@ int qf_update_valid(const struct queue_file *f, const struct queue_update *u)
     }
 }
 
-static void rcpt_result(struct queue_rcpt *r, const struct queue_update *u, int64_t t)
+static void rcpt_result(struct queue_rcpt *r, const struct qf_log_record *u, int64_t t)
 {
     if (r->state != QRCPT_PENDING)
         return; /* a final state sticks */
@@ -525,7 +466,7 @@ static void rcpt_result(struct queue_rcpt *r, const struct queue_update *u, int6
         r->state = u->kind == QUPD_DELIVERED ? QRCPT_DELIVERED : QRCPT_BOUNCED;
 }
 
-void qf_apply(struct queue_file *f, const struct queue_update *u, int64_t now)
+void qf_apply(struct queue_file *f, const struct qf_log_record *u, int64_t now)
 {
     struct queue_msg *m = &f->msg[u->msg];
     int64_t t = u->time > 0 ? u->time : now;
@@ -570,7 +511,7 @@ int qf_log_replay(const unsigned char *p, size_t len, struct queue_file *f, cons
             break;
         }
         struct cur c = {p + pos + 5, rlen, 0, 0};
-        struct queue_update u;
+        struct qf_log_record u;
         char *text;
         int ok = log_decode((char)p[pos], &c, &u, &text) == 0 && qf_update_valid(f, &u);
         if (ok)

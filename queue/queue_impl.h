@@ -75,8 +75,26 @@ int qf_header_decode(const unsigned char *p, size_t len, struct qf_header *h, co
 int qf_header_names(const struct qf_header *h, const char *fid, const char **why);
 /* Append one envelope record (type, payload). */
 void qf_env_record(struct buf *env, char type, const struct buf *payload);
-/* Append one state log record for u (time filled) to out. */
-void qf_log_encode(struct buf *out, const struct queue_update *u, int64_t now);
+/* One record of a format 1 or 2 file's state log (queue.h "file format"),
+ * as the replay decodes it. Nothing writes these any more. */
+enum qf_log_kind {
+    QUPD_DELIVERED,
+    QUPD_BOUNCED,
+    QUPD_DEFERRED,
+    QUPD_HOLD,
+    QUPD_RELEASE,
+    QUPD_DELETE,
+    QUPD_FLAGS
+};
+struct qf_log_record {
+    enum qf_log_kind kind;
+    unsigned msg;     /* index in the file */
+    uint32_t rcpt;    /* recipient index (QUEUE_NO_RCPT for message updates) */
+    int64_t time;     /* unix seconds */
+    int64_t next_try; /* QUPD_DEFERRED */
+    uint32_t flags;   /* QUPD_FLAGS */
+    const char *text; /* reason / relay reply / who deleted; may be NULL */
+};
 /* Parse the envelope section into f->msg (f->nmsg == h->nmsg). */
 int qf_envelope_parse(const unsigned char *p, size_t len, const struct qf_header *h,
                       struct queue_file *f, const char **why);
@@ -84,9 +102,9 @@ int qf_envelope_parse(const unsigned char *p, size_t len, const struct qf_header
  * f->torn_bytes. -1 with *why when a whole record is invalid (corrupt). */
 int qf_log_replay(const unsigned char *p, size_t len, struct queue_file *f, const char **why);
 /* Apply one update to the in-memory file (as the replay does). */
-void qf_apply(struct queue_file *f, const struct queue_update *u, int64_t now);
+void qf_apply(struct queue_file *f, const struct qf_log_record *u, int64_t now);
 /* 1 if the update names an existing message/recipient. */
-int qf_update_valid(const struct queue_file *f, const struct queue_update *u);
+int qf_update_valid(const struct queue_file *f, const struct qf_log_record *u);
 int qf_msg_finished(const struct queue_msg *m);
 int qf_file_finished(const struct queue_file *f);
 

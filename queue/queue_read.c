@@ -3,8 +3,8 @@
  * format"): a file's header, envelope and (formats 1 and 2) state log
  * parsed and checked against its name and length; one message's content
  * verified against its own checksum before it is handed out
- * (queue_msg_open, queue_content_read); the files of a place listed, all
- * unfinished messages scanned, the states counted.
+ * (queue_msg_open, queue_content_read); the files of a place listed; a
+ * format 1 or 2 message's state from its log (listings of old files).
  *
  * A file found corrupt is reported (logged) and left where it is, for
  * recovery or the router's cleaner to quarantine: readers only read. The
@@ -444,52 +444,6 @@ void queue_ids_free(char **fids, size_t n)
     free(fids);
 }
 
-/* fn for every unfinished message of file fid; a file that is corrupt (or
- * not a regular file) is counted in *corrupt when given. */
-static int scan_file(struct queue *q, const char *fid, queue_scan_fn *fn, void *arg,
-                     unsigned long *corrupt)
-{
-    struct queue_file f;
-    int rc = 0;
-    if (queue_load(q, fid, &f) != 0) {
-        if (errno == EBADMSG && corrupt)
-            (*corrupt)++;
-        return 0; /* gone meanwhile, or corrupt: reported, left for recovery */
-    }
-    for (size_t k = 0; k < f.nmsg && rc == 0; k++)
-        if (!qf_msg_finished(&f.msg[k]))
-            rc = fn(&f, &f.msg[k], arg);
-    queue_file_free(&f);
-    return rc;
-}
-
-static int scan_counting(struct queue *q, queue_scan_fn *fn, void *arg, unsigned long *corrupt)
-{
-    char **in, **act;
-    size_t nin, nact, i = 0, k = 0;
-    if (queue_list_files(q, QUEUE_INCOMING, &in, &nin) != 0)
-        return -1;
-    if (queue_list_files(q, QUEUE_ACTIVE, &act, &nact) != 0) {
-        queue_ids_free(in, nin);
-        return -1;
-    }
-    int rc = 0;
-    while (rc == 0 && (i < nin || k < nact)) { /* merge: arrival order across both */
-        if (k >= nact || (i < nin && strcmp(in[i], act[k]) < 0))
-            rc = scan_file(q, in[i++], fn, arg, corrupt);
-        else
-            rc = scan_file(q, act[k++], fn, arg, corrupt);
-    }
-    queue_ids_free(in, nin);
-    queue_ids_free(act, nact);
-    return rc;
-}
-
-int queue_scan(struct queue *q, queue_scan_fn *fn, void *arg)
-{
-    return scan_counting(q, fn, arg, NULL);
-}
-
 enum queue_state queue_msg_state(const struct queue_msg *m, enum queue_place place)
 {
     if (place == QUEUE_CORRUPT)
@@ -517,43 +471,4 @@ const char *queue_rcpt_state_name(enum queue_rcpt_state s)
 {
     static const char *const names[] = {"pending", "delivered", "bounced"};
     return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
-}
-
-static int count_one(const struct queue_file *f, const struct queue_msg *m, void *arg)
-{
-    struct queue_counts *c = arg;
-    switch (queue_msg_state(m, f->place)) {
-    case QSTATE_INCOMING:
-        c->incoming++;
-        break;
-    case QSTATE_ACTIVE:
-        c->active++;
-        break;
-    case QSTATE_DEFERRED:
-        c->deferred++;
-        break;
-    case QSTATE_HOLD:
-        c->hold++;
-        break;
-    default:
-        return 0;
-    }
-    c->total++;
-    if (!c->oldest_arrival_us || m->arrival_us < c->oldest_arrival_us)
-        c->oldest_arrival_us = m->arrival_us;
-    return 0;
-}
-
-int queue_count(struct queue *q, struct queue_counts *c)
-{
-    memset(c, 0, sizeof(*c));
-    if (scan_counting(q, count_one, c, &c->corrupt) < 0)
-        return -1;
-    char **fids;
-    size_t n;
-    if (queue_list_files(q, QUEUE_CORRUPT, &fids, &n) != 0)
-        return -1;
-    c->corrupt += n; /* quarantined, and found corrupt in place */
-    queue_ids_free(fids, n);
-    return 0;
 }

@@ -29,12 +29,14 @@ static const struct daemon_row daemons[] = {
 /* The cleaner reads its requests on fd 0 (one socketpair: requests in,
  * replies out); the router finds its end in ONEHOP_CHANNEL_CLEANER. The
  * remote's jobs and results (common/remote_proto.h): ONEHOP_CHANNEL_REMOTE
- * in both. smtpd's messages go to the group-committing `onehop-queue
- * --server` (queue/inject_proto.h): its fd 0 carries requests and replies,
- * smtpd finds its end in ONEHOP_CHANNEL_QUEUE. */
+ * in both. The local's (common/local_proto.h): ONEHOP_CHANNEL_LOCAL in both.
+ * smtpd's messages go to the group-committing `onehop-queue --server`
+ * (queue/inject_proto.h): its fd 0 carries requests and replies, smtpd
+ * finds its end in ONEHOP_CHANNEL_QUEUE. */
 static const struct channel_row channels[] = {
     {"CLEANER", {"router", -1}, {"cleaner", 0}},
     {"REMOTE", {"router", -1}, {"remote", -1}},
+    {"LOCAL", {"router", -1}, {"local", -1}},
     {"QUEUE", {"smtpd", -1}, {"queue", 0}},
 };
 

@@ -43,6 +43,9 @@ static const struct d4_row table[] = {
     {STAGE_MAIL, EVENT_4XX, ACT_NEXT_ADDRESS, T, 0},
     {STAGE_MAIL, EVENT_5XX, ACT_TXN_BOUNCE, P, 0},
     {STAGE_MAIL, EVENT_TOO_BIG, ACT_NEXT_ADDRESS, P, 0},
+    /* An address with UTF-8 to a server without SMTPUTF8: RFC 6531 3.4
+     * says this server cannot take it (5.6.7); as for SIZE, that host only. */
+    {STAGE_MAIL, EVENT_NO_UTF8, ACT_NEXT_ADDRESS, P, 0},
     /* RCPT: each recipient on its own; some succeed while others fail. */
     {STAGE_RCPT, EVENT_TIMEOUT, ACT_NEXT_ADDRESS, T, 0},
     {STAGE_RCPT, EVENT_LOST, ACT_NEXT_ADDRESS, T, 0},

@@ -39,6 +39,7 @@ enum smtp_event {
     EVENT_4XX,     /* any other 4xx (or a reply code the stage does not expect) */
     EVENT_5XX,     /* 5xx */
     EVENT_TOO_BIG, /* our message exceeds the server's SIZE (RFC 1870) */
+    EVENT_NO_UTF8, /* the envelope needs SMTPUTF8 and the server does not offer it (RFC 6531) */
     EVENT_COUNT
 };
 

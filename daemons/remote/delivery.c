@@ -33,6 +33,8 @@ static int scan_content(struct delivery *d)
 {
     char *chunk = xmalloc(SCAN_CHUNK);
     uint64_t done = 0;
+    struct smtp_scan sc;
+    smtp_scan_init(&sc);
     d->wire_size = 0;
     while (done < d->job.length) {
         size_t want = d->job.length - done > SCAN_CHUNK ? SCAN_CHUNK : d->job.length - done;
@@ -43,10 +45,11 @@ static int scan_content(struct delivery *d)
             free(chunk);
             return -1;
         }
-        d->wire_size += smtp_wire_size(chunk, (size_t)got, &d->eightbit);
+        d->wire_size += smtp_wire_size(chunk, (size_t)got, &sc);
         done += (uint64_t)got;
     }
     free(chunk);
+    d->utf8_header = sc.header_8bit;
     return 0;
 }
 
@@ -66,8 +69,11 @@ struct delivery *delivery_new(struct remote_env *env, struct rp_job *j, int fd,
     }
     memset(j, 0, sizeof(*j));
     d->rcpt = xcalloc(d->job.nrcpt, sizeof(*d->rcpt));
-    for (size_t i = 0; i < d->job.nrcpt; i++)
+    for (size_t i = 0; i < d->job.nrcpt; i++) {
         d->rcpt[i].cls = RP_TEMP;
+        d->rcpt[i].utf8 = smtp_text_is_utf8(d->job.rcpt[i].address);
+    }
+    d->utf8_sender = smtp_text_is_utf8(d->job.sender);
     d->open = d->job.nrcpt;
     d->done = done;
     d->arg = arg;
@@ -144,6 +150,19 @@ static void finish(struct delivery *d)
 
 static void next_hop(struct delivery *d);
 
+/* The addresses of the current hop ran out (or smtp_max_addresses cut
+ * them): an `mx DOMAIN` hop that had addresses failed for every recipient
+ * still open, at each MX host it could try (RP_FLAG_ALL_MX_TEMP, see
+ * delivery.h). */
+static void hop_exhausted(struct delivery *d)
+{
+    if (!d->hop_is_mx || d->next_target == 0)
+        return;
+    for (size_t i = 0; i < d->job.nrcpt; i++)
+        if (!d->rcpt[i].settled)
+            d->rcpt[i].all_mx_temp = 1;
+}
+
 static void next_target(struct delivery *d)
 {
     if (d->aborted) {
@@ -166,6 +185,7 @@ static void next_target(struct delivery *d)
         d->session = session_start(d, &d->targets[d->next_target++]);
         return;
     }
+    hop_exhausted(d);
     next_hop(d);
 }
 
@@ -285,6 +305,10 @@ static void next_hop(struct delivery *d)
         return;
     }
     d->port = nh.port ? nh.port : (uint16_t)d->env->conf->remote_port;
+    d->hop_is_mx = nh.kind == NEXTHOP_MX;
+    mx_targets_free(d->targets, d->ntargets); /* the last hop's, already used */
+    d->targets = NULL;
+    d->ntargets = d->next_target = 0;
     if (nh.kind == NEXTHOP_HOST && nh.is_ip)
         literal_target(d, &nh);
     else /* D2: asked afresh for every delivery; the cache applies the TTLs */
@@ -324,7 +348,7 @@ void delivery_results(struct delivery *d, struct buf *records)
                                 r->relay.len ? r->relay.s : "none",
                                 r->tls.len ? r->tls.s : "none",
                                 delay_ms,
-                                0};
+                                r->cls == RP_TEMP && r->all_mx_temp ? RP_FLAG_ALL_MX_TEMP : 0};
         rp_put_result(records, &res);
     }
     rp_put_done(records, d->job.job, (uint32_t)d->job.nrcpt);

@@ -9,6 +9,15 @@
  * unless that outcome is permanent (a DNS NXDOMAIN or null MX, a SIZE
  * refusal): D4. Each recipient gets one result and one SPEC 8 log line.
  *
+ * RP_FLAG_ALL_MX_TEMP (SPEC 5 rule 5) goes on the temporary result of a
+ * recipient that was still open when the addresses of an `mx DOMAIN` next
+ * hop ran out: every MX host the attempt could try failed for it
+ * temporarily. "Could try" includes the cut of smtp_max_addresses: every
+ * attempt of the direct path is cut the same way, so hosts past the cut
+ * are reached only by another path (the site's gateway), which is what
+ * the flag lets the router take. A DNS failure, a loop (D5) or a hop
+ * with no address tried sets nothing: no MX host failed.
+ *
  * Must never: give a recipient two results, report a failure before the
  * server accepted the session as permanent, or touch the queue's files
  * (the content comes as the job's descriptor).
@@ -46,6 +55,8 @@ struct rcpt_state {
     int in_txn;        /* RCPT accepted in the transaction under way */
     unsigned conn_use; /* sent: the transactions its connection had carried (D7) */
     struct buf tls;    /* sent: the TLS state of its connection ("" = none) */
+    int utf8;          /* its address needs SMTPUTF8 (RFC 6531) */
+    int all_mx_temp;   /* still open when the addresses of an `mx DOMAIN` hop ran out */
 };
 
 /* Called once per delivery when every recipient has its result; the
@@ -57,7 +68,8 @@ struct delivery {
     struct rp_job job;
     int fd;             /* the message, O_RDONLY; closed at the end */
     uint64_t wire_size; /* the content's size with CRLF line ends */
-    int eightbit;
+    int utf8_sender;    /* the sender's address needs SMTPUTF8 (RFC 6531) */
+    int utf8_header;    /* the header has 8-bit bytes: UTF-8 fields (RFC 6532) */
     struct rcpt_state *rcpt;
     size_t open;               /* recipients not settled */
     size_t hop;                /* next hops done */
@@ -65,6 +77,7 @@ struct delivery {
     size_t ntargets, next_target;
     size_t tried;    /* addresses tried in this attempt */
     uint16_t port;   /* of the current hop */
+    int hop_is_mx;   /* the current hop is `mx DOMAIN` (an MX lookup) */
     int aborted;     /* the daemon stops: no result */
     int congested;   /* met a refused connection, a connect timeout or a 421 */
     int retry_clear; /* smtp_tls = may: the handshake failed, try that address in clear */

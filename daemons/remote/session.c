@@ -52,6 +52,7 @@ struct session {
     size_t phead, ptail;
     size_t txn[RP_RCPT_MAX]; /* the transaction's recipients */
     size_t ntxn, next_rcpt, accepted;
+    int utf8_txn;  /* this transaction says SMTPUTF8 (RFC 6531 3.4) */
     uint64_t sent; /* content bytes read and written */
     struct smtp_dot dot;
     int dot_sent;
@@ -405,6 +406,8 @@ static void add_mail(struct session *s, struct buf *out)
         buf_printf(out, " SIZE=%llu", (unsigned long long)d->wire_size); /* RFC 1870 */
     if (s->ext.eightbitmime)
         buf_adds(out, " BODY=8BITMIME"); /* RFC 6152 */
+    if (s->utf8_txn)
+        buf_adds(out, " SMTPUTF8"); /* RFC 6531 3.4 */
     buf_adds(out, "\r\n");
     push(s, STAGE_MAIL, 0);
 }
@@ -423,7 +426,8 @@ static void add_rcpt(struct session *s, size_t i, struct buf *out)
                        (r->notify & RP_NOTIFY_FAILURE) && (r->notify & RP_NOTIFY_DELAY) ? "," : "",
                        r->notify & RP_NOTIFY_DELAY ? "DELAY" : "");
     }
-    if (s->ext.dsn && r->orcpt[0])
+    /* an ORCPT with UTF-8 (RFC 6533) only where SMTPUTF8 is spoken */
+    if (s->ext.dsn && r->orcpt[0] && (s->utf8_txn || !smtp_text_is_utf8(r->orcpt)))
         buf_printf(out, " ORCPT=%s", r->orcpt);
     buf_adds(out, "\r\n");
     push(s, STAGE_RCPT, i);
@@ -444,16 +448,54 @@ static void send_commands(struct session *s, struct buf *out)
         wait_for(s, s->pend[s->phead].stage);
 }
 
+/* RFC 6531 3.4: an address with UTF-8 cannot go to a server that does not
+ * offer SMTPUTF8 (5.6.7). For that host only (the D4 row), as SIZE: the
+ * next address may take it. A sender with UTF-8 ends the session for every
+ * recipient; a recipient with UTF-8 is left out of the transaction, the
+ * others go on. 1 when the session is over. */
+static int without_smtputf8(struct session *s)
+{
+    struct delivery *d = s->d;
+    struct buf why = BUF_INIT;
+    buf_printf(&why, "5.6.7 SMTPUTF8 is required, but was not offered by host %s", s->relay.s);
+    if (d->utf8_sender) {
+        session_fail(s, STAGE_MAIL, EVENT_NO_UTF8, why.s);
+        buf_free(&why);
+        return 1;
+    }
+    const struct d4_row *row = d4_classify(STAGE_MAIL, EVENT_NO_UTF8);
+    size_t kept = 0;
+    for (size_t k = 0; k < s->ntxn; k++) {
+        size_t i = s->txn[k];
+        if (d->rcpt[i].utf8)
+            delivery_note(d, i, row->last_resort, why.s, s->relay.s);
+        else
+            s->txn[kept++] = i;
+    }
+    s->ntxn = kept;
+    buf_free(&why);
+    return 0;
+}
+
 static void begin_transaction(struct session *s)
 {
     struct delivery *d = s->d;
     s->ntxn = s->accepted = s->next_rcpt = 0;
     s->phead = s->ptail = 0;
+    int utf8_envelope = d->utf8_sender;
     for (size_t i = 0; i < d->job.nrcpt; i++)
-        if (!d->rcpt[i].settled)
+        if (!d->rcpt[i].settled) {
             s->txn[s->ntxn++] = i;
+            utf8_envelope |= d->rcpt[i].utf8;
+        }
+    /* SMTPUTF8 when offered and the envelope or the header has UTF-8 (RFC
+     * 6531 3.4, 6532); a header alone without it goes as 8-bit text, as
+     * Postfix does: the queue keeps no record of a client's SMTPUTF8. */
+    s->utf8_txn = s->ext.smtputf8 && (utf8_envelope || d->utf8_header);
+    if (utf8_envelope && !s->ext.smtputf8 && s->ntxn && without_smtputf8(s))
+        return;
     if (s->ntxn == 0) {
-        session_quit(s);
+        session_done(s);
         return;
     }
     if (s->ext.has_size && s->ext.size && d->wire_size > s->ext.size) {

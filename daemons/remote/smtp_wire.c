@@ -139,6 +139,8 @@ void smtp_ext_parse(const struct smtp_reply *ehlo, struct smtp_ext *ext)
             ext->starttls = 1;
         else if (keyword(p, len, "DSN"))
             ext->dsn = 1;
+        else if (keyword(p, len, "SMTPUTF8"))
+            ext->smtputf8 = 1;
         else if ((rest = keyword(p, len, "SIZE")) != NULL) {
             ext->has_size = 1;
             const char *q = rest, *stop = p + len;
@@ -186,15 +188,39 @@ void smtp_dot_finish(struct smtp_dot *d, struct buf *out)
     buf_add(out, ".\r\n", 3);
 }
 
-uint64_t smtp_wire_size(const char *p, size_t n, int *eightbit)
+void smtp_scan_init(struct smtp_scan *sc)
+{
+    sc->at_line_start = 1;
+    sc->in_header = 1;
+    sc->eightbit = 0;
+    sc->header_8bit = 0;
+}
+
+uint64_t smtp_wire_size(const char *p, size_t n, struct smtp_scan *sc)
 {
     uint64_t size = n;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)p[i];
-        if (c == '\n')
-            size++;
-        else if (c & 0x80)
-            *eightbit = 1;
+        if (c == '\n') {
+            size++; /* becomes CRLF */
+            if (sc->at_line_start)
+                sc->in_header = 0; /* the empty line */
+            sc->at_line_start = 1;
+            continue;
+        }
+        sc->at_line_start = 0;
+        if (c & 0x80) {
+            sc->eightbit = 1;
+            sc->header_8bit |= sc->in_header;
+        }
     }
     return size;
+}
+
+int smtp_text_is_utf8(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s & 0x80)
+            return 1;
+    return 0;
 }

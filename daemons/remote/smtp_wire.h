@@ -5,7 +5,8 @@
  *     code; at most SMTP_REPLY_MAX bytes and SMTP_REPLY_LINES lines (a
  *     server that sends more is broken or hostile: a protocol error);
  *   - the EHLO reply's extensions (PIPELINING, SIZE, 8BITMIME,
- *     ENHANCEDSTATUSCODES, STARTTLS, DSN);
+ *     ENHANCEDSTATUSCODES, STARTTLS, DSN, SMTPUTF8);
+ *   - whether text needs SMTPUTF8 (RFC 6531: any byte >= 0x80);
  *   - the message on the wire: stored content has LF line ends; each LF
  *     becomes CRLF and a line starting with "." gets one more (4.5.2,
  *     dot-stuffing); the end is CRLF "." CRLF, with a CRLF added first when
@@ -46,7 +47,7 @@ void smtp_reader_feed(struct smtp_reader *r, const void *p, size_t n);
 int smtp_reader_next(struct smtp_reader *r, struct smtp_reply *rep, const char **why);
 
 struct smtp_ext {
-    int pipelining, eightbitmime, enhancedstatuscodes, starttls, dsn;
+    int pipelining, eightbitmime, enhancedstatuscodes, starttls, dsn, smtputf8;
     int has_size;
     uint64_t size; /* SIZE's limit; 0: none announced (RFC 1870 4) */
 };
@@ -61,7 +62,17 @@ void smtp_dot_init(struct smtp_dot *d);
 void smtp_dot_encode(struct smtp_dot *d, const char *p, size_t n, struct buf *out);
 /* The end of the message: CRLF if the last line was not ended, then ".\r\n". */
 void smtp_dot_finish(struct smtp_dot *d, struct buf *out);
+/* What one pass over the stored content learns, chunk by chunk. */
+struct smtp_scan {
+    int at_line_start; /* 1 before the first byte and after each LF */
+    int in_header;     /* before the empty line that ends the header (RFC 5322 2.1) */
+    int eightbit;      /* a byte >= 0x80 anywhere */
+    int header_8bit;   /* a byte >= 0x80 in the header: UTF-8 header fields (RFC 6532) */
+};
+void smtp_scan_init(struct smtp_scan *sc);
 /* Bytes on the wire for content p[0..n) (without the final dot): for SIZE. */
-uint64_t smtp_wire_size(const char *p, size_t n, int *eightbit);
+uint64_t smtp_wire_size(const char *p, size_t n, struct smtp_scan *sc);
+/* 1 if s has a byte >= 0x80: an address that needs SMTPUTF8 (RFC 6531 3.3). */
+int smtp_text_is_utf8(const char *s);
 
 #endif

@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 import injproto
-from fixtures.paths import onehop_bin
+import reachable
 
 TOP = Path(__file__).resolve().parents[2]
 CLEAN_TAKE, CLEAN_OK = 33, 48
@@ -124,9 +124,11 @@ def _successes(results, ops):
 @pytest.fixture
 def installed(accounts, qbin):
     """A queue made by install-config.sh, with messages committed as the
-    queue account; yields (accounts, queue_dir, conf_dir, message ids)."""
+    queue account; yields (accounts, queue_dir, conf_dir, message ids).
+    The accounts run copies of the programs in top/bin (reachable.py: the
+    clone may sit in a 0700 directory)."""
     top = Path(tempfile.mkdtemp(prefix="onehop-own-", dir="/tmp"))
-    top.chmod(0o755)
+    qbin = reachable.copy_programs(top, ["onehop-queue"]) / "onehop-queue"
     etc = top / "etc"
     etc.mkdir()
     (top / "run").mkdir()
@@ -212,7 +214,7 @@ def test_delivery_accounts_can_create_or_open_nothing(installed, role):
     assert _tree(queue_dir) == tree  # nothing appeared, nothing went
 
 
-def test_router_reads_messages_but_changes_none(installed, qbin):
+def test_router_reads_messages_but_changes_none(installed):
     accounts, queue_dir, etc, ids = installed
     router = accounts["router"]
     # the router's own state/ holds a file of its own
@@ -237,7 +239,8 @@ def test_router_reads_messages_but_changes_none(installed, qbin):
     r = _as(router, ["/usr/bin/python3", "-c",
                      "import sys, pathlib; sys.path.insert(0, sys.argv[3]); import queuefile; "
                      "sys.stdout.buffer.write(queuefile.stored_content(pathlib.Path(sys.argv[1]), "
-                     "sys.argv[2]))", queue_dir, ids[3], Path(__file__).resolve().parent])
+                     "sys.argv[2]))", queue_dir, ids[3],
+                     reachable.copy_test_modules(queue_dir.parents[1], ["queuefile"])])
     assert r.returncode == 0, r.stderr.decode()
     assert r.stdout == b"Subject: group 2\n\nbody\n"
     assert _tree(queue_dir) == tree

@@ -19,6 +19,7 @@ import time
 
 import pytest
 
+import injproto
 from fixtures.dnscache import DnsCache
 from fixtures.paths import tool_path
 from fixtures.smtppeer import CLOSE, Delay
@@ -68,6 +69,17 @@ class Remote:
         (qid,) = after - before
         return qid
 
+    def inject_utf8(self, *rcpts, sender=SENDER, body=b"Subject: test\n\nhello\n"):
+        """Queue one message through onehop-queue's inject protocol, which
+        takes UTF-8 addresses (as smtpd gives them after SMTPUTF8; the
+        sendmail command line refuses them); its queue id."""
+        before = {m["id"] for m in self.mta.queue()["messages"]}
+        rc, replies, err = injproto.inject(self.mta.program("onehop-queue"), self.mta.dir,
+                                           sender=sender, rcpts=rcpts, data=body)
+        assert rc == 0, (rc, replies, err)
+        (qid,) = {m["id"] for m in self.mta.queue()["messages"]} - before
+        return qid
+
     def drive(self, jobs, timeout=60, check=True):
         """Run remotedrive with job lines; (results, done records)."""
         text = "".join(j + "\n" for j in jobs)
@@ -101,7 +113,7 @@ def test_delivered_by_mx_with_log_line_and_wire_form(remote, dns, smtp_peers):
     res = r.one("%s b.test" % qid)["bob@b.test"]
     assert res["class"] == "ok" and res["reply"].startswith("250")
     assert res["relay"] == "mx.b.test[%s]:%d" % (peer.ip, smtp_peers.port)
-    assert res["tls"] == "none"
+    assert res["tls"] == "none" and res["flags"] == 0
     (msg,) = peer.wait(1)
     assert msg.mail_from == SENDER and msg.rcpt_tos == ["bob@b.test"]
     data = msg.data
@@ -150,6 +162,24 @@ D4_CASES = [
      "554 5.6.0 content refused"),
     ("final dot timeout: possibly delivered", dict(data=Delay(8, None)), "temporary",
      "may have been delivered"),
+    ("final dot lost: possibly delivered", dict(data=CLOSE), "temporary",
+     "may have been delivered"),
+    ("final dot 421", dict(data="421 4.3.2 shutting down"), "temporary",
+     "421 4.3.2 shutting down"),
+    ("EHLO timeout", dict(ehlo=Delay(6, None)), "temporary", "reply to EHLO"),
+    ("EHLO lost", dict(ehlo=CLOSE), "temporary", "lost connection"),
+    ("EHLO 4xx then HELO 4xx", dict(ehlo="451 4.3.0 later", helo="450 4.7.1 not you"),
+     "temporary", "450 4.7.1 not you (in reply to HELO command)"),
+    ("HELO timeout", dict(ehlo="502 5.5.1 no", helo=Delay(6, None)), "temporary",
+     "reply to HELO"),
+    ("HELO lost", dict(ehlo="502 5.5.1 no", helo=CLOSE), "temporary", "lost connection"),
+    ("HELO 421", dict(ehlo="502 5.5.1 no", helo="421 4.3.2 bye"), "temporary",
+     "421 4.3.2 bye"),
+    ("MAIL lost", dict(mail=CLOSE), "temporary", "lost connection"),
+    ("RCPT timeout", dict(rcpt=Delay(6, None)), "temporary", "reply to RCPT TO"),
+    ("DATA timeout", dict(data_cmd=Delay(6, None)), "temporary", "reply to DATA"),
+    ("DATA lost", dict(data_cmd=CLOSE), "temporary", "lost connection"),
+    ("DATA 421", dict(data_cmd="421 4.3.2 bye"), "temporary", "421 4.3.2 bye"),
 ]
 
 
@@ -183,6 +213,61 @@ def test_connect_refused_is_temporary_with_relay_none(remote, smtp_peers):
                                                                           smtp_peers.port)
     (line,) = [l for l in r.mta.log(service="remote", qid=qid) if l.status]
     assert line.status == "deferred" and line.fields["relay"] == "none"
+
+
+class SilentListener:
+    """127.0.0.80:PORT listening with an accept queue that connections made
+    here have filled: the kernel drops every further SYN unanswered, so a
+    connection there times out (the connect row of D4 for a timeout)."""
+
+    def __init__(self):
+        import socket
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.80", 0))
+        self.sock.listen(0)
+        self.port = self.sock.getsockname()[1]
+        self.fill = []
+        for _ in range(3):
+            c = socket.socket()
+            c.setblocking(False)
+            try:
+                c.connect(("127.0.0.80", self.port))
+            except BlockingIOError:
+                pass
+            self.fill.append(c)
+        time.sleep(0.2)
+
+    def close(self):
+        for c in self.fill:
+            c.close()
+        self.sock.close()
+
+
+def test_connect_timeout_is_temporary(remote):
+    silent = SilentListener()
+    r = remote({"smtp_connect_timeout": "2s"})
+    qid = r.inject("bob@b.test")
+    t0 = time.monotonic()
+    try:
+        res = r.one("%s [127.0.0.80]:%d" % (qid, silent.port))["bob@b.test"]
+    finally:
+        silent.close()
+    assert res["class"] == "temporary" and res["relay"] == "none", res
+    assert res["reply"] == "connect to 127.0.0.80[127.0.0.80]:%d: Connection timed out" % (
+        silent.port)
+    assert time.monotonic() - t0 >= 1.9
+
+
+def test_connect_error_other_than_refused_is_temporary(remote):
+    """A connect the kernel itself refuses (the limited broadcast address:
+    ENETUNREACH, no packet is sent): the connect row "reset / other
+    error"."""
+    r = remote()
+    qid = r.inject("bob@b.test")
+    res = r.one("%s [255.255.255.255]:2525" % qid)["bob@b.test"]
+    assert res["class"] == "temporary" and res["relay"] == "none", res
+    assert res["reply"].startswith("connect to 255.255.255.255[255.255.255.255]:2525: "), res
+    assert "refused" not in res["reply"], res
 
 
 def test_ehlo_refused_falls_back_to_helo(remote, smtp_peers):
@@ -259,6 +344,55 @@ def test_every_mx_down_all_temporary(remote, dns, smtp_peers):
     assert [v["class"] for v in res.values()] == ["temporary", "temporary"]
     assert all("Connection refused" in v["reply"] and "mx2.b.test" in v["reply"]
                for v in res.values())
+    # SPEC 5 rule 5: the router may take the site path next
+    assert [v["flags"] for v in res.values()] == [ALL_MX_TEMP, ALL_MX_TEMP]
+
+
+ALL_MX_TEMP = 1  # common/remote_proto.h RP_FLAG_ALL_MX_TEMP
+
+
+def test_all_mx_temp_only_for_what_every_mx_host_deferred(remote, dns, smtp_peers):
+    """The flag is a fact per recipient: one that an MX host accepted or
+    refused for good has none; one that every MX host deferred has it, also
+    when a next hop after the MX hop deferred it as well; a next hop that
+    delivers after the MX hop clears it (the result is not temporary)."""
+    script = dict(rcpt={"full@b.test": "452 4.2.2 mailbox full",
+                        "gone@b.test": "550 5.1.1 no such user", "*": "250 2.1.5 ok"})
+    one, two = smtp_peers.start("mx1", **script), smtp_peers.start("mx2", **script)
+    dns.mx("b.test", [(10, "mx1.b.test"), (20, "mx2.b.test")])
+    dns.a("mx1.b.test", one.ip)
+    dns.a("mx2.b.test", two.ip)
+    dead = smtp_peers.refusing()
+    r = remote()
+    qid = r.inject("ok@b.test", "full@b.test", "gone@b.test")
+    res = r.one("%s b.test" % qid)
+    assert {a: (v["class"], v["flags"]) for a, v in res.items()} == {
+        "ok@b.test": ("ok", 0), "full@b.test": ("temporary", ALL_MX_TEMP),
+        "gone@b.test": ("permanent", 0)}
+    assert one.connections == 1 and two.connections == 1  # full@ went on to mx2
+    qid = r.inject("full@b.test")
+    res = r.one("%s b.test,[%s]:%d" % (qid, dead, smtp_peers.port))["full@b.test"]
+    assert (res["class"], res["flags"]) == ("temporary", ALL_MX_TEMP), res
+    assert "Connection refused" in res["reply"]  # the last outcome is the reason
+    good = smtp_peers.start("hub")
+    res = r.one("%s b.test,[%s]:%d" % (qid, good.ip, smtp_peers.port))["full@b.test"]
+    assert (res["class"], res["flags"]) == ("ok", 0), res
+
+
+def test_all_mx_temp_not_without_an_mx_host_tried(remote, dns, smtp_peers):
+    """No MX host failed: a `[host]` or `[ip]` next hop, a DNS failure, and
+    a loop (D5) give temporary results without the flag."""
+    dead = smtp_peers.refusing()
+    dns.a("relay.test", dead)
+    dns.mode("sf.test", "servfail")
+    dns.mx("self.test", [(10, "mta.onehop.test")])  # our myhostname
+    dns.a("mta.onehop.test", "127.0.0.1")
+    r = remote()
+    qid = r.inject("bob@b.test")
+    for hop in ("[relay.test]:%d" % smtp_peers.port, "[%s]:%d" % (dead, smtp_peers.port),
+                "sf.test", "self.test"):
+        res = r.one("%s %s" % (qid, hop), timeout=40)["bob@b.test"]
+        assert (res["class"], res["flags"]) == ("temporary", 0), (hop, res)
 
 
 def test_one_mx_host_nxdomain_another_fine(remote, dns, smtp_peers):
@@ -320,8 +454,12 @@ def test_smtp_max_addresses_bounds_the_attempt(remote, dns, smtp_peers):
         dns.a("mx%d.b.test" % i, p.ip)
     r = remote({"smtp_max_addresses": "2"})
     qid = r.inject("bob@b.test")
-    assert r.one("%s b.test" % qid)["bob@b.test"]["class"] == "temporary"
+    res = r.one("%s b.test" % qid)["bob@b.test"]
+    assert res["class"] == "temporary"
     assert [p.connections for p in peers] == [1, 1, 0]
+    # the hosts past the cut are never reached by a direct attempt: the
+    # flag is set, so that the router may take the site path (rule 5)
+    assert res["flags"] == ALL_MX_TEMP
 
 
 def test_host_next_hop_uses_addresses_only(remote, dns, smtp_peers):
@@ -369,6 +507,84 @@ def test_equal_preferences_and_addresses_spread(remote, dns, smtp_peers):
     for one, two in ((a, b), (c, d)):
         n1, n2 = len(one.received()), len(two.received())
         assert n1 + n2 == 60 and n1 >= 12 and n2 >= 12, (n1, n2)
+
+
+# ------------------------------------------------------------- SMTPUTF8
+
+NO_SMTPUTF8 = "250-peer.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 10000000"
+UTF8_RCPT = "j\u00f6rg@b.test"
+
+
+def test_smtputf8_used_when_the_envelope_needs_it(remote, smtp_peers):
+    peer = smtp_peers.start("utf8")  # aiosmtpd offers SMTPUTF8
+    r = remote()
+    qid = r.inject_utf8(UTF8_RCPT, "bob@b.test")
+    res = r.one("%s [%s]:%d" % (qid, peer.ip, smtp_peers.port))
+    assert res[UTF8_RCPT]["class"] == res["bob@b.test"]["class"] == "ok", res
+    (msg,) = peer.wait(1)
+    assert "SMTPUTF8" in msg.mail_options
+    assert sorted(msg.rcpt_tos) == sorted([UTF8_RCPT, "bob@b.test"])
+    # an ASCII envelope and header: no SMTPUTF8
+    qid = r.inject("carol@b.test")
+    r.one("%s [%s]:%d" % (qid, peer.ip, smtp_peers.port))
+    assert "SMTPUTF8" not in peer.wait(2)[1].mail_options
+
+
+def test_utf8_recipient_to_a_server_without_smtputf8(remote, smtp_peers):
+    """RFC 6531 3.4: 5.6.7 for that host only; the ASCII recipients go on in
+    the same session, and a next host that offers SMTPUTF8 takes the other."""
+    plain = smtp_peers.start("plain", ehlo=NO_SMTPUTF8)
+    utf8 = smtp_peers.start("utf8")
+    r = remote()
+    qid = r.inject_utf8(UTF8_RCPT, "bob@b.test")
+    hop_plain = "[%s]:%d" % (plain.ip, smtp_peers.port)
+    res = r.one("%s %s" % (qid, hop_plain))
+    assert res["bob@b.test"]["class"] == "ok"
+    assert res[UTF8_RCPT]["class"] == "permanent", res
+    assert res[UTF8_RCPT]["reply"] == (
+        "5.6.7 SMTPUTF8 is required, but was not offered by host %s[%s]:%d" % (
+            plain.ip, plain.ip, smtp_peers.port))
+    (msg,) = plain.wait(1)
+    assert msg.rcpt_tos == ["bob@b.test"] and "SMTPUTF8" not in msg.mail_options
+    assert plain.connections == 1
+    (line,) = [l for l in r.mta.log(service="remote", qid=qid)
+               if l.status and "rg@" in l.fields["to"]]
+    assert line.status == "bounced"
+    res = r.one("%s %s,[%s]:%d" % (qid, hop_plain, utf8.ip, smtp_peers.port))
+    assert res[UTF8_RCPT]["class"] == "ok", res
+    (msg,) = utf8.wait(1)
+    assert msg.rcpt_tos == [UTF8_RCPT] and "SMTPUTF8" in msg.mail_options
+
+
+def test_utf8_sender_to_a_server_without_smtputf8(remote, smtp_peers):
+    plain = smtp_peers.start("plain", ehlo=NO_SMTPUTF8)
+    r = remote()
+    qid = r.inject_utf8("bob@b.test", "carol@b.test", sender="j\u00f6rg@a.test")
+    res = r.one("%s [%s]:%d" % (qid, plain.ip, smtp_peers.port))
+    assert [v["class"] for v in res.values()] == ["permanent", "permanent"], res
+    assert all("5.6.7 SMTPUTF8 is required" in v["reply"] for v in res.values())
+    assert plain.received() == []
+    assert "MAIL" not in [c for _, c, _ in plain.commands]
+
+
+def test_utf8_header_only(remote, smtp_peers):
+    """UTF-8 in the header (RFC 6532) with an ASCII envelope: SMTPUTF8 where
+    offered, else delivered as 8-bit text (as Postfix does)."""
+    utf8 = smtp_peers.start("utf8")
+    plain = smtp_peers.start("plain", ehlo=NO_SMTPUTF8)
+    r = remote()
+    body = "Subject: caf\u00e9\n\nhello\n".encode()
+    qid = r.inject("bob@b.test", body=body)
+    for peer, want in ((utf8, True), (plain, False)):
+        res = r.one("%s [%s]:%d" % (qid, peer.ip, smtp_peers.port))["bob@b.test"]
+        assert res["class"] == "ok", res
+        (msg,) = peer.wait(1)
+        assert ("SMTPUTF8" in msg.mail_options) == want
+        assert "caf\u00e9".encode() in msg.data
+    # 8-bit bytes in the body only are not a reason for SMTPUTF8
+    qid = r.inject("bob@b.test", body="Subject: x\n\ncaf\u00e9\n".encode())
+    r.one("%s [%s]:%d" % (qid, utf8.ip, smtp_peers.port))
+    assert "SMTPUTF8" not in utf8.wait(2)[1].mail_options
 
 
 # ------------------------------------------------------------ the master

@@ -18,7 +18,7 @@
  * jobs are sent at once. Prints one JSON object a line on standard output:
  *
  *   {"job":1,"id":"MSGID","index":0,"rcpt":"b@b.test","class":"ok","reply":"250 ...",
- *    "relay":"mx.b.test[127.0.0.2]:2525","delay_ms":12,"tls":"none"}
+ *    "relay":"mx.b.test[127.0.0.2]:2525","delay_ms":12,"tls":"none","flags":0}
  *   {"job":1,"done":1}
  *
  * and once every job is done closes the channel and waits for the daemon
@@ -188,6 +188,7 @@ static int print_record(struct driver *dr, const struct buf *rec)
         json_field_cstr(&out, "relay", r.relay);
         json_field_uint(&out, "delay_ms", r.delay_ms);
         json_field_cstr(&out, "tls", r.tls);
+        json_field_uint(&out, "flags", r.flags);
         buf_adds(&out, "}\n");
     } else if (type == RP_DONE) {
         uint64_t job;

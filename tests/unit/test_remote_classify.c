@@ -39,6 +39,7 @@ static const char *const golden[] = {
     "MAIL FROM 4xx -> next-address temporary",
     "MAIL FROM 5xx -> bounce-transaction permanent",
     "MAIL FROM too-big -> next-address permanent",
+    "MAIL FROM no-SMTPUTF8 -> next-address permanent",
     "RCPT TO timeout -> next-address temporary",
     "RCPT TO lost -> next-address temporary",
     "RCPT TO 421 -> next-address temporary",
@@ -58,8 +59,8 @@ static const char *const golden[] = {
 
 static const char *event_word(enum smtp_event e)
 {
-    static const char *const w[EVENT_COUNT] = {"refused", "timeout", "lost",   "421",
-                                               "4xx",     "5xx",     "too-big"};
+    static const char *const w[EVENT_COUNT] = {"refused", "timeout", "lost",    "421",
+                                               "4xx",     "5xx",     "too-big", "no-SMTPUTF8"};
     return w[e];
 }
 
@@ -91,7 +92,8 @@ static void test_row(void **state)
         r->event == EVENT_LOST || r->event == EVENT_TIMEOUT || r->event == EVENT_REFUSED)
         assert_int_equal(r->last_resort, RP_TEMP);
     if (r->last_resort == RP_PERM)
-        assert_true(r->event == EVENT_5XX || r->event == EVENT_TOO_BIG);
+        assert_true(r->event == EVENT_5XX || r->event == EVENT_TOO_BIG ||
+                    r->event == EVENT_NO_UTF8);
     if (r->maybe_delivered)
         assert_int_equal(r->stage, STAGE_CONTENT);
 }
@@ -107,6 +109,7 @@ static void test_impossible_pairs(void **state)
 {
     assert_null(d4_classify(STAGE_GREETING, EVENT_REFUSED));
     assert_null(d4_classify(STAGE_RCPT, EVENT_TOO_BIG));
+    assert_null(d4_classify(STAGE_RCPT, EVENT_NO_UTF8));
     assert_null(d4_classify(STAGE_CONTENT, EVENT_REFUSED));
     assert_int_equal(d4_event_of_code(421), EVENT_421);
     assert_int_equal(d4_event_of_code(450), EVENT_4XX);

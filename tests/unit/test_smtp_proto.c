@@ -19,9 +19,9 @@
 
 struct host {
     struct smtp_proto p;
-    struct buf content;   /* of the last message */
-    struct buf messages;  /* every accepted message, joined by "|" */
-    struct buf rcpts;     /* envelope of the last message: "sender>rcpt,rcpt" */
+    struct buf content;  /* of the last message */
+    struct buf messages; /* every accepted message, joined by "|" */
+    struct buf rcpts;    /* envelope of the last message: "sender>rcpt,rcpt" */
     int ends, aborts, tls;
 };
 
@@ -108,8 +108,8 @@ struct row {
 #define HELLO_CODES "220 250 250 250 354"
 
 static const struct row rows[] = {
-    {"plain message", HELLO "Subject: x\r\n\r\nbody\r\n.\r\nQUIT\r\n", 0,
-     HELLO_CODES " 250 221", "Subject: x\r\n\r\nbody\r\n", 0},
+    {"plain message", HELLO "Subject: x\r\n\r\nbody\r\n.\r\nQUIT\r\n", 0, HELLO_CODES " 250 221",
+     "Subject: x\r\n\r\nbody\r\n", 0},
     {"dot-stuffing removed", HELLO "..a\r\n.\r\n", 0, HELLO_CODES " 250", ".a\r\n", 0},
     {"pipelined two RCPT and DATA",
      "EHLO c\r\nMAIL FROM:<a@a.test>\r\nRCPT TO:<b@b.test>\r\nRCPT TO:<c@b.test>\r\nDATA\r\nx\r\n."
@@ -117,48 +117,51 @@ static const struct row rows[] = {
      0, "220 250 250 250 250 354 250", "x\r\n", 0},
     {"smuggling \\n.\\r\\n stays content",
      HELLO "a\n.\r\nMAIL FROM:<e@e.test>\r\nRCPT TO:<v@b.test>\r\nDATA\r\nevil\r\n.\r\n", 0,
-     HELLO_CODES " 250",
-     "a\r\n\r\nMAIL FROM:<e@e.test>\r\nRCPT TO:<v@b.test>\r\nDATA\r\nevil\r\n", 0},
-    {"smuggling \\r\\n.\\n stays content", HELLO "a\r\n.\nMAIL FROM:<e@e.test>\r\nDATA\r\n.\r\n",
-     0, HELLO_CODES " 250", "a\r\n\r\nMAIL FROM:<e@e.test>\r\nDATA\r\n", 0},
+     HELLO_CODES " 250", "a\r\n\r\nMAIL FROM:<e@e.test>\r\nRCPT TO:<v@b.test>\r\nDATA\r\nevil\r\n",
+     0},
+    {"smuggling \\r\\n.\\n stays content", HELLO "a\r\n.\nMAIL FROM:<e@e.test>\r\nDATA\r\n.\r\n", 0,
+     HELLO_CODES " 250", "a\r\n\r\nMAIL FROM:<e@e.test>\r\nDATA\r\n", 0},
     {"smuggling \\r.\\r\\n stays content", HELLO "a\r.\r\nMAIL FROM:<e@e.test>\r\n.\r\n", 0,
      HELLO_CODES " 250", "a\r\n.\r\nMAIL FROM:<e@e.test>\r\n", 0},
     {"smuggling \\n.\\n stays content", HELLO "a\n.\nQUIT\r\n.\r\n", 0, HELLO_CODES " 250",
      "a\r\n\r\nQUIT\r\n", 0},
-    {"bare LF refused in reject mode", HELLO "a\nb\r\n.\r\nNOOP\r\n", 0,
-     HELLO_CODES " 550 250", NULL, 1},
-    {"bare CR refused in reject mode", HELLO "a\rb\r\n.\r\nNOOP\r\n", 0,
-     HELLO_CODES " 550 250", NULL, 1},
+    {"bare LF refused in reject mode", HELLO "a\nb\r\n.\r\nNOOP\r\n", 0, HELLO_CODES " 550 250",
+     NULL, 1},
+    {"bare CR refused in reject mode", HELLO "a\rb\r\n.\r\nNOOP\r\n", 0, HELLO_CODES " 550 250",
+     NULL, 1},
     {"bare LF command refused in reject mode", "NOOP\nNOOP\r\n", 0, "220 500 250", NULL, 1},
     {"bare LF command accepted by default", "NOOP\nQUIT\n", 0, "220 250 221", NULL, 0},
-    {"RSET mid-transaction", "EHLO c\r\nMAIL FROM:<a@a.test>\r\nRCPT TO:<b@b.test>\r\nRSET\r\n"
-                             "DATA\r\n",
+    {"RSET mid-transaction",
+     "EHLO c\r\nMAIL FROM:<a@a.test>\r\nRCPT TO:<b@b.test>\r\nRSET\r\n"
+     "DATA\r\n",
      0, "220 250 250 250 250 503", NULL, 0},
-    {"VRFY 252 HELP 214 NOOP 250", "VRFY bob\r\nHELP\r\nNOOP\r\nVRFY\r\n", 0,
-     "220 252 214 250 501", NULL, 0},
+    {"VRFY 252 HELP 214 NOOP 250", "VRFY bob\r\nHELP\r\nNOOP\r\nVRFY\r\n", 0, "220 252 214 250 501",
+     NULL, 0},
     {"MAIL before EHLO", "MAIL FROM:<a@a.test>\r\n", 0, "220 503", NULL, 0},
     {"nested MAIL", "HELO c\r\nMAIL FROM:<a@a.test>\r\nMAIL FROM:<a@a.test>\r\n", 0,
      "220 250 250 503", NULL, 0},
     {"RCPT without MAIL", "HELO c\r\nRCPT TO:<b@b.test>\r\n", 0, "220 250 503", NULL, 0},
-    {"DATA without RCPT", "HELO c\r\nMAIL FROM:<a@a.test>\r\nDATA\r\n", 0, "220 250 250 554",
-     NULL, 0},
-    {"refused recipient, the others go", "EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<deny@x.test>\r\n"
-                                         "RCPT TO:<b@b.test>\r\nDATA\r\nx\r\n.\r\n",
+    {"DATA without RCPT", "HELO c\r\nMAIL FROM:<a@a.test>\r\nDATA\r\n", 0, "220 250 250 554", NULL,
+     0},
+    {"refused recipient, the others go",
+     "EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<deny@x.test>\r\n"
+     "RCPT TO:<b@b.test>\r\nDATA\r\nx\r\n.\r\n",
      0, "220 250 250 554 250 354 250", "x\r\n", 0},
     {"bad sender syntax", "HELO c\r\nMAIL FROM:<a@>\r\nMAIL FROM:a@a.test\r\n", 0,
      "220 250 501 501", NULL, 0},
     {"trailing dot in a domain", "HELO c\r\nMAIL FROM:<a@a.test>\r\nRCPT TO:<b@b.test.>\r\n", 0,
      "220 250 250 501", NULL, 0},
-    {"SIZE over the limit", "EHLO c\r\nMAIL FROM:<a@a.test> SIZE=2000\r\n", 0, "220 250 552",
-     NULL, 0},
-    {"DSN parameters taken", "EHLO c\r\nMAIL FROM:<a@a.test> RET=HDRS ENVID=x+2By BODY=8BITMIME "
-                             "SMTPUTF8\r\nRCPT TO:<b@b.test> NOTIFY=SUCCESS,FAILURE "
-                             "ORCPT=rfc822;b@b.test\r\n",
+    {"SIZE over the limit", "EHLO c\r\nMAIL FROM:<a@a.test> SIZE=2000\r\n", 0, "220 250 552", NULL,
+     0},
+    {"DSN parameters taken",
+     "EHLO c\r\nMAIL FROM:<a@a.test> RET=HDRS ENVID=x+2By BODY=8BITMIME "
+     "SMTPUTF8\r\nRCPT TO:<b@b.test> NOTIFY=SUCCESS,FAILURE "
+     "ORCPT=rfc822;b@b.test\r\n",
      0, "220 250 250 250", NULL, 0},
     {"unknown parameter", "EHLO c\r\nMAIL FROM:<a@a.test> FOO=1\r\nRCPT TO:<b@b.test> X\r\n", 0,
      "220 250 555 503", NULL, 0},
-    {"bad NOTIFY", "EHLO c\r\nMAIL FROM:<a@a.test>\r\nRCPT TO:<b@b.test> NOTIFY=SOMETIMES\r\n",
-     0, "220 250 250 501", NULL, 0},
+    {"bad NOTIFY", "EHLO c\r\nMAIL FROM:<a@a.test>\r\nRCPT TO:<b@b.test> NOTIFY=SOMETIMES\r\n", 0,
+     "220 250 250 501", NULL, 0},
     {"postmaster without a domain", "HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<Postmaster>\r\n", 0,
      "220 250 250 250", NULL, 0},
     {"STARTTLS not offered", "EHLO c\r\nSTARTTLS\r\n", 0, "220 250 502", NULL, 0},
@@ -311,10 +314,14 @@ static void test_counts(void **state)
     (void)state;
     struct host h;
     struct buf c = BUF_INIT;
-    struct row r = {"counts",
-                    "EHLO c\r\nMAIL FROM:<a@a.test>\r\nRCPT TO:<deny@x.test>\r\nRCPT TO:<b@b.test>\r\n"
-                    "DATA\r\nx\r\n.\r\nQUIT\r\n",
-                    0, "", NULL, 0};
+    struct row r = {
+        "counts",
+        "EHLO c\r\nMAIL FROM:<a@a.test>\r\nRCPT TO:<deny@x.test>\r\nRCPT TO:<b@b.test>\r\n"
+        "DATA\r\nx\r\n.\r\nQUIT\r\n",
+        0,
+        "",
+        NULL,
+        0};
     feed(&h, &r, 0);
     smtp_proto_counts(&h.p, &c);
     assert_string_equal(buf_cstr(&c), "ehlo=1 mail=1 rcpt=1/2 data=1 quit=1 commands=5/6");

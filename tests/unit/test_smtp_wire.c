@@ -93,18 +93,18 @@ static void test_ehlo_keywords(void **state)
     const char *why;
     const char *in = "250-mx.b.test greets you\r\n250-PIPELINING\r\n250-size 10240000\r\n"
                      "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250-PIPELININGX\r\n"
-                     "250 STARTTLS\r\n";
+                     "250-SMTPUTF8\r\n250 STARTTLS\r\n";
     smtp_reader_init(&r);
     smtp_reader_feed(&r, in, strlen(in));
     assert_int_equal(smtp_reader_next(&r, &rep, &why), 1);
     smtp_ext_parse(&rep, &ext);
     assert_true(ext.pipelining && ext.eightbitmime && ext.enhancedstatuscodes && ext.dsn);
-    assert_true(ext.starttls && ext.has_size);
+    assert_true(ext.starttls && ext.has_size && ext.smtputf8);
     assert_int_equal(ext.size, 10240000);
     smtp_reader_feed(&r, "250-x\r\n250 SIZE\r\n", 17);
     assert_int_equal(smtp_reader_next(&r, &rep, &why), 1);
     smtp_ext_parse(&rep, &ext);
-    assert_true(ext.has_size && ext.size == 0 && !ext.pipelining && !ext.starttls);
+    assert_true(ext.has_size && ext.size == 0 && !ext.pipelining && !ext.starttls && !ext.smtputf8);
     /* the greeting line is the server's name, not a keyword */
     smtp_reader_feed(&r, "250 PIPELINING\r\n", 16);
     assert_int_equal(smtp_reader_next(&r, &rep, &why), 1);
@@ -151,11 +151,31 @@ static void test_dot(void **state)
 
 static void test_wire_size(void **state)
 {
-    int eight = 0;
-    assert_int_equal(smtp_wire_size("a\nbc\n", 5, &eight), 7);
-    assert_int_equal(eight, 0);
-    assert_int_equal(smtp_wire_size("\xc3\xa9\n", 3, &eight), 4);
-    assert_int_equal(eight, 1);
+    struct smtp_scan sc;
+    smtp_scan_init(&sc);
+    assert_int_equal(smtp_wire_size("a\nbc\n", 5, &sc), 7);
+    assert_int_equal(sc.eightbit, 0);
+    assert_int_equal(smtp_wire_size("\xc3\xa9\n", 3, &sc), 4);
+    assert_int_equal(sc.eightbit, 1);
+    assert_int_equal(sc.header_8bit, 1); /* no empty line yet: still the header */
+}
+
+/* 8-bit bytes in the body only are not UTF-8 header fields; the empty
+ * line that ends the header may fall between two chunks. */
+static void test_header_8bit(void **state)
+{
+    struct smtp_scan sc;
+    smtp_scan_init(&sc);
+    const char *head = "Subject: x\n", *body = "\ncaf\xc3\xa9\n",
+               *both = "Subject: caf\xc3\xa9\n\nbody\n";
+    smtp_wire_size(head, strlen(head), &sc);
+    smtp_wire_size(body, strlen(body), &sc);
+    assert_true(sc.eightbit && !sc.header_8bit);
+    smtp_scan_init(&sc);
+    smtp_wire_size(both, strlen(both), &sc);
+    assert_true(sc.eightbit && sc.header_8bit);
+    assert_false(smtp_text_is_utf8("bob@b.test"));
+    assert_true(smtp_text_is_utf8("j\xc3\xb6rg@b.test"));
 }
 
 int main(void)
@@ -166,6 +186,7 @@ int main(void)
     rowtest_add(&t, test_reply_too_long, NULL, "reply over SMTP_REPLY_MAX");
     rowtest_add(&t, test_two_replies_in_one_read, NULL, "two replies in one read");
     rowtest_add(&t, test_ehlo_keywords, NULL, "EHLO keywords");
+    rowtest_add(&t, test_header_8bit, NULL, "8-bit bytes in the header, in the body");
     for (size_t i = 0; i < ROWS(dot_rows); i++)
         rowtest_add(&t, test_dot, &dot_rows[i], "wire form of %s", dot_rows[i].in);
     rowtest_add(&t, test_wire_size, NULL, "wire size and 8-bit");

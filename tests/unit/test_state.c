@@ -30,6 +30,7 @@
 #include "queue.h"
 #include "qlist.h"
 #include "queue_impl.h" /* write_version: an old format 2 file */
+#include "queue_v2log.h"
 #include "state.h"
 
 struct fixture {
@@ -447,12 +448,17 @@ static void test_format2_log_imported_once(void **state)
     commit_file(fx->q, 1, fid);
     fx->q->write_version = 3;
     queue_msg_id(fid, 0, id);
-    struct queue_update u[] = {
-        {QUPD_DEFERRED, 0, 0, 500, 800, 0, "451 old try"},
-        {QUPD_DELIVERED, 0, 1, 500, 0, 0, "250 old ok"},
-        {QUPD_HOLD, 0, QUEUE_NO_RCPT, 501, 0, 0, NULL},
+    struct v2rec u[] = {
+        {'f', 0, 0, 500, 800, 0, "451 old try"},
+        {'d', 0, 1, 500, 0, 0, "250 old ok"},
+        {'h', 0, QUEUE_NO_RCPT, 501, 0, 0, NULL},
     };
-    assert_int_equal(queue_update(fx->q, fid, u, 3, NULL), 0);
+    struct buf path = BUF_INIT;
+    char bucket[3];
+    queue_bucket(fid, bucket);
+    buf_printf(&path, "%s/incoming/%s/%s", fx->dir, bucket, fid);
+    assert_int_equal(v2_append(buf_cstr(&path), u, 3), 0);
+    buf_free(&path);
     open_state(fx);
     assert_int_equal(state_learn_files(fx->s), 1);
     const struct state_msg *m = state_find(fx->s, id);

@@ -1,0 +1,307 @@
+"""`make run` (SPEC 1; README; scripts/make-run.sh): the newcomer's instance.
+
+Each test runs the real `make run` of this tree in a terminal of its own (a
+pty, as a newcomer's shell would), with RUN_DIR a fresh directory and
+RUN_SMTP a free port so that it touches neither the tree's run/ nor port
+2525. It waits for the printed lines, runs the printed sendmail line as it
+is, and checks where the message went: the Maildir once onehop-local is
+built, else the queue (the router defers local recipients). ^C (the
+terminal's SIGINT) must stop it with exit status 0 from make itself and no
+process left; a second `make run` keeps the configuration, the queue and the
+mail. One test sends SIGINT to the process group instead (no terminal): the
+instance stops cleanly and says so, and make, as GNU make always does on an
+interrupt, dies of the SIGINT after its recipe.
+
+The build under test is the tree's own: ONEHOP_BIN must be <repo>/bin
+(plain `make`) or <repo>/build/san/bin (`make SAN=1`), which `make run` is
+given so that it builds nothing else.
+"""
+
+import json
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from fixtures.instance import free_port
+from fixtures.paths import REPO, onehop_bin
+
+START_TIMEOUT = 120.0  # make checks the build first
+STOP_TIMEOUT = 60.0
+
+
+def _make_args():
+    """The make variables that select the build of ONEHOP_BIN."""
+    bin_dir = onehop_bin()
+    if bin_dir == (REPO / "bin").resolve():
+        return []
+    if bin_dir == (REPO / "build" / "san" / "bin").resolve():
+        return ["SAN=1"]
+    pytest.fail("make run runs the tree's own build: ONEHOP_BIN=%s is neither %s/bin nor "
+                "%s/build/san/bin" % (bin_dir, REPO, REPO), pytrace=False)
+
+
+def _env():
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    env["TERM"] = "dumb"
+    return env
+
+
+class MakeRun:
+    """One `make run` in a pty (tty=True) or in a process group of its own."""
+
+    def __init__(self, run_dir, port, tty=True):
+        argv = ["make", "-s", "-C", str(REPO), "run", "RUN_DIR=%s" % run_dir,
+                "RUN_SMTP=127.0.0.1:%d" % port] + _make_args()
+        self.out = b""
+        self.tty = tty
+        self.status = None
+        if tty:
+            self.pid, self.fd = pty.fork()
+            if self.pid == 0:
+                try:
+                    os.execvpe(argv[0], argv, _env())
+                finally:
+                    os._exit(127)
+        else:
+            rfd, wfd = os.pipe()
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=wfd, stderr=wfd,
+                                         env=_env(), start_new_session=True)
+            os.close(wfd)
+            self.pid, self.fd = self.proc.pid, rfd
+
+    def _read(self, timeout):
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if not ready:
+            return False
+        try:
+            data = os.read(self.fd, 65536)
+        except OSError:  # EIO: the pty's other side is closed
+            data = b""
+        self.out += data
+        return bool(data)
+
+    @property
+    def text(self):
+        return self.out.decode("utf-8", "replace").replace("\r\n", "\n")
+
+    def wait_for(self, pattern, timeout=START_TIMEOUT):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            m = re.search(pattern, self.text, re.M)
+            if m:
+                return m
+            if not self._read(min(0.5, max(0.0, end - time.monotonic()))) and self._exited():
+                break
+        raise AssertionError("no %r within %ss in the output of make run:\n%s"
+                             % (pattern, timeout, self.text))
+
+    def _exited(self):
+        if self.status is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = status
+        return self.status is not None
+
+    def interrupt(self):
+        if self.tty:
+            os.write(self.fd, b"\x03")  # ^C: the terminal's SIGINT to its foreground group
+        else:
+            os.killpg(self.pid, signal.SIGINT)
+
+    def wait_exit(self, timeout=STOP_TIMEOUT):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not self._exited():
+            self._read(0.2)
+        while self._read(0.1):  # the rest of the output
+            pass
+        assert self.status is not None, "make run still runs %ss after ^C:\n%s" % (timeout,
+                                                                                   self.text)
+        return self.status
+
+    def pids(self):
+        """The master's and the daemons' pids, from what the master printed."""
+        found = {int(p) for p in re.findall(r"onehop/master\[(\d+)\]", self.text)}
+        found |= {int(p) for p in re.findall(r" started: pid (\d+)", self.text)}
+        return found
+
+    def close(self):
+        """Teardown after a failure: stop what is left, by pid."""
+        if not self._exited():
+            for pid in self.pids():
+                _signal(pid, signal.SIGTERM)
+            try:
+                self.wait_exit(STOP_TIMEOUT)
+            except AssertionError:
+                pass
+        for pid in self.pids():
+            if _is_onehop(pid):
+                _signal(pid, signal.SIGKILL)
+        if not self._exited():
+            _signal(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+
+def _signal(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _is_onehop(pid):
+    """pid is alive and one of onehop's programs."""
+    try:
+        return b"onehop" in Path("/proc/%d/cmdline" % pid).read_bytes()
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def run_dir():
+    if not shutil.which("make"):
+        pytest.fail("make is not installed", pytrace=False)
+    directory = Path(tempfile.mkdtemp(prefix="onehop-mr-", dir="/tmp"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def make_run():
+    started = []
+
+    def start(run_dir, port, tty=True):
+        started.append(MakeRun(run_dir, port, tty))
+        return started[-1]
+
+    yield start
+    for mr in started:
+        mr.close()
+
+
+def _first_message_line(mr):
+    mr.wait_for(r"^make run: mail in .* are kept for the next make run\)$")  # the banner's end
+    return mr.wait_for(r"^    (printf .*\| (.*?)(/\S+/sendmail) -C (\S+) (\S+@localhost))$")
+
+
+def _as_prefix(line_match):
+    """The command prefix the printed sendmail line runs under ('' or setpriv ...)."""
+    return line_match.group(2).split()
+
+
+def _queue(prefix, run_dir):
+    r = subprocess.run(prefix + [str(onehop_bin() / "onehop"), "-C", str(run_dir), "queue",
+                                 "--json"], capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["messages"]
+
+
+def _delivered(run_dir, user, timeout=60.0):
+    """The files of run/mail/USER/new/ once one appears."""
+    new = run_dir / "mail" / user / "new"
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        files = sorted(new.glob("*")) if new.is_dir() else []
+        if files:
+            return files
+        time.sleep(0.2)
+    raise AssertionError("nothing in %s within %ss" % (new, timeout))
+
+
+def _assert_all_gone(mr):
+    pids = mr.pids()
+    assert pids, mr.text
+    left = [pid for pid in pids if _is_onehop(pid)]
+    assert left == [], "still running after make run stopped: %s" % left
+
+
+def test_make_run_first_message_and_ctrl_c(run_dir, make_run):
+    port = free_port()
+    mr = make_run(run_dir, port)
+    line = _first_message_line(mr)
+    local_built = (onehop_bin() / "onehop-local").exists()
+    smtpd_built = (onehop_bin() / "onehop-smtpd").exists()
+    text = mr.text
+    assert "onehop/master[" in text and "ready:" in text
+    if not local_built:
+        assert "onehop-local" in text and "not built yet" in text, text
+    if not smtpd_built:
+        assert re.search(r"this build has no.*onehop-smtpd", text), text
+    else:
+        assert "swaks --server 127.0.0.1:%d" % port in text, text
+    conf = (run_dir / "onehop.conf").read_text()
+    for setting in ("smtp_listen = 127.0.0.1:%d" % port, "local_users = any",
+                    "mailbox = %s/mail/%%u/" % run_dir.resolve(), "queue_dir = queue"):
+        assert setting in conf, conf
+
+    # the printed line, as printed
+    r = subprocess.run(["sh", "-c", line.group(1)], capture_output=True, timeout=60, cwd="/")
+    assert r.returncode == 0, r
+    user = line.group(5).split("@")[0]
+    prefix = _as_prefix(line)
+    if local_built:
+        (mail,) = _delivered(run_dir, user)
+        body = mail.read_bytes()
+        assert b"Subject: hello" in body and b"my first message" in body, body
+    else:
+        msgs = _queue(prefix, run_dir)
+        assert len(msgs) == 1, msgs
+        (msg,) = msgs
+        assert "%s@localhost" % user in json.dumps(msg), msg
+    log = (run_dir / "maillog").read_text()
+    assert re.search(r"onehop/queue\[\d+\]: \w+: from=<", log), log
+
+    mr.interrupt()
+    status = mr.wait_exit()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, (status, mr.text)
+    assert "make run: onehop stopped (exit 0)" in mr.text
+    assert "stop requested (SIGINT)" in mr.text
+    _assert_all_gone(mr)
+
+    # the second run keeps the configuration, the queue and the mail
+    again = make_run(run_dir, free_port())
+    _first_message_line(again)
+    assert (run_dir / "onehop.conf").read_text() == conf
+    if local_built:
+        assert len(_delivered(run_dir, user)) == 1
+    else:
+        assert len(_queue(prefix, run_dir)) == 1
+    again.interrupt()
+    status = again.wait_exit()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, (status, again.text)
+    _assert_all_gone(again)
+
+
+def test_make_run_sigint_to_the_process_group(run_dir, make_run):
+    """No terminal: SIGINT to make's process group reaches the master,
+    which stops gracefully (the script reports exit 0); GNU make then dies
+    of the SIGINT it got, as it always does."""
+    mr = make_run(run_dir, free_port(), tty=False)
+    _first_message_line(mr)
+    mr.interrupt()
+    status = mr.wait_exit()
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGINT, (status, mr.text)
+    assert "make run: onehop stopped (exit 0)" in mr.text, mr.text
+    _assert_all_gone(mr)
+
+
+def test_make_run_refuses_a_broken_configuration(run_dir, make_run):
+    """A configuration the user broke: the `onehop check` errors, nothing started."""
+    (run_dir / "onehop.conf").write_text("no_such_key = 1\n")
+    mr = make_run(run_dir, free_port())
+    status = mr.wait_exit(START_TIMEOUT)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) != 0, mr.text
+    assert re.search(r"onehop\.conf:1: .*no_such_key", mr.text), mr.text
+    assert "has the errors above" in mr.text
+    assert mr.pids() == set()
