@@ -38,6 +38,7 @@ int cmd_hold(const char *confdir, int argc, char **argv);
 int cmd_release(const char *confdir, int argc, char **argv);
 /* the router's control socket (engineer "control"): cmd_manage.c, cmd_qshape.c */
 int cmd_flush(const char *confdir, int argc, char **argv);
+int cmd_qshape(const char *confdir, int argc, char **argv);
 /* the DNS cache (engineer "dns") */
 int cmd_dns(const char *confdir, int argc, char **argv);
 /* the routing decision (engineer "route"): cmd_route.c, common/routing.h */

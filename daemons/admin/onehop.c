@@ -24,6 +24,7 @@ static const struct admin_command commands[] = {
     {"queue", cmd_queue,
      "queue [--json] [--domain D] [--sender S] [--older-than DURATION] | queue show ID [--json]"},
     {"qstat", cmd_qstat, "qstat [--json]"},
+    {"qshape", cmd_qshape, "qshape [--json] [deferred|active|hold|all]"},
     {"flush", cmd_flush, "flush [ID | @DOMAIN]"},
     {"delete", cmd_delete, "delete ID... | --all | --deferred"},
     {"hold", cmd_hold, "hold ID..."},

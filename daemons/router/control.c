@@ -20,6 +20,7 @@
 #include "router_ctl.h"
 #include "safeio.h"
 #include "state.h"
+#include "router/dispatch.h"
 #include "router/router.h"
 
 struct client {
@@ -291,6 +292,8 @@ static void answer_flush(struct router *r, const struct rctl_request *req, struc
     size_t nmsg, nrcpt = make_due(&fl, &nmsg);
     free(fl.v);
     make_durable(r);
+    if (nrcpt > 0)
+        dispatch_forget_dead(r->dispatch);
     if (nrcpt > 0)
         log_info("flush%s%s: %zu deferred recipient%s of %zu message%s due now",
                  target[0] ? " " : "", target, nrcpt, nrcpt == 1 ? "" : "s", nmsg,

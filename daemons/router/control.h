@@ -12,6 +12,10 @@
  *     not in flight) becomes due now: a deferral record whose next try is
  *     now (state.h has no other record for a next try; the flush counts as
  *     an attempt in the recipient's attempts), so the pump hands it out;
+ *     and every dead-destination mark (D8, dispatch_forget_dead) is
+ *     dropped, so a destination that is back is tried at once (a flush of
+ *     one domain drops the others' marks too: each is probed again when
+ *     its own recipients come due);
  *   - hold, release, delete (IDs, all, deferred): state_hold,
  *     state_release, state_delete; logged "ID: placed on hold", "ID:
  *     released from hold", "ID: deleted (onehop delete, uid N)"; a deleted

@@ -1332,6 +1332,15 @@ static void drop_job(struct job *j)
     job_free(j);
 }
 
+void dispatch_forget_dead(struct dispatch *d)
+{
+    size_t n = dest_dead_count(d->dests);
+    dest_free(d->dests);
+    d->dests = dest_new();
+    if (n > 0)
+        log_info("flush: %zu dead destination%s tried again now (D8)", n, n == 1 ? "" : "s");
+}
+
 void dispatch_close(struct dispatch *d)
 {
     if (!d)

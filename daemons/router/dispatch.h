@@ -60,6 +60,9 @@ int dispatch_due(struct dispatch *d, int64_t now, int64_t *next_wakeup);
 int dispatch_settle(struct dispatch *d);
 /* Jobs in flight (logs). */
 unsigned dispatch_in_flight(const struct dispatch *d);
+/* onehop flush (control.h): forget every dead-destination mark (D8), so
+ * that what the flush made due is tried now, not suspended again. */
+void dispatch_forget_dead(struct dispatch *d);
 void dispatch_close(struct dispatch *d);
 
 #endif

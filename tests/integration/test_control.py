@@ -132,6 +132,24 @@ def test_flush_domain_delivers_only_that_domain(onehop, master_bin, smtp_peers):
     assert mta.qstat()["total"] == 0
 
 
+def test_flush_tries_a_dead_destination_again_at_once(onehop, master_bin, smtp_peers):
+    """D8 marks b.test dead (connection refused); once it is back, flush
+    @b.test must try it now, not suspend it again until its back-off ends."""
+    b = smtp_peers.start("mx.b.test")
+    mta = instance(onehop, master_bin, [b], smtp_peers)
+    b.stop()
+    mta.start()
+    qid = send(mta, ["bob@b.test"], "tok-dead")
+    wait_deferred(mta, qid, "bob@b.test")
+    mta.wait_log(r"destination .* deferred as a whole", timeout=20)
+    b = smtp_peers.start("mx.b.test", ip=b.ip)
+    r = mta.cmd("flush", "@b.test")
+    assert r.rc == 0 and "Flushed: 1 deferred recipient" in r.err, r
+    (msg,) = b.wait(1, timeout=20)
+    assert b"body of tok-dead" in msg.data
+    mta.wait_delivery("bob@b.test", "sent", timeout=20)
+
+
 def test_flush_all_and_sendmail_q(onehop, master_bin, smtp_peers):
     b, c = deferring_peers(smtp_peers, "mx.b.test", "mx.c.test")
     mta = instance(onehop, master_bin, [b, c], smtp_peers)
