@@ -16,6 +16,7 @@ every wait is bounded.
 """
 
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -213,6 +214,31 @@ def test_hold_stops_delivery_release_resumes(onehop, master_bin, smtp_peers):
     (msg,) = b.wait(1, timeout=20)
     assert b"body of tok-hold" in msg.data
     mta.wait_log(r"onehop/router\[\d+\]: %s: removed" % qid, timeout=20)
+
+
+def router_pid(mta):
+    return {p["name"]: p for p in mta.status()["processes"]}["router"]["pid"]
+
+
+def test_a_hold_answered_survives_a_kill_of_the_router(onehop, master_bin, smtp_peers):
+    """The answer comes only once the hold is in the journal: a router
+    killed right after it comes back (restarted by the master) with the
+    message still held."""
+    mta, b, qid = one_deferred(onehop, master_bin, smtp_peers, "tok-hold-kill")
+    old = router_pid(mta)
+    r = mta.cmd("hold", qid)
+    assert r.rc == 0, r
+    os.kill(old, signal.SIGKILL)
+    wait_until(lambda: router_pid(mta) not in (0, old) and
+               mta.path("run", "router.sock").exists(), 20, "the router restarted", mta)
+    mta.wait_log(r"onehop/router\[%d\]: started: 1 messages queued \(0 incoming, 0 deferred, "
+                 r"1 held\)" % router_pid(mta), timeout=20)
+    assert mta.queue_show(qid)["state"] == "hold"
+    accept_all(b)
+    r = mta.cmd("flush")
+    assert r.rc == 0 and "no deferred mail" in r.err, r
+    time.sleep(1)
+    assert b.received() == []
 
 
 def test_delete_removes_and_logs(onehop, master_bin, smtp_peers):
