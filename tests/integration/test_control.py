@@ -270,6 +270,19 @@ def test_delete_removes_and_logs(onehop, master_bin, smtp_peers):
     time.sleep(1)
     assert b.received() == []
 
+    # a message deleted while it is being delivered: the router goes on
+    pid = router_pid(mta)
+    b.script(data=Delay(3, None))
+    q4 = send(mta, ["bob@b.test"], "tok-del-in-flight")
+    wait_until(lambda: any(cmd == "DATA" for _, cmd, _ in b.commands), 20, "DATA at b.test",
+               mta)
+    r = mta.cmd("delete", q4)
+    assert r.rc == 0 and "Deleted: 1 message" in r.err, r
+    mta.wait_log(r"onehop/router\[\d+\]: %s: removed" % q4, timeout=20)
+    time.sleep(3.5)  # the delivery's result arrives after the deletion
+    assert router_pid(mta) == pid, mta.log_tail()
+    assert mta.qstat()["total"] == 0
+
 
 # ------------------------------------------------------------ non-owner
 
