@@ -8,7 +8,7 @@ local_PRIVATE = \
 	daemons/local/msgcopy.c \
 	daemons/local/command.c \
 	daemons/local/forward.c
-local_TESTS =
+local_TESTS = test_local_msgcopy test_local_command test_local_forward fuzz_local_forward
 
 PROGRAMS += onehop-local
 onehop-local_SRCS = \

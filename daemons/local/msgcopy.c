@@ -68,27 +68,30 @@ static void filter_byte(struct msgcopy *c, char ch)
         c->line_start = 1;
 }
 
-/* CR LF -> LF over chunk boundaries; a lone CR stays. */
+/* CR LF -> LF over chunk boundaries (every CR right before an LF goes:
+ * "\r\r\n" is a line end too, so no CR LF is ever written); a CR before
+ * anything else stays. */
 static void filter(struct msgcopy *c, const char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (c->pending_cr) {
-            c->pending_cr = 0;
-            if (p[i] != '\n')
-                filter_byte(c, '\r');
+        if (p[i] == '\r') {
+            c->pending_cr++;
+            continue;
         }
-        if (p[i] == '\r')
-            c->pending_cr = 1;
-        else
-            filter_byte(c, p[i]);
+        if (p[i] != '\n')
+            for (; c->pending_cr; c->pending_cr--)
+                filter_byte(c, '\r');
+        c->pending_cr = 0;
+        filter_byte(c, p[i]);
     }
 }
 
 static void finish(struct msgcopy *c)
 {
-    if (c->pending_cr)
+    if (c->flags & MSGCOPY_MBOX_END)
+        c->pending_cr = 0; /* the line end added below ends their line */
+    for (; c->pending_cr; c->pending_cr--)
         filter_byte(c, '\r');
-    c->pending_cr = 0;
     release_held(c);
     if (c->flags & MSGCOPY_MBOX_END) {
         if (c->last != '\n')

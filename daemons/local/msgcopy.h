@@ -4,8 +4,8 @@
  * LF line ends) read with pread in chunks, never wholly in memory, behind
  * the envelope lines of the caller (Return-Path:, Delivered-To:, an mbox
  * `From ` line), with
- *   - CR LF turned into LF (the queue stores LF; a stray CR LF is not
- *     carried into a mailbox either),
+ *   - CR LF (and any run of CRs before an LF) turned into LF (the queue
+ *     stores LF; a stray CR LF is not carried into a mailbox either),
  *   - MSGCOPY_FROM_QUOTE: every line that starts with "From " written as
  *     ">From " (mboxo quoting, as Postfix's local and qmail-local do),
  *   - MSGCOPY_MBOX_END: the message ended with a newline and followed by
@@ -31,11 +31,11 @@ struct msgsrc {
 struct msgcopy {
     const struct msgsrc *src;
     unsigned flags;
-    uint64_t pos;   /* next content byte to read, relative to offset */
-    int pending_cr; /* the last chunk ended in CR */
-    int line_start; /* the next byte starts a line */
-    size_t held;    /* bytes of "From " matched at a line start, not yet written */
-    char last;      /* the last byte written */
+    uint64_t pos;      /* next content byte to read, relative to offset */
+    size_t pending_cr; /* CRs read and not yet written (an LF may follow) */
+    int line_start;    /* the next byte starts a line */
+    size_t held;       /* bytes of "From " matched at a line start, not yet written */
+    char last;         /* the last byte written */
     int done;
     struct buf out; /* the bytes of the current chunk */
 };
