@@ -697,3 +697,35 @@ def test_e2e_as_root_local_keeps_root_and_delivers_as_the_user(accounts, users, 
     assert (path.stat().st_uid, path.stat().st_gid) == (user.pw_uid, user.pw_gid)
     assert path.read_bytes().startswith(prefix("%s@%s" % (user.pw_name, HOST)))
     mta.wait_delivery("%s@%s" % (user.pw_name, HOST), "sent")
+
+
+def test_e2e_as_root_forward_reroutes_through_the_router(accounts, users, onehop, master_bin):
+    from test_master import new_instance as make
+    user, other = users.add(), users.add()
+    forward = "%s/.forward" % user.pw_dir
+    with open(forward, "w") as f:
+        f.write("%s@%s\n" % (other.pw_name, HOST))
+    os.chown(forward, user.pw_uid, user.pw_gid)
+    mta = make(onehop, master_bin, run_as=None, user=accounts.base, local_users="passwd",
+               mailbox="~/Maildir/")
+    os.chmod(mta.dir, 0o755)
+    mta.start()
+    q = accounts["queue"]
+    r = subprocess.run([str(master_bin / "sendmail"), "-C", str(mta.dir), "-f", SENDER,
+                        "%s@%s" % (user.pw_name, HOST)], input=b"Subject: fwd e2e\n\nhi\n",
+                       env=mta.env(), user=q.pw_uid, group=q.pw_gid, extra_groups=[],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    md = Path(other.pw_dir, "Maildir")
+    deadline = time.monotonic() + 30
+    while not maildir_files(md):
+        assert time.monotonic() < deadline, mta.log_tail()
+        time.sleep(0.2)
+    (path,) = maildir_files(md)
+    data = path.read_bytes()
+    assert path.stat().st_uid == other.pw_uid
+    assert data.startswith(("Return-Path: <%s>\nDelivered-To: %s@%s\nDelivered-To: %s@%s\n" %
+                            (SENDER, other.pw_name, HOST, user.pw_name, HOST)).encode()), data
+    (line,) = mta.wait_delivery("%s@%s" % (user.pw_name, HOST), "sent")
+    assert re.fullmatch(r"forwarded as [0-9A-Z]{18}", line.reason), line.reason
+    assert not os.path.exists("%s/Maildir" % user.pw_dir)
