@@ -206,8 +206,14 @@ def _cannot_run(why):
     pytest.skip(why)
 
 
-def _account_names():
-    return {p.pw_name for p in pwd.getpwall()}, {g.gr_name for g in grp.getgrall()}
+def _account_names(base):
+    """The users and groups named BASE or BASE-*: those the install makes
+    (other suites add and remove their own accounts meanwhile)."""
+    def ours(name):
+        return name == base or name.startswith(base + "-")
+
+    return ({p.pw_name for p in pwd.getpwall() if ours(p.pw_name)},
+            {g.gr_name for g in grp.getgrall() if ours(g.gr_name)})
 
 
 class SystemInstall:
@@ -260,7 +266,8 @@ def system_install(dns, smtp_peers):
         _cannot_run("needs %s" % ", ".join(missing))
     base = os.environ.get("ONEHOP_TEST_INSTALL_USER", "ohinst")
     _drop_accounts(base)  # leftovers of a run that was killed
-    accounts_before = _account_names()
+    accounts_before = _account_names(base)
+    assert accounts_before == (set(), set())
     top = Path(tempfile.mkdtemp(prefix="onehop-inst-", dir="/tmp"))
     top.chmod(0o755)
     si = SystemInstall(top, base)
@@ -360,4 +367,4 @@ def test_root_install_start_deliver_stop_uninstall(system_install):
     assert (si.spool / "incoming").is_dir() and (si.spool / "state").is_dir()
     assert pwd.getpwnam("%s-queue" % base)
     _drop_accounts(base)
-    assert _account_names() == si.accounts_before
+    assert _account_names(base) == si.accounts_before
