@@ -275,17 +275,50 @@ run: all
 	@scripts/make-run.sh $(BIN) $(RUN_DIR) $(RUN_SMTP)
 
 # -------------------------------------------------------------- install ----
+# INSTALL has the whole story. Commands into SBINDIR, daemons into
+# LIBEXECDIR (the installed onehop.conf's daemon_dir), man pages, the
+# systemd unit into UNITDIR, a configuration in SYSCONFDIR (never
+# overwritten); as root with DESTDIR empty also the SPEC 7 accounts, the
+# queue and run directories, and onehop-queue set-uid (install-config.sh).
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
 MAN_PAGES := $(wildcard docs/man/*.[1-8])
+INSTALL_DAEMONS  = $(filter onehop-%,$(PROGRAMS))
+INSTALL_COMMANDS = $(filter-out onehop-%,$(PROGRAMS)) $(foreach l,$(LINKS),$(word 1,$(subst =, ,$l)))
 
+.PHONY: uninstall install-sendmail
 install: all
+	@scripts/install-sendmail.sh guard "$(DESTDIR)" "$(SBINDIR)"
+	@grep -qaP '\Q$(SYSCONFDIR)\E\x00' $(BIN)/onehop-queue || echo "make install: warning:" \
+	    "$(BIN) was built for another SYSCONFDIR than $(SYSCONFDIR): the programs' default" \
+	    "configuration (and onehop-queue's set-uid privilege) stays the old one;" \
+	    "make clean && make SYSCONFDIR=$(SYSCONFDIR) first (INSTALL)" >&2
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(SYSCONFDIR)
-	for p in $(PROGRAMS); do \
-	    case $$p in onehop-*) install -m 755 $(BIN)/$$p $(DESTDIR)$(LIBEXECDIR)/$$p ;; \
-	                *) install -m 755 $(BIN)/$$p $(DESTDIR)$(SBINDIR)/$$p ;; esac; done
+	for p in $(filter-out onehop-%,$(PROGRAMS)); do install -m 755 $(BIN)/$$p $(DESTDIR)$(SBINDIR)/$$p; done
 	for l in $(LINKS); do ln -f $(DESTDIR)$(SBINDIR)/$${l#*=} $(DESTDIR)$(SBINDIR)/$${l%%=*}; done
+	for p in $(INSTALL_DAEMONS); do install -m 755 $(BIN)/$$p $(DESTDIR)$(LIBEXECDIR)/$$p; done
 	for m in $(MAN_PAGES); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
-	scripts/install-config.sh "$(DESTDIR)" "$(SYSCONFDIR)" "$(LIBEXECDIR)"
+	@scripts/install-config.sh "$(DESTDIR)" "$(SYSCONFDIR)" "$(LIBEXECDIR)"
+	@scripts/install-unit.sh install "$(DESTDIR)" "$(UNITDIR)" "$(SBINDIR)" "$(SYSCONFDIR)"
+	$(DESTDIR)$(SBINDIR)/onehop -C $(DESTDIR)$(SYSCONFDIR) check
+	@echo "make install: done; next: INSTALL \"Replacing Postfix on Debian\" (make install-sendmail, systemctl enable --now onehop)"
+
+# /usr/sbin/sendmail, /usr/lib/sendmail, /usr/bin/mailq, /usr/bin/newaliases
+# -> the installed commands; what was there kept as NAME.pre-onehop
+install-sendmail:
+	@test -x $(DESTDIR)$(SBINDIR)/sendmail || { echo "make install-sendmail: no $(DESTDIR)$(SBINDIR)/sendmail: run make install first" >&2; exit 1; }
+	@scripts/install-sendmail.sh install "$(DESTDIR)" "$(SBINDIR)"
+
+# removes what install and install-sendmail put in place; keeps SYSCONFDIR,
+# the queue and the accounts (INSTALL "Going back")
+uninstall:
+	@scripts/install-unit.sh uninstall "$(DESTDIR)" "$(UNITDIR)" "$(SBINDIR)" "$(SYSCONFDIR)"
+	@scripts/install-sendmail.sh uninstall "$(DESTDIR)" "$(SBINDIR)"
+	for p in $(INSTALL_COMMANDS); do rm -f $(DESTDIR)$(SBINDIR)/$$p; done
+	for p in $(INSTALL_DAEMONS); do rm -f $(DESTDIR)$(LIBEXECDIR)/$$p; done
+	-rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
+	for m in $(MAN_PAGES); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; done
+	@echo "make uninstall: kept $(DESTDIR)$(SYSCONFDIR), the queue and the accounts (INSTALL \"Going back\")"
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

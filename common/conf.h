@@ -66,10 +66,13 @@ struct conf {
     uint64_t queue_active_limit; /* recipients the router keeps in memory at once */
     uint64_t remote_concurrency, remote_destination_concurrency, local_concurrency;
     uint64_t remote_destination_rate; /* messages per second to one destination; 0: unlimited */
+    uint64_t local_command_timeout;   /* seconds a |command delivery may take */
     uint64_t message_size_limit;
     uint64_t smtpd_max_recipients;
     uint64_t smtpd_timeout;
     enum bare_newline_mode smtpd_bare_newline;
+    uint64_t smtpd_client_connection_limit; /* sessions from one client address at once */
+    uint64_t smtpd_connection_limit;        /* sessions at once */
     uint64_t smtp_connect_timeout, smtp_greeting_timeout, smtp_command_timeout, smtp_data_timeout;
     char *smtpd_tls_cert, *smtpd_tls_key; /* "" (never NULL): no STARTTLS */
     enum smtp_tls_policy smtp_tls;
@@ -78,6 +81,7 @@ struct conf {
     char *mailbox;
     enum local_users_mode local_users;
     char *user;
+    char *metrics_file; /* "" (never NULL): none; else the master writes `onehop metrics` there */
 };
 
 /* The configuration directory: opt_C if given, else $ONEHOP_CONFIG, else

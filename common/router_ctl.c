@@ -9,6 +9,7 @@
 #include "router_ctl.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -205,18 +206,27 @@ int rctl_get_done(const void *rec, size_t len, struct rctl_done *d, struct buf *
 
 /* ---------------------------------------------------- the client side ---- */
 
-int rctl_connect(const char *run_dir)
+void rctl_socket_path(const char *run_dir, const char *queue_dir, int fallback, struct buf *path)
 {
-    struct buf path = BUF_INIT;
+    buf_clear(path);
+    if (!fallback) {
+        path_join(path, run_dir, ROUTER_SOCKET_NAME);
+        return;
+    }
+    struct buf dir = BUF_INIT;
+    path_join(&dir, queue_dir, ROUTER_SOCKET_FALLBACK_DIR);
+    path_join(path, buf_cstr(&dir), ROUTER_SOCKET_NAME);
+    buf_free(&dir);
+}
+
+static int connect_path(const struct buf *path)
+{
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    path_join(&path, run_dir, ROUTER_SOCKET_NAME);
-    if (path.len >= sizeof(sa.sun_path)) {
-        buf_free(&path);
+    if (path->len >= sizeof(sa.sun_path)) {
         errno = ENAMETOOLONG;
         return -1;
     }
-    memcpy(sa.sun_path, path.s, path.len);
-    buf_free(&path);
+    memcpy(sa.sun_path, path->s, path->len);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
@@ -226,6 +236,23 @@ int rctl_connect(const char *run_dir)
     close(fd);
     errno = e;
     return -1;
+}
+
+int rctl_connect(const char *run_dir, const char *queue_dir)
+{
+    struct buf path = BUF_INIT;
+    rctl_socket_path(run_dir, queue_dir, 0, &path);
+    int fd = connect_path(&path);
+    int e = errno;
+    if (fd < 0 && (e == ENOENT || e == ECONNREFUSED)) {
+        rctl_socket_path(run_dir, queue_dir, 1, &path);
+        fd = connect_path(&path);
+        if (fd < 0 && errno != ENOENT && errno != ECONNREFUSED)
+            e = errno; /* EACCES: state/ is not the caller's */
+    }
+    buf_free(&path);
+    errno = e;
+    return fd;
 }
 
 static int64_t monotonic_ms(void)
@@ -286,4 +313,59 @@ int rctl_call(int fd, const struct rctl_request *req, int timeout_ms, rctl_note_
     buf_free(&rec);
     errno = e;
     return rc;
+}
+
+/* ------------------------------------------------------------ rctl_ask ---- */
+
+struct ask {
+    const char *program;
+};
+
+static void print_note(void *arg, const struct rctl_note *n)
+{
+    const struct ask *k = arg;
+    fprintf(n->stream == RCTL_TO_STDOUT ? stdout : stderr, "%s: %s\n", k->program, n->text);
+}
+
+static enum rctl_ask_result refused(const char *program, const char *run_dir, const char *how)
+{
+    fprintf(stderr,
+            "%s: the router of %s %s: only the instance's owner or root may control it (you "
+            "are uid %lu)\n",
+            program, run_dir, how, (unsigned long)getuid());
+    return RCTL_ASK_REFUSED;
+}
+
+enum rctl_ask_result rctl_ask(const char *run_dir, const char *queue_dir,
+                              const struct rctl_request *req, const char *program, int timeout_ms)
+{
+    int fd = rctl_connect(run_dir, queue_dir);
+    if (fd < 0 && (errno == ENOENT || errno == ECONNREFUSED))
+        return RCTL_ASK_NOT_RUNNING;
+    if (fd < 0 && (errno == EACCES || errno == EPERM))
+        return refused(program, run_dir, "cannot be reached (permission denied)");
+    if (fd < 0) {
+        fprintf(stderr, "%s: cannot reach the router at %s/%s: %s\n", program, run_dir,
+                ROUTER_SOCKET_NAME, strerror(errno));
+        return RCTL_ASK_ERROR;
+    }
+    struct ask k = {program};
+    struct rctl_done d;
+    struct buf text = BUF_INIT;
+    const char *why = NULL;
+    int rc = rctl_call(fd, req, timeout_ms, print_note, &k, &d, &text, &why);
+    int e = errno;
+    close(fd);
+    enum rctl_ask_result res = RCTL_ASK_ERROR;
+    if (rc == 0) {
+        if (d.summary[0])
+            fprintf(stderr, "%s: %s\n", program, d.summary);
+        res = d.status == 0 ? RCTL_ASK_DONE : RCTL_ASK_FAILED;
+    } else if (e == 0 || e == EPIPE || e == ECONNRESET) {
+        res = refused(program, run_dir, "closed the connection without an answer");
+    } else {
+        fprintf(stderr, "%s: no answer from the router: %s (%s)\n", program, why, strerror(e));
+    }
+    buf_free(&text);
+    return res;
 }

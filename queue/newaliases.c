@@ -6,8 +6,11 @@
  * them); any mistake means exit 1 and no reload, so a broken file never
  * replaces a good one in a running router. onehop keeps no compiled alias
  * database: the router reads the text file, so validating is all there is
- * to build. When a router runs (it holds state/lock, queue.h rule 3),
- * `onehop -C CONFIG_DIR reload` is run to make it read the file again.
+ * to build. A running router is then asked on its control socket
+ * (common/router_ctl.h: NEWALIASES) to validate it again and read routes,
+ * sites and aliases anew; its answer (refusal, FILE:LINE: messages) is
+ * printed. With no router running the file is only validated, and that is
+ * said.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,8 +19,11 @@
 
 #include "aliases.h"
 #include "diag.h"
+#include "router_ctl.h"
 #include "safeio.h"
 #include "sendmail.h"
+
+#define RELOAD_TIMEOUT_MS 120000
 
 int sendmail_router_running(const struct conf *c)
 {
@@ -52,15 +58,19 @@ int sendmail_newaliases(const struct conf *c, const char *confdir)
     buf_free(&path);
     if (rc != 0)
         return 1;
-    int running = sendmail_router_running(c);
-    if (running < 0) {
-        fprintf(stderr, "newaliases: cannot check the queue %s: %s\n", c->queue_dir,
-                strerror(errno));
+    struct rctl_request req = {RCTL_NEWALIASES, RCTL_SEL_NAMED, NULL, 0};
+    enum rctl_ask_result asked =
+        rctl_ask(c->run_dir, c->queue_dir, &req, "newaliases", RELOAD_TIMEOUT_MS);
+    if (asked != RCTL_ASK_NOT_RUNNING)
+        return asked == RCTL_ASK_DONE ? 0 : 1;
+    if (sendmail_router_running(c) > 0) {
+        fprintf(stderr,
+                "newaliases: %s is valid, but onehop's router is starting: run "
+                "newaliases again once it runs\n",
+                c->config_dir);
         return 1;
     }
-    if (running) {
-        const char *const args[] = {"reload", NULL};
-        return sendmail_run_onehop(c, args, 0) == 0 ? 0 : 1;
-    }
+    fprintf(stderr, "newaliases: aliases are valid; onehop is stopped: the router reads them "
+                    "when it starts\n");
     return 0;
 }

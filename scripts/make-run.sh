@@ -23,6 +23,7 @@
 set -eu
 bin=$(cd "$1" && pwd)
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/scripts/install-lib.sh"
 run=${2:-$top/run}
 listen=${3:-127.0.0.1:2525}
 mkdir -p "$run"
@@ -71,13 +72,6 @@ CONF
     [ -z "$as" ] || chown "$me:$group" "$run/onehop.conf" "$run/routes" "$run/sites" "$run/aliases"
 }
 
-# onehop.conf's value of KEY (the last setting wins), else DEFAULT
-conf_value() {
-    v=$(sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*//p" "$run/onehop.conf" | tail -n 1 |
-        sed 's/[[:space:]]*#.*$//; s/[[:space:]]*$//')
-    echo "${v:-$2}"
-}
-
 write_config
 "$bin/onehop" -C "$run" check >/dev/null || {
     "$bin/onehop" -C "$run" check || true
@@ -91,9 +85,9 @@ missing=""
 for d in onehop-router onehop-remote onehop-local onehop-smtpd; do
     [ -x "$bin/$d" ] || missing="$missing $d"
 done
-smtp=$(conf_value smtp_listen "")
+smtp=$(conf_value "$run/onehop.conf" smtp_listen "")
 [ -x "$bin/onehop-smtpd" ] || smtp=""
-log=$(conf_value log syslog)
+log=$(conf_value "$run/onehop.conf" log syslog)
 case $log in /* | syslog | stderr) ;; *) log="$run/$log" ;; esac
 
 # The master, in the foreground of the terminal. With a terminal, job
@@ -120,6 +114,7 @@ master=$!
 stopping=""
 # A signal to this script: the master is told (SIGINT only when it is in a
 # process group of its own, else it has had the signal itself).
+# shellcheck disable=SC2317 # (called by the traps)
 on_signal() {
     stopping=1
     [ "$1" = INT ] && [ -z "$jobctl" ] || kill -s "$1" "$master" 2>/dev/null || true
@@ -141,7 +136,8 @@ while kill -0 "$master" 2>/dev/null && [ -z "$stopping" ]; do
 done
 
 banner() {
-    mailbox=$(conf_value mailbox "~/Maildir/")
+    # shellcheck disable=SC2088 # onehop.conf's own ~, not the shell's
+    mailbox=$(conf_value "$run/onehop.conf" mailbox "~/Maildir/")
     lands=$(printf '%s' "$mailbox" | sed "s|%u|$me|g; s|%d|localhost|g")
     say "onehop runs in $run (configuration onehop.conf there, log $log)"
     [ -z "$missing" ] || say "this build has no$missing yet; the rest runs"

@@ -1,16 +1,25 @@
 /*
  * cmd_manage — the administrator's queue changes (SPEC 1):
  *
+ *     onehop flush [ID | @DOMAIN]
  *     onehop delete ID... | --all | --deferred
  *     onehop hold ID...
  *     onehop release ID...
  *
  * They change the router's state side (queue/state.h), never a message
- * file. A running router owns the state and holds queue_dir/state/lock for
- * its life, so these commands act only when they get that lock without
- * waiting, that is when no router runs; otherwise they change nothing and
- * say that onehop is running (the router's control socket, through which
- * they will ask it, comes with the router). Acting, they learn the message
+ * file. While a router runs they ask it on its control socket
+ * (run_dir/router.sock, or queue_dir/state/router.sock under root;
+ * common/router_ctl.h): it records the change, makes
+ * it durable, logs it and answers; its notes and summary are printed as
+ * they come. A peer the router does not admit (only the instance's owner
+ * and root) is told so, exit 1. flush needs the router (it is the one that
+ * delivers): with none running it says the instance is stopped, exit 1.
+ *
+ * With no router running, delete, hold and release act themselves: a
+ * running router owns the state and holds queue_dir/state/lock for its
+ * life, so they act only when they get that lock without waiting;
+ * otherwise (a router starting, its socket not up yet) they change nothing
+ * and say that onehop is running. Acting, they learn the message
  * files the state does not know yet, record each change in the journal,
  * flush it (one fdatasync) and only then report and log it as onehop/admin:
  * "ID: placed on hold", "ID: released from hold", "ID: removed". A deleted
@@ -30,7 +39,12 @@
 #include "admin/commands.h"
 #include "admin/queue_access.h"
 #include "log.h"
+#include "router_ctl.h"
 #include "state.h"
+
+/* A request may act on a whole queue (delete --all): the router answers
+ * once the journal is durable. */
+#define ROUTER_CALL_TIMEOUT_MS 120000
 
 enum action { ACTION_DELETE, ACTION_HOLD, ACTION_RELEASE };
 
@@ -169,6 +183,28 @@ static int commit_and_log(struct state *s, enum action a, const struct addrlist 
     return 0;
 }
 
+/* The exit status of a request the router answered (or refused). */
+static int router_exit(enum rctl_ask_result res)
+{
+    return res == RCTL_ASK_DONE ? 0 : 1;
+}
+
+/* Ask the running router: RCTL_ASK_NOT_RUNNING when none listens (the
+ * caller acts itself), else what happened, told to the user. */
+static enum rctl_ask_result ask_router(const struct conf *c, enum action a,
+                                       const struct selection *sel)
+{
+    static const uint32_t ops[] = {
+        [ACTION_DELETE] = RCTL_DELETE, [ACTION_HOLD] = RCTL_HOLD, [ACTION_RELEASE] = RCTL_RELEASE};
+    struct rctl_request req = {ops[a],
+                               sel->all             ? RCTL_SEL_ALL
+                               : sel->deferred_only ? RCTL_SEL_DEFERRED
+                                                    : RCTL_SEL_NAMED,
+                               sel->all || sel->deferred_only ? NULL : sel->ids,
+                               sel->all || sel->deferred_only ? 0 : (size_t)sel->nids};
+    return rctl_ask(c->run_dir, c->queue_dir, &req, "onehop", ROUTER_CALL_TIMEOUT_MS);
+}
+
 static int run_action(const char *confdir, enum action a, int argc, char **argv)
 {
     struct selection sel;
@@ -178,7 +214,14 @@ static int run_action(const char *confdir, enum action a, int argc, char **argv)
     struct conf c;
     struct queue *q;
     struct state *s;
-    if (admin_queue_open(confdir, &c, &q) != 0)
+    if (admin_conf_open(confdir, &c) != 0)
+        return 1;
+    enum rctl_ask_result asked = ask_router(&c, a, &sel);
+    if (asked != RCTL_ASK_NOT_RUNNING) {
+        conf_free(&c);
+        return router_exit(asked);
+    }
+    if (admin_queue_attach(&c, &q) != 0)
         return 1;
     if (take_ownership(q, &c, a, &s) != 0) {
         admin_queue_close(&c, q);
@@ -226,4 +269,27 @@ int cmd_hold(const char *confdir, int argc, char **argv)
 int cmd_release(const char *confdir, int argc, char **argv)
 {
     return run_action(confdir, ACTION_RELEASE, argc, argv);
+}
+
+int cmd_flush(const char *confdir, int argc, char **argv)
+{
+    if (argc > 2)
+        return admin_usage_error("flush", "give at most one queue ID or @DOMAIN");
+    if (argc == 2 && argv[1][0] == '-')
+        return admin_usage_error("flush", "unknown option %s", argv[1]);
+    if (argc == 2 && argv[1][0] != '@' && !queue_id_valid(argv[1]))
+        return admin_fail("%s: not a queue ID (flush ID, or flush @DOMAIN)", argv[1]);
+    struct conf c;
+    if (admin_conf_open(confdir, &c) != 0)
+        return 1;
+    struct rctl_request req = {RCTL_FLUSH, RCTL_SEL_NAMED, argv + 1, (size_t)(argc - 1)};
+    enum rctl_ask_result asked =
+        rctl_ask(c.run_dir, c.queue_dir, &req, "onehop", ROUTER_CALL_TIMEOUT_MS);
+    int rc = router_exit(asked);
+    if (asked == RCTL_ASK_NOT_RUNNING)
+        admin_fail("cannot flush: the instance %s is stopped (no router runs); queued mail is "
+                   "delivered when it starts (onehop start)",
+                   c.config_dir);
+    conf_free(&c);
+    return rc;
 }

@@ -19,7 +19,8 @@ struct admin_command {
 };
 
 /* Print "onehop: message" and the subcommand's synopsis; returns EXIT_USAGE. */
-int admin_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int admin_usage_error(const char *command, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Print "onehop: message" to stderr; returns 1. */
 int admin_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -29,12 +30,16 @@ int cmd_start(const char *confdir, int argc, char **argv);
 int cmd_stop(const char *confdir, int argc, char **argv);
 int cmd_reload(const char *confdir, int argc, char **argv);
 int cmd_status(const char *confdir, int argc, char **argv);
+int cmd_metrics(const char *confdir, int argc, char **argv);
 /* queue inspection and management (engineer "inject") */
 int cmd_queue(const char *confdir, int argc, char **argv);
 int cmd_qstat(const char *confdir, int argc, char **argv);
 int cmd_delete(const char *confdir, int argc, char **argv);
 int cmd_hold(const char *confdir, int argc, char **argv);
 int cmd_release(const char *confdir, int argc, char **argv);
+/* the router's control socket (engineer "control"): cmd_manage.c, cmd_qshape.c */
+int cmd_flush(const char *confdir, int argc, char **argv);
+int cmd_qshape(const char *confdir, int argc, char **argv);
 /* the DNS cache (engineer "dns") */
 int cmd_dns(const char *confdir, int argc, char **argv);
 /* the routing decision (engineer "route"): cmd_route.c, common/routing.h */

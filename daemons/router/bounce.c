@@ -38,20 +38,30 @@ static int status_at(const char *p, size_t *len)
     return p[i] == '\0' || p[i] == ' ';
 }
 
-/* The first word of the text that is a 5.x.x code (the remote's text is
+/* The first word of the text that is a cls.x.x code (the remote's text is
  * "host H said: 550 5.1.1 ... (in reply to ...)", ours starts with it). */
-void bounce_status(const char *diagnostic, char *out)
+static void status_of_class(const char *diagnostic, char cls, char *out)
 {
     const char *s = diagnostic ? diagnostic : "";
     size_t len = 0;
     for (const char *p = s; *p; p++) {
-        if ((p == s || p[-1] == ' ') && p[0] == '5' && status_at(p, &len) && len < 16) {
+        if ((p == s || p[-1] == ' ') && p[0] == cls && status_at(p, &len) && len < 16) {
             memcpy(out, p, len);
             out[len] = '\0';
             return;
         }
     }
-    memcpy(out, "5.0.0", 6);
+    memcpy(out, cls == '5' ? "5.0.0" : "4.0.0", 6);
+}
+
+void bounce_status(const char *diagnostic, char *out)
+{
+    status_of_class(diagnostic, '5', out);
+}
+
+void bounce_delay_status(const char *diagnostic, char *out)
+{
+    status_of_class(diagnostic, '4', out);
 }
 
 static void add_date_line(struct buf *out, const char *name, int64_t t)
@@ -65,9 +75,11 @@ static void compose_header(const struct bounce *b, const char *boundary, struct 
 {
     buf_printf(out, "From: Mail Delivery System <MAILER-DAEMON@%s>\n", b->myhostname);
     buf_printf(out, "To: <%s>\n", b->sender);
-    buf_adds(out, "Subject: Undelivered Mail Returned to Sender\n");
+    buf_adds(out, b->delayed ? "Subject: Delayed Mail (still being retried)\n"
+                             : "Subject: Undelivered Mail Returned to Sender\n");
     add_date_line(out, "Date", b->now);
-    buf_printf(out, "Message-ID: <%s.dsn@%s>\n", b->queue_id, b->myhostname);
+    buf_printf(out, "Message-ID: <%s.%s@%s>\n", b->queue_id, b->delayed ? "delay" : "dsn",
+               b->myhostname);
     buf_adds(out, "Auto-Submitted: auto-replied\n"); /* RFC 3834 */
     buf_adds(out, "MIME-Version: 1.0\n");
     buf_printf(out,
@@ -79,11 +91,12 @@ static void compose_header(const struct bounce *b, const char *boundary, struct 
 static void compose_text(const struct bounce *b, const char *boundary, struct buf *out)
 {
     buf_printf(out, "--%s\nContent-Type: text/plain; charset=us-ascii\n\n", boundary);
-    buf_printf(out,
-               "This is the mail system at host %s.\n\n"
-               "Your message could not be delivered to one or more recipients.\n"
-               "It is attached below (its headers).\n\n",
-               b->myhostname);
+    buf_printf(out, "This is the mail system at host %s.\n\n", b->myhostname);
+    buf_adds(out, b->delayed ? "Your message could not be delivered yet to one or more "
+                               "recipients.\nIt is still being retried: you need not send it "
+                               "again.\n\n"
+                             : "Your message could not be delivered to one or more recipients.\n"
+                               "It is attached below (its headers).\n\n");
     for (size_t i = 0; i < b->nrcpt; i++)
         buf_printf(out, "<%s>: %s\n", b->rcpt[i].address, b->rcpt[i].diagnostic);
     buf_addc(out, '\n');
@@ -99,14 +112,19 @@ static void compose_status(const struct bounce *b, const char *boundary, struct 
     for (size_t i = 0; i < b->nrcpt; i++) {
         const struct bounce_rcpt *r = &b->rcpt[i];
         char status[16];
-        bounce_status(r->diagnostic, status);
+        if (b->delayed)
+            bounce_delay_status(r->diagnostic, status);
+        else
+            bounce_status(r->diagnostic, status);
         buf_printf(out, "\nFinal-Recipient: rfc822; %s\n", r->address);
         if (r->orcpt && r->orcpt[0])
             buf_printf(out, "Original-Recipient: %s\n", r->orcpt);
-        buf_printf(out, "Action: failed\nStatus: %s\n", status);
+        buf_printf(out, "Action: %s\nStatus: %s\n", b->delayed ? "delayed" : "failed", status);
         if (r->remote_mta)
             buf_printf(out, "Remote-MTA: dns; %s\n", r->remote_mta);
         buf_printf(out, "Diagnostic-Code: smtp; %s\n", r->diagnostic);
+        if (b->delayed && b->retry_until > 0)
+            add_date_line(out, "Will-Retry-Until", b->retry_until);
     }
     buf_addc(out, '\n');
 }

@@ -1,7 +1,8 @@
 /*
  * bounce — delivery status notifications (SPEC D6; RFC 3464, RFC 3462
  * multipart/report, RFC 3461 ORCPT): one DSN per message covering every
- * recipient of it that failed in one dispatch, from MAILER-DAEMON@myhostname
+ * recipient of it that failed in one dispatch (or, for delay_warning, one
+ * delay notice for those that waited that long: Action: delayed), from MAILER-DAEMON@myhostname
  * with the null sender, carrying a human-readable part, a
  * message/delivery-status part and the original headers
  * (text/rfc822-headers), queued through onehop-queue like any message.
@@ -41,11 +42,15 @@ struct bounce {
     size_t nrcpt;
     const char *headers; /* the original header block, LF line ends */
     size_t headers_len;
+    int delayed;         /* a delay notice (delay_warning): Action: delayed, 4.x.x */
+    int64_t retry_until; /* delayed: RFC 3464 2.3.7 Will-Retry-Until (0: none) */
 };
 
 /* The RFC 3463 status of a reply ("550 5.1.1 ..." -> "5.1.1"); "5.0.0"
  * when it carries none. out[16]. */
 void bounce_status(const char *diagnostic, char *out);
+/* The same for a temporary failure ("451 4.3.0 ..." -> "4.3.0"; "4.0.0"). */
+void bounce_delay_status(const char *diagnostic, char *out);
 /* The whole DSN (header and body, LF line ends) into out. */
 void bounce_compose(const struct bounce *b, struct buf *out);
 /* Queue msg from the null sender to rcpt; 0 with id[QUEUE_ID_LEN + 1]

@@ -38,11 +38,13 @@
 #include "daemon_args.h"
 #include "daemon_link.h"
 #include "daemon_link_uv.h"
+#include "confcheck.h"
 #include "diag.h"
 #include "log.h"
 #include "mem.h"
 #include "strparse.h"
 #include "router/cleaner_link.h"
+#include "router/control.h"
 #include "router/dispatch.h"
 #include "router/router.h"
 
@@ -230,6 +232,7 @@ void router_recovered(struct router *r)
     watch_trigger(r);
     start_timer(r, &scan_timer, on_scan_timer, SCAN_INTERVAL_MS);
     start_timer(r, &clean_timer, on_clean_timer, CLEAN_RETRY_INTERVAL_MS);
+    control_open(r);
     struct state_counts c;
     state_count(r->s, &c);
     log_info("started: %lu messages queued (%lu incoming, %lu deferred, %lu held); "
@@ -250,6 +253,7 @@ void router_stop(struct router *r, const char *why)
     if (r->stopping)
         return;
     r->stopping = 1;
+    control_close(r);
     log_info("stopping (%s): %u jobs in flight are left for the next start", why,
              dispatch_in_flight(r->dispatch));
     if (r->s && state_flush(r->s) == 0)
@@ -280,33 +284,42 @@ void router_channel_lost(struct router *r, const char *why)
 
 /* ------------------------------------------------------------ reload ---- */
 
-static void reload(struct router *r)
+int router_reload(struct router *r, int maps_only, struct diag *dg)
 {
     struct conf fresh;
     struct routing rt;
-    struct diag dg = DIAG_INIT;
-    int loaded = conf_load(&fresh, r->confdir, &dg) == 0;
-    if (loaded && routing_load(&rt, &fresh, &dg) < 0) {
+    int loaded = maps_only || conf_check_dir(r->confdir, &fresh, dg) == 0;
+    if (loaded && routing_load(&rt, maps_only ? &r->conf : &fresh, dg) < 0) {
         routing_free(&rt);
         loaded = 0;
     }
     if (!loaded) {
-        diag_log(&dg);
+        diag_log(dg);
         log_warn("reload refused: configuration errors; keeping the running settings");
-        conf_free(&fresh);
-        diag_free(&dg);
-        return;
+        if (!maps_only)
+            conf_free(&fresh);
+        return -1;
     }
     routing_free(&r->routing);
-    conf_free(&r->conf);
-    r->conf = fresh;
+    if (!maps_only) {
+        conf_free(&r->conf);
+        r->conf = fresh;
+    }
     r->routing = rt;
     r->routing.conf = &r->conf; /* the routing borrows the configuration it was loaded from */
     if (r->s)
         state_set_active_limit(r->s, r->conf.queue_active_limit);
-    diag_free(&dg);
-    log_info("reloaded: configuration, routes, sites and aliases");
+    log_info(maps_only ? "reloaded: routes, sites and aliases"
+                       : "reloaded: configuration, routes, sites and aliases");
     router_pump(r);
+    return 0;
+}
+
+static void reload(struct router *r)
+{
+    struct diag dg = DIAG_INIT;
+    router_reload(r, 0, &dg);
+    diag_free(&dg);
 }
 
 static void on_signal(uv_signal_t *h, int signum)

@@ -7,13 +7,16 @@
 # router_PRIVATE: the modules the unit tests link as well.
 router_PRIVATE = \
 	daemons/router/retry.c \
-	daemons/router/bounce.c
-router_TESTS = test_router_retry test_router_bounce
+	daemons/router/bounce.c \
+	daemons/router/memo.c \
+	daemons/router/destination.c
+router_TESTS = test_router_retry test_router_bounce test_router_memo test_router_destination
 
 PROGRAMS += onehop-router
 onehop-router_SRCS = \
 	daemons/router/main.c \
 	daemons/router/cleaner_link.c \
 	daemons/router/dispatch.c \
+	daemons/router/control.c \
 	$(router_PRIVATE) \
 	$(DAEMON_LINK_UV)

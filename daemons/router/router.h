@@ -61,6 +61,12 @@ struct channel *router_channel(struct router *r, const char *env, const struct c
                                const struct channel_ops *ops, void *arg);
 /* The cleaner's RECOVER was answered: learn the queue and say READY. */
 void router_recovered(struct router *r);
+/* Re-read and check the configuration as `onehop check` does (confcheck.h)
+ * and load routes, sites and aliases; maps_only: the running configuration
+ * is kept and only the maps are read again. In-flight work is kept. 0, or
+ * -1 with the mistakes in dg (logged too) and the running settings kept. */
+struct diag;
+int router_reload(struct router *r, int maps_only, struct diag *dg);
 /* Stop: the loop ends once the handles are closed. */
 void router_stop(struct router *r, const char *why);
 /* A channel to a peer closed: without a master, stop; under the master,

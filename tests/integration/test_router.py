@@ -165,22 +165,6 @@ def test_550_rcpt_bounced_and_recorded_beside_a_deferred_one(onehop, master_bin,
     assert peer.received() == []
 
 
-# ----------------------------------------------------------- local (not built)
-
-
-def test_local_recipient_deferred_never_dropped(onehop, master_bin, smtp_peers):
-    mta = instance(onehop, master_bin, retry_min="60s", retry_max="120s")
-    mta.start()
-    send(mta, ["carol@local.test"], "tok-local-1")
-    (qid,) = queue_ids(mta)
-    (line,) = mta.wait_delivery("carol@local.test", "deferred", timeout=20)
-    assert line.service == "router" and line.qid == qid
-    assert "local delivery is not built yet" in line.reason
-    (r,) = mta.queue_show(qid)["recipients"]
-    assert r["state"] == "deferred" and "local delivery is not built yet" in r["reason"]
-    assert queue_files(mta), "the message must stay queued"
-
-
 # ------------------------------------------------------ MX through the dnscache
 
 
@@ -202,8 +186,8 @@ def test_mx_delivery_through_the_dnscache(onehop, master_bin, smtp_peers, dns):
 # ------------------------------------------------- kill -9 of the router
 
 
-def test_router_killed_during_50_deliveries_loses_nothing(onehop, master_bin, smtp_peers):
-    count = 50
+def test_router_killed_during_200_deliveries_loses_nothing(onehop, master_bin, smtp_peers):
+    count = 200
     peer = smtp_peers.start("sink.b.test", data=lambda ctx: None)
     mta = instance(onehop, master_bin, routes="b.test [%s]:%d" % (peer.ip, smtp_peers.port))
     mta.start()
@@ -220,10 +204,10 @@ def test_router_killed_during_50_deliveries_loses_nothing(onehop, master_bin, sm
     def seen():
         return {t for m in peer.received() for t in tokens if t.encode() in m.data}
     assert at_kill < count  # killed while mail was still on its way
-    wait_until(lambda: len(seen()) == count, 60, "every token at the peer", mta)
+    wait_until(lambda: len(seen()) == count, 120, "every token at the peer", mta)
     mta.wait_log(r"router \(pid %d\) was killed by signal 9" % old, timeout=5)
     assert router_pid(mta) != old
-    wait_queue_empty(mta, timeout=30)
+    wait_queue_empty(mta, timeout=60)
     received = [t for m in peer.received() for t in tokens if t.encode() in m.data]
     duplicates = len(received) - count
     print("kill -9 during %d deliveries: %d received, %d duplicates" %
@@ -318,21 +302,6 @@ def test_550_sends_one_rfc3464_dsn_to_the_sender(onehop, master_bin, smtp_peers)
     mta.wait_log(r"onehop/router\[\d+\]: %s: removed" % qid, timeout=10)
     wait_queue_empty(mta)
     assert len(a.received()) == 1
-
-
-def test_no_dsn_for_a_dsn(onehop, master_bin, smtp_peers):
-    b = smtp_peers.start("hard2.b.test", rcpt="550 5.1.1 no such user")
-    a = smtp_peers.start("gone.a.test", rcpt="550 5.1.1 sender gone too")
-    mta = instance(onehop, master_bin, routes=routes_to(smtp_peers.port, b_test=b, a_test=a))
-    mta.start()
-    send(mta, ["bob@b.test"], "tok-dsn-2")
-    (line,) = mta.wait_delivery(SENDER, "bounced", timeout=30)   # the DSN itself bounced
-    mta.wait_log(r"%s: no notification for a message from the null sender" % line.qid,
-                 timeout=10)
-    wait_queue_empty(mta)
-    time.sleep(1)
-    assert a.received() == [] and b.received() == []
-    assert len([l for l in mta.log(service="queue") if l.qid and "from" in l.fields]) == 2
 
 
 # ------------------------------------------------- sites: rule 5 (SPEC 5)

@@ -31,3 +31,13 @@ TOOLS += $(BUILD)/tools/remotedrive
 $(BUILD)/tools/remote%: tests/tools/remote%.c $(BUILD)/libonehop.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icommon -Iqueue $(LDFLAGS) -o $@ $< $(BUILD)/libonehop.a $(PKG_LIBS) -lm
+
+# localdrive plays the router towards onehop-local (local_proto.h) for
+#            test_local.py: localdrive CONFDIR ONEHOP_LOCAL [TIMEOUT_S],
+#            jobs "job MSGID / rcpt ORIGIN ORIGINAL RECIPIENT / end" on stdin,
+#            results as JSON lines
+TOOLS += $(BUILD)/tools/localdrive
+
+$(BUILD)/tools/local%: tests/tools/local%.c $(BUILD)/libonehop.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icommon -Iqueue $(LDFLAGS) -o $@ $< $(BUILD)/libonehop.a $(PKG_LIBS) -lm

@@ -75,10 +75,13 @@ static const struct field fields[] = {
     F(remote_destination_concurrency, F_U64),
     F(remote_destination_rate, F_U64),
     F(local_concurrency, F_U64),
+    F(local_command_timeout, F_U64),
     F(message_size_limit, F_U64),
     F(smtpd_max_recipients, F_U64),
     F(smtpd_timeout, F_U64),
     F(smtpd_bare_newline, F_INT),
+    F(smtpd_client_connection_limit, F_U64),
+    F(smtpd_connection_limit, F_U64),
     F(smtp_connect_timeout, F_U64),
     F(smtp_greeting_timeout, F_U64),
     F(smtp_command_timeout, F_U64),
@@ -92,6 +95,7 @@ static const struct field fields[] = {
     F(mailbox, F_STR),
     F(local_users, F_INT),
     F(user, F_STR),
+    F(metrics_file, F_STR),
 };
 
 static const struct field *find_field(const char *name)
@@ -248,10 +252,13 @@ static const struct default_row default_rows[] = {
     {"remote_destination_concurrency", "20"},
     {"remote_destination_rate", "0"},
     {"local_concurrency", "10"},
+    {"local_command_timeout", "3600"},
     {"message_size_limit", "52428800"},
     {"smtpd_max_recipients", "1000"},
     {"smtpd_timeout", "300"},
     {"smtpd_bare_newline", "0"}, /* BARE_NEWLINE_NORMALIZE */
+    {"smtpd_client_connection_limit", "50"},
+    {"smtpd_connection_limit", "10000"},
     {"smtp_connect_timeout", "30"},
     {"smtp_greeting_timeout", "300"},
     {"smtp_command_timeout", "300"},
@@ -265,6 +272,7 @@ static const struct default_row default_rows[] = {
     {"mailbox", "~/Maildir/"},
     {"local_users", "0"}, /* LOCAL_USERS_PASSWD */
     {"user", "onehop"},
+    {"metrics_file", ""},
 };
 
 /* A missing onehop.conf means every default, and no error. */
@@ -356,6 +364,9 @@ static const struct value_row value_rows[] = {
     {"smtpd_tls_cert = tls/cert.pem\nsmtpd_tls_key = /etc/k.pem\n", "smtpd_tls_cert",
      "@DIR@/tls/cert.pem"},
     {"smtpd_tls_cert = tls/cert.pem\nsmtpd_tls_key = /etc/k.pem\n", "smtpd_tls_key", "/etc/k.pem"},
+    {"metrics_file = metrics/onehop.prom\n", "metrics_file", "@DIR@/metrics/onehop.prom"},
+    {"metrics_file = /var/lib/node_exporter/onehop.prom\n", "metrics_file",
+     "/var/lib/node_exporter/onehop.prom"},
     /* log */
     {"log = stderr\n", "log", "stderr"},
     {"log = syslog\n", "log", "syslog"},
@@ -411,6 +422,8 @@ static const struct value_row value_rows[] = {
     {"local_users = passwd\n", "local_users", "0"},
     {"smtpd_bare_newline = reject\n", "smtpd_bare_newline", "1"},
     {"smtpd_bare_newline = normalize\n", "smtpd_bare_newline", "0"},
+    {"smtpd_client_connection_limit = 3\n", "smtpd_client_connection_limit", "3"},
+    {"smtpd_connection_limit = 20000\n", "smtpd_connection_limit", "20000"},
     /* relayhost: one next hop, kept in its canonical form */
     {"relayhost = smarthost.example\n", "relayhost", "smarthost.example"},
     {"relayhost = Smarthost.Example:2525\n", "relayhost", "smarthost.example:2525"},

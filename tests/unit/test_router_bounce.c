@@ -46,7 +46,7 @@ static void test_compose(void **state)
         {"carol@b.test", "", "5.4.7 message expired after 6s in the queue", NULL},
     };
     struct bounce b = {"mta.test", "1K1QBHJ6TDQ00YMP00", "a@a.test", 1700000000, 1700000100, rc, 2,
-                       headers,    strlen(headers)};
+                       headers,    strlen(headers),      0,          0};
     struct buf out = BUF_INIT;
     bounce_compose(&b, &out);
     const char *s = buf_cstr(&out);
@@ -70,11 +70,52 @@ static void test_compose(void **state)
     buf_free(&out);
 }
 
+static void test_delay_status(void **state)
+{
+    char out[16];
+    (void)state;
+    bounce_delay_status("host x said: 451 4.2.1 busy", out);
+    assert_string_equal(out, "4.2.1");
+    bounce_delay_status("connect to x: Connection refused", out);
+    assert_string_equal(out, "4.0.0");
+    bounce_delay_status("550 5.1.1 not a delay", out);
+    assert_string_equal(out, "4.0.0");
+}
+
+static void test_compose_delayed(void **state)
+{
+    (void)state;
+    static const char headers[] = "Subject: hello\n";
+    struct bounce_rcpt rc[1] = {{"bob@b.test", "", "451 4.2.1 busy", NULL}};
+    struct bounce b = {.myhostname = "mta.test",
+                       .queue_id = "1K1QBHJ6TDQ00YMP00",
+                       .sender = "a@a.test",
+                       .arrival = 1700000000,
+                       .now = 1700000100,
+                       .rcpt = rc,
+                       .nrcpt = 1,
+                       .headers = headers,
+                       .headers_len = strlen(headers),
+                       .delayed = 1,
+                       .retry_until = 1700086400};
+    struct buf out = BUF_INIT;
+    bounce_compose(&b, &out);
+    const char *s = buf_cstr(&out);
+    assert_non_null(strstr(s, "Subject: Delayed Mail (still being retried)\n"));
+    assert_non_null(strstr(s, "\nFinal-Recipient: rfc822; bob@b.test\n"
+                              "Action: delayed\nStatus: 4.2.1\n"
+                              "Diagnostic-Code: smtp; 451 4.2.1 busy\nWill-Retry-Until: "));
+    assert_null(strstr(s, "Action: failed"));
+    buf_free(&out);
+}
+
 int main(void)
 {
     struct rowtest t = ROWTEST_INIT;
     for (size_t i = 0; i < ROWS(statuses); i++)
         rowtest_add(&t, test_status, &statuses[i], "status of \"%s\"", statuses[i].reply);
     rowtest_add(&t, test_compose, NULL, "a DSN's parts and fields");
+    rowtest_add(&t, test_delay_status, NULL, "the status of a delay");
+    rowtest_add(&t, test_compose_delayed, NULL, "a delay notice: Action: delayed");
     return rowtest_run(&t, "router_bounce");
 }

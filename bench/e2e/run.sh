@@ -1,0 +1,187 @@
+#!/bin/sh
+# bench/e2e/run.sh — end to end: `sendmail` -> queue -> router -> remote ->
+# Postfix's smtp-sink, onehop against a private Postfix in the same run.
+#
+#   bench/e2e/run.sh [BIN]       BIN: directory of onehop's programs (default <repo>/bin)
+#
+# Environment: MESSAGES (default 5000), RUNS (default 3; medians reported),
+# PARALLEL (sendmail loops at once, default 8), WORK (default /tmp/onehop-e2e).
+#
+# One smtp-sink (`smtp-sink -c`, its running counter of messages, mesg=N) on
+# 127.0.0.1:SINK. Each run of each system: a fresh queue, the daemons
+# started and ready, then PARALLEL loops of `sendmail -f bench@a.test
+# rcpt@b.test < 4 KiB message` (MESSAGES in all); the clock runs from the
+# first submission until the sink has counted every message of the run AND
+# the MTA's queue is empty (onehop: no file under queue/incoming or
+# queue/active; Postfix: no file under maildrop, incoming, active,
+# deferred). onehop: relayhost = [127.0.0.1]:SINK, everything else its
+# defaults (remote_concurrency 100, remote_destination_concurrency 20).
+# Postfix: a private instance (`postfix -c DIR`, its own queue), relayhost =
+# [127.0.0.1]:SINK, its defaults otherwise (default_destination_concurrency_limit
+# 20). Both keep every fsync. Needs root (Postfix); prints a Markdown table.
+set -eu
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=$(cd "${1:-$top/bin}" && pwd)
+MESSAGES=${MESSAGES:-5000}
+RUNS=${RUNS:-3}
+PARALLEL=${PARALLEL:-8}
+WORK=${WORK:-/tmp/onehop-e2e}
+PY=/usr/bin/python3
+
+for p in onehop sendmail onehop-queue onehop-master onehop-router onehop-remote; do
+    [ -x "$BIN/$p" ] || { echo "e2e: $BIN/$p missing: run make first" >&2; exit 1; }
+done
+[ "$(id -u)" -eq 0 ] || { echo "e2e: run as root (the private Postfix needs it)" >&2; exit 1; }
+command -v smtp-sink >/dev/null || { echo "e2e: smtp-sink (Debian postfix) is needed" >&2; exit 1; }
+
+rm -rf "$WORK"
+mkdir -p "$WORK"
+chmod 755 "$WORK"
+msg=$WORK/message.eml
+# shellcheck source=bench/message.sh
+. "$top/bench/message.sh"
+make_message "$msg"
+
+now() { date +%s.%N; }
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+SINK=$(free_port)
+smtp-sink -c -u nobody "127.0.0.1:$SINK" 1000 > "$WORK/sink.out" 2>&1 &
+sink_pid=$!
+oh=$WORK/onehop
+pf=$WORK/postfix
+cleanup() {
+    setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$BIN/onehop" -C "$oh" stop \
+        >/dev/null 2>&1 || true
+    postfix -c "$pf/etc" stop >/dev/null 2>&1 || true
+    kill "$sink_pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+sleep 0.5
+
+# the sink's running counter ("sess=N quit=N mesg=N"): its last mesg=
+sink_count() {
+    c=$(tr '\r' '\n' < "$WORK/sink.out" | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' | tail -1)
+    echo "${c:-0}"
+}
+
+# PARALLEL loops of MESSAGES/PARALLEL sendmail runs each
+submit() {
+    per=$((MESSAGES / PARALLEL))
+    j=0
+    while [ $j -lt "$PARALLEL" ]; do
+        (i=0; while [ $i -lt "$per" ]; do "$@" < "$msg" > /dev/null || exit 1; i=$((i + 1)); done) &
+        j=$((j + 1))
+    done
+    wait
+}
+
+# wait_done TARGET QUEUE_DIRS...: the sink has TARGET and no file is left in the dirs
+wait_done() {
+    target=$1; shift
+    for _ in $(seq 6000); do
+        c=$(sink_count)
+        if [ "${c:-0}" -ge "$target" ]; then
+            n=$(find "$@" -type f 2>/dev/null | wc -l)
+            [ "$n" -eq 0 ] && return 0
+        fi
+        sleep 0.05
+    done
+    echo "e2e: not done: sink $(sink_count) of $target" >&2
+    return 1
+}
+
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+# ------------------------------------------------------------------ onehop
+oh_setup() {
+    rm -rf "$oh"
+    mkdir -p "$oh"
+    cat > "$oh/onehop.conf" <<CONF
+myhostname = bench.onehop.test
+local_domains = bench.onehop.test
+smtp_listen =
+queue_dir = queue
+run_dir = run
+log = maillog
+dns_servers = 127.0.0.1:9
+relayhost = [127.0.0.1]:$SINK
+local_users = any
+CONF
+    : > "$oh/routes"; : > "$oh/sites"; : > "$oh/aliases"
+    chown -R nobody:nogroup "$oh"
+}
+
+# onehop runs as an ordinary user (SPEC 7: everything as that user), as tests do
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
+
+oh_run() {
+    oh_setup
+    as_nobody "$BIN/onehop" -C "$oh" start >/dev/null
+    base=$(sink_count); base=${base:-0}
+    t0=$(now)
+    submit as_nobody "$BIN/sendmail" -C "$oh" -f bench@a.test rcpt@b.test
+    wait_done $((base + MESSAGES)) "$oh/queue/incoming" "$oh/queue/active"
+    t1=$(now)
+    as_nobody "$BIN/onehop" -C "$oh" stop >/dev/null
+    sent=$(grep -c 'status=sent' "$oh/maillog" || true)
+    echo "$t0 $t1" | awk '{ printf "%.3f\n", $2 - $1 }'
+    echo "onehop run: $sent sent lines" >&2
+}
+
+# ------------------------------------------------------------------ Postfix
+pf_setup() {
+    rm -rf "$pf"
+    mkdir -p "$pf/etc" "$pf/spool" "$pf/data"
+    chown postfix "$pf/data"
+    sed 's/^smtp      inet/#smtp      inet/' /etc/postfix/master.cf > "$pf/etc/master.cf"
+    cat > "$pf/etc/main.cf" <<CONF
+compatibility_level = 3.6
+queue_directory = $pf/spool
+data_directory = $pf/data
+myhostname = bench.postfix.test
+mydestination =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+relayhost = [127.0.0.1]:$SINK
+smtp_tls_security_level = none
+maillog_file = $pf/maillog
+maillog_file_prefixes = $pf
+CONF
+}
+
+pf_run() {
+    pf_setup
+    postfix -c "$pf/etc" start >/dev/null 2>&1
+    sleep 2
+    base=$(sink_count); base=${base:-0}
+    t0=$(now)
+    submit /usr/sbin/sendmail -C "$pf/etc" -f bench@a.test rcpt@b.test
+    wait_done $((base + MESSAGES)) "$pf/spool/maildrop" "$pf/spool/incoming" \
+        "$pf/spool/active" "$pf/spool/deferred"
+    t1=$(now)
+    postfix -c "$pf/etc" stop >/dev/null 2>&1
+    sleep 1
+    echo "$t0 $t1" | awk '{ printf "%.3f\n", $2 - $1 }'
+}
+
+oh_times=""; pf_times=""
+r=0
+while [ $r -lt "$RUNS" ]; do
+    echo "run $((r + 1)): onehop" >&2
+    oh_times="$oh_times $(oh_run)"
+    echo "run $((r + 1)): Postfix" >&2
+    pf_times="$pf_times $(pf_run)"
+    r=$((r + 1))
+done
+oh_med=$(echo "$oh_times" | median)
+pf_med=$(echo "$pf_times" | median)
+rate() { echo "$MESSAGES $1" | awk '{ printf "%.0f", $1 / $2 }'; }
+echo "| system | messages/s | time (median of $RUNS) | runs |"
+echo "|---|---|---|---|"
+echo "| onehop | $(rate "$oh_med") | $oh_med s |$oh_times |"
+echo "| Postfix $(postconf -d -h mail_version) | $(rate "$pf_med") | $pf_med s |$pf_times |"
+echo "$oh_med $pf_med" | awk '{ printf "\nonehop / Postfix: %.2fx (%d messages, %s sendmail loops, load at the end: ", $2 / $1, '"$MESSAGES"', '"$PARALLEL"' }'
+cut -d' ' -f1-3 /proc/loadavg | tr '\n' ')'
+echo

@@ -1,0 +1,220 @@
+#!/bin/sh
+# bench/remote/run.sh — remote delivery, onehop against Postfix, same run:
+#
+#   bench/remote/run.sh [BIN]        (root; BIN defaults to the tree's bin/)
+#
+# MESSAGES (10000) messages of 4,096 bytes (bench/message.sh), with 1 and
+# then 5 recipients, delivered to a sink on 127.0.0.1:$SINK_PORT (40025):
+# Postfix's smtp-sink, and bench/remote/sink.c answering every 10th RCPT
+# with 451 (smtp-sink's -r refuses every RCPT). For each of the four cases,
+# RUNS (3) runs of each MTA, alternated, and the medians of messages/s and
+# CPU seconds per 1,000 messages.
+#
+# Only delivery is timed. onehop: the messages are queued first with
+# `onehop-queue --server` (bench/remote/queue_onehop.py) while no daemon
+# runs; the clock starts at `onehop start` (master, cleaner, dnscache,
+# router, remote) and stops when the sink has everything (smtp-sink -M:
+# MESSAGES messages; sink.c: every RCPT answered and every accepted message
+# ended). Postfix: a private instance (`postfix -c DIR`, its own
+# queue_directory and data_directory, inet_interfaces = loopback-only,
+# relayhost = [127.0.0.1]:SINK_PORT, master.cf with smtpd only on
+# 127.0.0.1:$INJECT_PORT) takes the messages by smtp-source while
+# `defer_transports = smtp` holds them in its deferred queue; the clock
+# starts when defer_transports is removed (postconf -e, postfix reload,
+# postqueue -f) and stops the same way.
+#
+# CPU: user + system seconds of every process of the MTA's daemon tree
+# (onehop-master and its children; Postfix's master and its children),
+# from /proc (bench/remote/treecpu.py: the difference of two readings, so
+# children that ended meanwhile count through their parent). Command-line
+# tools (onehop start, postconf, postfix reload, postqueue) are not counted
+# for either; the sink is the same for both and not counted.
+#
+# onehop runs as the ordinary user `nobody` (one account, SPEC 7); Postfix
+# as root with its own accounts. Traffic stays on 127.0.0.1. Every process
+# started here is stopped by its pid or its own stop command.
+set -eu
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${1:-$top/bin}
+MESSAGES=${MESSAGES:-10000}
+RUNS=${RUNS:-3}
+SINK_PORT=${SINK_PORT:-40025}
+INJECT_PORT=${INJECT_PORT:-40026}
+PY=/usr/bin/python3
+AS_USER="setpriv --reuid=nobody --regid=nogroup --clear-groups"
+
+[ "$(id -u)" -eq 0 ] || { echo "run.sh: run as root (private Postfix)" >&2; exit 1; }
+[ -x /usr/sbin/smtp-sink ] && [ -x /usr/sbin/postfix ] ||
+    { echo "run.sh: needs Debian's postfix (smtp-sink, smtp-source)" >&2; exit 1; }
+
+WORK=$(mktemp -d /tmp/onehop-bench-remote.XXXXXX)
+chmod 755 "$WORK"
+oh=$WORK/onehop
+pf=$WORK/postfix
+sink_pid=
+
+cleanup() {
+    [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null || true
+    [ -d "$oh" ] && $AS_USER "$BIN/onehop" -C "$oh" stop >/dev/null 2>&1 || true
+    postfix -c "$pf/etc" stop >/dev/null 2>&1 || true
+    [ -n "${KEEP:-}" ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+cc -std=c11 -O2 -Wall -Wextra -Werror -o "$WORK/sink" "$top/bench/remote/sink.c"
+. "$top/bench/message.sh"
+make_message "$WORK/message"
+chmod 644 "$WORK/message"
+
+now() { date +%s.%N; }
+elapsed() { echo "$2 - $1" | bc; }
+treecpu() { $PY "$top/bench/remote/treecpu.py" "$1"; }
+
+# start_sink KIND NRCPT: the sink of the case, in the background
+start_sink() {
+    if [ "$1" = smtp-sink ]; then
+        /usr/sbin/smtp-sink -u nobody -M "$MESSAGES" "127.0.0.1:$SINK_PORT" 512 \
+            > /dev/null 2>&1 &
+    else
+        "$WORK/sink" 127.0.0.1 "$SINK_PORT" $((MESSAGES * $2)) 10 > "$WORK/sink.out" 2>&1 &
+    fi
+    sink_pid=$!
+    for _ in $(seq 100); do
+        $PY -c "import socket,sys; socket.create_connection(('127.0.0.1', $SINK_PORT), 1).close()" \
+            2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "run.sh: the sink does not listen" >&2
+    exit 1
+}
+
+# wait_sink: until the sink exits (it has everything), at most 600 s
+wait_sink() {
+    for _ in $(seq 12000); do
+        kill -0 "$sink_pid" 2>/dev/null || { wait "$sink_pid" || true; sink_pid=; return 0; }
+        sleep 0.05
+    done
+    echo "run.sh: the sink did not get everything within 600 s" >&2
+    exit 1
+}
+
+# ------------------------------------------------------------------ onehop
+oh_setup() {
+    rm -rf "$oh"
+    mkdir -p "$oh"
+    cat > "$oh/onehop.conf" <<EOF
+myhostname = bench.onehop.test
+local_domains = bench.onehop.test
+smtp_listen =
+queue_dir = queue
+run_dir = run
+log = maillog
+dns_servers = 127.0.0.1:9
+relayhost = [127.0.0.1]:$SINK_PORT
+EOF
+    chown -R nobody:nogroup "$oh"
+}
+
+# oh_run KIND NRCPT: prints "SECONDS CPU"
+oh_run() {
+    oh_setup
+    $AS_USER $PY "$top/bench/remote/queue_onehop.py" "$BIN/onehop-queue" "$oh" "$WORK/message" \
+        "$MESSAGES" "$2" > /dev/null
+    start_sink "$1" "$2"
+    t0=$(now)
+    $AS_USER "$BIN/onehop" -C "$oh" start
+    wait_sink
+    t1=$(now)
+    cpu=$(treecpu "$(cat "$oh/run/master.pid")")
+    $AS_USER "$BIN/onehop" -C "$oh" stop > /dev/null
+    sent=$(grep -c 'status=sent' "$oh/maillog" || true)
+    echo "onehop $1 rcpt=$2: $(elapsed "$t0" "$t1") s, cpu $cpu s, $sent recipients sent" >&2
+    echo "$(elapsed "$t0" "$t1") $cpu"
+}
+
+# ----------------------------------------------------------------- Postfix
+pf_setup() {
+    rm -rf "$pf"
+    mkdir -p "$pf/etc" "$pf/spool" "$pf/data"
+    chown postfix "$pf/data"
+    # no smtpd on port 25; one on 127.0.0.1:INJECT_PORT to take the messages;
+    # nothing chrooted (the private queue has no copy of /etc)
+    awk -v port="$INJECT_PORT" '
+        /^smtp[ \t]+inet/ { print "127.0.0.1:" port " inet n - n - - smtpd"; next }
+        /^[a-z0-9]/ && NF >= 8 && $5 == "y" { $5 = "n" }
+        { print }' /etc/postfix/master.cf > "$pf/etc/master.cf"
+    cat > "$pf/etc/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $pf/spool
+data_directory = $pf/data
+myhostname = bench.postfix.test
+mydestination =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relayhost = [127.0.0.1]:$SINK_PORT
+defer_transports = smtp
+maillog_file = $pf/maillog
+maillog_file_prefixes = $pf
+EOF
+    postfix -c "$pf/etc" start > /dev/null 2>&1
+}
+
+pf_count() { find "$pf/spool/$1" -type f 2>/dev/null | wc -l; }
+
+# pf_run KIND NRCPT: prints "SECONDS CPU"
+pf_run() {
+    postsuper -c "$pf/etc" -d ALL > /dev/null 2>&1 || true
+    /usr/sbin/smtp-source -s 20 -m "$MESSAGES" -r "$2" -F "$WORK/message" -f bench@a.test \
+        -t rcpt@b.test "127.0.0.1:$INJECT_PORT"
+    for _ in $(seq 1200); do
+        [ "$(pf_count deferred)" -eq "$MESSAGES" ] && [ "$(pf_count incoming)" -eq 0 ] &&
+            [ "$(pf_count active)" -eq 0 ] && [ "$(pf_count maildrop)" -eq 0 ] && break
+        sleep 0.25
+    done
+    [ "$(pf_count deferred)" -eq "$MESSAGES" ] ||
+        { echo "run.sh: Postfix deferred $(pf_count deferred) of $MESSAGES" >&2; exit 1; }
+    start_sink "$1" "$2"
+    master=$(sed -n 's/^ *//p' "$pf/spool/pid/master.pid")
+    c0=$(treecpu "$master")
+    t0=$(now)
+    postconf -c "$pf/etc" -e 'defer_transports ='
+    postfix -c "$pf/etc" reload > /dev/null 2>&1
+    postqueue -c "$pf/etc" -f
+    wait_sink
+    t1=$(now)
+    c1=$(treecpu "$master")
+    postconf -c "$pf/etc" -e 'defer_transports = smtp'
+    postfix -c "$pf/etc" reload > /dev/null 2>&1
+    cpu=$(echo "$c1 - $c0" | bc)
+    echo "postfix $1 rcpt=$2: $(elapsed "$t0" "$t1") s, cpu $cpu s" >&2
+    echo "$(elapsed "$t0" "$t1") $cpu"
+}
+
+# ------------------------------------------------------------------ report
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+pf_setup
+sleep 2
+echo "| case | MTA | messages/s | CPU s per 1,000 messages | messages per CPU second | runs (s; CPU s) |"
+echo "|---|---|---|---|---|---|"
+for case in "smtp-sink 1" "smtp-sink 5" "sink451 1" "sink451 5"; do
+    set -- $case
+    : > "$WORK/oh.runs"
+    : > "$WORK/pf.runs"
+    for _ in $(seq "$RUNS"); do
+        oh_run "$1" "$2" >> "$WORK/oh.runs"
+        pf_run "$1" "$2" >> "$WORK/pf.runs"
+    done
+    for mta in oh pf; do
+        s=$(cut -d' ' -f1 "$WORK/$mta.runs" | median)
+        c=$(cut -d' ' -f2 "$WORK/$mta.runs" | median)
+        runs=$(awk '{ printf "%s%s; %s", (NR > 1 ? ", " : ""), $1, $2 }' "$WORK/$mta.runs")
+        name=$([ "$mta" = oh ] && echo onehop || echo "Postfix $(postconf -d -h mail_version)")
+        label=$([ "$1" = smtp-sink ] && echo "smtp-sink" || echo "10% RCPT 451")
+        echo "| $label, $2 rcpt | $name | $(echo "scale=0; $MESSAGES / $s" | bc) |" \
+            "$(echo "scale=3; $c * 1000 / $MESSAGES" | bc) |" \
+            "$(echo "scale=0; $MESSAGES / $c" | bc) | $runs |"
+    done
+done
