@@ -324,6 +324,13 @@ def test_root_install_start_deliver_stop_uninstall(system_install):
     assert _owner_mode(libexec / "onehop-queue") == (q, base, 0o4755)
     assert (si.etc / "onehop.conf").read_text().endswith("daemon_dir = %s\n" % libexec)
 
+    # a second install (an upgrade) finds everything in place and keeps it
+    again = make("install", *si.vars)
+    assert again.returncode == 0, again.stderr.decode()
+    assert "created account" not in again.stderr.decode()
+    assert _owner_mode(libexec / "onehop-queue") == (q, base, 0o4755)
+    assert _owner_mode(si.spool / "state") == (rt, rt, 0o700)
+
     unit = si.prefix / "lib/systemd/system/onehop.service"
     _check_unit(unit, si.prefix / "sbin", si.etc, si.run)
     if shutil.which("systemd-analyze"):
