@@ -166,6 +166,8 @@ static const struct conf_key keys[] = {
     NUM(smtpd_max_recipients, CT_UINT, "1000", 1, 1000000),
     NUM(smtpd_timeout, CT_DURATION, "300s", 1, 86400),
     ENUM(smtpd_bare_newline, "normalize", bare_newline_words),
+    NUM(smtpd_client_connection_limit, CT_UINT, "50", 1, 1000000),
+    NUM(smtpd_connection_limit, CT_UINT, "10000", 1, 1000000),
     NUM(smtp_connect_timeout, CT_DURATION, "30s", 1, 86400),
     NUM(smtp_greeting_timeout, CT_DURATION, "300s", 1, 86400),
     NUM(smtp_command_timeout, CT_DURATION, "300s", 1, 86400),

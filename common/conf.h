@@ -71,6 +71,8 @@ struct conf {
     uint64_t smtpd_max_recipients;
     uint64_t smtpd_timeout;
     enum bare_newline_mode smtpd_bare_newline;
+    uint64_t smtpd_client_connection_limit; /* sessions from one client address at once */
+    uint64_t smtpd_connection_limit;        /* sessions at once */
     uint64_t smtp_connect_timeout, smtp_greeting_timeout, smtp_command_timeout, smtp_data_timeout;
     char *smtpd_tls_cert, *smtpd_tls_key; /* "" (never NULL): no STARTTLS */
     enum smtp_tls_policy smtp_tls;

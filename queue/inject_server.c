@@ -69,6 +69,7 @@ struct server {
     size_t nready, ready_cap;
     uint64_t memory; /* content bytes held by transactions */
     int eof, fatal;
+    int stopping; /* the master said STOP: end once nothing is open */
 };
 
 /* ---------------------------------------------------------------- replies ---- */
@@ -368,17 +369,42 @@ static void read_input(struct server *sv)
     }
 }
 
+static int linked(const struct server *sv)
+{
+    return sv->cx->link && sv->cx->link->fd >= 0;
+}
+
+/* The master's records: STOP drains, a closed link ends the process (no
+ * server runs on without its supervisor). */
+static void read_link(struct server *sv)
+{
+    int type;
+    while ((type = daemon_link_next(sv->cx->link)) > 0)
+        if (type == DLINK_STOP)
+            sv->stopping = 1;
+    if (type < 0) {
+        log_error("master link: %s: exiting", sv->cx->link->why);
+        _exit(INJ_EX_SOFTWARE);
+    }
+}
+
 /* Wait until the input has something or the reply stream takes more. */
 static void wait_for_io(struct server *sv)
 {
-    struct pollfd p[2];
-    nfds_t n = 0;
+    struct pollfd p[3];
+    nfds_t n = 0, link_at = 3;
     if (!sv->eof && !sv->fatal)
         p[n++] = (struct pollfd){.fd = 0, .events = POLLIN};
     if (sv->out.len && sv->out_async)
         p[n++] = (struct pollfd){.fd = sv->out_fd, .events = POLLOUT};
+    if (linked(sv)) {
+        link_at = n;
+        p[n++] = (struct pollfd){.fd = sv->cx->link->fd, .events = POLLIN};
+    }
     if (n && poll(p, n, -1) < 0 && errno != EINTR)
         log_fatal("poll: %m");
+    if (link_at < n && p[link_at].revents)
+        read_link(sv);
 }
 
 static int same_socket(int a, int b)
@@ -405,9 +431,11 @@ static int set_nonblocking(int fd)
  * a terminal or file is written synchronously). */
 static int open_streams(struct server *sv)
 {
+    struct stat st;
     if (!is_stream(0) || set_nonblocking(0) != 0)
         return -1;
-    sv->out_fd = same_socket(0, 1) ? 0 : 1;
+    int socket0 = fstat(0, &st) == 0 && S_ISSOCK(st.st_mode);
+    sv->out_fd = same_socket(0, 1) || (linked(sv) && socket0) ? 0 : 1;
     sv->out_async = sv->out_fd == 0 || (is_stream(1) && set_nonblocking(1) == 0);
     return 0;
 }
@@ -416,7 +444,8 @@ static int open_streams(struct server *sv)
  * answered, every reply written. */
 static int finished(const struct server *sv)
 {
-    return (sv->eof || sv->fatal) && sv->nready == 0 && sv->out.len == 0;
+    int input_over = sv->eof || sv->fatal || (sv->stopping && sv->nopen == 0);
+    return input_over && sv->nready == 0 && sv->out.len == 0;
 }
 
 int inject_server(struct inj_ctx *cx)
@@ -427,12 +456,18 @@ int inject_server(struct inj_ctx *cx)
     chan_in_init(&sv.in, INJ_RECORD_MAX, 0);
     if (!cx->q) {
         log_error("server mode: %s", cx->unavailable);
+        if (linked(&sv))
+            daemon_link_send(cx->link, DLINK_FAILED, cx->unavailable);
         return INJ_EX_TEMPFAIL;
     }
     if (open_streams(&sv) != 0) {
         log_error("server mode: fd 0 must be a pipe or a socket");
+        if (linked(&sv))
+            daemon_link_send(cx->link, DLINK_FAILED, "fd 0 must be a pipe or a socket");
         return INJ_EX_USAGE;
     }
+    if (linked(&sv))
+        daemon_link_ready(cx->link);
     while (!finished(&sv)) {
         read_input(&sv);
         commit_ready(&sv);

@@ -289,6 +289,7 @@ int main(int argc, char **argv)
     /* one-shot commits go through a commit slot: one fdatasync of an
      * existing file; the server's group commits stay in tmp/ */
     prepare(&cx, &c, dir, o.recover || o.server || o.clean ? 0 : QUEUE_OPEN_SLOTS);
+    cx.link = &link; /* --server under the master: READY, STOP (inject_server.h) */
     if (o.clean && !running_setid())
         cleaner_start(cx.q); /* before READY: the router starts on a recovered queue */
     if (o.clean)

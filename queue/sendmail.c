@@ -10,7 +10,7 @@
  * (inject_proto.h), so it works whether or not the daemons run; -bp lists
  * the queue exactly as `onehop queue` does; -bi / -I / newaliases validate
  * the aliases file; -q asks a running router to flush (`onehop flush`);
- * -bs is refused (no SMTP server on standard input in this build).
+ * -bs execs onehop-smtpd --bs (an SMTP session on standard input/output).
  *
  * Options are parsed as sendmail's getopt does: flags may be grouped (-ti),
  * option arguments attached or separate (-fADDR, -f ADDR), options and
@@ -20,10 +20,10 @@
  * value of every recipient; -v reports the queue id.
  *
  * Exit status (sysexits.h): 0 queued, 64 usage, 65 bad address or message,
- * 69 unavailable (-bs; -q while onehop is stopped), 70 internal error, 75
- * temporary failure (nothing queued; retry); -q: 65 when the router
- * refused what was named (-qI unknown ID), 77 when it does not admit the
- * caller (only the instance's owner and root). Must never exit 0 unless
+ * 69 unavailable (-bs without onehop-smtpd; -q while onehop is stopped), 70
+ * internal error, 75 temporary failure (nothing queued; retry); -q: 65 when
+ * the router refused what was named (-qI unknown ID), 77 when it does not
+ * admit the caller (only the instance's owner and root). Must never exit 0 unless
  * onehop-queue answered that the message is committed.
  */
 #include <errno.h>
@@ -43,6 +43,7 @@
 #include "mem.h"
 #include "qlist.h"
 #include "router_ctl.h"
+#include "safeio.h"
 #include "sendmail.h"
 
 extern char **environ;
@@ -279,7 +280,7 @@ static int flush_queue(const struct conf *c, const struct options *o)
 {
     char *target[] = {(char *)o->flush_what};
     struct rctl_request req = {RCTL_FLUSH, RCTL_SEL_NAMED, target, o->flush_what ? 1 : 0};
-    switch (rctl_ask(c->run_dir, &req, program, FLUSH_TIMEOUT_MS)) {
+    switch (rctl_ask(c->run_dir, c->queue_dir, &req, program, FLUSH_TIMEOUT_MS)) {
     case RCTL_ASK_DONE:
         return EX_OK;
     case RCTL_ASK_FAILED:
@@ -348,17 +349,30 @@ static int deliver(const struct conf *c, const struct options *o)
     return rc;
 }
 
+/* -bs: DAEMON_DIR/onehop-smtpd --bs speaks SMTP on standard input and
+ * output with the server's own protocol code (daemons/smtpd/bs.h); returns
+ * only when it cannot be run. */
+static int smtp_session(const struct conf *c)
+{
+    struct buf path = BUF_INIT;
+    path_join(&path, c->daemon_dir, "onehop-smtpd");
+    const char *argv[] = {"onehop-smtpd", "--bs", "-C", c->config_dir, NULL};
+    execv(buf_cstr(&path), (char *const *)argv);
+    fprintf(stderr, "%s: cannot run %s: %s\n", program, buf_cstr(&path), strerror(errno));
+    buf_free(&path);
+    return EX_UNAVAILABLE;
+}
+
 static int run_mode(const struct options *o)
 {
-    if (o->mode == MODE_SMTP) { /* before reading any configuration */
-        fprintf(stderr, "sendmail -bs: the SMTP server is not part of this build\n");
-        return EX_UNAVAILABLE;
-    }
     struct conf c;
     int rc = load_conf(&c, o->confdir);
     if (rc != EX_OK)
         return rc;
     switch (o->mode) {
+    case MODE_SMTP:
+        rc = smtp_session(&c);
+        break;
     case MODE_LIST:
         rc = list_queue(&c);
         break;

@@ -22,17 +22,22 @@ static const struct daemon_row daemons[] = {
     {"router", "onehop-router", {NULL}, "router", START_IF_PRESENT, LISTEN_NONE, DEFAULT_RESTART},
     {"remote", "onehop-remote", {NULL}, "remote", START_IF_PRESENT, LISTEN_NONE, DEFAULT_RESTART},
     {"local", "onehop-local", {NULL}, NULL, START_IF_PRESENT, LISTEN_NONE, DEFAULT_RESTART},
+    {"queue", "onehop-queue", {"--server"}, "queue", START_ALWAYS, LISTEN_NONE, DEFAULT_RESTART},
     {"smtpd", "onehop-smtpd", {NULL}, "smtpd", START_IF_PRESENT, LISTEN_SMTP, DEFAULT_RESTART},
 };
 
 /* The cleaner reads its requests on fd 0 (one socketpair: requests in,
  * replies out); the router finds its end in ONEHOP_CHANNEL_CLEANER. The
  * remote's jobs and results (common/remote_proto.h): ONEHOP_CHANNEL_REMOTE
- * in both. The local's (common/local_proto.h): ONEHOP_CHANNEL_LOCAL in both. */
+ * in both. The local's (common/local_proto.h): ONEHOP_CHANNEL_LOCAL in both.
+ * smtpd's messages go to the group-committing `onehop-queue --server`
+ * (queue/inject_proto.h): its fd 0 carries requests and replies, smtpd
+ * finds its end in ONEHOP_CHANNEL_QUEUE. */
 static const struct channel_row channels[] = {
     {"CLEANER", {"router", -1}, {"cleaner", 0}},
     {"REMOTE", {"router", -1}, {"remote", -1}},
     {"LOCAL", {"router", -1}, {"local", -1}},
+    {"QUEUE", {"smtpd", -1}, {"queue", 0}},
 };
 
 const struct daemon_row *table_daemons(size_t *n)

@@ -277,6 +277,36 @@ def test_a_peer_that_is_not_the_owner_is_refused(onehop, master_bin, smtp_peers)
     assert r.rc == 0 and "Placed on hold: 1 message" in r.err, r
 
 
+def test_as_root_with_accounts_the_router_is_controlled(onehop, master_bin, smtp_peers,
+                                                        accounts):
+    """Started by root, the router runs as its account (SPEC 7) and root, the
+    instance's owner, controls it."""
+    (b,) = deferring_peers(smtp_peers, "mx.b.test")
+    mta = new_instance(onehop, master_bin, run_as=None, user=accounts.base, **SLOW)
+    os.chmod(mta.dir, 0o755)  # the accounts traverse DIR to its files
+    mta.write("routes", "b.test [%s]:%d\n" % (b.ip, smtp_peers.port))
+    mta.start()
+    procs = {p["name"]: p for p in mta.status()["processes"]}
+    assert procs["router"]["uid"] == accounts["router"].pw_uid, procs["router"]
+    q = accounts["queue"]  # as an installed set-uid onehop-queue would commit it
+    r = subprocess.run([str(master_bin / "sendmail"), "-C", str(mta.dir), "-f", SENDER,
+                        "bob@b.test"], input=message("tok-root"), env=mta.env(),
+                       user=q.pw_uid, group=q.pw_gid, extra_groups=[], capture_output=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    (deferred,) = mta.wait_delivery("bob@b.test", "deferred", timeout=20)
+    qid = deferred.qid
+    wait_deferred(mta, qid, "bob@b.test")
+    r = mta.cmd("hold", qid)
+    assert r.rc == 0 and "Placed on hold: 1 message" in r.err, r
+    r = mta.cmd("release", qid)
+    assert r.rc == 0, r
+    accept_all(b)
+    r = mta.cmd("flush", qid)
+    assert r.rc == 0 and "Flushed: 1 deferred recipient" in r.err, r
+    b.wait(1, timeout=20)
+
+
 # ------------------------------------------------------ reload, newaliases
 
 

@@ -27,8 +27,13 @@ from fixtures.paths import onehop_bin as onehop_bin_path
 
 FAKE_DAEMON = Path(__file__).resolve().parent / "fixtures" / "fake_daemon.py"
 RUN_AS = "nobody" if os.geteuid() == 0 else None
-DAEMONS = ("cleaner", "dnscache", "router", "remote", "local")  # the rows whose programs exist today
-BESIDE_FAKE = ("cleaner", "dnscache", "remote")  # the real ones beside a fake onehop-router
+# the rows of daemons/master/table.c in their order, with their programs
+ROWS = (("cleaner", "onehop-queue"), ("dnscache", "onehop-dnscache"), ("router", "onehop-router"),
+        ("remote", "onehop-remote"), ("local", "onehop-local"), ("queue", "onehop-queue"),
+        ("smtpd", "onehop-smtpd"))
+DAEMONS = tuple(n for n, prog in ROWS if (onehop_bin_path() / prog).exists())  # those built
+# the real ones beside a fake onehop-router (its daemon_dir has no local or smtpd)
+BESIDE_FAKE = ("cleaner", "dnscache", "remote", "queue")
 
 
 # ------------------------------------------------------------------ helpers

@@ -351,10 +351,15 @@ def test_N_sets_the_notify_of_every_recipient(mta):
     assert mta.queue_show(qid)["recipients"][0]["notify"] == "NEVER"
 
 
-def test_bs_is_unavailable_69(mta):
-    result = mta.sendmail("-bs")
-    assert result.rc == 69
-    assert result.err.strip() == "sendmail -bs: the SMTP server is not part of this build"
+def test_bs_speaks_smtp_and_queues_while_stopped(mta):
+    dialogue = (b"HELO me\r\nMAIL FROM:<u@origin.test>\r\nRCPT TO:<bob@b.test>\r\nDATA\r\n"
+                b"Subject: bs\r\n\r\nby -bs\r\n.\r\nQUIT\r\n")
+    result = mta.sendmail("-bs", data=dialogue)
+    assert result.rc == 0, result
+    lines = result.out.splitlines()
+    assert lines[0].startswith("220 ") and lines[-1].startswith("221 "), lines
+    qid = [l for l in lines if "queued as" in l][0].split()[-1]
+    assert envelope(mta, qid) == ("u@origin.test", ["bob@b.test"])
 
 
 def test_q_while_stopped_says_so_69(mta):

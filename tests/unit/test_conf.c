@@ -80,6 +80,8 @@ static const struct field fields[] = {
     F(smtpd_max_recipients, F_U64),
     F(smtpd_timeout, F_U64),
     F(smtpd_bare_newline, F_INT),
+    F(smtpd_client_connection_limit, F_U64),
+    F(smtpd_connection_limit, F_U64),
     F(smtp_connect_timeout, F_U64),
     F(smtp_greeting_timeout, F_U64),
     F(smtp_command_timeout, F_U64),
@@ -254,6 +256,8 @@ static const struct default_row default_rows[] = {
     {"smtpd_max_recipients", "1000"},
     {"smtpd_timeout", "300"},
     {"smtpd_bare_newline", "0"}, /* BARE_NEWLINE_NORMALIZE */
+    {"smtpd_client_connection_limit", "50"},
+    {"smtpd_connection_limit", "10000"},
     {"smtp_connect_timeout", "30"},
     {"smtp_greeting_timeout", "300"},
     {"smtp_command_timeout", "300"},
@@ -413,6 +417,8 @@ static const struct value_row value_rows[] = {
     {"local_users = passwd\n", "local_users", "0"},
     {"smtpd_bare_newline = reject\n", "smtpd_bare_newline", "1"},
     {"smtpd_bare_newline = normalize\n", "smtpd_bare_newline", "0"},
+    {"smtpd_client_connection_limit = 3\n", "smtpd_client_connection_limit", "3"},
+    {"smtpd_connection_limit = 20000\n", "smtpd_connection_limit", "20000"},
     /* relayhost: one next hop, kept in its canonical form */
     {"relayhost = smarthost.example\n", "relayhost", "smarthost.example"},
     {"relayhost = Smarthost.Example:2525\n", "relayhost", "smarthost.example:2525"},

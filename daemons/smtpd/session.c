@@ -1,0 +1,514 @@
+/*
+ * session — one SMTP client of onehop-smtpd: the TCP connection (libuv),
+ * its timer, optional TLS, and the protocol engine (smtp_proto.h) fed with
+ * what the client sends. Each accepted message goes to the queue server
+ * (qclient.h) as it arrives; "250 ... queued as ID" is written only when
+ * INJ_OK came back, i.e. after the group commit (ARCHITECTURE "The queue").
+ *
+ * Limits (SPEC 3): smtpd_connection_limit sessions at once and
+ * smtpd_client_connection_limit from one address (421 4.7.0 and closed);
+ * smtpd_timeout for every command and every piece of content (421 4.4.2);
+ * the engine's own line, size and error limits. The client is not read
+ * while its message waits for the commit or while the queue channel is
+ * congested, so no client makes smtpd buffer without bound.
+ *
+ * Log lines (SPEC 8, Postfix's wording): "connect from NAME[ADDR]",
+ * "ID: client=NAME[ADDR]", "NOQUEUE: reject: CMD from NAME[ADDR]: REPLY;
+ * from=<S> proto=P helo=<H>", "disconnect from NAME[ADDR] COUNTS". The
+ * client's name is "unknown": smtpd does no reverse DNS look-up.
+ *
+ * Must never: answer 250 to DATA before INJ_OK, write to a closed handle,
+ * or leave a transaction open in the queue server after its session ended.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "mem.h"
+#include "smtpd/received.h"
+#include "smtpd/smtp_proto.h"
+#include "smtpd/smtpd.h"
+
+struct session {
+    struct session *next, *prev;
+    struct smtpd *d;
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    struct smtp_proto p;
+    char *hostname;
+    struct sockaddr_storage peer;
+    char addr[64]; /* "127.0.0.1", "IPv6:::1" for Received: */
+    char ip[64];   /* as logged */
+    struct qtxn *qt;
+    struct stls *tls;
+    int tls_handshake; /* after STARTTLS, until the handshake completed */
+    struct buf tls_plain;
+    int reading, paused_by_queue;
+    int closed;  /* uv_close called */
+    int handles; /* handles still open */
+    unsigned writes;
+    int stop_after_commit;
+};
+
+struct write_req {
+    uv_write_t req;
+    struct session *s;
+    char *data;
+};
+
+static void session_close(struct session *s);
+
+/* ---------------------------------------------------------------- output ---- */
+static void on_written(uv_write_t *req, int status)
+{
+    struct write_req *w = (struct write_req *)req;
+    struct session *s = w->s;
+    free(w->data);
+    free(w);
+    s->writes--;
+    if (status < 0 && !s->closed)
+        return session_close(s);
+    if (s->p.closing && s->writes == 0 && !s->closed)
+        session_close(s);
+}
+
+static void write_raw(struct session *s, struct buf *b)
+{
+    if (!b->len || s->closed)
+        return;
+    struct write_req *w = xmalloc(sizeof(*w));
+    w->s = s;
+    w->data = xmalloc(b->len);
+    memcpy(w->data, b->s, b->len);
+    uv_buf_t ub = uv_buf_init(w->data, (unsigned)b->len);
+    s->writes++;
+    if (uv_write(&w->req, (uv_stream_t *)&s->tcp, &ub, 1, on_written) < 0) {
+        s->writes--;
+        free(w->data);
+        free(w);
+        session_close(s);
+    }
+    buf_clear(b);
+}
+
+/* Write the engine's replies (encrypted once TLS runs); close after QUIT/421. */
+static void flush(struct session *s)
+{
+    if (s->closed)
+        return;
+    if (s->tls && !s->tls_handshake && s->p.out.len) {
+        const char *why = NULL;
+        struct buf cipher = BUF_INIT;
+        if (stls_write(s->tls, s->p.out.s, s->p.out.len, &why) != 0)
+            log_warn("TLS write to %s: %s", s->ip, why);
+        buf_clear(&s->p.out);
+        stls_take_output(s->tls, &cipher);
+        write_raw(s, &cipher);
+        buf_free(&cipher);
+    } else {
+        write_raw(s, &s->p.out);
+    }
+    if (s->p.closing && s->writes == 0)
+        session_close(s);
+}
+
+/* ---------------------------------------------------------------- reading ---- */
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    (void)h;
+    (void)hint;
+    static char chunk[65536]; /* one loop, one read at a time */
+    *b = uv_buf_init(chunk, sizeof(chunk));
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b);
+
+static void reading(struct session *s, int on)
+{
+    if (s->closed || s->reading == on)
+        return;
+    s->reading = on;
+    if (on)
+        uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
+    else
+        uv_read_stop((uv_stream_t *)&s->tcp);
+}
+
+static void arm_timer(struct session *s);
+
+/* After the engine ran: write, and decide whether to read on. */
+static void after_input(struct session *s)
+{
+    flush(s);
+    if (s->closed)
+        return;
+    int wait = s->p.state == SMTP_WAIT;
+    s->paused_by_queue = qclient_congested(s->d->queue);
+    reading(s, !wait && !s->paused_by_queue && !s->p.closing);
+    arm_timer(s);
+}
+
+static void tls_input(struct session *s, const char *data, size_t n)
+{
+    const char *why = NULL;
+    struct buf cipher = BUF_INIT;
+    stls_feed(s->tls, data, n);
+    if (s->tls_handshake) {
+        int rc = stls_handshake(s->tls, &why);
+        stls_take_output(s->tls, &cipher);
+        write_raw(s, &cipher);
+        if (rc < 0) {
+            log_info("TLS handshake failed with %s: %s", s->ip, why);
+            buf_free(&cipher);
+            return session_close(s);
+        }
+        if (rc == 0) {
+            buf_free(&cipher);
+            return;
+        }
+        s->tls_handshake = 0;
+        struct buf desc = BUF_INIT;
+        stls_describe(s->tls, &desc);
+        log_info("TLS connection established from unknown[%s]: %s", s->ip, buf_cstr(&desc));
+        buf_free(&desc);
+        smtp_proto_tls_started(&s->p);
+    }
+    buf_clear(&s->tls_plain);
+    int rc = stls_read(s->tls, &s->tls_plain, &why);
+    if (s->tls_plain.len)
+        smtp_proto_input(&s->p, s->tls_plain.s, s->tls_plain.len);
+    stls_take_output(s->tls, &cipher);
+    write_raw(s, &cipher);
+    buf_free(&cipher);
+    if (rc < 0 && !s->closed)
+        session_close(s);
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    struct session *s = st->data;
+    if (n < 0)
+        return session_close(s);
+    if (n == 0)
+        return;
+    if (s->tls)
+        tls_input(s, b->base, (size_t)n);
+    else
+        smtp_proto_input(&s->p, b->base, (size_t)n);
+    after_input(s);
+}
+
+/* ---------------------------------------------------------------- timeout ---- */
+static void on_timeout(uv_timer_t *t)
+{
+    struct session *s = t->data;
+    if (s->p.state == SMTP_WAIT)
+        return arm_timer(s); /* the commit is ours to wait for, not the client's */
+    log_info("timeout after %s from unknown[%s]",
+             s->p.state == SMTP_DATA ? "END-OF-MESSAGE" : "command", s->ip);
+    smtp_proto_close(&s->p, "421 4.4.2", "Error: timeout exceeded");
+    flush(s);
+}
+
+static void arm_timer(struct session *s)
+{
+    if (!s->closed)
+        uv_timer_start(&s->timer, on_timeout, s->d->conf.smtpd_timeout * 1000, 0);
+}
+
+/* ------------------------------------------------------------------ hooks ---- */
+static const char *hook_mail(void *arg, struct smtp_proto *p)
+{
+    struct session *s = arg;
+    (void)p;
+    if (!qclient_up(s->d->queue))
+        return "451 4.3.0 Error: queue unavailable, try again later";
+    if (s->d->stopping)
+        return "421 4.3.2 Error: service shutting down";
+    return NULL;
+}
+
+static int hook_rcpt(void *arg, struct smtp_proto *p, const char *addr, struct buf *reply)
+{
+    struct session *s = arg;
+    (void)p;
+    return relay_check(&s->d->relay, (struct sockaddr *)&s->peer, addr, reply);
+}
+
+static void on_queued(void *arg, const char *id, const char *reply)
+{
+    struct session *s = arg;
+    struct buf line = BUF_INIT;
+    s->qt = NULL;
+    if (id) {
+        log_info("%s: client=unknown[%s]", id, s->ip);
+        buf_printf(&line, "250 2.0.0 Ok: queued as %s", id);
+    } else {
+        log_warn("NOQUEUE: reject: DATA from unknown[%s]: %s", s->ip, reply);
+        buf_sets(&line, reply);
+    }
+    smtp_proto_data_result(&s->p, buf_cstr(&line));
+    buf_free(&line);
+    if (s->stop_after_commit)
+        smtp_proto_close(&s->p, "421 4.3.2", "Service shutting down");
+    if (!s->p.running)
+        after_input(s);
+}
+
+static void send_envelope(struct session *s, struct qtxn *qt)
+{
+    const struct smtp_txn *t = &s->p.txn;
+    struct qclient *q = s->d->queue;
+    struct buf v = BUF_INIT;
+    buf_printf(&v, "unknown[%s]", s->ip);
+    qclient_attr(q, qt, "client", buf_cstr(&v));
+    qclient_attr(q, qt, "client_address", s->ip);
+    qclient_attr(q, qt, "helo", buf_cstr(&s->p.helo));
+    qclient_attr(q, qt, "protocol", smtp_proto_protocol(&s->p));
+    if (t->envid)
+        qclient_attr(q, qt, "envid", t->envid);
+    if (t->ret)
+        qclient_attr(q, qt, "ret", t->ret);
+    for (size_t i = 0; i < t->nrcpt; i++)
+        qclient_rcpt(q, qt, t->rcpt[i], t->orcpt[i], t->notify[i]);
+    buf_free(&v);
+}
+
+static void add_received(struct session *s)
+{
+    struct buf h = BUF_INIT, tls = BUF_INIT;
+    if (s->tls)
+        stls_describe(s->tls, &tls);
+    struct received_info ri = {
+        buf_cstr(&s->p.helo),
+        "unknown",
+        s->addr,
+        s->hostname,
+        smtp_proto_protocol(&s->p),
+        s->tls ? buf_cstr(&tls) : NULL,
+        s->p.txn.nrcpt == 1 ? s->p.txn.rcpt[0] : NULL,
+        time(NULL),
+    };
+    received_header(&h, &ri);
+    qclient_data(s->d->queue, s->qt, h.s, h.len);
+    buf_free(&h);
+    buf_free(&tls);
+}
+
+static int hook_data_begin(void *arg, struct smtp_proto *p, struct buf *reply)
+{
+    struct session *s = arg;
+    s->qt = qclient_begin(s->d->queue, buf_cstr(&p->txn.sender), on_queued, s);
+    if (!s->qt) {
+        buf_sets(reply, qclient_up(s->d->queue)
+                            ? "451 4.3.2 Error: queue server busy, try again later"
+                            : "451 4.3.0 Error: queue unavailable, try again later");
+        return -1;
+    }
+    send_envelope(s, s->qt);
+    add_received(s);
+    return 0;
+}
+
+static void hook_data(void *arg, const char *p, size_t n)
+{
+    struct session *s = arg;
+    if (s->qt)
+        qclient_data(s->d->queue, s->qt, p, n);
+}
+
+static void hook_data_end(void *arg)
+{
+    struct session *s = arg;
+    qclient_end(s->d->queue, s->qt); /* on_queued follows, perhaps at once */
+}
+
+static void hook_data_abort(void *arg)
+{
+    struct session *s = arg;
+    if (s->qt)
+        qclient_abort(s->d->queue, s->qt);
+    s->qt = NULL;
+}
+
+static void hook_starttls(void *arg)
+{
+    struct session *s = arg;
+    flush(s); /* the 220 in the clear; every later byte is TLS */
+    s->tls = stls_new(s->d->tls);
+    if (!s->tls) {
+        log_warn("cannot start TLS for %s", s->ip);
+        return session_close(s);
+    }
+    s->tls_handshake = 1;
+}
+
+static void hook_reject(void *arg, struct smtp_proto *p, const char *cmd, const char *line)
+{
+    struct session *s = arg;
+    struct buf up = BUF_INIT;
+    for (const char *c = cmd; *c; c++)
+        buf_addc(&up, (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c));
+    log_info("NOQUEUE: reject: %s from unknown[%s]: %s; from=<%s> proto=%s helo=<%s>",
+             buf_cstr(&up), s->ip, line, buf_cstr(&p->txn.sender), smtp_proto_protocol(p),
+             buf_cstr(&p->helo));
+    buf_free(&up);
+}
+
+static const struct smtp_hooks hooks = {
+    hook_mail,     hook_rcpt,       hook_data_begin, hook_data,
+    hook_data_end, hook_data_abort, hook_starttls,   hook_reject,
+};
+
+/* --------------------------------------------------------------- lifetime ---- */
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct session *s = h->data;
+    if (--s->handles > 0)
+        return;
+    struct smtpd *d = s->d;
+    smtp_proto_free(&s->p);
+    stls_free(s->tls);
+    buf_free(&s->tls_plain);
+    free(s->hostname);
+    free(s);
+    if (d->stopping && d->nsessions == 0)
+        smtpd_sessions_gone(d);
+}
+
+static void session_close(struct session *s)
+{
+    if (s->closed)
+        return;
+    struct buf counts = BUF_INIT;
+    smtp_proto_counts(&s->p, &counts);
+    log_info("disconnect from unknown[%s] %s", s->ip, buf_cstr(&counts));
+    buf_free(&counts);
+    if (s->qt)
+        qclient_forget(s->d->queue, s->qt); /* an open one is aborted */
+    s->qt = NULL;
+    s->closed = 1;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        s->d->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->d->nsessions--;
+    uv_close((uv_handle_t *)&s->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+}
+
+static void peer_text(struct session *s)
+{
+    char ip[INET6_ADDRSTRLEN] = "unknown";
+    if (s->peer.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&s->peer;
+        uv_ip6_name(a6, ip, sizeof(ip));
+        snprintf(s->addr, sizeof(s->addr), "IPv6:%s", ip);
+    } else if (s->peer.ss_family == AF_INET) {
+        uv_ip4_name((const struct sockaddr_in *)&s->peer, ip, sizeof(ip));
+        snprintf(s->addr, sizeof(s->addr), "%s", ip);
+    }
+    snprintf(s->ip, sizeof(s->ip), "%s", ip);
+}
+
+static int same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return 0;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+    return 0;
+}
+
+/* The connection limits: NULL, or why this client is refused. */
+static const char *over_limit(struct smtpd *d, const struct session *s)
+{
+    if (d->nsessions > d->conf.smtpd_connection_limit)
+        return "Error: too many connections";
+    uint64_t same = 0;
+    for (const struct session *o = d->sessions; o; o = o->next)
+        if (same_address(&o->peer, &s->peer))
+            same++;
+    if (same > d->conf.smtpd_client_connection_limit)
+        return "Error: too many connections from your address";
+    return NULL;
+}
+
+static void session_start(struct session *s)
+{
+    struct smtpd *d = s->d;
+    struct smtp_proto_cfg cfg = {
+        s->hostname,
+        d->conf.message_size_limit,
+        (unsigned)d->conf.smtpd_max_recipients,
+        d->conf.smtpd_bare_newline == BARE_NEWLINE_REJECT,
+        d->tls != NULL,
+        0,
+    };
+    smtp_proto_init(&s->p, &cfg, &hooks, s);
+    log_info("connect from unknown[%s]", s->ip);
+    const char *refused = over_limit(d, s);
+    if (refused) {
+        log_warn("refused unknown[%s]: %s", s->ip, refused);
+        smtp_proto_close(&s->p, "421 4.7.0", refused);
+        flush(s);
+        return;
+    }
+    smtp_proto_greeting(&s->p);
+    after_input(s);
+}
+
+void session_accept(struct smtpd *d, uv_stream_t *l)
+{
+    struct session *s = xcalloc(1, sizeof(*s));
+    s->d = d;
+    s->hostname = xstrdup(d->conf.myhostname);
+    uv_tcp_init(d->loop, &s->tcp);
+    uv_timer_init(d->loop, &s->timer);
+    s->tcp.data = s->timer.data = s;
+    s->handles = 2;
+    s->next = d->sessions;
+    if (d->sessions)
+        d->sessions->prev = s;
+    d->sessions = s;
+    d->nsessions++;
+    int len = sizeof(s->peer);
+    if (uv_accept(l, (uv_stream_t *)&s->tcp) != 0 ||
+        uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&s->peer, &len) != 0) {
+        smtp_proto_init(&s->p, &(struct smtp_proto_cfg){s->hostname, 0, 0, 0, 0, 0}, &hooks, s);
+        return session_close(s);
+    }
+    uv_tcp_nodelay(&s->tcp, 1);
+    peer_text(s);
+    session_start(s);
+}
+
+void session_shutdown_all(struct smtpd *d)
+{
+    struct session *s = d->sessions, *next;
+    for (; s; s = next) {
+        next = s->next;
+        if (s->p.state == SMTP_WAIT) {
+            s->stop_after_commit = 1;
+            continue;
+        }
+        smtp_proto_close(&s->p, "421 4.3.2", "Service shutting down");
+        flush(s);
+        if (!s->closed && s->writes == 0)
+            session_close(s);
+    }
+}
+
+void session_resume_all(struct smtpd *d)
+{
+    for (struct session *s = d->sessions; s; s = s->next)
+        if (s->paused_by_queue && !s->closed)
+            after_input(s);
+}
