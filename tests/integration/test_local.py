@@ -315,6 +315,55 @@ def test_file_target_through_a_symlink_is_refused(local):
     assert res["class"] == "temporary" and real.read_bytes() == b"", res
 
 
+@pytest.fixture
+def tiny_fs(request):
+    """A 64 KiB tmpfs (root), unmounted at teardown."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("needs root to mount a tmpfs (CI=true: root tests must run)",
+                        pytrace=False)
+        pytest.skip("needs root to mount a tmpfs")
+    where = Path(tempfile.mkdtemp(prefix="onehop-local-tmpfs-"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], check=True,
+                   timeout=30)
+    yield where
+    subprocess.run(["umount", str(where)], timeout=30)
+    where.rmdir()
+
+
+def test_disk_full_is_temporary_and_leaves_nothing(local, tiny_fs):
+    lo = local(conf={"mailbox": "%s/%%u/Maildir/" % tiny_fs})
+    qid = lo.inject("bob@%s" % HOST, body="Subject: big\n\n" + ("w" * 99 + "\n") * 1000)
+    res = lo.one(qid)
+    assert res["class"] == "temporary" and res["reply"].startswith("4.3.1"), res
+    md = tiny_fs / "bob" / "Maildir"
+    assert maildir_files(md) == [] and list((md / "tmp").iterdir()) == []
+    lo.mta.set_conf(mailbox="%s/%%u.mbox" % tiny_fs)
+    (tiny_fs / "bob.mbox").write_bytes(b"From x Sun Dec  6 10:00:00 2026\n\nold\n\n")
+    res = lo.one(qid)
+    assert res["class"] == "temporary" and res["reply"].startswith("4.3.1"), res
+    assert (tiny_fs / "bob.mbox").read_bytes() == b"From x Sun Dec  6 10:00:00 2026\n\nold\n\n"
+
+
+def test_concurrency_is_bounded_by_local_concurrency(local):
+    lo = local(conf={"local_concurrency": "2"})
+    marks = lo.mta.path("marks")
+    marks.mkdir()
+    qid = lo.inject("team@%s" % HOST)
+    cmd = ("|cat >/dev/null; echo start $(date +%%s.%%N) >> %s/$$; sleep 0.6; "
+           "echo end $(date +%%s.%%N) >> %s/$$" % (marks, marks))
+    rcpts = [(1, "t%d@%s" % (i, HOST), cmd) for i in range(5)]
+    results = lo.deliver(qid, *rcpts)
+    assert [r["class"] for r in results] == ["ok"] * 5
+    spans = []
+    for f in marks.iterdir():
+        times = dict(l.split() for l in f.read_text().splitlines())
+        spans.append((float(times["start"]), float(times["end"])))
+    assert len(spans) == 5
+    most = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+    assert most == 2, spans
+
+
 # ------------------------------------------------------------ commands
 
 
