@@ -165,28 +165,30 @@ pf_run() {
 # idle SYSTEM: peak PSS (KiB) of the tree while IDLE sessions are held open
 idle_sessions() {
     "$PY" - "$1" "$IDLE" <<'PYEOF'
-import socket, sys, time
+import select, socket, sys, time
 port, n = int(sys.argv[1]), int(sys.argv[2])
 held, refused = [], 0
 for i in range(n):
     try:
-        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s = socket.create_connection(("127.0.0.1", port), timeout=2)
         s.sendall(b"EHLO idle.test\r\n")
         held.append(s)
     except OSError:
         refused += 1
-time.sleep(2)
-greeted = 0
-for s in held:
-    s.settimeout(5)
-    try:
-        if s.recv(4096).startswith(b"220"):
-            greeted += 1
-    except OSError:
-        pass
+greeted, waiting, deadline = 0, set(held), time.time() + 10
+while waiting and time.time() < deadline:  # one bounded wait for every greeting
+    ready, _, _ = select.select(list(waiting)[:1000], [], [], 0.2)
+    for s in ready:
+        waiting.discard(s)
+        try:
+            greeted += s.recv(4096).startswith(b"220")
+        except OSError:
+            pass
 print(greeted, refused)
 sys.stdout.flush()
-time.sleep(2)
+time.sleep(2)  # still held while the last samples are taken
+for s in held:
+    s.close()
 PYEOF
 }
 
