@@ -206,18 +206,27 @@ int rctl_get_done(const void *rec, size_t len, struct rctl_done *d, struct buf *
 
 /* ---------------------------------------------------- the client side ---- */
 
-int rctl_connect(const char *run_dir)
+void rctl_socket_path(const char *run_dir, const char *queue_dir, int fallback, struct buf *path)
 {
-    struct buf path = BUF_INIT;
+    buf_clear(path);
+    if (!fallback) {
+        path_join(path, run_dir, ROUTER_SOCKET_NAME);
+        return;
+    }
+    struct buf dir = BUF_INIT;
+    path_join(&dir, queue_dir, ROUTER_SOCKET_FALLBACK_DIR);
+    path_join(path, buf_cstr(&dir), ROUTER_SOCKET_NAME);
+    buf_free(&dir);
+}
+
+static int connect_path(const struct buf *path)
+{
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    path_join(&path, run_dir, ROUTER_SOCKET_NAME);
-    if (path.len >= sizeof(sa.sun_path)) {
-        buf_free(&path);
+    if (path->len >= sizeof(sa.sun_path)) {
         errno = ENAMETOOLONG;
         return -1;
     }
-    memcpy(sa.sun_path, path.s, path.len);
-    buf_free(&path);
+    memcpy(sa.sun_path, path->s, path->len);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
@@ -227,6 +236,23 @@ int rctl_connect(const char *run_dir)
     close(fd);
     errno = e;
     return -1;
+}
+
+int rctl_connect(const char *run_dir, const char *queue_dir)
+{
+    struct buf path = BUF_INIT;
+    rctl_socket_path(run_dir, queue_dir, 0, &path);
+    int fd = connect_path(&path);
+    int e = errno;
+    if (fd < 0 && (e == ENOENT || e == ECONNREFUSED)) {
+        rctl_socket_path(run_dir, queue_dir, 1, &path);
+        fd = connect_path(&path);
+        if (fd < 0 && errno != ENOENT && errno != ECONNREFUSED)
+            e = errno; /* EACCES: state/ is not the caller's */
+    }
+    buf_free(&path);
+    errno = e;
+    return fd;
 }
 
 static int64_t monotonic_ms(void)
@@ -310,10 +336,10 @@ static enum rctl_ask_result refused(const char *program, const char *run_dir, co
     return RCTL_ASK_REFUSED;
 }
 
-enum rctl_ask_result rctl_ask(const char *run_dir, const struct rctl_request *req,
-                              const char *program, int timeout_ms)
+enum rctl_ask_result rctl_ask(const char *run_dir, const char *queue_dir,
+                              const struct rctl_request *req, const char *program, int timeout_ms)
 {
-    int fd = rctl_connect(run_dir);
+    int fd = rctl_connect(run_dir, queue_dir);
     if (fd < 0 && (errno == ENOENT || errno == ECONNREFUSED))
         return RCTL_ASK_NOT_RUNNING;
     if (fd < 0 && (errno == EACCES || errno == EPERM))

@@ -40,6 +40,7 @@
 #include "buf.h"
 
 #define ROUTER_SOCKET_NAME "router.sock"
+#define ROUTER_SOCKET_FALLBACK_DIR "state" /* under queue_dir: the router's own */
 #define RCTL_RECORD_MAX (2u * 1024 * 1024)
 #define RCTL_ARGS_MAX 65536
 #define RCTL_ARG_MAX 1024   /* a queue ID or "@" and a domain */
@@ -103,10 +104,14 @@ int rctl_get_done(const void *rec, size_t len, struct rctl_done *d, struct buf *
 
 /* ---------------------------------------------------- the client side ---- */
 
-/* Connect to run_dir/router.sock: a blocking descriptor, or -1 with errno
- * (ENOENT or ECONNREFUSED: no router runs; EACCES: the socket is not ours;
+/* The socket's path in run_dir (fallback 0) or in queue_dir/state/
+ * (fallback 1), into path. */
+void rctl_socket_path(const char *run_dir, const char *queue_dir, int fallback, struct buf *path);
+/* Connect to the router's socket (run_dir's, else the one in
+ * queue_dir/state/): a blocking descriptor, or -1 with errno (ENOENT or
+ * ECONNREFUSED: no router runs; EACCES: the socket is not ours;
  * ENAMETOOLONG). */
-int rctl_connect(const char *run_dir);
+int rctl_connect(const char *run_dir, const char *queue_dir);
 /* Send req on fd and read the answer, at most timeout_ms in all: each NOTE
  * goes to on_note (may be NULL), the DONE fills *done (its summary valid
  * until the next call with the same text buffer). 0, or -1 with *why:
@@ -117,7 +122,7 @@ typedef void rctl_note_fn(void *arg, const struct rctl_note *n);
 int rctl_call(int fd, const struct rctl_request *req, int timeout_ms, rctl_note_fn *on_note,
               void *arg, struct rctl_done *done, struct buf *text, const char **why);
 
-/* The whole exchange for a command: connect to run_dir's router, send req,
+/* The whole exchange for a command: connect to the router, send req,
  * print each NOTE (to its stream) and the DONE's summary (to standard
  * error), each line prefixed with "PROGRAM: ". Returns what happened;
  * everything but RCTL_ASK_NOT_RUNNING has been told to the user. */
@@ -128,7 +133,7 @@ enum rctl_ask_result {
     RCTL_ASK_REFUSED,     /* the socket is not ours, or the router closed without an answer */
     RCTL_ASK_ERROR        /* no answer in time, a malformed answer, another error */
 };
-enum rctl_ask_result rctl_ask(const char *run_dir, const struct rctl_request *req,
-                              const char *program, int timeout_ms);
+enum rctl_ask_result rctl_ask(const char *run_dir, const char *queue_dir,
+                              const struct rctl_request *req, const char *program, int timeout_ms);
 
 #endif

@@ -59,7 +59,8 @@ int sendmail_newaliases(const struct conf *c, const char *confdir)
     if (rc != 0)
         return 1;
     struct rctl_request req = {RCTL_NEWALIASES, RCTL_SEL_NAMED, NULL, 0};
-    enum rctl_ask_result asked = rctl_ask(c->run_dir, &req, "newaliases", RELOAD_TIMEOUT_MS);
+    enum rctl_ask_result asked =
+        rctl_ask(c->run_dir, c->queue_dir, &req, "newaliases", RELOAD_TIMEOUT_MS);
     if (asked != RCTL_ASK_NOT_RUNNING)
         return asked == RCTL_ASK_DONE ? 0 : 1;
     if (sendmail_router_running(c) > 0) {

@@ -280,7 +280,7 @@ static int flush_queue(const struct conf *c, const struct options *o)
 {
     char *target[] = {(char *)o->flush_what};
     struct rctl_request req = {RCTL_FLUSH, RCTL_SEL_NAMED, target, o->flush_what ? 1 : 0};
-    switch (rctl_ask(c->run_dir, &req, program, FLUSH_TIMEOUT_MS)) {
+    switch (rctl_ask(c->run_dir, c->queue_dir, &req, program, FLUSH_TIMEOUT_MS)) {
     case RCTL_ASK_DONE:
         return EX_OK;
     case RCTL_ASK_FAILED:

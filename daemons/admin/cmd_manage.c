@@ -8,7 +8,8 @@
  *
  * They change the router's state side (queue/state.h), never a message
  * file. While a router runs they ask it on its control socket
- * (run_dir/router.sock, common/router_ctl.h): it records the change, makes
+ * (run_dir/router.sock, or queue_dir/state/router.sock under root;
+ * common/router_ctl.h): it records the change, makes
  * it durable, logs it and answers; its notes and summary are printed as
  * they come. A peer the router does not admit (only the instance's owner
  * and root) is told so, exit 1. flush needs the router (it is the one that
@@ -201,7 +202,7 @@ static enum rctl_ask_result ask_router(const struct conf *c, enum action a,
                                                     : RCTL_SEL_NAMED,
                                sel->all || sel->deferred_only ? NULL : sel->ids,
                                sel->all || sel->deferred_only ? 0 : (size_t)sel->nids};
-    return rctl_ask(c->run_dir, &req, "onehop", ROUTER_CALL_TIMEOUT_MS);
+    return rctl_ask(c->run_dir, c->queue_dir, &req, "onehop", ROUTER_CALL_TIMEOUT_MS);
 }
 
 static int run_action(const char *confdir, enum action a, int argc, char **argv)
@@ -282,7 +283,8 @@ int cmd_flush(const char *confdir, int argc, char **argv)
     if (admin_conf_open(confdir, &c) != 0)
         return 1;
     struct rctl_request req = {RCTL_FLUSH, RCTL_SEL_NAMED, argv + 1, (size_t)(argc - 1)};
-    enum rctl_ask_result asked = rctl_ask(c.run_dir, &req, "onehop", ROUTER_CALL_TIMEOUT_MS);
+    enum rctl_ask_result asked =
+        rctl_ask(c.run_dir, c.queue_dir, &req, "onehop", ROUTER_CALL_TIMEOUT_MS);
     int rc = router_exit(asked);
     if (asked == RCTL_ASK_NOT_RUNNING)
         admin_fail("cannot flush: the instance %s is stopped (no router runs); queued mail is "

@@ -222,9 +222,11 @@ static void pick_recipients(struct flush *fl, const struct state_msg *m)
     }
 }
 
+/* Any message with deferred recipients (one with others pending too is
+ * "active", not "deferred": its deferred ones are flushed all the same). */
 static int pick_flushed(const struct state_msg *m, void *arg)
 {
-    if (!m->held && !m->in_flight && !m->deleted && state_msg_state(m) == SMSG_DEFERRED)
+    if (!m->held && !m->in_flight && !m->deleted)
         pick_recipients(arg, m);
     return 0;
 }
@@ -398,9 +400,13 @@ static void on_accept(void *arg, int fd, const struct chan_cred *peer)
     buf_free(&err);
 }
 
+static int in_state_dir; /* the socket is queue_dir/state/router.sock */
+
+/* run_dir/router.sock, or queue_dir/state/router.sock when run_dir is not
+ * ours to write (started by root: run_dir is root's; state/ is ours). */
 static void socket_path(const struct router *r, struct buf *path)
 {
-    path_join(path, r->conf.run_dir, ROUTER_SOCKET_NAME);
+    rctl_socket_path(r->conf.run_dir, r->conf.queue_dir, in_state_dir, path);
 }
 
 int control_open(struct router *r)
@@ -408,6 +414,7 @@ int control_open(struct router *r)
     struct buf path = BUF_INIT, err = BUF_INIT;
     uid_t uids[2] = {0, getuid()};
     the_router = r;
+    in_state_dir = access(r->conf.run_dir, W_OK | X_OK) != 0;
     socket_path(r, &path);
     listener = channel_listen_named(r->loop, buf_cstr(&path), "control socket", 0600, uids,
                                     uids[1] ? 2 : 1, on_accept, r, &err);

@@ -1,6 +1,8 @@
 /*
- * control — the router's control socket, run_dir/router.sock (records:
- * common/router_ctl.h), through which `onehop flush`, `hold`, `release`,
+ * control — the router's control socket, run_dir/router.sock, or
+ * queue_dir/state/router.sock when run_dir is not the router's to write
+ * (started by root, the router runs as its account and run_dir is root's;
+ * records: common/router_ctl.h), through which `onehop flush`, `hold`, `release`,
  * `delete`, `sendmail -q` and `newaliases` change a running router's queue.
  *
  * The listener admits by peer credentials only root and the router's own

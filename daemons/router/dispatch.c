@@ -281,6 +281,7 @@ static void record_bounces(struct dispatch *d, struct inflight *f, int64_t now, 
             b->x->nbounced++;
         } else {
             note(f, state_bounced(d->r->s, f->id, b->k, now, b->reason), "bounce");
+            memo_forget(d->memo, f->id, b->k); /* final: an expired alias's targets too */
             if (dsn)
                 note(f, state_set_flags(d->r->s, f->id, b->k, QUEUE_FLAG_BOUNCE_SENT), "flags");
         }

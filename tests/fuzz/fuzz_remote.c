@@ -9,7 +9,9 @@
  *      and parsed as an EHLO reply; the reply text never grows past its
  *      bound;
  *   2: stored content on its way to the wire: the encoded form has no bare
- *      LF and no line starting with a single '.' before the end.
+ *      LF and no line starting with a single '.' before the end; the scan
+ *      (wire size, 8-bit bytes, 8-bit header) learns the same in two pieces
+ *      as in one.
  * Crashes, sanitizer reports and leaks are the failures.
  */
 #include <stddef.h>
@@ -74,6 +76,15 @@ static void content(const uint8_t *p, size_t n)
     smtp_dot_encode(&d, (const char *)p, cut, &out);
     smtp_dot_encode(&d, (const char *)p + cut, n - cut, &out);
     smtp_dot_finish(&d, &out);
+    struct smtp_scan one, two;
+    smtp_scan_init(&one);
+    smtp_scan_init(&two);
+    uint64_t size1 = smtp_wire_size((const char *)p, n, &one);
+    uint64_t size2 = smtp_wire_size((const char *)p, cut, &two);
+    size2 += smtp_wire_size((const char *)p + cut, n - cut, &two);
+    if (size1 != size2 || one.eightbit != two.eightbit || one.header_8bit != two.header_8bit ||
+        size1 > out.len)
+        __builtin_trap();
     /* every LF follows a CR that was not in the content before it... */
     for (size_t i = 0; i < out.len; i++)
         if (out.s[i] == '\n' && (i == 0 || out.s[i - 1] != '\r'))

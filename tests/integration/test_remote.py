@@ -405,6 +405,17 @@ def test_one_mx_host_nxdomain_another_fine(remote, dns, smtp_peers):
     assert len(good.wait(1)) == 1
 
 
+def test_every_mx_host_nxdomain_is_permanent(remote, dns):
+    """D4 (b): every MX host NXDOMAIN bounces (one of them NXDOMAIN does not,
+    test_one_mx_host_nxdomain_another_fine)."""
+    dns.mx("b.test", [(10, "gone1.b.test"), (20, "gone2.b.test")])
+    r = remote()
+    qid = r.inject("bob@b.test")
+    res = r.one("%s b.test" % qid)["bob@b.test"]
+    assert res["class"] == "permanent" and "Host not found" in res["reply"], res
+    assert res["relay"] == "none" and res["flags"] == 0
+
+
 @pytest.mark.parametrize("setup,cls,reason", [
     ("null_mx", "permanent", "null MX"),
     ("nxdomain", "permanent", "Host not found"),

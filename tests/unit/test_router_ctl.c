@@ -244,7 +244,7 @@ static void test_client_call(void **state)
 static void test_connect_without_router(void **state)
 {
     (void)state;
-    assert_int_equal(rctl_connect("/nonexistent-onehop-run-dir"), -1);
+    assert_int_equal(rctl_connect("/nonexistent-onehop-run-dir", "/nonexistent-onehop-queue"), -1);
     assert_int_equal(errno, ENOENT);
 }
 
