@@ -315,6 +315,55 @@ def test_file_target_through_a_symlink_is_refused(local):
     assert res["class"] == "temporary" and real.read_bytes() == b"", res
 
 
+@pytest.fixture
+def tiny_fs(request):
+    """A 64 KiB tmpfs (root), unmounted at teardown."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("needs root to mount a tmpfs (CI=true: root tests must run)",
+                        pytrace=False)
+        pytest.skip("needs root to mount a tmpfs")
+    where = Path(tempfile.mkdtemp(prefix="onehop-local-tmpfs-"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], check=True,
+                   timeout=30)
+    yield where
+    subprocess.run(["umount", str(where)], timeout=30)
+    where.rmdir()
+
+
+def test_disk_full_is_temporary_and_leaves_nothing(local, tiny_fs):
+    lo = local(conf={"mailbox": "%s/%%u/Maildir/" % tiny_fs})
+    qid = lo.inject("bob@%s" % HOST, body="Subject: big\n\n" + ("w" * 99 + "\n") * 1000)
+    res = lo.one(qid)
+    assert res["class"] == "temporary" and res["reply"].startswith("4.3.1"), res
+    md = tiny_fs / "bob" / "Maildir"
+    assert maildir_files(md) == [] and list((md / "tmp").iterdir()) == []
+    lo.mta.set_conf(mailbox="%s/%%u.mbox" % tiny_fs)
+    (tiny_fs / "bob.mbox").write_bytes(b"From x Sun Dec  6 10:00:00 2026\n\nold\n\n")
+    res = lo.one(qid)
+    assert res["class"] == "temporary" and res["reply"].startswith("4.3.1"), res
+    assert (tiny_fs / "bob.mbox").read_bytes() == b"From x Sun Dec  6 10:00:00 2026\n\nold\n\n"
+
+
+def test_concurrency_is_bounded_by_local_concurrency(local):
+    lo = local(conf={"local_concurrency": "2"})
+    marks = lo.mta.path("marks")
+    marks.mkdir()
+    qid = lo.inject("team@%s" % HOST)
+    cmd = ("|cat >/dev/null; echo start $(date +%%s.%%N) >> %s/$$; sleep 0.6; "
+           "echo end $(date +%%s.%%N) >> %s/$$" % (marks, marks))
+    rcpts = [(1, "t%d@%s" % (i, HOST), cmd) for i in range(5)]
+    results = lo.deliver(qid, *rcpts)
+    assert [r["class"] for r in results] == ["ok"] * 5
+    spans = []
+    for f in marks.iterdir():
+        times = dict(l.split() for l in f.read_text().splitlines())
+        spans.append((float(times["start"]), float(times["end"])))
+    assert len(spans) == 5
+    most = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+    assert most == 2, spans
+
+
 # ------------------------------------------------------------ commands
 
 
@@ -697,3 +746,35 @@ def test_e2e_as_root_local_keeps_root_and_delivers_as_the_user(accounts, users, 
     assert (path.stat().st_uid, path.stat().st_gid) == (user.pw_uid, user.pw_gid)
     assert path.read_bytes().startswith(prefix("%s@%s" % (user.pw_name, HOST)))
     mta.wait_delivery("%s@%s" % (user.pw_name, HOST), "sent")
+
+
+def test_e2e_as_root_forward_reroutes_through_the_router(accounts, users, onehop, master_bin):
+    from test_master import new_instance as make
+    user, other = users.add(), users.add()
+    forward = "%s/.forward" % user.pw_dir
+    with open(forward, "w") as f:
+        f.write("%s@%s\n" % (other.pw_name, HOST))
+    os.chown(forward, user.pw_uid, user.pw_gid)
+    mta = make(onehop, master_bin, run_as=None, user=accounts.base, local_users="passwd",
+               mailbox="~/Maildir/")
+    os.chmod(mta.dir, 0o755)
+    mta.start()
+    q = accounts["queue"]
+    r = subprocess.run([str(master_bin / "sendmail"), "-C", str(mta.dir), "-f", SENDER,
+                        "%s@%s" % (user.pw_name, HOST)], input=b"Subject: fwd e2e\n\nhi\n",
+                       env=mta.env(), user=q.pw_uid, group=q.pw_gid, extra_groups=[],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    md = Path(other.pw_dir, "Maildir")
+    deadline = time.monotonic() + 30
+    while not maildir_files(md):
+        assert time.monotonic() < deadline, mta.log_tail()
+        time.sleep(0.2)
+    (path,) = maildir_files(md)
+    data = path.read_bytes()
+    assert path.stat().st_uid == other.pw_uid
+    assert data.startswith(("Return-Path: <%s>\nDelivered-To: %s@%s\nDelivered-To: %s@%s\n" %
+                            (SENDER, other.pw_name, HOST, user.pw_name, HOST)).encode()), data
+    (line,) = mta.wait_delivery("%s@%s" % (user.pw_name, HOST), "sent")
+    assert re.fullmatch(r"forwarded as [0-9A-Z]{18}", line.reason), line.reason
+    assert not os.path.exists("%s/Maildir" % user.pw_dir)

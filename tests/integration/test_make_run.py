@@ -164,7 +164,8 @@ def run_dir():
     try:
         yield directory
     finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        if os.environ.get("ONEHOP_KEEP") != "1":  # ONEHOP_KEEP=1: left for a post-mortem
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture
@@ -209,6 +210,14 @@ def _delivered(run_dir, user):
     return wait_for_files(run_dir / "mail" / user / "new")
 
 
+def _wait_empty_queue(prefix, run_dir, user, timeout=60.0):
+    end = time.monotonic() + timeout
+    while _queued_ids(prefix, run_dir, user):
+        assert time.monotonic() < end, "the queue of %s is not empty after %ss" % (run_dir,
+                                                                                 timeout)
+        time.sleep(0.2)
+
+
 def _assert_all_gone(mr):
     pids = mr.pids()
     assert pids, mr.text
@@ -246,6 +255,16 @@ def test_make_run_first_message_and_ctrl_c(run_dir, make_run):
         assert b"Subject: hello" in body and b"my first message" in body, body
     else:
         assert len(_queued_ids(prefix, run_dir, user)) == 1
+    if smtpd_built and local_built:  # the printed swaks line, as printed
+        swaks = mr.wait_for(r"^    (swaks --server .*)$").group(1)
+        r = subprocess.run(["sh", "-c", swaks], capture_output=True, timeout=60, cwd="/")
+        assert r.returncode == 0, r
+        assert len(wait_for_files(run_dir / "mail" / user / "new", count=2)) == 2
+    if local_built:
+        # the router has recorded every delivery (the queue is empty) before
+        # ^C: a stop that meets a delivery under way may deliver it again at
+        # the next start (at-least-once), which is not what this test is about
+        _wait_empty_queue(prefix, run_dir, user)
     log = (run_dir / "maillog").read_text()
     assert re.search(r"onehop/queue\[\d+\]: \w+: from=<", log), log
 
@@ -261,7 +280,7 @@ def test_make_run_first_message_and_ctrl_c(run_dir, make_run):
     _first_message_line(again)
     assert (run_dir / "onehop.conf").read_text() == conf
     if local_built:
-        assert len(_delivered(run_dir, user)) == 1
+        assert len(_delivered(run_dir, user)) == (2 if smtpd_built else 1)
     else:
         assert len(_queued_ids(prefix, run_dir, user)) == 1
     again.interrupt()
