@@ -1,7 +1,7 @@
 /*
  * xmetrics — onehop-remote's metrics (common/metrics.h; listed in
  * docs/metrics.md), by destination (the job's first next hop, as the
- * per-destination concurrency counts it: `mx b.test`, `[192.0.2.1]:25`):
+ * per-destination concurrency counts it: `b.test`, `[192.0.2.1]:25`):
  * connections attempted, established and reused, and the duration of each
  * delivery attempt (from the job's start to every recipient's result: DNS,
  * connections, the SMTP transactions).
