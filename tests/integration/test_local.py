@@ -616,6 +616,24 @@ def test_root_own_forward_commands_run_as_nobody(local, users, request):
     assert path.stat().st_uid == 0
 
 
+def test_root_mbox_in_a_directory_closed_to_the_user_keeps_the_fcntl_lock(local, users,
+                                                                          request):
+    user = users.add()
+    spool = Path(tempfile.mkdtemp(prefix="onehop-local-spool-"))
+    request.addfinalizer(lambda: shutil.rmtree(spool, ignore_errors=True))
+    os.chmod(spool, 0o755)  # as /var/mail without the mail group: no dot-lock there
+    mbox = spool / user.pw_name
+    mbox.write_bytes(b"")
+    os.chown(mbox, user.pw_uid, user.pw_gid)
+    os.chmod(mbox, 0o600)
+    lo = passwd_local(local, mailbox="%s/%%u" % spool)
+    qid = lo.inject("%s@%s" % (user.pw_name, HOST))
+    res = lo.one(qid)
+    assert res["class"] == "ok" and res["relay"] == "local:mbox", res
+    assert mbox.read_bytes().startswith(b"From alice@a.test ")
+    assert mbox.stat().st_uid == user.pw_uid and not (spool / (user.pw_name + ".lock")).exists()
+
+
 def test_root_alias_command_runs_as_nobody(local, users, request):
     nobody = pwd.getpwnam("nobody")
     lo = passwd_local(local)
