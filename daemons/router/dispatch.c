@@ -1072,6 +1072,7 @@ static void dispatch_message(struct dispatch *d, const struct state_msg *m, int6
         return;
     }
     copy_addresses(f, &mf);
+    rmetrics_dispatch(m, &mf.file.msg[mf.index]);
     struct retry_policy p = policy(d->r);
     struct groups gs = {NULL, 0, 0};
     int loop = loops(&mf);

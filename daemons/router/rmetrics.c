@@ -7,10 +7,11 @@
 #include <time.h>
 
 #include "metrics.h"
+#include "queue.h"
 #include "state.h"
 #include "router/router.h"
 
-static struct metric *delivered, *deferred, *bounced, *delay, *depth, *oldest;
+static struct metric *received, *delivered, *deferred, *bounced, *delay, *depth, *oldest;
 
 /* Seconds from arrival to delivery: from a local mailbox write to a day
  * in the queue. */
@@ -58,6 +59,11 @@ void rmetrics_start(struct router *r)
         metric_add(deferred, transports[i], 0);
         metric_add(bounced, transports[i], 0);
     }
+    received = metric_counter("onehop_messages_received_total",
+                              "Messages received, by source (smtp, sendmail, bounce).", "source");
+    metric_add(received, "smtp", 0);
+    metric_add(received, "sendmail", 0);
+    metric_add(received, "bounce", 0);
     metrics_on_collect(collect_queue, r);
 }
 
@@ -75,4 +81,22 @@ void rmetrics_result(int local, const struct rp_result *res)
 void rmetrics_router_status(const char *status)
 {
     metric_inc(strcmp(status, "bounced") == 0 ? bounced : deferred, "none");
+}
+
+static const char *source_of(const struct queue_msg *qm)
+{
+    for (size_t i = 0; i < qm->nattr; i++)
+        if (strcmp(qm->attr[i].name, "client_address") == 0)
+            return "smtp";
+    return qm->sender[0] ? "sendmail" : "bounce";
+}
+
+void rmetrics_dispatch(const struct state_msg *m, const struct queue_msg *qm)
+{
+    if (m->nfinal)
+        return;
+    for (uint32_t k = 0; k < m->nrcpt; k++)
+        if (m->rcpt[k].attempts)
+            return;
+    metric_inc(received, source_of(qm));
 }

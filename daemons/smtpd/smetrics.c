@@ -11,9 +11,8 @@ void smetrics_start(void)
 {
     if (received)
         return;
-    received = metric_counter("onehop_messages_received_total",
-                              "Messages received and queued, by source.", "source");
-    metric_add(received, "smtp", 0); /* named from the start */
+    received = metric_counter("onehop_smtpd_messages_total",
+                              "Messages received by SMTP and queued.", NULL);
     connections =
         metric_counter("onehop_smtpd_connections_total", "SMTP client connections accepted.", NULL);
     sessions = metric_gauge("onehop_smtpd_sessions", "SMTP sessions open now.", NULL);
@@ -41,7 +40,7 @@ void smetrics_event(enum smetrics_event e)
         metric_inc(rejects, NULL);
         break;
     case SM_QUEUED:
-        metric_inc(received, "smtp");
+        metric_inc(received, NULL);
         break;
     }
 }

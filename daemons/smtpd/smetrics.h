@@ -1,7 +1,8 @@
 /*
  * smetrics — onehop-smtpd's metrics (common/metrics.h; listed in
  * docs/metrics.md), counted where the SPEC 8 lines are logged: messages
- * received by SMTP (`ID: client=...`, after the queue committed them),
+ * received by SMTP (`ID: client=...`, after the queue committed them; the
+ * router counts every source in onehop_messages_received_total),
  * connections (`connect from`), sessions open now, connections refused at
  * once (over a limit) and commands or messages rejected (`NOQUEUE:
  * reject`).

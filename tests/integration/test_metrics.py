@@ -167,6 +167,10 @@ def test_metrics_agree_with_the_log_and_only_grow(onehop, master_bin, dns, smtp_
         status_lines(mta, "local", "sent") == 1
     assert value(first, "onehop_bounced_total", transport="remote") == 0
     assert value(first, "onehop_messages_received_total", source="smtp") == 1
+    assert value(first, "onehop_messages_received_total", source="sendmail") == 5
+    assert value(first, "onehop_messages_received_total", source="bounce") == 0
+    assert value(first, "onehop_smtpd_messages_total") == 1
+    assert value(first, "onehop_smtpd_connections_total") == 1
     delay = "onehop_delivery_delay_seconds"
     assert value(first, delay, delay + "_count", transport="remote") == 4
     # the queue: the deferred message waits, and it is the oldest
@@ -197,6 +201,7 @@ def test_metrics_agree_with_the_log_and_only_grow(onehop, master_bin, dns, smtp_
             assert after is not None and after >= before, "%s %s: %s then %s" % (
                 name, key, before, after)
     assert value(second, "onehop_delivered_total", transport="remote") == 5
+    assert value(second, "onehop_messages_received_total", source="sendmail") == 6
     assert value(second, "onehop_dns_cache_hits_total") >= 1  # b.test again, from the cache
 
 
@@ -263,3 +268,19 @@ def test_metrics_file_is_written_and_replaced_atomically(onehop, master_bin, dns
     families = parse_exposition(path.read_text())
     assert value(families, "onehop_delivered_total", transport="remote") == 1
     assert sorted(p.name for p in textfile.iterdir()) == ["onehop.prom"]  # no temp file left
+
+
+def test_a_bounce_decided_by_the_router_and_its_dsn(onehop, master_bin, dns, smtp_peers):
+    mta = local_instance(onehop, master_bin, routes="bad.test error:5.1.2 no such domain here\n")
+    mta.start()
+    r = mta.sendmail("-f", "dave@local.test", "eve@bad.test",
+                     data=b"Subject: to nowhere\n\nbody of tok-bounce\n")
+    assert r.rc == 0, r
+    mta.wait_delivery("eve@bad.test", "bounced", timeout=30)
+    mta.wait_delivery("dave@local.test", "sent", timeout=30)  # the DSN
+    families = scrape(mta)
+    assert value(families, "onehop_bounced_total", transport="none") == \
+        status_lines(mta, "router", "bounced") == 1
+    assert value(families, "onehop_messages_received_total", source="sendmail") == 1
+    assert value(families, "onehop_messages_received_total", source="bounce") == 1
+    assert value(families, "onehop_delivered_total", transport="local") == 1
