@@ -157,6 +157,7 @@ static const struct conf_key keys[] = {
     NUM(queue_lifetime, CT_DURATION, "5d", 0, TEN_YEARS),
     NUM(delay_warning, CT_DURATION, "0", 0, TEN_YEARS),
     NUM(queue_active_limit, CT_UINT, "20000", 1, 100000000),
+    STR(metrics_file, CT_OPT_PATH, ""),
     NUM(remote_concurrency, CT_UINT, "100", 1, 100000),
     NUM(remote_destination_concurrency, CT_UINT, "20", 1, 100000),
     NUM(remote_destination_rate, CT_UINT, "0", 0, 100000),

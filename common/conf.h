@@ -81,6 +81,7 @@ struct conf {
     char *mailbox;
     enum local_users_mode local_users;
     char *user;
+    char *metrics_file; /* "" (never NULL): none; else the master writes `onehop metrics` there */
 };
 
 /* The configuration directory: opt_C if given, else $ONEHOP_CONFIG, else

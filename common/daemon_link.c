@@ -28,9 +28,10 @@ void daemon_link_encode(struct buf *out, enum dlink_type type, const char *text)
 {
     struct ipc_writer w;
     ipc_begin(&w, out, (uint16_t)type);
-    if (type == DLINK_FAILED) {
+    size_t max = type == DLINK_FAILED ? DLINK_TEXT_MAX : METRICS_TEXT_MAX;
+    if (type == DLINK_FAILED || type == DLINK_METRICS_TEXT) {
         size_t n = strlen(text);
-        ipc_add_bytes(&w, text, n > DLINK_TEXT_MAX ? DLINK_TEXT_MAX : n);
+        ipc_add_bytes(&w, text, n > max ? max : n);
     }
     ipc_finish(&w);
 }
@@ -43,11 +44,12 @@ int daemon_link_decode(const void *data, size_t len, struct buf *text)
     int type = -1;
     if (ipc_open(&r, data, len) == 0) {
         type = r.type;
-        if (type == DLINK_FAILED)
-            ipc_get_bytes(&r, DLINK_TEXT_MAX, &p, &n);
-        if (ipc_end(&r) < 0 || type < DLINK_READY || type > DLINK_STOP)
+        int has_text = type == DLINK_FAILED || type == DLINK_METRICS_TEXT;
+        if (has_text)
+            ipc_get_bytes(&r, type == DLINK_FAILED ? DLINK_TEXT_MAX : METRICS_TEXT_MAX, &p, &n);
+        if (ipc_end(&r) < 0 || type < DLINK_READY || type > DLINK_METRICS_TEXT)
             type = -1;
-        else if (type == DLINK_FAILED)
+        else if (has_text)
             buf_set(text, p, n);
     }
     ipc_close(&r);
@@ -109,6 +111,16 @@ int daemon_link_send(struct daemon_link *l, enum dlink_type type, const char *te
     return rc;
 }
 
+/* The answer to DLINK_METRICS: the registry's text, or -1 with errno. */
+static int send_metrics(struct daemon_link *l)
+{
+    struct buf text = BUF_INIT;
+    metrics_render(&text);
+    int rc = daemon_link_send(l, DLINK_METRICS_TEXT, buf_cstr(&text));
+    buf_free(&text);
+    return rc;
+}
+
 int daemon_link_ready(struct daemon_link *l)
 {
     int rc = daemon_link_send(l, DLINK_READY, NULL);
@@ -134,6 +146,10 @@ int daemon_link_next(struct daemon_link *l)
         if (got > 0) {
             int type = daemon_link_decode(rec.data, rec.len, &l->text);
             chan_record_close(&rec);
+            if (type == DLINK_METRICS && send_metrics(l) < 0)
+                return link_ended(l, "cannot send the metrics on the master link");
+            if (type == DLINK_METRICS)
+                continue;
             return type < 0 ? link_ended(l, "malformed record on the master link") : type;
         }
         ssize_t n = chan_in_read(&l->in, l->fd, 0);

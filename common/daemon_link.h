@@ -13,6 +13,14 @@
  *     master -> daemon   DLINK_RELOAD        re-read the configuration/maps
  *                        DLINK_STOP          stop gracefully (finish or give
  *                                            back in-flight work) and exit
+ *                        DLINK_METRICS       send your metrics now
+ *     daemon -> master   DLINK_METRICS_TEXT BYTES   the answer: the daemon's
+ *                                            registry rendered (metrics.h),
+ *                                            at most METRICS_TEXT_MAX bytes
+ *
+ * DLINK_METRICS is answered by the link itself (daemon_link_next() and
+ * daemon_link_uv), from the process's registry: a daemon only registers
+ * and bumps its metrics.
  *
  * When the master's end closes (the master died, even by kill -9), the
  * daemon exits at once: no orphan keeps running without its supervisor.
@@ -39,12 +47,20 @@
 
 #include "buf.h"
 #include "channel_core.h"
+#include "metrics.h"
 
 #define DAEMON_LINK_ENV "ONEHOP_MASTER_FD"
-#define DLINK_RECORD_MAX 4096
+#define DLINK_RECORD_MAX (METRICS_TEXT_MAX + 64)
 #define DLINK_TEXT_MAX 2048
 
-enum dlink_type { DLINK_READY = 1, DLINK_FAILED = 2, DLINK_RELOAD = 3, DLINK_STOP = 4 };
+enum dlink_type {
+    DLINK_READY = 1,
+    DLINK_FAILED = 2,
+    DLINK_RELOAD = 3,
+    DLINK_STOP = 4,
+    DLINK_METRICS = 5,
+    DLINK_METRICS_TEXT = 6
+};
 
 struct daemon_link {
     int fd;            /* -1 when the daemon was not started by a master */
@@ -55,8 +71,8 @@ struct daemon_link {
 };
 
 /* The records, for both ends (the master drives its ends with channel.h):
- * append one to out; decode one whole record (the type, its text into
- * text), or -1 when it is not exactly one of ours. */
+ * append one to out; decode one whole record (the type, the text of FAILED
+ * or METRICS_TEXT into text), or -1 when it is not exactly one of ours. */
 void daemon_link_encode(struct buf *out, enum dlink_type type, const char *text);
 int daemon_link_decode(const void *data, size_t len, struct buf *text);
 
@@ -71,7 +87,7 @@ int daemon_link_open(struct daemon_link *l, const char **why);
 int daemon_link_send(struct daemon_link *l, enum dlink_type type, const char *text);
 int daemon_link_ready(struct daemon_link *l);
 /* Read what the socket holds and return the next record's type (a FAILED
- * text is in l->text), 0 when no whole record is there yet (wait for input,
+ * text is in l->text; METRICS is answered here and not returned), 0 when no whole record is there yet (wait for input,
  * then call again), or -1 when the link ended: end of file, a read error,
  * or a malformed record (l->why says which). Call it until it returns 0 or
  * -1: records already read are returned before the socket is read again. */

@@ -21,6 +21,17 @@ struct daemon_link_uv {
     struct buf text;
 };
 
+/* The answer to DLINK_METRICS, from the process's registry (metrics.h). */
+static void send_metrics(struct channel *ch)
+{
+    struct buf text = BUF_INIT, rec = BUF_INIT;
+    metrics_render(&text);
+    daemon_link_encode(&rec, DLINK_METRICS_TEXT, buf_cstr(&text));
+    channel_send(ch, rec.s, rec.len, NULL, 0);
+    buf_free(&text);
+    buf_free(&rec);
+}
+
 static const char *on_record(void *arg, struct channel *ch, struct chan_record *rec)
 {
     struct daemon_link_uv *l = arg;
@@ -29,6 +40,8 @@ static const char *on_record(void *arg, struct channel *ch, struct chan_record *
         l->on_reload(l->arg);
     else if (type == DLINK_STOP)
         l->on_stop(l->arg);
+    else if (type == DLINK_METRICS)
+        send_metrics(ch);
     else
         return "not a master record";
     return NULL;

@@ -10,7 +10,8 @@
  * RELOAD and STOP. When the master's end closes (the master died) or
  * sends anything malformed, the daemon logs one line and exits at once
  * (_exit, status 1): it must not run on without its supervisor, and a
- * graceful stop is what STOP is for. A start-up failure logged with
+ * graceful stop is what STOP is for. The master's DLINK_METRICS is
+ * answered here from the process's registry (metrics.h). A start-up failure logged with
  * log_die() before READY reaches the master by itself (daemon_link.h).
  *
  * Without ONEHOP_MASTER_FD (run by hand or by a test) it returns a link

@@ -61,9 +61,10 @@ int mctl_decode(struct ipc_reader *r, const void *data, size_t len, struct mctl_
     m->type = r->type;
     if (m->type == MCTL_PROC) {
         decode_proc(r, &m->proc);
-    } else if (m->type == MCTL_OK || m->type == MCTL_ERR) {
+    } else if (m->type == MCTL_OK || m->type == MCTL_ERR || m->type == MCTL_CHUNK) {
         ipc_get_str(r, MCTL_TEXT_MAX, &m->text);
-    } else if (m->type != MCTL_STATUS && m->type != MCTL_RELOAD && m->type != MCTL_STOP) {
+    } else if (m->type != MCTL_STATUS && m->type != MCTL_RELOAD && m->type != MCTL_STOP &&
+               m->type != MCTL_METRICS) {
         return -1;
     }
     return ipc_end(r);

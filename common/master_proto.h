@@ -4,16 +4,20 @@
  * (ipc.h records; the master accepts only root and its own uid, by peer
  * credentials).
  *
- *     client -> master   MCTL_STATUS | MCTL_RELOAD | MCTL_STOP   (no fields)
+ *     client -> master   MCTL_STATUS | MCTL_RELOAD | MCTL_STOP | MCTL_METRICS
+ *                                   (no fields)
  *     master -> client   MCTL_PROC name, pid, user, uid, started, restarts, state
  *                                   (status: one per process, the master first)
  *                        MCTL_OK text     the end of a successful answer (text
  *                                         "" or a note, e.g. who was killed)
  *                        MCTL_ERR text    a refusal (reload: the configuration's
  *                                         FILE:LINE: errors, one per line)
+ *                        MCTL_CHUNK text  metrics: a piece of the Prometheus
+ *                                         text (whole lines), then MCTL_OK ""
  *
  * STATUS is answered at once; RELOAD once the configuration was checked
- * and RELOAD sent to every daemon; STOP once every daemon has exited (at
+ * and RELOAD sent to every daemon; METRICS once every running daemon
+ * answered DLINK_METRICS or its bound passed (onehop-master(8)); STOP once every daemon has exited (at
  * most the stop bound, onehop-master(8)), just before the master exits.
  * One request per connection.
  */
@@ -35,9 +39,11 @@ enum mctl_type {
     MCTL_STATUS = 1,
     MCTL_RELOAD = 2,
     MCTL_STOP = 3,
+    MCTL_METRICS = 4,
     MCTL_PROC = 10,
     MCTL_OK = 11,
-    MCTL_ERR = 12
+    MCTL_ERR = 12,
+    MCTL_CHUNK = 13
 };
 
 struct mctl_proc {

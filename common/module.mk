@@ -16,6 +16,9 @@ LIB_SRCS += \
 # codec: RFC 5321 addresses and the IPC record codec
 LIB_SRCS += common/addr.c common/ipc.c
 
+# metrics: the registry every daemon fills and its Prometheus text (metrics.h)
+LIB_SRCS += common/metrics.c
+
 # channel: the framing/descriptor core (musl too) and the libuv channel
 LIB_SRCS += common/channel_core.c common/channel.c
 

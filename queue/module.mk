@@ -32,7 +32,7 @@ LIB_SRCS += \
 LIB_SRCS += queue/inject_txn.c
 
 # the router's state side (state.h): journal, checkpoints, replay
-LIB_SRCS += queue/state_journal.c queue/state_record.c queue/state.c queue/state_open.c queue/state_cold.c
+LIB_SRCS += queue/state_journal.c queue/state_record.c queue/state.c queue/state_open.c queue/state_cold.c queue/state_index.c
 # the cleaner's channel (clean_proto.h) and onehop-queue --clean (cleaner.h)
 LIB_SRCS += queue/clean_proto.c queue/cleaner.c
 

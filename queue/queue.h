@@ -359,6 +359,10 @@ void queue_msg_fd_close(struct queue_msg_fd *m);
  * them to corrupt/). */
 int queue_list_files(struct queue *q, enum queue_place place, char ***fids, size_t *n);
 void queue_ids_free(char **fids, size_t n);
+/* The same for one bucket (0 .. QUEUE_BUCKETS-1) of incoming/ or active/:
+ * a large queue listed a bucket at a time. */
+int queue_list_bucket(struct queue *q, enum queue_place place, unsigned bucket, char ***fids,
+                      size_t *n);
 
 /* Router: move a file from incoming/ to active/ (no fsync needed: if the
  * rename is lost in a crash the file is simply taken again). */

@@ -437,6 +437,27 @@ int queue_list_files(struct queue *q, enum queue_place place, char ***fids, size
     return 0;
 }
 
+int queue_list_bucket(struct queue *q, enum queue_place place, unsigned bucket, char ***fids,
+                      size_t *n)
+{
+    struct queue_names l = {NULL, 0, 0};
+    char name[3];
+    if (place == QUEUE_CORRUPT || bucket >= QUEUE_BUCKETS)
+        return errno = EINVAL, -1;
+    snprintf(name, sizeof(name), "%02x", bucket);
+    if (queue_names_read(q->dir_fd[place], name, 1, &l) != 0 && errno != ENOENT) {
+        int e = errno;
+        queue_names_free(&l);
+        errno = e;
+        return -1;
+    }
+    if (l.n)
+        qsort(l.v, l.n, sizeof(*l.v), cmp_str);
+    *fids = l.v;
+    *n = l.n;
+    return 0;
+}
+
 void queue_ids_free(char **fids, size_t n)
 {
     for (size_t i = 0; i < n; i++)

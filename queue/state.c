@@ -67,10 +67,99 @@ struct file_slot *state_slot_find(const struct state *s, const char *fid)
     return found ? s->files[pos] : NULL;
 }
 
+static size_t gone_pos(const struct state *s, const char *fid, int *found)
+{
+    size_t lo = 0, hi = s->ngone;
+    *found = 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(s->gone[mid].fid, fid);
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int state_index_superseded(const struct state *s, const char *fid)
+{
+    int found;
+    gone_pos(s, fid, &found);
+    return found || state_slot_find(s, fid) != NULL;
+}
+
+/* An index file's record superseded by its removal. */
+static void note_gone(struct state *s, const struct file_slot *fs)
+{
+    int found;
+    size_t pos = gone_pos(s, fs->f.fid, &found);
+    if (found)
+        return;
+    s->gone = xgrow(s->gone, &s->gonecap, s->ngone + 1, sizeof(s->gone[0]));
+    memmove(&s->gone[pos + 1], &s->gone[pos], (s->ngone - pos) * sizeof(s->gone[0]));
+    memcpy(s->gone[pos].fid, fs->f.fid, sizeof(s->gone[pos].fid));
+    s->gone[pos].nmsg = fs->f.nmsg;
+    s->gone[pos].counts = fs->idx_counts;
+    s->ngone++;
+}
+
+static void insert_slot(struct state *s, size_t pos, struct file_slot *fs)
+{
+    s->files = xgrow(s->files, &s->filecap, s->nfiles + 1, sizeof(s->files[0]));
+    memmove(&s->files[pos + 1], &s->files[pos], (s->nfiles - pos) * sizeof(s->files[0]));
+    s->files[pos] = fs;
+    s->nfiles++;
+}
+
+/* A file of the index, into memory as a frozen slot (its state is its
+ * records in the checkpoint, read back by the thaw). */
+static struct file_slot *slot_from_index(struct state *s, const struct sx_entry *e, size_t pos)
+{
+    struct file_slot *fs = xcalloc(1, sizeof(*fs));
+    memcpy(fs->f.fid, e->fid, sizeof(fs->f.fid));
+    fs->f.place = QUEUE_ACTIVE;
+    fs->f.nmsg = e->nmsg;
+    fs->cold = 1;
+    fs->rcpts = e->rcpts;
+    fs->cp_off = e->cp_off;
+    fs->cp_len = e->cp_len;
+    fs->cp_nrec = e->cp_nrec;
+    fs->cold_due = e->due;
+    fs->cold_counts = e->counts;
+    fs->indexed = 1;
+    fs->idx_due = e->due;
+    fs->idx_counts = e->counts;
+    insert_slot(s, pos, fs);
+    return fs;
+}
+
+struct file_slot *state_slot_get(struct state *s, const char *fid)
+{
+    int found;
+    size_t pos = file_pos(s, fid, &found);
+    if (found)
+        return s->files[pos];
+    struct sx_entry e;
+    int in = 0;
+    if (s->index && queue_file_id_valid(fid)) {
+        gone_pos(s, fid, &found);
+        in = found ? 0 : sx_find(s->index, fid, &e, NULL);
+    }
+    if (in < 0)
+        log_fatal("state: the index of checkpoint %llu cannot be read: %s",
+                  (unsigned long long)sx_number(s->index), strerror(errno));
+    return in == 1 ? slot_from_index(s, &e, pos) : NULL;
+}
+
 /* The file with its messages in memory (a frozen one is thawed). */
 struct state_file *state_file_find(const struct state *s, const char *fid)
 {
-    struct file_slot *fs = state_slot_find(s, fid);
+    struct file_slot *fs = state_slot_get((struct state *)s, fid);
     if (fs && fs->cold) {
         state_thaw((struct state *)s, fs);
         fs->lent = 1; /* state_file_done() may freeze it again */
@@ -80,7 +169,11 @@ struct state_file *state_file_find(const struct state *s, const char *fid)
 
 int state_knows_file(const struct state *s, const char *fid)
 {
-    return state_slot_find(s, fid) != NULL;
+    if (state_slot_find(s, fid))
+        return 1;
+    struct sx_entry e;
+    return s->index && queue_file_id_valid(fid) && !state_index_superseded(s, fid) &&
+           sx_find(s->index, fid, &e, NULL) == 1;
 }
 
 void state_free_msgs(struct state_file *f)
@@ -103,20 +196,29 @@ static void free_file(struct file_slot *fs)
     free(fs);
 }
 
-static void forget_file(struct state *s, struct state_file *f)
+/* Out of the sorted array and freed (once no due entry points at it). */
+void state_drop_slot(struct state *s, struct file_slot *fs)
 {
     int found;
-    size_t pos = file_pos(s, f->fid, &found);
-    if (!found)
+    size_t pos = file_pos(s, fs->f.fid, &found);
+    if (!found || s->files[pos] != fs)
         return;
     memmove(&s->files[pos], &s->files[pos + 1], (s->nfiles - pos - 1) * sizeof(s->files[0]));
     s->nfiles--;
-    struct file_slot *fs = slot_of(f);
     fs->forgotten = 1;
+    fs->gen++; /* its due entries are stale */
     if (!fs->cold)
         s->hot_rcpts -= fs->rcpts;
     if (fs->heap_refs == 0)
         free_file(fs);
+}
+
+static void forget_file(struct state *s, struct state_file *f)
+{
+    struct file_slot *fs = slot_of(f);
+    if (fs->indexed)
+        note_gone(s, fs); /* its index record must not come back */
+    state_drop_slot(s, fs);
 }
 
 /* f's messages as a 'T' record describes them, all pending. */
@@ -142,6 +244,8 @@ static struct state_file *add_file(struct state *s, const struct srec *r)
     size_t pos = file_pos(s, r->id, &found);
     if (found)
         return NULL;
+    if (!s->replaying && state_knows_file(s, r->id))
+        return NULL; /* in the index */
     struct file_slot *fs = xcalloc(1, sizeof(*fs));
     struct state_file *f = &fs->f;
     memcpy(f->fid, r->id, sizeof(f->fid));
@@ -150,10 +254,7 @@ static struct state_file *add_file(struct state *s, const struct srec *r)
     for (uint32_t i = 0; i < r->nmsg; i++)
         fs->rcpts += r->msgs[i].nrcpt;
     s->hot_rcpts += fs->rcpts;
-    s->files = xgrow(s->files, &s->filecap, s->nfiles + 1, sizeof(s->files[0]));
-    memmove(&s->files[pos + 1], &s->files[pos], (s->nfiles - pos) * sizeof(s->files[0]));
-    s->files[pos] = fs;
-    s->nfiles++;
+    insert_slot(s, pos, fs);
     return f;
 }
 
@@ -271,18 +372,43 @@ const struct state_file *state_find_file(const struct state *s, const char *fid)
     return state_file_find(s, fid);
 }
 
+/* The next file id after `after` ("" for the first) among the slots and
+ * the index records they do not supersede; 0 when there is none. */
+static int next_file_id(struct state *s, struct sx_iter *it, const char *after, char *fid)
+{
+    int found;
+    size_t pos = after[0] ? file_pos(s, after, &found) : 0;
+    if (after[0] && found)
+        pos++;
+    const char *slot = pos < s->nfiles ? s->files[pos]->f.fid : NULL;
+    struct sx_entry e;
+    int in;
+    while ((in = sx_iter_peek(it, &e)) == 1 &&
+           (strcmp(e.fid, after) <= 0 || state_index_superseded(s, e.fid)))
+        sx_iter_next(it);
+    if (in < 0)
+        log_fatal("state: the index cannot be read: %s", strerror(errno));
+    const char *pick = in == 1 && (!slot || strcmp(e.fid, slot) < 0) ? e.fid : slot;
+    if (!pick)
+        return 0;
+    memcpy(fid, pick, QUEUE_FILE_ID_LEN + 1);
+    return 1;
+}
+
 int state_each(struct state *s, state_each_fn *fn, void *arg)
 {
     int rc = 0;
-    for (size_t i = 0; i < s->nfiles && rc == 0; i++) {
-        char fid[QUEUE_FILE_ID_LEN + 1];
-        memcpy(fid, s->files[i]->f.fid, sizeof(fid));
+    char fid[QUEUE_FILE_ID_LEN + 1] = "";
+    struct sx_iter it;
+    sx_iter_start(&it, s->index);
+    while (rc == 0 && next_file_id(s, &it, fid, fid)) {
         const struct state_file *f = state_file_find(s, fid);
-        for (uint32_t k = 0; k < f->nmsg && rc == 0; k++)
+        for (uint32_t k = 0; f && k < f->nmsg && rc == 0; k++)
             if (!msg_finished(&f->msg[k]))
                 rc = fn(&f->msg[k], arg);
         state_file_done(s, fid); /* a frozen file is frozen again: one at a time */
     }
+    sx_iter_free(&it);
     return rc;
 }
 
@@ -298,9 +424,39 @@ static void add_counts(struct state_counts *c, const struct state_counts *x)
         c->oldest_arrival_us = x->oldest_arrival_us;
 }
 
+static void take_counts(struct state_counts *c, const struct file_counts *x)
+{
+    c->total -= x->total;
+    c->incoming -= x->incoming;
+    c->active -= x->active;
+    c->deferred -= x->deferred;
+    c->hold -= x->hold;
+}
+
+/* The index's part: its totals less the records superseded; its oldest
+ * message is its first file's (file ids sort by arrival) not superseded. */
+static void count_index(const struct state *s, struct state_counts *c)
+{
+    const struct sx_totals *t = sx_totals(s->index);
+    *c = (struct state_counts){t->total, t->incoming, t->active, t->deferred, t->hold, 0};
+    for (size_t i = 0; i < s->nfiles; i++)
+        if (s->files[i]->indexed)
+            take_counts(c, &s->files[i]->idx_counts);
+    for (size_t i = 0; i < s->ngone; i++)
+        take_counts(c, &s->gone[i].counts);
+    struct sx_entry e;
+    for (uint64_t pos = 0; pos < sx_files(s->index) && sx_get(s->index, pos, &e) == 0; pos++)
+        if (e.counts.total > 0 && !state_index_superseded(s, e.fid)) {
+            c->oldest_arrival_us = e.counts.oldest_arrival_us;
+            break;
+        }
+}
+
 void state_count(const struct state *s, struct state_counts *c)
 {
     memset(c, 0, sizeof(*c));
+    if (s->index)
+        count_index(s, c);
     for (size_t i = 0; i < s->nfiles; i++) {
         struct state_counts one;
         if (s->files[i]->cold) {
@@ -471,18 +627,52 @@ void state_free_all(struct state *s)
     free(s->files);
     free(s->heap);
     free(s->creq);
+    free(s->gone);
+    sx_iter_free(&s->replay_it);
+    sx_close(s->index);
+    s->index = NULL;
+    s->gone = NULL;
     s->files = NULL;
     s->heap = NULL;
     s->creq = NULL;
 }
 
+/* The index's next due file not superseded: 1 and its time, or 0. */
+static int index_due(struct state *s, int64_t *when, char *fid)
+{
+    int in;
+    while (s->index && (in = sx_due_peek(s->index, when, fid)) == 1 &&
+           state_index_superseded(s, fid))
+        sx_due_next(s->index); /* its slot is scheduled by the heap */
+    if (s->index && in < 0)
+        log_fatal("state: the index cannot be read: %s", strerror(errno));
+    return s->index && in == 1;
+}
+
+/* The index's file due at or before now comes into memory (thawed: its
+ * messages go into the heap): 1, or 0 if none is due. */
+static int thaw_index_due(struct state *s, int64_t now, int64_t *when)
+{
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    if (!index_due(s, when, fid) || *when > now || (s->nheap > 0 && s->heap[0].when <= *when))
+        return 0;
+    sx_due_next(s->index);
+    state_file_find(s, fid); /* a slot now: superseded, scheduled by the heap */
+    return 1;
+}
+
 int state_next_due(struct state *s, int64_t now, const struct state_msg **out, int64_t *next_wakeup)
 {
     *out = NULL;
-    while (s->nheap > 0 && s->heap[0].when <= now) {
+    int64_t idx_when = 0;
+    for (;;) {
+        if (thaw_index_due(s, now, &idx_when))
+            continue;
+        if (s->nheap == 0 || s->heap[0].when > now)
+            break;
         struct due d = heap_pop(s);
-        if (!d.fs || d.gen != d.fs->gen)
-            continue; /* its file was freed or frozen since (m is gone) */
+        if (!d.fs || d.gen != d.fs->gen || d.fs->forgotten)
+            continue; /* its file was freed, frozen or dropped since (m is gone) */
         if (!d.m && d.fs->cold && !d.fs->forgotten) {
             state_thaw(s, d.fs); /* a frozen file's time has come: indexed again */
             continue;
@@ -493,8 +683,12 @@ int state_next_due(struct state *s, int64_t now, const struct state_msg **out, i
         *out = d.m;
         break;
     }
-    if (next_wakeup)
+    if (next_wakeup) {
+        char fid[QUEUE_FILE_ID_LEN + 1];
         *next_wakeup = s->nheap > 0 ? s->heap[0].when : 0;
+        if (index_due(s, &idx_when, fid) && (*next_wakeup == 0 || idx_when < *next_wakeup))
+            *next_wakeup = idx_when;
+    }
     return *out != NULL;
 }
 
@@ -530,7 +724,10 @@ static struct file_slot *creq_file(const struct state *s, const char *id)
 
 static void creq_add(struct state *s, int kind, const char *id, const char *why, uint64_t seq)
 {
-    struct file_slot *fs = creq_file(s, id);
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    memcpy(fid, id, QUEUE_FILE_ID_LEN);
+    fid[QUEUE_FILE_ID_LEN] = '\0';
+    struct file_slot *fs = state_slot_get(s, fid);
     if (fs && fs->cold)
         state_thaw(s, fs); /* a file with work pending stays in memory */
     if (fs)
@@ -794,6 +991,8 @@ int state_replay_record(void *arg, enum sj_origin o, unsigned type, const unsign
         snprintf(id, sizeof(id), "%s", peek.id);
         srec_free(&peek);
     }
+    if (state_replay_skip(s, o, type, id))
+        return 0; /* a file of the index: it stays on disk */
     int own = o == SJ_FROM_CHECKPOINT && (type == SREC_FILE || type == SREC_MESSAGE);
     state_replay_note(s, o, type, id, len, 0); /* before: a new file ends the one before */
     s->applying_checkpoint = own;

@@ -36,17 +36,20 @@
  * A READ-ONLY open (listings, qstat) replays without the lock beside a
  * running owner and changes nothing.
  *
- * The ACTIVE WINDOW: after each checkpoint, and while the replay reads one,
- * the files beyond the first queue_active_limit recipients (by earliest due
- * time) that are in active/, idle and unchanged since the checkpoint are
- * frozen: only their id, counts and earliest due time stay in memory, their
- * state is their records in the checkpoint, read back on the first touch
- * (state_cold.c). The views this header hands out (state_find, state_each,
- * state_next_due) are always of files in memory; files thawed since the
- * last checkpoint freeze again at the next one, which state_maybe_checkpoint
- * writes once the files in memory pass twice the window (so the window
- * bounds memory between checkpoints too); a struct state_msg pointer
- * stays valid while its message is in flight (its file is never frozen
+ * The ACTIVE WINDOW: at each checkpoint the files beyond the first
+ * queue_active_limit recipients (by earliest due time) that are in active/
+ * and idle are FROZEN: they leave memory altogether. Their state is their
+ * records in the checkpoint, and what finds, counts and schedules them is
+ * the checkpoint's index on disk (state_index.h: sorted fixed-size records
+ * read through windows, a due cursor merged with the heap of the files in
+ * memory); a touch reads a file back (state_cold.c), and a file read back
+ * by a listing and unchanged leaves memory again. A checkpoint without its
+ * index (a crash between the two, an older onehop) is read whole once, its
+ * files frozen in memory as they are read, and the open writes a new one. The views this header
+ * hands out (state_find, state_each, state_next_due) are always of files in memory; files thawed
+ * since the last checkpoint freeze again at the next one, which state_maybe_checkpoint writes once
+ * the files in memory pass twice the window (so the window bounds memory between checkpoints too);
+ * a struct state_msg pointer stays valid while its message is in flight (its file is never frozen
  * then), any other only until the next state_maybe_checkpoint().
  *
  * All int functions return 0 or -1 with errno; *why (when given) a reason.
@@ -122,6 +125,9 @@ struct sj *state_journal(struct state *s); /* tests, benchmarks */
 void state_set_active_limit(struct state *s, unsigned long recipients);
 /* Recipients of the files in memory (tests, benchmarks; kept as a count). */
 unsigned long state_hot_recipients(const struct state *s);
+/* Files with a slot in memory, frozen or not (tests, benchmarks): a file
+ * frozen by a checkpoint has none, it is only in the index on disk. */
+unsigned long state_files_in_memory(const struct state *s);
 
 /* Owner: learn the files of incoming/ and active/ not known yet. Returns
  * the number of new messages, or -1. */

@@ -7,14 +7,8 @@
 #define ONEHOP_STATE_IMPL_H
 
 #include "state.h"
+#include "state_index.h"
 #include "state_record.h"
-
-/* A frozen file's counts (state_counts, in 32 bits: a file holds at most
- * QUEUE_FILE_MSGS_MAX messages). */
-struct file_counts {
-    uint32_t total, incoming, active, deferred, hold;
-    uint64_t oldest_arrival_us;
-};
 
 /* Where a file's records lie in a checkpoint. */
 struct cp_place {
@@ -41,6 +35,21 @@ struct file_slot {
     uint32_t cp_len, cp_nrec;
     int64_t cold_due;               /* frozen: its earliest due time, -1 none */
     struct file_counts cold_counts; /* frozen: its messages as counted */
+    /* The on-disk index (state_index.h): a file found there is brought into
+     * memory as a slot that SUPERSEDES its index record (indexed: its
+     * record's due time and counts, which the totals then leave out). */
+    uint8_t indexed;
+    uint8_t will_freeze; /* chosen to go into the next index */
+    int64_t idx_due;
+    struct file_counts idx_counts;
+};
+
+/* A file of the index forgotten since (removed): its record is superseded
+ * until the next checkpoint writes an index without it. */
+struct gone_file {
+    char fid[QUEUE_FILE_ID_LEN + 1];
+    uint32_t nmsg;
+    struct file_counts counts;
 };
 
 struct due {
@@ -77,6 +86,12 @@ struct state {
     int applying_checkpoint;            /* a file's own records: it stays clean */
     unsigned long hot_rcpts;            /* recipients of the files in memory */
     unsigned long hot_after_checkpoint; /* hot_rcpts after the last checkpoint's freeze */
+    struct sx *index;                   /* the frozen files of the checkpoint; NULL: none */
+    int index_tried;                    /* the replay looked for it */
+    struct sx_iter replay_it;           /* the replay: skips the index's files' records */
+    int replay_skipping;                /* the replay is inside such a file's records */
+    struct gone_file *gone;             /* sorted by file id */
+    size_t ngone, gonecap;
 };
 
 /* Queue one record and apply it to memory (the replay's path): its
@@ -98,6 +113,12 @@ void state_free_all(struct state *s);
 
 /* state.c's pieces the active window (state_cold.c) builds on. */
 struct file_slot *state_slot_find(const struct state *s, const char *fid); /* never thaws */
+/* As state_slot_find, but a file of the index (not superseded) is brought
+ * into memory first, frozen (a slot with its index record's place). */
+struct file_slot *state_slot_get(struct state *s, const char *fid);
+/* Whether fid's index record is superseded (a slot, or forgotten since). */
+int state_index_superseded(const struct state *s, const char *fid);
+void state_drop_slot(struct state *s, struct file_slot *fs);
 int64_t state_msg_due(const struct state_msg *m); /* -1: not to be delivered */
 void state_count_msgs(const struct state_file *f, struct state_counts *c);
 void state_free_msgs(struct state_file *f);
@@ -110,13 +131,26 @@ int state_apply_payload(struct state *s, unsigned type, const unsigned char *p, 
 int state_can_freeze(const struct state *s, const struct file_slot *fs);
 void state_freeze(struct state *s, struct file_slot *fs);
 void state_thaw(struct state *s, struct file_slot *fs);
-/* After a checkpoint: freeze what lies beyond the window. */
-void state_freeze_beyond_window(struct state *s);
+/* Before a checkpoint: mark the files beyond the window (will_freeze). */
+void state_choose_frozen(struct state *s);
+/* After a checkpoint that wrote index: it is the index now; the files
+ * that went into it leave memory. */
+void state_index_installed(struct state *s, struct sx *index);
 /* The files in memory have grown past the window: a checkpoint is due. */
 int state_window_exceeded(const struct state *s);
 /* The replay's bookkeeping of where each file's records are. */
 void state_replay_note(struct state *s, enum sj_origin o, unsigned type, const char *id, size_t len,
                        int after);
 void state_replay_end(struct state *s);
+/* The replay of a checkpoint with its index: 1 if the record belongs to a
+ * file of the index (skipped: the file stays on disk), else 0. */
+int state_replay_skip(struct state *s, enum sj_origin o, unsigned type, const char *id);
+/* The index record of a file going into the next index, its records at
+ * `at` in the new checkpoint. */
+void state_slot_entry(const struct file_slot *fs, const struct cp_place *at, struct sx_entry *e);
+/* Its earliest due time, -1 if nothing is due (its messages in memory). */
+int64_t state_file_due(const struct file_slot *fs);
+/* The index file name of checkpoint number n ("index.S", or with .tmp). */
+void state_index_name(struct buf *out, uint64_t n, int tmp);
 
 #endif

@@ -39,6 +39,7 @@ struct sj {
     gid_t dir_gid;
     unsigned flags;
     uint64_t segment;       /* number of the segment appended to */
+    uint64_t cp_number;     /* of the checkpoint replayed or last written (cp_fd) */
     uint64_t seg_len;       /* its durable length */
     uint64_t journal_bytes; /* segment bytes since the checkpoint */
     struct buf pending;     /* encoded records not yet written */
@@ -60,7 +61,8 @@ struct sj_snapshot {
     uint64_t count;
     int error; /* a write failed: errno in saved_errno */
     int saved_errno;
-    int stepped; /* "checkpoint-write" reached */
+    int stepped;     /* "checkpoint-write" reached */
+    uint64_t number; /* the checkpoint's */
 };
 
 /* A file made in state/ by root (an admin command while no router runs)
@@ -448,6 +450,8 @@ static int replay_checkpoint(struct replay *rp, const struct listing *l, uint64_
         if (rp->j->cp_fd >= 0)
             close(rp->j->cp_fd);
         rp->j->cp_fd = src.fd; /* kept open: frozen files are read back from it */
+        rp->r->checkpoint = n; /* the caller may look for what belongs to it */
+        rp->j->cp_number = n;
         rc = parse_file(rp, 1, &inside, recount_records, &valid, &why);
         src.fd = -1;
         source_close(&src);
@@ -848,6 +852,68 @@ void sj_snapshot_add_raw(struct sj_snapshot *s, const void *p, size_t len, unsig
         snapshot_drain(s);
 }
 
+uint64_t sj_snapshot_number(const struct sj_snapshot *s)
+{
+    return s->number;
+}
+
+uint64_t sj_checkpoint_number(const struct sj *j)
+{
+    return j->cp_fd >= 0 ? j->cp_number : 0;
+}
+
+uint64_t sj_checkpoint_size(const struct sj *j)
+{
+    struct stat st;
+    return j->cp_fd >= 0 && fstat(j->cp_fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+int sj_file_make(const struct sj *j, const char *name)
+{
+    int fd = openat(j->dir_fd, name, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        adopt(j, fd);
+    return fd;
+}
+
+int sj_file_open(const struct sj *j, const char *name)
+{
+    return openat(j->dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+}
+
+int sj_file_rename(const struct sj *j, const char *from, const char *to)
+{
+    return renameat(j->dir_fd, from, j->dir_fd, to);
+}
+
+void sj_file_remove(const struct sj *j, const char *name)
+{
+    unlinkat(j->dir_fd, name, 0);
+}
+
+int sj_file_list(const struct sj *j, const char *prefix, char ***names, size_t *n)
+{
+    *names = NULL;
+    *n = 0;
+    size_t cap = 0;
+    DIR *d = fdopendir(openat(j->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!d)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+            *names = xgrow(*names, &cap, *n + 1, sizeof(char *));
+            (*names)[(*n)++] = xstrdup(e->d_name);
+        }
+    closedir(d);
+    return 0;
+}
+
+void sj_step(struct sj *j, const char *name)
+{
+    step(j, name);
+}
+
 int sj_checkpoint_read(const struct sj *j, uint64_t off, size_t len, struct buf *out)
 {
     buf_clear(out);
@@ -882,6 +948,7 @@ static int snapshot_start(struct sj *j, const char *name, uint64_t n, struct sj_
     unsigned char h[SJ_HEADER_SIZE];
     memset(s, 0, sizeof(*s));
     s->j = j;
+    s->number = n;
     s->fd = openat(j->dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (s->fd < 0)
         return -1;
@@ -970,6 +1037,7 @@ int sj_checkpoint(struct sj *j, sj_snapshot_fn *fn, void *arg)
         if (j->cp_fd >= 0)
             close(j->cp_fd);
         j->cp_fd = fd;
+        j->cp_number = n;
         remove_before(j, n);
         j->journal_bytes = j->seg_len;
     } else {

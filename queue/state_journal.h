@@ -139,10 +139,31 @@ int sj_checkpoint_read(const struct sj *j, uint64_t off, size_t len, struct buf 
  * sj_checkpoint_read): 0, or -1 if one is bad or fn refused it. */
 int sj_records_each(const unsigned char *p, size_t len, sj_replay_fn *fn, void *arg);
 int sj_checkpoint(struct sj *j, sj_snapshot_fn *fn, void *arg);
+/* The number of the checkpoint being written (its file checkpoint.S). */
+uint64_t sj_snapshot_number(const struct sj_snapshot *s);
+/* The number and size of the checkpoint replayed or last written (0: none). */
+uint64_t sj_checkpoint_number(const struct sj *j);
+uint64_t sj_checkpoint_size(const struct sj *j);
+
+/* Files of the caller's own beside the journal in state/ (the state side's
+ * index, state_index.h), made as the journal makes its own (0600, given to
+ * state/'s owner): make (O_RDWR, truncated) or open read-only a name (an
+ * fd, or -1 with errno), rename, remove, list the names starting with
+ * prefix (freed by the caller, each and the array). The journal's own
+ * names (journal.*, checkpoint.*) are never the caller's. */
+int sj_file_make(const struct sj *j, const char *name);
+int sj_file_open(const struct sj *j, const char *name);
+int sj_file_rename(const struct sj *j, const char *from, const char *to);
+void sj_file_remove(const struct sj *j, const char *name);
+int sj_file_list(const struct sj *j, const char *prefix, char ***names, size_t *n);
+/* Reach the named crash point (the test hook below) from the caller's own
+ * steps ("index-synced", "index-renamed"). */
+void sj_step(struct sj *j, const char *name);
 
 /* Test hook: called at each named crash point ("append", "commit",
  * "segment-new", "checkpoint-write", "checkpoint-synced",
- * "checkpoint-renamed", "segment-remove"); a crash test kills itself there. */
+ * "checkpoint-renamed", "segment-remove", and the state side's own through
+ * sj_step); a crash test kills itself there. */
 typedef void sj_step_hook(const char *step, void *arg);
 void sj_set_step_hook(struct sj *j, sj_step_hook *hook, void *arg);
 

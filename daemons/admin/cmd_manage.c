@@ -8,7 +8,8 @@
  *
  * They change the router's state side (queue/state.h), never a message
  * file. While a router runs they ask it on its control socket
- * (run_dir/router.sock, common/router_ctl.h): it records the change, makes
+ * (run_dir/router.sock, or queue_dir/state/router.sock under root;
+ * common/router_ctl.h): it records the change, makes
  * it durable, logs it and answers; its notes and summary are printed as
  * they come. A peer the router does not admit (only the instance's owner
  * and root) is told so, exit 1. flush needs the router (it is the one that

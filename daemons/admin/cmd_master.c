@@ -11,7 +11,8 @@
  * process (name, pid, user, uid, uptime, restarts, state) and the queue
  * counts of `onehop qstat`. With no master running, stop, reload and status
  * say that the instance is stopped and exit 1 (status still prints the
- * queue counts).
+ * queue counts). metrics prints the Prometheus text the master gathers
+ * from every running daemon (master/scrape.h; docs/metrics.md).
  */
 #include <errno.h>
 #include <signal.h>
@@ -374,5 +375,54 @@ int cmd_status(const char *confdir, int argc, char **argv)
     conf_free(&c);
     buf_free(&err);
     buf_free(&out);
+    return rc;
+}
+
+/* -------------------------------------------------------------- metrics ---- */
+
+/* The metrics answer: MCTL_CHUNK records printed as they come, then OK. */
+static int print_metrics(int fd)
+{
+    struct buf rec = BUF_INIT;
+    int rc = 1;
+    for (;;) {
+        struct ipc_reader r;
+        struct mctl_msg m;
+        if (read_answer(fd, REQUEST_TIMEOUT_MS, &rec, &r, &m) < 0)
+            break;
+        int type = m.type;
+        if (type == MCTL_CHUNK)
+            fputs(m.text, stdout);
+        else if (type == MCTL_OK)
+            rc = 0;
+        else
+            admin_fail("the master refused the metrics request: %s", m.text ? m.text : "");
+        ipc_close(&r);
+        if (type != MCTL_CHUNK)
+            break;
+    }
+    buf_free(&rec);
+    return rc;
+}
+
+int cmd_metrics(const char *confdir, int argc, char **argv)
+{
+    struct conf c;
+    int none, rc = begin("metrics", NULL, argc, argv, confdir, &c, &none);
+    if (rc)
+        return rc;
+    struct buf err = BUF_INIT;
+    int fd = connect_master(&c, &err);
+    if (fd < 0)
+        rc = admin_fail("%s", buf_cstr(&err));
+    else if (send_request(fd, MCTL_METRICS) < 0)
+        rc = admin_fail("cannot send to the master: %s", strerror(errno));
+    else
+        rc = print_metrics(fd);
+    fflush(stdout);
+    if (fd >= 0)
+        close(fd);
+    conf_free(&c);
+    buf_free(&err);
     return rc;
 }

@@ -30,6 +30,7 @@ int cmd_start(const char *confdir, int argc, char **argv);
 int cmd_stop(const char *confdir, int argc, char **argv);
 int cmd_reload(const char *confdir, int argc, char **argv);
 int cmd_status(const char *confdir, int argc, char **argv);
+int cmd_metrics(const char *confdir, int argc, char **argv);
 /* queue inspection and management (engineer "inject") */
 int cmd_queue(const char *confdir, int argc, char **argv);
 int cmd_qstat(const char *confdir, int argc, char **argv);

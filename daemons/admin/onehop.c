@@ -20,6 +20,7 @@ static const struct admin_command commands[] = {
     {"stop", cmd_stop, "stop"},
     {"reload", cmd_reload, "reload"},
     {"status", cmd_status, "status [--json]"},
+    {"metrics", cmd_metrics, "metrics"},
     {"check", cmd_check, "check"},
     {"queue", cmd_queue,
      "queue [--json] [--domain D] [--sender S] [--older-than DURATION] | queue show ID [--json]"},

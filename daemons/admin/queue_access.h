@@ -1,6 +1,6 @@
 /*
  * queue_access — how the queue subcommands of `onehop` (queue, qstat,
- * delete, hold, release) reach an instance's queue: load DIR/onehop.conf,
+ * qshape, delete, hold, release, flush) reach an instance's queue: load DIR/onehop.conf,
  * then open queue_dir. Configuration errors are printed as FILE:LINE:
  * message and fail the command: acting on the wrong queue is worse than
  * not acting.

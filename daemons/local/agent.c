@@ -52,6 +52,9 @@ struct delivery {
     struct forward fwd_out; /* addresses a .forward names (child -> agent) */
 };
 
+/* Something done in a child with d->id's rights (run_child). */
+typedef void child_fn(struct delivery *d, const void *arg, struct outcome *o);
+
 /* -------------------------------------------------------- identities ---- */
 
 static void ident_from_pw(struct ident *id, const struct passwd *pw)
@@ -97,6 +100,18 @@ static void ident_instance(struct ident *id, const struct conf *c)
         ident_from_uid(id, geteuid(), getegid());
 }
 
+/* Postfix's default_privs: the rights of targets that must not run as root. */
+static int ident_nobody(struct ident *id, struct outcome *o)
+{
+    struct passwd *pw = getpwnam("nobody");
+    if (!pw) {
+        outcome_set(o, RP_TEMP, "local", "4.3.5 no account \"nobody\" to run the target as");
+        return -1;
+    }
+    ident_from_pw(id, pw);
+    return 0;
+}
+
 /* A target of the aliases: the aliases file's owner, or nobody for root. */
 static int ident_aliases(struct ident *id, const struct conf *c, struct outcome *o)
 {
@@ -113,13 +128,7 @@ static int ident_aliases(struct ident *id, const struct conf *c, struct outcome 
         ident_from_uid(id, st.st_uid, st.st_gid);
         return 0;
     }
-    struct passwd *pw = getpwnam("nobody");
-    if (!pw) {
-        outcome_set(o, RP_TEMP, "local", "4.3.5 no account \"nobody\" to run aliases targets as");
-        return -1;
-    }
-    ident_from_pw(id, pw);
-    return 0;
+    return ident_nobody(id, o);
 }
 
 /* ------------------------------------------------------------ names ---- */
@@ -231,6 +240,33 @@ static void fold(struct outcome *all, int *first, const struct outcome *one)
     }
 }
 
+static void target_delivery(struct delivery *d, const void *arg, struct outcome *o)
+{
+    const struct forward_target *t = arg;
+    if (t->kind == FWD_COMMAND)
+        command_delivery(d, t->value, o);
+    else
+        mbox_deliver(t->value, &d->src, &d->prefix, d->job->sender, "local:file", o);
+}
+
+static void run_child(struct delivery *d, child_fn *fn, const void *arg, struct outcome *o);
+
+/* A command or file of a .forward, with the user's rights; root's own
+ * never run as root (Postfix's default_privs): as nobody, in a child. */
+static void forward_target(struct delivery *d, const struct forward_target *t, struct outcome *o)
+{
+    if (d->id.uid != 0 || geteuid() != 0) {
+        target_delivery(d, t, o);
+        return;
+    }
+    struct ident root = d->id;
+    if (ident_nobody(&d->id, o) == 0) {
+        run_child(d, target_delivery, t, o);
+        ident_free(&d->id);
+    }
+    d->id = root;
+}
+
 /* The user's .forward targets: commands and files delivered here, the
  * addresses kept in d->fwd_out for the agent. */
 static void forward_delivery(struct delivery *d, const struct forward *f, struct outcome *o)
@@ -241,10 +277,8 @@ static void forward_delivery(struct delivery *d, const struct forward *f, struct
         const struct forward_target *t = &f->v[i];
         if (t->kind == FWD_SELF)
             mailbox_delivery(d, &one);
-        else if (t->kind == FWD_COMMAND)
-            command_delivery(d, t->value, &one);
-        else if (t->kind == FWD_FILE)
-            mbox_deliver(t->value, &d->src, &d->prefix, d->job->sender, "local:file", &one);
+        else if (t->kind == FWD_COMMAND || t->kind == FWD_FILE)
+            forward_target(d, t, &one);
         else {
             if (d->fwd_out.n < FORWARD_RCPT_MAX) {
                 d->fwd_out.v = xrealloc(d->fwd_out.v, (d->fwd_out.n + 1) * sizeof(*d->fwd_out.v));
@@ -279,8 +313,9 @@ static void address_delivery(struct delivery *d, struct outcome *o)
 }
 
 /* What the child does once it has the user's rights. */
-static void deliver_as_user(struct delivery *d, struct outcome *o)
+static void deliver_as_user(struct delivery *d, const void *arg, struct outcome *o)
 {
+    (void)arg;
     const char *r = d->rc->recipient;
     if (r[0] == '|')
         command_delivery(d, r + 1, o);
@@ -340,7 +375,8 @@ static int get_child_record(const struct buf *rec, struct outcome *o, struct for
     return rc;
 }
 
-static void child_main(struct delivery *d, int out)
+/* In the child: take d->id's rights, run fn, write the answer, exit. */
+static void child_main(struct delivery *d, child_fn *fn, const void *arg, int out)
 {
     struct outcome o = {0};
     struct buf rec = BUF_INIT;
@@ -348,13 +384,14 @@ static void child_main(struct delivery *d, int out)
         outcome_set(&o, RP_TEMP, "local", "4.3.0 cannot take the rights of %s: %s", d->id.name,
                     strerror(errno));
     else
-        deliver_as_user(d, &o);
+        fn(d, arg, &o);
     put_child_record(&rec, &o, &d->fwd_out);
     _exit(write_all(out, rec.s, rec.len) < 0 ? 75 : 0);
 }
 
-/* Fork the child, collect its answer. */
-static void run_child(struct delivery *d, struct outcome *o)
+/* fn with d->id's rights in a child of its own; its outcome into o and
+ * the addresses it named appended to d->fwd_out. */
+static void run_child(struct delivery *d, child_fn *fn, const void *arg, struct outcome *o)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0) {
@@ -364,7 +401,8 @@ static void run_child(struct delivery *d, struct outcome *o)
     pid_t pid = fork();
     if (pid == 0) {
         close(p[0]);
-        child_main(d, p[1]);
+        forward_free(&d->fwd_out); /* the child's copy: it reports only its own */
+        child_main(d, fn, arg, p[1]);
     }
     close(p[1]);
     struct buf rec = BUF_INIT;
@@ -456,7 +494,7 @@ static void deliver(struct delivery *d, struct outcome *o)
     buf_printf(&d->prefix, "Return-Path: <%s>\nDelivered-To: %s\n", d->job->sender, d->address);
     if (choose_ident(d, o) < 0)
         return;
-    run_child(d, o);
+    run_child(d, deliver_as_user, NULL, o);
     if (d->fwd_out.n && o->cls == RP_OK)
         reinject(d, o);
 }

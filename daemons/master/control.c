@@ -11,6 +11,7 @@
 #include "log.h"
 #include "master_proto.h"
 #include "safeio.h"
+#include "master/scrape.h"
 #include "master/supervise.h"
 
 static struct channel_listener *listener;
@@ -92,6 +93,8 @@ static const char *on_request(void *arg, struct channel *ch, struct chan_record 
         send_text(ch, MCTL_ERR, "the instance is still starting or stopping");
     else if (msg.type == MCTL_STOP)
         answer_stop(m, ch);
+    else if (msg.type == MCTL_METRICS)
+        scrape_request(m, ch);
     else
         return "not a request";
     return NULL;
@@ -109,6 +112,7 @@ static void forget_waiter(struct master *m, struct channel *ch)
 static void on_client_close(void *arg, struct channel *ch, const char *reason)
 {
     forget_waiter(arg, ch);
+    scrape_forget(ch);
 }
 
 static const struct channel_ops client_ops = {on_request, NULL, on_client_close};

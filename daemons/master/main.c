@@ -39,6 +39,7 @@
 #include "master/control.h"
 #include "master/master.h"
 #include "master/pidfile.h"
+#include "master/scrape.h"
 #include "master/supervise.h"
 
 #define STOP_TIMEOUT_S 30
@@ -327,6 +328,7 @@ int main(int argc, char **argv)
     m->ready_timer.data = m;
     watch_signal(m, &sig_chld, SIGCHLD);
     take_instance(m);
+    scrape_init(m);
     watch_signal(m, &sig_term, SIGTERM);
     watch_signal(m, &sig_int, SIGINT);
     watch_signal(m, &sig_hup, SIGHUP);
@@ -341,6 +343,7 @@ int main(int argc, char **argv)
         account_free(&m->procs[i].account);
         buf_free(&m->procs[i].failure);
     }
+    scrape_close(m);
     buf_free(&m->stop_note);
     buf_free(&start_failure);
     conf_free(&m->conf);

@@ -17,4 +17,5 @@ onehop-master_SRCS = \
 	daemons/master/listen.c \
 	daemons/master/supervise.c \
 	daemons/master/control.c \
+	daemons/master/scrape.c \
 	daemons/master/pidfile.c

@@ -2,6 +2,7 @@
  * supervise — the daemons' lifecycle. See supervise.h and master.h.
  */
 #include "master/supervise.h"
+#include "master/scrape.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -147,6 +148,9 @@ static const char *on_link_record(void *arg, struct channel *ch, struct chan_rec
         p->said_failed = 1;
         log_error("%s (pid %ld) cannot start: %s", p->row->name, (long)p->pid,
                   buf_cstr(&p->failure));
+    } else if (type == DLINK_METRICS_TEXT) {
+        scrape_answer(p, &p->failure); /* failure holds only a FAILED's text */
+        buf_clear(&p->failure);
     } else {
         return "not a daemon record";
     }

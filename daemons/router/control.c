@@ -222,9 +222,11 @@ static void pick_recipients(struct flush *fl, const struct state_msg *m)
     }
 }
 
+/* Any message with deferred recipients (one with others pending too is
+ * "active", not "deferred": its deferred ones are flushed all the same). */
 static int pick_flushed(const struct state_msg *m, void *arg)
 {
-    if (!m->held && !m->in_flight && !m->deleted && state_msg_state(m) == SMSG_DEFERRED)
+    if (!m->held && !m->in_flight && !m->deleted)
         pick_recipients(arg, m);
     return 0;
 }

@@ -150,9 +150,17 @@ int memo_all_mx_temp(const struct memo *mm, const char *id, uint32_t rcpt)
 
 void memo_set_all_mx_temp(struct memo *mm, const char *id, uint32_t rcpt, int on)
 {
-    if (!on && !*find_link(mm, id, rcpt))
-        return;
-    entry_get(mm, id, rcpt)->all_mx_temp = on;
+    struct memo_entry **p = find_link(mm, id, rcpt);
+    if (on) {
+        entry_get(mm, id, rcpt)->all_mx_temp = 1;
+    } else if (*p && (*p)->nt == 0) { /* nothing else kept: the entry goes */
+        struct memo_entry *e = *p;
+        *p = e->next;
+        entry_free(e);
+        mm->count--;
+    } else if (*p) {
+        (*p)->all_mx_temp = 0;
+    }
 }
 
 void memo_forget(struct memo *mm, const char *id, uint32_t rcpt)

@@ -16,6 +16,7 @@ every wait is bounded.
 """
 
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -23,6 +24,7 @@ import time
 
 import pytest
 
+from fixtures.smtppeer import Delay
 from test_master import master_bin, new_instance  # noqa: F401 (master_bin: a fixture)
 
 SENDER = "alice@a.test"
@@ -215,6 +217,31 @@ def test_hold_stops_delivery_release_resumes(onehop, master_bin, smtp_peers):
     mta.wait_log(r"onehop/router\[\d+\]: %s: removed" % qid, timeout=20)
 
 
+def router_pid(mta):
+    return {p["name"]: p for p in mta.status()["processes"]}["router"]["pid"]
+
+
+def test_a_hold_answered_survives_a_kill_of_the_router(onehop, master_bin, smtp_peers):
+    """The answer comes only once the hold is in the journal: a router
+    killed right after it comes back (restarted by the master) with the
+    message still held."""
+    mta, b, qid = one_deferred(onehop, master_bin, smtp_peers, "tok-hold-kill")
+    old = router_pid(mta)
+    r = mta.cmd("hold", qid)
+    assert r.rc == 0, r
+    os.kill(old, signal.SIGKILL)
+    wait_until(lambda: router_pid(mta) not in (0, old) and
+               mta.path("run", "router.sock").exists(), 20, "the router restarted", mta)
+    mta.wait_log(r"onehop/router\[%d\]: started: 1 messages queued \(0 incoming, 0 deferred, "
+                 r"1 held\)" % router_pid(mta), timeout=20)
+    assert mta.queue_show(qid)["state"] == "hold"
+    accept_all(b)
+    r = mta.cmd("flush")
+    assert r.rc == 0 and "no deferred mail" in r.err, r
+    time.sleep(1)
+    assert b.received() == []
+
+
 def test_delete_removes_and_logs(onehop, master_bin, smtp_peers):
     (b,) = deferring_peers(smtp_peers, "mx.b.test")
     mta = instance(onehop, master_bin, [b], smtp_peers)
@@ -242,6 +269,19 @@ def test_delete_removes_and_logs(onehop, master_bin, smtp_peers):
     mta.cmd("flush")
     time.sleep(1)
     assert b.received() == []
+
+    # a message deleted while it is being delivered: the router goes on
+    pid = router_pid(mta)
+    b.script(data=Delay(3, None))
+    q4 = send(mta, ["bob@b.test"], "tok-del-in-flight")
+    wait_until(lambda: any(cmd == "DATA" for _, cmd, _ in b.commands), 20, "DATA at b.test",
+               mta)
+    r = mta.cmd("delete", q4)
+    assert r.rc == 0 and "Deleted: 1 message" in r.err, r
+    mta.wait_log(r"onehop/router\[\d+\]: %s: removed" % q4, timeout=20)
+    time.sleep(3.5)  # the delivery's result arrives after the deletion
+    assert router_pid(mta) == pid, mta.log_tail()
+    assert mta.qstat()["total"] == 0
 
 
 # ------------------------------------------------------------ non-owner
@@ -377,11 +417,18 @@ def test_reload_refuses_a_bad_configuration_and_keeps_the_running_one(onehop, ma
     send(mta, ["bob@b.test"], "tok-after-bad-reload")  # the old routes still work
     b.wait(1, timeout=20)
 
+    # a good reload while a delivery is in flight: the delivery is kept, once
     mta.write("routes", good_routes)
     mta.set_conf(retry_min="301s")
+    b.script(data=Delay(3, None))
+    send(mta, ["carol@b.test"], "tok-in-flight")
+    wait_until(lambda: any(cmd == "DATA" for _, cmd, _ in b.commands), 20, "DATA at b.test",
+               mta)
     answers = ctl_request(mta, RCTL_RELOAD)
     assert [f for t, f in answers if t == RCTL_DONE][0][0] == 0, answers
     mta.wait_log(r"reloaded: configuration, routes, sites and aliases")
+    mta.wait_delivery("carol@b.test", "sent", timeout=20)
+    assert [m.rcpt_tos for m in b.received()] == [["bob@b.test"], ["carol@b.test"]]
 
 
 def test_newaliases_makes_the_router_read_a_new_alias(onehop, master_bin, smtp_peers):

@@ -12,10 +12,13 @@ As root into the real system (a private PREFIX, SYSCONFDIR, queue and run
 directories and account base name, so that it cannot collide with the host
 or another test): the accounts and directories exactly as the programs make
 them, the unit accepted by `systemd-analyze verify`, `onehop start`, a
-delivery to an aiosmtpd sink (and to a local Maildir once onehop-local is
-built), `onehop stop` leaving no process, `make uninstall` removing every
+delivery to an aiosmtpd sink by sendmail and by SMTP (swaks), and to a local
+Maildir (each when its daemon is built), `onehop stop` leaving no process, `make uninstall` removing every
 installed file and keeping the configuration, the queue and the accounts;
-the teardown removes the accounts, and the system is as it was. Without
+the teardown removes the accounts, and the system is as it was. And
+make install-sendmail on the system's own names (in a private mount
+namespace over /usr, /etc and dpkg's database): Postfix's files diverted
+with dpkg-divert and kept byte for byte, all back after uninstall. Without
 root it is skipped with the reason; under CI=true (CI runs as root) it
 fails instead.
 """
@@ -36,7 +39,7 @@ import pytest
 
 from conftest import ACCOUNT_ROLES, _drop_accounts
 from fixtures.instance import free_port
-from fixtures.maketree import make, wait_for_files
+from fixtures.maketree import make, make_args, make_env, wait_for_files
 from fixtures.paths import REPO, onehop_bin
 
 COMMANDS = ("onehop", "sendmail", "mailq", "newaliases")
@@ -273,12 +276,13 @@ def system_install(dns, smtp_peers):
     si = SystemInstall(top, base)
     si.accounts_before = accounts_before
     si.sink = smtp_peers.start("sink")
+    si.smtp_listen = "127.0.0.1:%d" % free_port()
     si.etc.mkdir()
     (si.etc / "onehop.conf").write_text(
         "user = %s\nqueue_dir = %s\nrun_dir = %s\nlog = %s/maillog\nmyhostname = "
         "mta.install.test\nlocal_domains = $myhostname, localhost\nsmtp_listen = "
-        "127.0.0.1:%d\ndns_servers = %s\nmailbox = %s/%%u/\nretry_min = 1s\nretry_max = 2s\n"
-        % (base, si.spool, si.run, top, free_port(), dns.address, si.mail))
+        "%s\ndns_servers = %s\nmailbox = %s/%%u/\nretry_min = 1s\nretry_max = 2s\n"
+        % (base, si.spool, si.run, top, si.smtp_listen, dns.address, si.mail))
     (si.etc / "routes").write_text("remote.test [%s]:%d\n" % (si.sink.ip, si.sink.port))
     try:
         yield si
@@ -324,6 +328,13 @@ def test_root_install_start_deliver_stop_uninstall(system_install):
     assert _owner_mode(libexec / "onehop-queue") == (q, base, 0o4755)
     assert (si.etc / "onehop.conf").read_text().endswith("daemon_dir = %s\n" % libexec)
 
+    # a second install (an upgrade) finds everything in place and keeps it
+    again = make("install", *si.vars)
+    assert again.returncode == 0, again.stderr.decode()
+    assert "created account" not in again.stderr.decode()
+    assert _owner_mode(libexec / "onehop-queue") == (q, base, 0o4755)
+    assert _owner_mode(si.spool / "state") == (rt, rt, 0o700)
+
     unit = si.prefix / "lib/systemd/system/onehop.service"
     _check_unit(unit, si.prefix / "sbin", si.etc, si.run)
     if shutil.which("systemd-analyze"):
@@ -347,6 +358,13 @@ def test_root_install_start_deliver_stop_uninstall(system_install):
     (msg,) = si.sink.wait(1, timeout=60)
     assert msg.rcpt_tos == ["rcpt@remote.test"]
     assert b"through the installed onehop" in msg.data
+    if (libexec / "onehop-smtpd").exists() and shutil.which("swaks"):  # and by SMTP
+        smtp = subprocess.run(["swaks", "--server", si.smtp_listen, "--from",
+                               "root@mta.install.test", "--to", "smtp@remote.test"],
+                              capture_output=True, timeout=60)
+        assert smtp.returncode == 0, smtp
+        si.sink.wait(2, timeout=60)
+        assert users["smtpd"] == "%s-smtpd" % base, users
     if (libexec / "onehop-local").exists():
         local = subprocess.run([str(si.prefix / "sbin/sendmail"), "root@mta.install.test"], input=MESSAGE, capture_output=True,
                                timeout=60)
@@ -368,3 +386,84 @@ def test_root_install_start_deliver_stop_uninstall(system_install):
     assert pwd.getpwnam("%s-queue" % base)
     _drop_accounts(base)
     assert _account_names(base) == si.accounts_before
+
+
+# ----------------------------------------------- install-sendmail, real system
+
+# Run inside a private mount namespace whose /usr, /var/lib/dpkg and /etc
+# are overlays with upper directories of the test's own: make
+# install-sendmail and make uninstall change the system's names
+# (/usr/sbin/sendmail...) and dpkg's diversions there, and the host sees
+# nothing. Prints what a test needs to compare, one "key value" a line.
+_NAMESPACE_SCRIPT = r"""
+set -eu
+work=$1; repo=$2; bin=$3; shift 3
+for d in usr var/lib/dpkg etc; do
+    n=$(echo "$d" | tr / _)
+    mkdir -p "$work/$n.up" "$work/$n.work"
+    mount -t overlay overlay -o "lowerdir=/$d,upperdir=$work/$n.up,workdir=$work/$n.work" "/$d"
+done
+mkdir -p /usr/local/sbin
+for c in onehop sendmail; do install -m 755 "$bin/$c" /usr/local/sbin/$c; done
+ln -f /usr/local/sbin/sendmail /usr/local/sbin/mailq
+ln -f /usr/local/sbin/sendmail /usr/local/sbin/newaliases
+show() {
+    for n in /usr/sbin/sendmail /usr/lib/sendmail /usr/bin/mailq /usr/bin/newaliases; do
+        if [ -L "$n" ]; then echo "$1 link $n $(readlink "$n")"
+        elif [ -e "$n" ]; then echo "$1 file $n $(sha256sum < "$n" | cut -c1-64)"
+        else echo "$1 none $n -"; fi
+        if [ -e "$n.pre-onehop" ] || [ -L "$n.pre-onehop" ]; then
+            echo "$1 kept $n $(sha256sum < "$n.pre-onehop" | cut -c1-64)"
+        fi
+        echo "$1 truename $n $(dpkg-divert --truename "$n")"
+    done
+}
+show before
+make -s -C "$repo" install-sendmail "$@" >&2
+show installed
+make -s -C "$repo" install-sendmail "$@" >&2
+show again
+make -s -C "$repo" uninstall "$@" >&2
+show after
+"""
+
+
+def _parse_shown(text):
+    shown = {}
+    for line in text.splitlines():
+        stage, kind, name, value = line.split(" ", 3)
+        shown.setdefault(stage, {}).setdefault(name, {})[kind] = value
+    return shown
+
+
+def test_install_sendmail_on_the_real_system_diverts_and_uninstall_restores(destdir):
+    if os.geteuid() != 0:
+        _cannot_run("needs root (the system's sendmail names, in a mount namespace)")
+    for tool in ("unshare", "mount", "dpkg-divert", "dpkg"):
+        if not shutil.which(tool):
+            _cannot_run("%s is not installed" % tool)
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                        _NAMESPACE_SCRIPT, "sh", str(destdir), str(REPO), str(onehop_bin())]
+                       + make_args(), capture_output=True, timeout=300, env=make_env(), cwd="/")
+    if r.returncode != 0 and b"mount" in r.stderr and b"overlay" in r.stderr:
+        _cannot_run("no overlay mounts in a private namespace here: %s" % r.stderr.decode())
+    assert r.returncode == 0, r.stderr.decode()
+    shown = _parse_shown(r.stdout.decode())
+    targets = {"/usr/sbin/sendmail": "sendmail", "/usr/lib/sendmail": "sendmail",
+               "/usr/bin/mailq": "mailq", "/usr/bin/newaliases": "newaliases"}
+    for name, command in targets.items():
+        before, installed = shown["before"][name], shown["installed"][name]
+        assert installed["link"] == "/usr/local/sbin/%s" % command, (name, installed)
+        assert shown["again"][name] == installed, name
+        packaged = subprocess.run(["dpkg", "-S", name], capture_output=True).returncode == 0
+        if packaged:  # diverted: dpkg itself knows where the package's file went
+            assert installed["truename"] == name + ".pre-onehop", (name, installed)
+        else:
+            assert installed["truename"] == name, (name, installed)
+        if "file" in before:  # what was there is kept byte for byte
+            assert installed["kept"] == before["file"], (name, before, installed)
+        # and everything is as it was after uninstall, the diversion gone
+        assert shown["after"][name] == before, (name, before, shown["after"][name])
+    # the host saw nothing of it
+    for name in targets:
+        assert not os.path.lexists(name + ".pre-onehop"), name

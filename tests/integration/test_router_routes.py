@@ -133,3 +133,19 @@ def test_sites_direct_smtp_no_goes_to_the_hub_gateway(onehop, master_bin, smtp_p
     assert sent.fields["relay"].startswith("%s[%s]" % (hub.ip, hub.ip))
     wait_queue_empty(mta)
     assert spoke2.received() == []
+
+
+def test_sites_dns_failure_of_the_direct_mx_is_no_reason_for_the_hub(onehop, master_bin,
+                                                                       smtp_peers, dns):
+    """SPEC 5 rule 5 only when every MX failed temporarily: a SERVFAIL for the
+    domain's MX keeps the next attempts direct (the hub never gets it)."""
+    mta, hub, spoke2, spoke3, nosite = sites_instance(onehop, master_bin, smtp_peers, dns, "yes")
+    dns.mode("site2.test", "servfail", qtype="MX")
+    send(mta, ["bob@site2.test"], "tok-site-servfail")
+    mta.wait_delivery("bob@site2.test", "deferred", n=3, timeout=30)
+    assert hub.received() == [] and spoke2.received() == []
+    dns.mode("site2.test", "normal", qtype="MX")
+    (at2,) = spoke2.wait(1, timeout=30)
+    assert b"tok-site-servfail" in at2.data
+    wait_queue_empty(mta)
+    assert hub.received() == []

@@ -12,6 +12,8 @@ import os
 import re
 import subprocess
 
+import pytest
+
 import injproto as ip
 from fixtures.paths import onehop_bin
 from test_state_crash import statetool  # noqa: F401 (the fixture)
@@ -146,3 +148,43 @@ def test_kills_never_remove_unfinished_mail(statetool, qbin, conf):
     assert sorted(m["id"] for m in shown) == sorted(keep)
     assert all(m["state"] == "deferred" for m in shown)
     assert killed >= 10
+
+
+INDEX_STEPS = ["index-synced", "index-renamed", "checkpoint-synced", "checkpoint-renamed",
+               "segment-remove"]
+
+
+@pytest.mark.parametrize("step", INDEX_STEPS)
+def test_kill_at_each_index_step_loses_no_outcome(statetool, qbin, conf, step):
+    """The router's loop with a 5-recipient window writes a checkpoint and
+    the index of the files it freezes whenever the files in memory pass the
+    window; it is killed (SIGKILL) at the 1st, 2nd, ... time it reaches one
+    step of that (docs/INTERNALS.md "The state side", the crash table), and
+    started again each time on what it left. Every message whose outcomes
+    were acknowledged (durable) stays delivered: no later run delivers it
+    again, and in the end only the kept (deferred) messages' files are left,
+    listed as deferred."""
+    import json
+    files = group_of(qbin, conf, 60)
+    keep = [ids[0] for fid, ids in sorted(files.items())[::2]]
+    env = {"STATETOOL_WINDOW": "5"}
+    acked, killed = set(), 0
+    for n in range(1, 8):
+        p, _ = route(statetool, qbin, conf, *keep,
+                     env=dict(env, STATETOOL_KILL_AT="%s:%d" % (step, n)))
+        assert p.returncode in (0, -9), p.stderr
+        delivered = set(re.findall(r"^deliver (\S+)$", p.stdout, re.M))
+        assert not delivered & acked, "acknowledged, delivered again after a kill at " + step
+        acked |= set(re.findall(r"^ack (\S+)$", p.stdout, re.M))
+        killed += p.returncode == -9
+        if p.returncode == 0:
+            break
+    assert killed >= 1, "never reached " + step
+    p, _ = route(statetool, qbin, conf, *keep, env=env)
+    assert p.returncode == 0, p.stderr
+    assert not set(re.findall(r"^deliver (\S+)$", p.stdout, re.M)) & acked
+    assert {f.name for f in ip.queue_files(conf / "queue")} == {i[:16] for i in keep}
+    shown = json.loads(onehop(conf, "queue", "--json"))["messages"]
+    assert sorted(m["id"] for m in shown) == sorted(keep)
+    assert all(m["state"] == "deferred" for m in shown)
+    assert list((conf / "queue" / "state").glob("index.*"))  # frozen files are on disk

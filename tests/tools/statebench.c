@@ -10,16 +10,25 @@
  *       router's: poll, record every outcome that arrived (state_delivered),
  *       one state_flush (group commit), then acknowledge them. Prints
  *       "outcomes=N callers=C seconds=S rate=R fdatasyncs=F per_outcome=X".
+ *   statebench make-files QUEUE_DIR N
+ *       N one-message files (one recipient, 500 bytes) straight into
+ *       active/, as taken files of a queue of one-shot injections: one file
+ *       committed by the queue library, then N copies of its image, each
+ *       under a new file id written into its header (header CRC redone;
+ *       every reader checks it). A benchmark's fixture only: the copies are
+ *       not fsynced (N one-shot commits would take hours of fsyncs).
  *   statebench take-all QUEUE_DIR
  *       Moves every file of incoming/ to active/ (what the cleaner's TAKE
  *       does), so that a start-up measures messages that are due.
  *   statebench startup QUEUE_DIR [checkpoint]
  *       Opens the state as its owner, learns the files, and asks for the
  *       first due message; prints "open=S learn=S first_due=S files=N
- *       messages=M learned=L" (seconds). With "checkpoint": then writes a
+ *       messages=M learned=L ... recipients_in_memory=R files_in_memory=F"
+ *       (seconds). With "checkpoint": then writes a
  *       checkpoint (so the next start replays it instead of the files).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +42,7 @@
 #include "log.h"
 #include "mem.h"
 #include "queue.h"
+#include "queue_impl.h" /* the header's encoding, for make-files */
 #include "safeio.h"
 #include "state.h"
 
@@ -220,6 +230,57 @@ static int run_take_all(const char *dir)
     return 0;
 }
 
+/* The image of one committed one-message file (removed from the queue). */
+static void one_image(struct queue *q, struct buf *img)
+{
+    const char *rcpt[] = {"r@b.test"};
+    struct queue_envelope env = {"bench@a.test", rcpt, NULL, NULL, 1, NULL, 0};
+    struct queue_writer *w;
+    char fid[QUEUE_FILE_ID_LEN + 1], body[501], bucket[3];
+    memset(body, 'x', sizeof(body));
+    memcpy(body, "Subject: b\n\n", 12);
+    body[499] = '\n';
+    unsigned index;
+    if (queue_writer_begin(q, &w) != 0 || queue_writer_data(w, body, 500) != 0 ||
+        queue_writer_end_msg(w, &env, &index) != 0 || queue_writer_commit(w, fid) != 0)
+        die("queue_writer");
+    struct buf path = BUF_INIT;
+    queue_bucket(fid, bucket);
+    path_join(&path, queue_path(q), "incoming");
+    buf_printf(&path, "/%s/%s", bucket, fid);
+    if (read_file(buf_cstr(&path), img, 0) != 0 || unlink(buf_cstr(&path)) != 0)
+        die(buf_cstr(&path));
+    buf_free(&path);
+}
+
+static int run_make_files(const char *dir, unsigned long n)
+{
+    struct queue *q = open_queue(dir);
+    struct buf img = BUF_INIT, path = BUF_INIT;
+    struct qf_header h;
+    const char *why;
+    one_image(q, &img);
+    if (qf_header_decode((const unsigned char *)img.s, img.len, &h, &why) != 0)
+        die(why);
+    for (unsigned long i = 0; i < n; i++) {
+        char bucket[3];
+        queue_file_id_new(h.fid, NULL);
+        qf_header_encode(&h, (unsigned char *)img.s);
+        queue_bucket(h.fid, bucket);
+        buf_clear(&path);
+        path_join(&path, queue_path(q), "active");
+        buf_printf(&path, "/%s/%s", bucket, h.fid);
+        int fd = open(buf_cstr(&path), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+        if (fd < 0 || write_all(fd, img.s, img.len) != 0 || close(fd) != 0)
+            die(buf_cstr(&path));
+    }
+    printf("made=%lu size=%zu\n", n, img.len);
+    buf_free(&img);
+    buf_free(&path);
+    queue_close(q);
+    return 0;
+}
+
 static int run_startup(const char *dir, int checkpoint)
 {
     double t0 = now_s();
@@ -240,14 +301,15 @@ static int run_startup(const char *dir, int checkpoint)
     struct state_counts c;
     state_count(s, &c);
     printf("open=%.3f learn=%.3f first_due=%.3f files_replayed=%lu messages=%lu learned=%ld "
-           "due=%s recipients_in_memory=%lu\n",
+           "due=%s recipients_in_memory=%lu files_in_memory=%lu\n",
            t1 - t0, t2 - t1, t3 - t0, rep.files, c.total, learned, m ? "yes" : "no",
-           state_hot_recipients(s));
+           state_hot_recipients(s), state_files_in_memory(s));
     if (checkpoint && state_maybe_checkpoint(s, 1) != 1)
         die("checkpoint");
     if (checkpoint)
-        printf("after the checkpoint: recipients_in_memory=%lu (queue_active_limit %d)\n",
-               state_hot_recipients(s), STATE_ACTIVE_LIMIT_DEFAULT);
+        printf("after the checkpoint: recipients_in_memory=%lu files_in_memory=%lu "
+               "(queue_active_limit %d)\n",
+               state_hot_recipients(s), state_files_in_memory(s), STATE_ACTIVE_LIMIT_DEFAULT);
     state_close(s);
     queue_close(q);
     return m ? 0 : 1;
@@ -255,15 +317,19 @@ static int run_startup(const char *dir, int checkpoint)
 
 int main(int argc, char **argv)
 {
-    log_open("statebench", "/dev/null"); /* the writer's per-message log lines */
+    /* the writer's per-message log lines; STATEBENCH_LOG=stderr shows them */
+    log_open("statebench", getenv("STATEBENCH_LOG") ? getenv("STATEBENCH_LOG") : "/dev/null");
     if (argc == 5 && strcmp(argv[1], "outcomes") == 0)
         return run_outcomes(argv[2], (unsigned)strtoul(argv[3], NULL, 10),
                             (unsigned)strtoul(argv[4], NULL, 10));
+    if (argc == 4 && strcmp(argv[1], "make-files") == 0)
+        return run_make_files(argv[2], strtoul(argv[3], NULL, 10));
     if (argc == 3 && strcmp(argv[1], "take-all") == 0)
         return run_take_all(argv[2]);
     if ((argc == 3 || argc == 4) && strcmp(argv[1], "startup") == 0)
         return run_startup(argv[2], argc == 4 && strcmp(argv[3], "checkpoint") == 0);
     fprintf(stderr, "usage: statebench outcomes QUEUE_DIR CALLERS OUTCOMES\n"
+                    "       statebench make-files QUEUE_DIR N\n"
                     "       statebench take-all QUEUE_DIR\n"
                     "       statebench startup QUEUE_DIR [checkpoint]\n");
     return 64;

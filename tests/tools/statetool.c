@@ -28,7 +28,14 @@
  *       request was sent and before its answer is recorded. With
  *       STATETOOL_WINDOW=N the active window is N recipients and a
  *       checkpoint is written after the first requests (so files are
- *       frozen, and thawed as they are delivered).
+ *       frozen, and thawed as they are delivered), and after each
+ *       message's outcomes one as the router's loop would (when the files
+ *       in memory pass the window: each writes the index of what freezes).
+ *       Prints "deliver ID" before a message's outcomes are recorded and
+ *       "ack ID" once they are durable. With STATETOOL_KILL_AT=STEP:N it
+ *       kills itself (SIGKILL) at the Nth time the state's journal reaches
+ *       crash point STEP (those of append, and "index-synced",
+ *       "index-renamed" of the state's index).
  * Exit status: 0, 1 on an error (printed), 64 on usage.
  */
 #include <errno.h>
@@ -264,10 +271,13 @@ static int deliver_due(struct router *rt, char **keep, int nkeep)
 {
     const struct state_msg *m;
     int64_t now = (int64_t)time(NULL);
+    int looped = getenv("STATETOOL_WINDOW") != NULL;
     while (state_next_due(rt->s, now, &m, NULL)) {
         char id[QUEUE_ID_LEN + 1];
         state_msg_id(m, id);
         int defer = kept(id, keep, nkeep);
+        if (!defer)
+            printf("deliver %s\n", id);
         for (uint32_t k = 0; k < m->nrcpt; k++) {
             if (m->rcpt[k].state == SRCPT_DELIVERED || m->rcpt[k].state == SRCPT_BOUNCED)
                 continue;
@@ -277,6 +287,13 @@ static int deliver_due(struct router *rt, char **keep, int nkeep)
                 return -1;
         }
         state_dispatch_done(rt->s, id);
+        if (!looped)
+            continue;
+        if (state_flush(rt->s) != 0 || state_maybe_checkpoint(rt->s, 0) < 0)
+            return -1;
+        if (!defer)
+            printf("ack %s\n", id);
+        fflush(stdout);
     }
     return state_flush(rt->s);
 }
@@ -301,10 +318,19 @@ static int run_route(const char *confdir, const char *binary, char **keep, int n
     log_open("statetool", "/dev/null");
     path_join(&qdir, confdir, "queue");
     pid_t pid = start_cleaner(confdir, binary, &rt.fd);
+    struct crash c = {NULL, 0, 0};
+    char *kill_at = getenv("STATETOOL_KILL_AT"), *colon = kill_at ? strchr(kill_at, ':') : NULL;
+    if (colon) {
+        *colon = '\0';
+        c.step = kill_at;
+        c.at = strtoul(colon + 1, NULL, 10);
+    }
     int rc = pid > 0 && queue_open(&q, buf_cstr(&qdir), 0, &why) == 0 &&
-                     state_open(&rt.s, q, 0, NULL, &why) == 0 && state_learn_files(rt.s) >= 0 &&
-                     serve_cleaner(&rt) == 0 && apply_window(&rt) == 0 &&
-                     deliver_due(&rt, keep, nkeep) == 0 && serve_cleaner(&rt) == 0
+                     state_open(&rt.s, q, 0, NULL, &why) == 0 &&
+                     (sj_set_step_hook(state_journal(rt.s), crash_hook, &c), 1) &&
+                     state_learn_files(rt.s) >= 0 && serve_cleaner(&rt) == 0 &&
+                     apply_window(&rt) == 0 && deliver_due(&rt, keep, nkeep) == 0 &&
+                     serve_cleaner(&rt) == 0
                  ? 0
                  : 1;
     if (rc != 0)

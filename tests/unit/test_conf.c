@@ -95,6 +95,7 @@ static const struct field fields[] = {
     F(mailbox, F_STR),
     F(local_users, F_INT),
     F(user, F_STR),
+    F(metrics_file, F_STR),
 };
 
 static const struct field *find_field(const char *name)
@@ -271,6 +272,7 @@ static const struct default_row default_rows[] = {
     {"mailbox", "~/Maildir/"},
     {"local_users", "0"}, /* LOCAL_USERS_PASSWD */
     {"user", "onehop"},
+    {"metrics_file", ""},
 };
 
 /* A missing onehop.conf means every default, and no error. */
@@ -362,6 +364,9 @@ static const struct value_row value_rows[] = {
     {"smtpd_tls_cert = tls/cert.pem\nsmtpd_tls_key = /etc/k.pem\n", "smtpd_tls_cert",
      "@DIR@/tls/cert.pem"},
     {"smtpd_tls_cert = tls/cert.pem\nsmtpd_tls_key = /etc/k.pem\n", "smtpd_tls_key", "/etc/k.pem"},
+    {"metrics_file = metrics/onehop.prom\n", "metrics_file", "@DIR@/metrics/onehop.prom"},
+    {"metrics_file = /var/lib/node_exporter/onehop.prom\n", "metrics_file",
+     "/var/lib/node_exporter/onehop.prom"},
     /* log */
     {"log = stderr\n", "log", "stderr"},
     {"log = syslog\n", "log", "syslog"},

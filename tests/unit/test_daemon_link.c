@@ -43,12 +43,14 @@ static void test_ready_wire_bytes(void **state)
 
 static void test_round_trip_each_type(void **state)
 {
-    static const int types[] = {DLINK_READY, DLINK_FAILED, DLINK_RELOAD, DLINK_STOP};
+    static const int types[] = {DLINK_READY, DLINK_FAILED,  DLINK_RELOAD,
+                                DLINK_STOP,  DLINK_METRICS, DLINK_METRICS_TEXT};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         struct buf b = BUF_INIT, text = BUF_INIT;
         daemon_link_encode(&b, (enum dlink_type)types[i], "port 25 in use");
         assert_int_equal(daemon_link_decode(b.s, b.len, &text), types[i]);
-        assert_string_equal(buf_cstr(&text), types[i] == DLINK_FAILED ? "port 25 in use" : "");
+        int has_text = types[i] == DLINK_FAILED || types[i] == DLINK_METRICS_TEXT;
+        assert_string_equal(buf_cstr(&text), has_text ? "port 25 in use" : "");
         buf_free(&b);
         buf_free(&text);
     }
@@ -162,6 +164,33 @@ static void test_records_in_one_read_come_in_order(void **state)
     buf_free(&out);
 }
 
+/* METRICS is answered by the link itself with the registry's text, and the
+ * record after it is returned as usual. */
+static void test_metrics_request_is_answered_by_the_link(void **state)
+{
+    struct daemon_link l;
+    int master;
+    open_linked(&l, &master);
+    metric_inc(metric_counter("onehop_test_total", "A test counter.", NULL), NULL);
+    struct buf out = BUF_INIT, rec = BUF_INIT, text = BUF_INIT;
+    daemon_link_encode(&out, DLINK_METRICS, NULL);
+    daemon_link_encode(&out, DLINK_RELOAD, NULL);
+    assert_int_equal(write(master, out.s, out.len), (ssize_t)out.len);
+    assert_int_equal(daemon_link_next(&l), DLINK_RELOAD);
+    const char *why = NULL;
+    assert_int_equal(chan_recv_record(master, DLINK_RECORD_MAX, 0, 1000, &rec, NULL, NULL, &why), 1);
+    assert_int_equal(daemon_link_decode(rec.s, rec.len, &text), DLINK_METRICS_TEXT);
+    assert_string_equal(buf_cstr(&text), "# HELP onehop_test_total A test counter.\n"
+                                         "# TYPE onehop_test_total counter\n"
+                                         "onehop_test_total 1\n");
+    metrics_reset();
+    close(master);
+    daemon_link_close(&l);
+    buf_free(&out);
+    buf_free(&rec);
+    buf_free(&text);
+}
+
 static void test_ready_reaches_the_master(void **state)
 {
     struct daemon_link l;
@@ -263,6 +292,17 @@ static void test_mctl_text_and_requests(void **state)
     assert_int_equal(m.type, MCTL_STOP);
     ipc_close(&r);
     buf_clear(&b);
+    mctl_encode_request(&b, MCTL_METRICS);
+    assert_int_equal(mctl_decode(&r, b.s, b.len, &m), 0);
+    assert_int_equal(m.type, MCTL_METRICS);
+    ipc_close(&r);
+    buf_clear(&b);
+    mctl_encode_text(&b, MCTL_CHUNK, "onehop_up 1\n");
+    assert_int_equal(mctl_decode(&r, b.s, b.len, &m), 0);
+    assert_int_equal(m.type, MCTL_CHUNK);
+    assert_string_equal(m.text, "onehop_up 1\n");
+    ipc_close(&r);
+    buf_clear(&b);
     struct ipc_writer w;
     ipc_begin(&w, &b, 99);
     ipc_finish(&w);
@@ -281,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_open_without_variable),
         cmocka_unit_test(test_open_refuses_a_bad_variable),
         cmocka_unit_test(test_records_in_one_read_come_in_order),
+        cmocka_unit_test(test_metrics_request_is_answered_by_the_link),
         cmocka_unit_test(test_ready_reaches_the_master),
         cmocka_unit_test(test_a_malformed_record_ends_the_link),
         cmocka_unit_test(test_fatal_before_ready_is_sent_as_failed),

@@ -38,6 +38,12 @@ static void test_all_mx_temp(void **state)
     assert_false(memo_all_mx_temp(mm, ID1, 1));
     memo_set_all_mx_temp(mm, ID1, 2, 0);
     assert_false(memo_all_mx_temp(mm, ID1, 2));
+    assert_int_equal(memo_count(mm), 0); /* an entry with nothing else goes */
+    memo_set_target(mm, ID1, 3, "a@b.test", MEMO_DELIVERED);
+    memo_set_all_mx_temp(mm, ID1, 3, 1);
+    memo_set_all_mx_temp(mm, ID1, 3, 0);
+    assert_int_equal(memo_target(mm, ID1, 3, "a@b.test"), MEMO_DELIVERED); /* kept */
+    assert_int_equal(memo_count(mm), 1);
     memo_free(mm);
 }
 

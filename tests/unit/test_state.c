@@ -757,6 +757,102 @@ static void test_learning_bounded_by_the_window(void **state)
     assert_int_equal(due, 60);
 }
 
+/* The index of the checkpoint (state_index.h): a frozen file has no slot
+ * in memory, before and after a restart, and is still found, counted,
+ * listed, scheduled in due order and changed. */
+static void test_frozen_files_cost_no_memory(void **state)
+{
+    struct fixture *fx = *state;
+    char fids[MANY_FILES][QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    many_frozen_files(fx, fids);
+    assert_int_equal(state_files_in_memory(fx->s), 1); /* before the index: 30 */
+    for (int round = 0; round < 2; round++) {
+        struct state_counts c;
+        state_count(fx->s, &c);
+        assert_int_equal(c.total, 2 * MANY_FILES);
+        assert_int_equal(c.deferred, 2 * MANY_FILES);
+        assert_true(c.oldest_arrival_us > 0);
+        assert_true(state_knows_file(fx->s, fids[17]));
+        assert_true(state_files_in_memory(fx->s) <= 1);
+        open_state(fx); /* the replay skips the index's files */
+        assert_true(state_files_in_memory(fx->s) <= 1);
+        state_set_active_limit(fx->s, 5);
+    }
+    queue_msg_id(fids[12], 1, id);
+    const struct state_msg *m = state_find(fx->s, id);
+    assert_non_null(m);
+    assert_string_equal(m->rcpt[0].reason, "451 file 12");
+    state_file_done(fx->s, fids[12]);
+    assert_true(state_files_in_memory(fx->s) <= 1); /* read back, unchanged: gone again */
+    fx->walked = 0;
+    assert_int_equal(state_each(fx->s, count_and_watch, fx), 0);
+    assert_int_equal(fx->walked, 2 * MANY_FILES);
+    /* due in order of next try, the heap's files merged with the index's */
+    for (int k = 0; k < MANY_FILES; k++)
+        for (int i = 0; i < 2; i++) {
+            int64_t wake;
+            m = NULL;
+            assert_int_equal(state_next_due(fx->s, 1000 + k, &m, &wake), 1);
+            assert_memory_equal(m->file->fid, fids[k], QUEUE_FILE_ID_LEN);
+            state_msg_id(m, id);
+            for (uint32_t r = 0; r < 2; r++) /* a change to a frozen file sticks */
+                assert_true((k == 3
+                                 ? state_delivered(fx->s, id, r, 1003, "250 ok")
+                                 : state_deferred(fx->s, id, r, 1000 + k, 9999, "451 later")) > 0);
+            state_dispatch_done(fx->s, id);
+        }
+    assert_int_equal(due_now(fx, 1000 + MANY_FILES), NULL);
+    assert_int_equal(state_flush(fx->s), 0);
+    assert_int_equal(state_maybe_checkpoint(fx->s, 1), 1);
+    assert_true(state_files_in_memory(fx->s) <= 2); /* file 3: its cleaner work pending */
+    open_state(fx);
+    struct state_counts c;
+    state_count(fx->s, &c);
+    assert_int_equal(c.total, 2 * MANY_FILES - 2);
+    queue_msg_id(fids[3], 0, id);
+    assert_null(state_find(fx->s, id));
+}
+
+/* A damaged index (or one of another checkpoint) is not used: the
+ * checkpoint is read whole, nothing is lost, and a new index is written. */
+static void test_damaged_index_read_around(void **state)
+{
+    struct fixture *fx = *state;
+    char fids[MANY_FILES][QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    many_frozen_files(fx, fids);
+    state_close(fx->s);
+    fx->s = NULL;
+    struct buf cmd = BUF_INIT;
+    buf_printf(&cmd,
+               "cd '%s/state' && ls index.* | wc -l | grep -qx 1 && f=$(ls index.*) && "
+               "printf Z | dd of=$f bs=1 seek=300 conv=notrunc 2>/dev/null && "
+               "cp $f index.00000000000000ff",
+               fx->dir);
+    assert_int_equal(system(buf_cstr(&cmd)), 0);
+    open_state(fx);
+    struct state_counts c;
+    state_count(fx->s, &c);
+    assert_int_equal(c.total, 2 * MANY_FILES);
+    assert_int_equal(c.deferred, 2 * MANY_FILES);
+    queue_msg_id(fids[20], 0, id);
+    const struct state_msg *m = state_find(fx->s, id);
+    assert_non_null(m);
+    assert_string_equal(m->rcpt[1].reason, "451 file 20");
+    /* the open wrote a checkpoint with a good index: the files left memory */
+    assert_true(state_files_in_memory(fx->s) <= 2);
+    buf_clear(&cmd);
+    buf_printf(
+        &cmd,
+        "cd '%s/state' && test $(ls index.* | wc -l) -eq 1 && ! test -e index.00000000000000ff",
+        fx->dir);
+    assert_int_equal(system(buf_cstr(&cmd)), 0);
+    buf_free(&cmd);
+    open_state(fx);
+    assert_true(state_files_in_memory(fx->s) <= 2);
+    state_count(fx->s, &c);
+    assert_int_equal(c.total, 2 * MANY_FILES);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -782,6 +878,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_window_bounded_between_checkpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listing_frees_what_it_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_learning_bounded_by_the_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_frozen_files_cost_no_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_index_read_around, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
