@@ -118,6 +118,15 @@ static int close_as(struct ipc_reader *r, int rc, const char **why)
     return rc;
 }
 
+/* Arguments are queue IDs and domains: they go into log lines. */
+static int has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
 static int get_args(struct ipc_reader *r, struct rctl_request *req, const char **why)
 {
     uint32_t n;
@@ -130,6 +139,10 @@ static int get_args(struct ipc_reader *r, struct rctl_request *req, const char *
         const char *s;
         if (ipc_get_str(r, RCTL_ARG_MAX, &s) < 0)
             return -1;
+        if (has_control(s)) {
+            *why = "request: a control character in an argument";
+            return -1;
+        }
         req->args[req->nargs] = xstrdup(s);
     }
     return 0;

@@ -20,7 +20,8 @@
  *   HOLD, RELEASE, DELETE   select NAMED with 1..RCTL_ARGS_MAX queue IDs, or
  *                ALL / DEFERRED with none
  *   RELOAD, NEWALIASES      select NAMED, no arg
- * Queue IDs are checked by the router (an unknown one is a NOTE), not here.
+ * An argument holds no control character (it goes into log lines); queue
+ * IDs are checked by the router (an unknown one is a NOTE), not here.
  *
  * One request per connection; the answer is any number of NOTEs and one
  * DONE, sent only once every change the request made is durable in the

@@ -28,7 +28,8 @@ run=${2:-$top/run}
 listen=${3:-127.0.0.1:2525}
 mkdir -p "$run"
 run=$(cd "$run" && pwd)
-say() { printf 'make run: %s\n' "$*" >&2; }
+exec 3>&2 # what this script says goes to fd 3: the shell's own job notices are kept quiet
+say() { printf 'make run: %s\n' "$*" >&3; }
 
 # Who the instance runs as: the user running make; never root. Started by
 # root, onehop-master insists on the SPEC 7 accounts of an installed system
@@ -91,14 +92,15 @@ log=$(conf_value "$run/onehop.conf" log syslog)
 case $log in /* | syslog | stderr) ;; *) log="$run/$log" ;; esac
 
 # The master, in the foreground of the terminal. With a terminal, job
-# control (set -m) gives the master a process group of its own and, once it
-# is ready, the terminal (fg): ^C then reaches the master alone, which stops
+# control (set -m) puts this script in a process group of its own, which
+# takes the terminal, and the master in another one: ^C then reaches this
+# script alone (and not make), which tells the master; the master stops
 # gracefully and exits 0, and so do this script and make (GNU make would
 # otherwise re-raise the SIGINT it got and die of it after its recipe). With
-# no terminal the master stays in make's process group (a SIGINT to that
-# group reaches it directly: make itself then dies of SIGINT, as always).
-# A background command of a non-interactive shell starts with SIGINT
-# ignored; the master sets its own handlers for SIGINT and SIGTERM
+# no terminal everything stays in make's process group (a SIGINT to that
+# group reaches the master directly: make itself then dies of SIGINT, as
+# always). A background command of a non-interactive shell starts with
+# SIGINT ignored; the master sets its own handlers for SIGINT and SIGTERM
 # (onehop-master(8)), so that does not matter to it.
 jobctl=""
 if [ -t 0 ] && { : </dev/tty; } 2>/dev/null; then
@@ -111,6 +113,7 @@ log_from=0
 $as env HOME="$(getent passwd "$me" | cut -d: -f6)" USER="$me" LOGNAME="$me" \
     "$bin/onehop" -C "$run" start --foreground &
 master=$!
+exec 2>/dev/null # under job control the shell reports the job's end ("[1] + Done")
 stopping=""
 # A signal to this script: the master is told (SIGINT only when it is in a
 # process group of its own, else it has had the signal itself).
@@ -124,7 +127,8 @@ trap 'on_signal TERM' TERM
 trap 'on_signal HUP' HUP
 
 # Ready: the master's "ready:" line in the log of this start (bounded: the
-# master gives up by itself after its own ready bound of 30 s).
+# master gives up by itself after its own ready bound of 30 s). (The shell
+# may reap a master that failed here: its status is not known later.)
 ready=""
 while kill -0 "$master" 2>/dev/null && [ -z "$stopping" ]; do
     if [ -f "$log" ] && tail -c +$((log_from + 1)) "$log" |
@@ -143,9 +147,9 @@ banner() {
     [ -z "$missing" ] || say "this build has no$missing yet; the rest runs"
     say "send a first message:"
     printf '    printf "Subject: hello\\n\\nmy first message\\n" | %s%s -C %s %s@localhost\n' \
-        "${as:+$as }" "$bin/sendmail" "$run" "$me" >&2
+        "${as:+$as }" "$bin/sendmail" "$run" "$me" >&3
     [ -z "$smtp" ] || printf '    swaks --server %s --from %s@localhost --to %s@localhost\n' \
-        "$smtp" "$me" "$me" >&2
+        "$smtp" "$me" "$me" >&3
     case $missing in
         *onehop-local*)
             say "local delivery (onehop-local) is not built yet: the message waits in the queue"
@@ -157,18 +161,14 @@ banner() {
 }
 [ -z "$ready" ] || banner
 
-# Wait for the master (in the foreground of the terminal once it is
-# ready), again after each signal that interrupted the wait and after a ^Z
-# (the job resumes: stopping it would hold the queue).
+# Wait for the master, again after each signal that interrupted the wait.
+# 127: the shell had reaped it already (it failed to start, see above).
 status=""
 while [ -z "$status" ]; do
-    if [ -n "$jobctl" ] && [ -n "$ready" ] && [ -z "$stopping" ]; then
-        fg %1 >/dev/null && rc=0 || rc=$?
-    else
-        wait "$master" && rc=0 || rc=$?
-    fi
+    wait "$master" && rc=0 || rc=$?
     kill -0 "$master" 2>/dev/null || status=$rc
 done
+[ "$status" -ne 127 ] || [ -n "$ready" ] || status=1
 if [ "$status" -eq 0 ]; then
     say "onehop stopped (exit 0); the queue and the mail in $run are kept"
 else

@@ -101,7 +101,7 @@ oh_setup() {
     cat > "$oh/onehop.conf" <<CONF
 myhostname = bench.onehop.test
 local_domains = bench.onehop.test
-smtp_listen =
+smtp_listen = 127.0.0.1:$(free_port)
 queue_dir = queue
 run_dir = run
 log = maillog

@@ -35,6 +35,7 @@ chmod 755 "$WORK"
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
 now() { date +%s.%N; }
 SINK=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+SMTPD=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 smtp-sink -c -u nobody "127.0.0.1:$SINK" 1000 > "$WORK/sink.out" 2>&1 &
 sink_pid=$!
 oh=$WORK/onehop
@@ -57,7 +58,7 @@ for n in $COUNTS; do
     cat > "$oh/onehop.conf" <<CONF
 myhostname = bench.onehop.test
 local_domains = bench.onehop.test
-smtp_listen =
+smtp_listen = 127.0.0.1:$SMTPD
 queue_dir = queue
 run_dir = run
 log = maillog
@@ -76,7 +77,12 @@ CONF
     t0=$(now)
     as_nobody "$BIN/onehop" -C "$oh" start >/dev/null
     t_ready=$(now)
-    while [ "$(sink_count)" -le "$base" ]; do sleep 0.01; done
+    waited=0
+    while [ "$(sink_count)" -le "$base" ]; do
+        sleep 0.01
+        waited=$((waited + 1))
+        [ $waited -lt 30000 ] || { echo "startup: no delivery within 300 s" >&2; exit 1; }
+    done
     t1=$(now)
     pid=$(router_pid)
     at_first=$(mem "$pid")

@@ -111,7 +111,11 @@ static void text_address(struct buf *out, const struct routing *rt, const char *
 
 /* ------------------------------------------------------------ JSON form ---- */
 
-static void json_hops(struct buf *out, const struct route_result *r)
+/* Each hop as {kind, KEY, host, port}: KEY is "nexthop" for the decision
+ * itself and "gateway" in rule 5's fallback (SPEC 5 rule 4: the gateway of
+ * the path's first link), so that nothing reads a fallback as this
+ * attempt's next hop. */
+static void json_hops(struct buf *out, const struct route_result *r, const char *key)
 {
     buf_addc(out, '[');
     for (size_t i = 0; i < r->nhops; i++) {
@@ -124,7 +128,7 @@ static void json_hops(struct buf *out, const struct route_result *r)
                         : r->hops[i].kind == NEXTHOP_HOST ? "host"
                                                           : "local");
         nexthop_format(&r->hops[i], &hop);
-        json_field_cstr(out, "nexthop", buf_cstr(&hop));
+        json_field_cstr(out, key, buf_cstr(&hop));
         json_field_cstr(out, "host", r->hops[i].host);
         json_field_uint(out, "port", r->hops[i].port);
         buf_addc(out, '}');
@@ -149,8 +153,10 @@ static void json_path(struct buf *out, const struct routing *rt, const struct ro
     buf_addc(out, ']');
 }
 
-/* The members every result has (the fallback is one, nested). */
-static void json_decision(struct buf *out, const struct routing *rt, const struct route_result *r)
+/* The members every result has (the fallback is one, nested; its hops
+ * keyed hop_key). */
+static void json_decision(struct buf *out, const struct routing *rt, const struct route_result *r,
+                          const char *hop_key)
 {
     struct buf text = BUF_INIT;
     route_result_describe(rt, r, &text);
@@ -164,7 +170,7 @@ static void json_decision(struct buf *out, const struct routing *rt, const struc
         buf_adds(out, "null");
     json_path(out, rt, r);
     json_add_key(out, "next_hops");
-    json_hops(out, r);
+    json_hops(out, r, hop_key);
     json_field_uint(out, "hop_count", r->hop_count);
     json_field_cstr(out, "status", r->status);
     json_field_cstr(out, "reason", r->reason);
@@ -176,12 +182,12 @@ static void json_result(struct buf *out, const struct routing *rt, const struct 
     buf_addc(out, '{');
     json_field_cstr(out, "recipient", r->recipient);
     json_field_cstr(out, "via", r->via);
-    json_decision(out, rt, r);
+    json_decision(out, rt, r, "nexthop");
     json_add_key(out, "fallback");
     struct route_result fb;
     if (routing_site_fallback(rt, r, &fb) == 0) {
         buf_addc(out, '{');
-        json_decision(out, rt, &fb);
+        json_decision(out, rt, &fb, "gateway");
         buf_addc(out, '}');
         route_result_free(&fb);
     } else {

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "safeio.h"
 #include "siphash.h"
+#include "dnscache/dmetrics.h"
 #include "dnscache/dns_cache.h"
 #include "dnscache/lookup.h"
 #include "dnscache/server.h"
@@ -148,6 +149,7 @@ static int start(struct daemon *d)
     d->cache = dns_cache_new(d->conf.dns_cache_size, key);
     limits_from_conf(&d->conf, &lim);
     d->lookup = lookup_new(d->loop, d->up, d->cache, &lim);
+    dmetrics_start(d->lookup, d->cache);
     path_join(&path, d->conf.run_dir, DNSP_SOCKET_NAME);
     d->server = server_start(d->loop, buf_cstr(&path), d->conf.user, d->lookup, d->cache, &err);
     if (!d->server)

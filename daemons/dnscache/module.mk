@@ -16,6 +16,7 @@ onehop-dnscache_SRCS = \
 	daemons/dnscache/upstream.c \
 	daemons/dnscache/lookup.c \
 	daemons/dnscache/server.c \
+	daemons/dnscache/dmetrics.c \
 	$(dnscache_PRIVATE)
 
 # bench/dns: the load generator of bench/dns/run.sh, built into

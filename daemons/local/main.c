@@ -375,9 +375,10 @@ static void schedule(struct local *lo)
         while (jb->started < jb->j.nrcpt && lo->running < lo->conf.local_concurrency) {
             size_t index = jb->started++;
             int last_start = jb->started == jb->j.nrcpt;
-            size_t before = jb->results;
-            agent_start(lo, jb, index); /* may finish (and free) the job at once */
-            if (last_start || jb->results != before)
+            /* a job is freed with its last result, so never before its last
+             * start: only then may agent_start (a failed spawn) free it */
+            agent_start(lo, jb, index);
+            if (last_start)
                 break;
         }
         jb = next;

@@ -17,6 +17,7 @@
 #include "nexthop.h"
 #include "remote/session.h"
 #include "remote/smtp_wire.h"
+#include "remote/xmetrics.h"
 
 #define SCAN_CHUNK (64 * 1024)
 
@@ -145,6 +146,7 @@ static void finish(struct delivery *d)
         buf_free(&reuse);
     }
     d->open = 0;
+    xmetrics_attempt_done(d->dest, (double)(now_us() - d->started_us) / 1e6);
     d->done(d->arg, d);
 }
 

@@ -48,6 +48,7 @@
 #include "strparse.h"
 #include "remote/delivery.h"
 #include "remote/session.h"
+#include "remote/xmetrics.h"
 
 #define WAITING_MIN 64
 
@@ -512,6 +513,7 @@ int main(int argc, char **argv)
     rm.loop = uv_default_loop();
     rm.supervised = getenv(DAEMON_LINK_ENV) != NULL;
     rm.link = daemon_link_uv_start(rm.loop, on_master_reload, on_master_stop, &rm);
+    xmetrics_start();
     start(&rm);
     watch_signal(&rm, &rm.sigterm, SIGTERM);
     watch_signal(&rm, &rm.sigint, SIGINT);

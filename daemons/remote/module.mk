@@ -15,5 +15,6 @@ onehop-remote_SRCS = \
 	daemons/remote/delivery.c \
 	daemons/remote/session.c \
 	daemons/remote/tls.c \
+	daemons/remote/xmetrics.c \
 	$(remote_PRIVATE) \
 	$(DAEMON_LINK_UV)

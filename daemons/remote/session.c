@@ -19,6 +19,7 @@
 #include "remote/classify.h"
 #include "remote/smtp_wire.h"
 #include "remote/tls.h"
+#include "remote/xmetrics.h"
 
 #define CONTENT_CHUNK (64 * 1024)
 #define QUIT_WAIT_MS 2000
@@ -909,6 +910,7 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     s->connected = 1;
+    xmetrics_connection(s->d->dest, XM_CONNECTED);
     uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
     wait_for(s, STAGE_GREETING);
 }
@@ -935,6 +937,7 @@ static struct session *reuse(struct session *s, struct delivery *d)
     s->d = d;
     s->ended = 0;
     s->uses++;
+    xmetrics_connection(d->dest, XM_REUSED);
     begin_transaction(s);
     return s;
 }
@@ -961,6 +964,7 @@ struct session *session_start(struct delivery *d, const struct mx_target *t)
     s->stage = STAGE_CONNECT;
     struct sockaddr_storage ss;
     target_sockaddr(t, &ss);
+    xmetrics_connection(d->dest, XM_CONNECT_ATTEMPT);
     int rc = uv_tcp_connect(&s->connect, &s->tcp, (const struct sockaddr *)&ss, on_connect);
     if (rc < 0) {
         struct buf why = BUF_INIT;

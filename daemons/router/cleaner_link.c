@@ -11,6 +11,12 @@
 #include "mem.h"
 #include "router/router.h"
 
+/* Requests sent and not answered at most: the others wait in the state
+ * (handed out as answers come back). A start with tens of thousands of new
+ * files must not put all their TAKEs on the channel at once: its write
+ * queue is bounded, and over the bound the channel closes. */
+#define CLEAN_WINDOW 64
+
 struct cleaner_link {
     struct router *r;
     struct channel *ch;
@@ -123,7 +129,7 @@ void cleaner_link_send(struct cleaner_link *c)
     struct state_clean_req rq;
     if (!c || !c->ch || c->recovering)
         return;
-    while (state_clean_next(c->r->s, &rq)) {
+    while (c->nsent < CLEAN_WINDOW && state_clean_next(c->r->s, &rq)) {
         c->sent = xgrow(c->sent, &c->sent_cap, c->nsent + 1, sizeof(*c->sent));
         c->sent[c->nsent++] = rq;
         send_request(c, rq.kind, rq.id, rq.kind == CLEAN_QUARANTINE ? rq.why : NULL);

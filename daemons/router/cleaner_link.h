@@ -21,7 +21,8 @@ struct cleaner_link;
 /* Open the channel (router_channel) and send RECOVER; router_recovered()
  * follows its answer. */
 struct cleaner_link *cleaner_link_open(struct router *r);
-/* Send every request the state hands out now (after a flush). */
+/* Send the requests the state hands out now (after a flush), at most
+ * CLEAN_WINDOW unanswered: the rest go as answers come back. */
 void cleaner_link_send(struct cleaner_link *c);
 /* Failed requests handed out again (the retry timer). */
 void cleaner_link_retry(struct cleaner_link *c);

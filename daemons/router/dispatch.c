@@ -20,6 +20,7 @@
 #include "router/destination.h"
 #include "router/memo.h"
 #include "router/retry.h"
+#include "router/rmetrics.h"
 #include "router/router.h"
 
 #define LOCAL_KEY "local" /* the group of a message's local recipients */
@@ -151,6 +152,7 @@ static void hold_status(struct dispatch *d, struct inflight *f, const char *to, 
                         const char *reason, int64_t now)
 {
     struct buf line = BUF_INIT;
+    rmetrics_router_status(status);
     buf_printf(&line, "%s: to=<%s>, relay=none, delay=%lld, status=%s (%s)", f->id, to,
                (long long)(now - f->arrival), status, reason);
     router_hold_line(d->r, f->seq, buf_steal(&line));
@@ -1070,6 +1072,7 @@ static void dispatch_message(struct dispatch *d, const struct state_msg *m, int6
         return;
     }
     copy_addresses(f, &mf);
+    rmetrics_dispatch(m, &mf.file.msg[mf.index]);
     struct retry_policy p = policy(d->r);
     struct groups gs = {NULL, 0, 0};
     int loop = loops(&mf);
@@ -1192,6 +1195,7 @@ static const char *on_result(struct dispatch *d, struct chan_record *rec, int lo
     if (res.index >= j->n || j->answered[res.index])
         return "a result for no recipient of its job, or a second one";
     j->answered[res.index] = 1;
+    rmetrics_result(local, &res);
     record_result(d, j, &j->u[res.index], &res, (int64_t)time(NULL));
     return NULL;
 }

@@ -46,6 +46,7 @@
 #include "router/cleaner_link.h"
 #include "router/control.h"
 #include "router/dispatch.h"
+#include "router/rmetrics.h"
 #include "router/router.h"
 
 #define SCAN_INTERVAL_MS 60000        /* the safety scan of incoming/ */
@@ -233,6 +234,7 @@ void router_recovered(struct router *r)
     start_timer(r, &scan_timer, on_scan_timer, SCAN_INTERVAL_MS);
     start_timer(r, &clean_timer, on_clean_timer, CLEAN_RETRY_INTERVAL_MS);
     control_open(r);
+    rmetrics_start(r);
     struct state_counts c;
     state_count(r->s, &c);
     log_info("started: %lu messages queued (%lu incoming, %lu deferred, %lu held); "

@@ -18,5 +18,6 @@ onehop-router_SRCS = \
 	daemons/router/cleaner_link.c \
 	daemons/router/dispatch.c \
 	daemons/router/control.c \
+	daemons/router/rmetrics.c \
 	$(router_PRIVATE) \
 	$(DAEMON_LINK_UV)

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "mem.h"
 #include "smtpd/bs.h"
+#include "smtpd/smetrics.h"
 #include "smtpd/smtpd.h"
 
 static void on_connection(uv_stream_t *l, int status)
@@ -251,6 +252,7 @@ int main(int argc, char **argv)
         return bs_main(&d.conf, d.confdir);
     d.loop = uv_default_loop();
     d.link = daemon_link_uv_start(d.loop, on_master_reload, on_master_stop, &d);
+    smetrics_start();
     start(&d);
     watch_signal(&d, &d.sigterm, SIGTERM);
     watch_signal(&d, &d.sigint, SIGINT);

@@ -17,5 +17,6 @@ onehop-smtpd_SRCS = \
 	daemons/smtpd/qclient.c \
 	daemons/smtpd/stls.c \
 	daemons/smtpd/bs.c \
+	daemons/smtpd/smetrics.c \
 	$(smtpd_PRIVATE) \
 	$(DAEMON_LINK_UV)

@@ -90,11 +90,6 @@ int relay_check(const struct relay_policy *rp, const struct sockaddr *client, co
     } else if (!local && !relay_domain(rp->conf, domain) && !relay_client_trusted(rp, client)) {
         deny(reply, addr);
         rc = -1;
-    } else if (res.n && bounced == res.n) {
-        buf_printf(reply, "550 %s <%s>: Recipient address rejected: %s",
-                   bounce->status ? bounce->status : "5.1.2", addr,
-                   bounce->reason ? bounce->reason : "undeliverable");
-        rc = -1;
     }
     route_results_free(&res);
     return rc;

@@ -14,8 +14,10 @@
  *      accepted from anyone
  *   4. a client in mynetworks: accepted
  *   5. anything else: 554 5.7.1 Relay access denied
- * A recipient the routing bounces outright (an `error:` route) is refused
- * with the route's code. Source routes were dropped by the address parser
+ * A non-local recipient the routing bounces outright (an `error:` route)
+ * is accepted like any other of rules 3-5: SPEC 4 and D4 (b) make it a
+ * bounce, a DSN to the sender with the route's text, which the router
+ * sends. Source routes were dropped by the address parser
  * (RFC 5321 C); a trailing dot never parses.
  *
  * Must never: accept a non-local recipient from outside mynetworks that is

@@ -28,6 +28,7 @@
 #include "mem.h"
 #include "smtpd/received.h"
 #include "smtpd/smtp_proto.h"
+#include "smtpd/smetrics.h"
 #include "smtpd/smtpd.h"
 
 struct session {
@@ -243,9 +244,11 @@ static void on_queued(void *arg, const char *id, const char *reply)
     s->qt = NULL;
     if (id) {
         log_info("%s: client=unknown[%s]", id, s->ip);
+        smetrics_event(SM_QUEUED);
         buf_printf(&line, "250 2.0.0 Ok: queued as %s", id);
     } else {
         log_warn("NOQUEUE: reject: DATA from unknown[%s]: %s", s->ip, reply);
+        smetrics_event(SM_REJECT);
         buf_sets(&line, reply);
     }
     smtp_proto_data_result(&s->p, buf_cstr(&line));
@@ -336,7 +339,7 @@ static void hook_starttls(void *arg)
 {
     struct session *s = arg;
     flush(s); /* the 220 in the clear; every later byte is TLS */
-    s->tls = stls_new(s->d->tls);
+    s->tls = s->d->tls ? stls_new(s->d->tls) : NULL; /* a reload may have turned it off */
     if (!s->tls) {
         log_warn("cannot start TLS for %s", s->ip);
         return session_close(s);
@@ -350,6 +353,7 @@ static void hook_reject(void *arg, struct smtp_proto *p, const char *cmd, const 
     struct buf up = BUF_INIT;
     for (const char *c = cmd; *c; c++)
         buf_addc(&up, (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c));
+    smetrics_event(SM_REJECT);
     log_info("NOQUEUE: reject: %s from unknown[%s]: %s; from=<%s> proto=%s helo=<%s>",
              buf_cstr(&up), s->ip, line, buf_cstr(&p->txn.sender), smtp_proto_protocol(p),
              buf_cstr(&p->helo));
@@ -384,6 +388,7 @@ static void session_close(struct session *s)
     struct buf counts = BUF_INIT;
     smtp_proto_counts(&s->p, &counts);
     log_info("disconnect from unknown[%s] %s", s->ip, buf_cstr(&counts));
+    smetrics_event(SM_DISCONNECT);
     buf_free(&counts);
     if (s->qt)
         qclient_forget(s->d->queue, s->qt); /* an open one is aborted */
@@ -454,9 +459,11 @@ static void session_start(struct session *s)
     };
     smtp_proto_init(&s->p, &cfg, &hooks, s);
     log_info("connect from unknown[%s]", s->ip);
+    smetrics_event(SM_CONNECT);
     const char *refused = over_limit(d, s);
     if (refused) {
         log_warn("refused unknown[%s]: %s", s->ip, refused);
+        smetrics_event(SM_REFUSED);
         smtp_proto_close(&s->p, "421 4.7.0", refused);
         flush(s);
         return;

@@ -8,8 +8,8 @@
  * mctl_decode), the rest is framed as on the wire (channel_core's reader with the
  * reader's maximum) and each whole record decoded. Besides crashes,
  * sanitizer reports and leaks, it traps when a record decoded as FAILED
- * carries more than DLINK_TEXT_MAX bytes, or when a decoded record of a
- * type without fields has any.
+ * carries more than DLINK_TEXT_MAX bytes (METRICS_TEXT: METRICS_TEXT_MAX),
+ * or when a decoded record of a type without fields has any.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -27,16 +27,19 @@ static void decode_one(int control, const uint8_t *rec, size_t len)
     if (!control) {
         struct buf text = BUF_INIT;
         int type = daemon_link_decode(rec, len, &text);
+        int has_text = type == DLINK_FAILED || type == DLINK_METRICS_TEXT;
         if (type == DLINK_FAILED && text.len > DLINK_TEXT_MAX)
             __builtin_trap();
-        if (type > 0 && type != DLINK_FAILED && len != IPC_HEADER_SIZE)
+        if (type == DLINK_METRICS_TEXT && text.len > METRICS_TEXT_MAX)
+            __builtin_trap();
+        if (type > 0 && !has_text && len != IPC_HEADER_SIZE)
             __builtin_trap();
         buf_free(&text);
         return;
     }
     struct ipc_reader r;
     struct mctl_msg m;
-    if (mctl_decode(&r, rec, len, &m) == 0 && m.type <= MCTL_STOP && len != IPC_HEADER_SIZE)
+    if (mctl_decode(&r, rec, len, &m) == 0 && m.type <= MCTL_METRICS && len != IPC_HEADER_SIZE)
         __builtin_trap();
     ipc_close(&r);
 }

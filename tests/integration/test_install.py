@@ -12,8 +12,8 @@ As root into the real system (a private PREFIX, SYSCONFDIR, queue and run
 directories and account base name, so that it cannot collide with the host
 or another test): the accounts and directories exactly as the programs make
 them, the unit accepted by `systemd-analyze verify`, `onehop start`, a
-delivery to an aiosmtpd sink (and to a local Maildir once onehop-local is
-built), `onehop stop` leaving no process, `make uninstall` removing every
+delivery to an aiosmtpd sink by sendmail and by SMTP (swaks), and to a local
+Maildir (each when its daemon is built), `onehop stop` leaving no process, `make uninstall` removing every
 installed file and keeping the configuration, the queue and the accounts;
 the teardown removes the accounts, and the system is as it was. And
 make install-sendmail on the system's own names (in a private mount
@@ -276,12 +276,13 @@ def system_install(dns, smtp_peers):
     si = SystemInstall(top, base)
     si.accounts_before = accounts_before
     si.sink = smtp_peers.start("sink")
+    si.smtp_listen = "127.0.0.1:%d" % free_port()
     si.etc.mkdir()
     (si.etc / "onehop.conf").write_text(
         "user = %s\nqueue_dir = %s\nrun_dir = %s\nlog = %s/maillog\nmyhostname = "
         "mta.install.test\nlocal_domains = $myhostname, localhost\nsmtp_listen = "
-        "127.0.0.1:%d\ndns_servers = %s\nmailbox = %s/%%u/\nretry_min = 1s\nretry_max = 2s\n"
-        % (base, si.spool, si.run, top, free_port(), dns.address, si.mail))
+        "%s\ndns_servers = %s\nmailbox = %s/%%u/\nretry_min = 1s\nretry_max = 2s\n"
+        % (base, si.spool, si.run, top, si.smtp_listen, dns.address, si.mail))
     (si.etc / "routes").write_text("remote.test [%s]:%d\n" % (si.sink.ip, si.sink.port))
     try:
         yield si
@@ -357,6 +358,13 @@ def test_root_install_start_deliver_stop_uninstall(system_install):
     (msg,) = si.sink.wait(1, timeout=60)
     assert msg.rcpt_tos == ["rcpt@remote.test"]
     assert b"through the installed onehop" in msg.data
+    if (libexec / "onehop-smtpd").exists() and shutil.which("swaks"):  # and by SMTP
+        smtp = subprocess.run(["swaks", "--server", si.smtp_listen, "--from",
+                               "root@mta.install.test", "--to", "smtp@remote.test"],
+                              capture_output=True, timeout=60)
+        assert smtp.returncode == 0, smtp
+        si.sink.wait(2, timeout=60)
+        assert users["smtpd"] == "%s-smtpd" % base, users
     if (libexec / "onehop-local").exists():
         local = subprocess.run([str(si.prefix / "sbin/sendmail"), "root@mta.install.test"], input=MESSAGE, capture_output=True,
                                timeout=60)

@@ -616,6 +616,24 @@ def test_root_own_forward_commands_run_as_nobody(local, users, request):
     assert path.stat().st_uid == 0
 
 
+def test_root_mbox_in_a_directory_closed_to_the_user_keeps_the_fcntl_lock(local, users,
+                                                                          request):
+    user = users.add()
+    spool = Path(tempfile.mkdtemp(prefix="onehop-local-spool-"))
+    request.addfinalizer(lambda: shutil.rmtree(spool, ignore_errors=True))
+    os.chmod(spool, 0o755)  # as /var/mail without the mail group: no dot-lock there
+    mbox = spool / user.pw_name
+    mbox.write_bytes(b"")
+    os.chown(mbox, user.pw_uid, user.pw_gid)
+    os.chmod(mbox, 0o600)
+    lo = passwd_local(local, mailbox="%s/%%u" % spool)
+    qid = lo.inject("%s@%s" % (user.pw_name, HOST))
+    res = lo.one(qid)
+    assert res["class"] == "ok" and res["relay"] == "local:mbox", res
+    assert mbox.read_bytes().startswith(b"From alice@a.test ")
+    assert mbox.stat().st_uid == user.pw_uid and not (spool / (user.pw_name + ".lock")).exists()
+
+
 def test_root_alias_command_runs_as_nobody(local, users, request):
     nobody = pwd.getpwnam("nobody")
     lo = passwd_local(local)
@@ -778,3 +796,31 @@ def test_e2e_as_root_forward_reroutes_through_the_router(accounts, users, onehop
     (line,) = mta.wait_delivery("%s@%s" % (user.pw_name, HOST), "sent")
     assert re.fullmatch(r"forwarded as [0-9A-Z]{18}", line.reason), line.reason
     assert not os.path.exists("%s/Maildir" % user.pw_dir)
+
+
+def test_e2e_local_killed_during_deliveries_loses_nothing(e2e, master_bin):
+    mta = e2e(local_concurrency="1")
+    n = 60
+    for i in range(n):  # queued while stopped: the deliveries then come one after another
+        r = mta.sendmail("-f", SENDER, "u%d@%s" % (i % 4, HOST),
+                         data=("Subject: kill %d\n\ntoken-%d\n" % (i, i)).encode())
+        assert r.rc == 0, r
+    mta.start()
+    mta.wait_log(r"onehop/local\[\d+\]: \w+: to=<", timeout=30)
+    pid = {p["name"]: p for p in mta.status()["processes"]}["local"]["pid"]
+    os.kill(pid, 9)
+    done_before = len(mta.deliveries(status="sent"))
+    assert done_before < n, "the kill came after the last delivery"
+    mta.wait_log(r"onehop/master\[\d+\]: local .*(exited|killed|signal)", timeout=10)
+    deadline = time.monotonic() + 60
+    while True:
+        got = [p.read_bytes() for u in range(4) for p in mta.maildir("u%d" % u)]
+        tokens = {int(m) for b in got for m in re.findall(rb"token-(\d+)", b)}
+        if tokens == set(range(n)) and mta.qstat()["total"] == 0:
+            break
+        assert time.monotonic() < deadline, (sorted(set(range(n)) - tokens), mta.log_tail())
+        time.sleep(0.3)
+    assert len(got) >= n  # at least once: a delivery cut by the kill may come twice
+    for b in got:  # every message whole
+        assert b.startswith(b"Return-Path: <%s>\nDelivered-To: u" % SENDER.encode())
+        assert re.search(rb"\n\ntoken-\d+\n$", b), b

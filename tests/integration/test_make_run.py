@@ -24,6 +24,7 @@ import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -311,3 +312,21 @@ def test_make_run_refuses_a_broken_configuration(run_dir, make_run):
     assert re.search(r"onehop\.conf:1: .*no_such_key", mr.text), mr.text
     assert "has the errors above" in mr.text
     assert mr.pids() == set()
+
+
+def test_make_run_says_why_the_instance_did_not_start(run_dir, make_run):
+    """The SMTP port taken by another program: the master's own reason, the
+    master's status (1) from make run, and nothing left running."""
+    if not (onehop_bin() / "onehop-smtpd").exists():
+        pytest.skip("onehop-smtpd is not built: make run listens on no port")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        mr = make_run(run_dir, port)
+        status = mr.wait_exit(START_TIMEOUT)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 2, (status, mr.text)  # make's
+    assert "cannot listen on 127.0.0.1:%d" % port in mr.text, mr.text
+    assert "make run: onehop exited with status 1" in mr.text, mr.text
+    assert "Done" not in mr.text, mr.text  # no shell job notice
+    _assert_all_gone(mr)

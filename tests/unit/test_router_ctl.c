@@ -3,7 +3,8 @@
  * (router_ctl.h): a request, a note and a done round-trip exactly; one row
  * per line of the table of what each op takes (accepted or refused); the
  * decoders refuse a truncated record, trailing bytes, a wrong type, an
- * argument count past the fields, an unknown stream or status; the client
+ * argument count past the fields, a control character in an argument, an
+ * unknown stream or status; the client
  * (rctl_call) over a socketpair: notes in order, the done, the request as
  * sent, and a peer that closes without an answer.
  */
@@ -140,6 +141,11 @@ static void test_bad_requests(void **state)
     buf_clear(&rec);
     raw_request(&rec, RCTL_HOLD, RCTL_SEL_NAMED, 1, 2); /* a field left over */
     assert_int_equal(rctl_get_request(rec.s, rec.len, &req, &why), -1);
+    buf_clear(&rec);
+    struct rctl_request nl = {RCTL_FLUSH, RCTL_SEL_NAMED, (char *[]){"@b.test\nforged line"}, 1};
+    rctl_put_request(&rec, &nl);
+    assert_int_equal(rctl_get_request(rec.s, rec.len, &req, &why), -1);
+    assert_string_equal(why, "request: a control character in an argument");
     buf_clear(&rec);
     raw_request(&rec, 99, RCTL_SEL_NAMED, 0, 0);
     assert_int_equal(rctl_get_request(rec.s, rec.len, &req, &why), -1);
