@@ -41,12 +41,17 @@ MESSAGES=${MESSAGES:-10000}
 RUNS=${RUNS:-3}
 SINK_PORT=${SINK_PORT:-40025}
 INJECT_PORT=${INJECT_PORT:-40026}
+SMTPD_PORT=${SMTPD_PORT:-40027}   # onehop's smtpd (unused: the messages are queued directly)
 PY=/usr/bin/python3
 AS_USER="setpriv --reuid=nobody --regid=nogroup --clear-groups"
 
 [ "$(id -u)" -eq 0 ] || { echo "run.sh: run as root (private Postfix)" >&2; exit 1; }
-[ -x /usr/sbin/smtp-sink ] && [ -x /usr/sbin/postfix ] ||
-    { echo "run.sh: needs Debian's postfix (smtp-sink, smtp-source)" >&2; exit 1; }
+[ -x /usr/sbin/smtp-sink ] && [ -x /usr/sbin/postfix ] || {
+    echo "run.sh: needs Debian's postfix (smtp-sink, smtp-source; the system instance" \
+        "need not run): echo 'postfix postfix/main_mailer_type select No configuration' |" \
+        "debconf-set-selections; apt-get install postfix" >&2
+    exit 1
+}
 
 WORK=$(mktemp -d /tmp/onehop-bench-remote.XXXXXX)
 chmod 755 "$WORK"
@@ -68,7 +73,8 @@ make_message "$WORK/message"
 chmod 644 "$WORK/message"
 
 now() { date +%s.%N; }
-elapsed() { echo "$2 - $1" | bc; }
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }   # calc FORMAT EXPRESSION
+elapsed() { calc %.2f "$2 - $1"; }
 treecpu() { $PY "$top/bench/remote/treecpu.py" "$1"; }
 
 # start_sink KIND NRCPT: the sink of the case, in the background
@@ -106,7 +112,7 @@ oh_setup() {
     cat > "$oh/onehop.conf" <<EOF
 myhostname = bench.onehop.test
 local_domains = bench.onehop.test
-smtp_listen =
+smtp_listen = 127.0.0.1:$SMTPD_PORT
 queue_dir = queue
 run_dir = run
 log = maillog
@@ -187,7 +193,7 @@ pf_run() {
     c1=$(treecpu "$master")
     postconf -c "$pf/etc" -e 'defer_transports = smtp'
     postfix -c "$pf/etc" reload > /dev/null 2>&1
-    cpu=$(echo "$c1 - $c0" | bc)
+    cpu=$(calc %.2f "$c1 - $c0")
     echo "postfix $1 rcpt=$2: $(elapsed "$t0" "$t1") s, cpu $cpu s" >&2
     echo "$(elapsed "$t0" "$t1") $cpu"
 }
@@ -213,8 +219,8 @@ for case in "smtp-sink 1" "smtp-sink 5" "sink451 1" "sink451 5"; do
         runs=$(awk '{ printf "%s%s; %s", (NR > 1 ? ", " : ""), $1, $2 }' "$WORK/$mta.runs")
         name=$([ "$mta" = oh ] && echo onehop || echo "Postfix $(postconf -d -h mail_version)")
         label=$([ "$1" = smtp-sink ] && echo "smtp-sink" || echo "10% RCPT 451")
-        echo "| $label, $2 rcpt | $name | $(echo "scale=0; $MESSAGES / $s" | bc) |" \
-            "$(echo "scale=3; $c * 1000 / $MESSAGES" | bc) |" \
-            "$(echo "scale=0; $MESSAGES / $c" | bc) | $runs |"
+        echo "| $label, $2 rcpt | $name | $(calc %.0f "$MESSAGES / $s") |" \
+            "$(calc %.3f "$c * 1000 / $MESSAGES") |" \
+            "$(calc %.0f "$MESSAGES / $c") | $runs |"
     done
 done

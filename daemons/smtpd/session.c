@@ -339,7 +339,7 @@ static void hook_starttls(void *arg)
 {
     struct session *s = arg;
     flush(s); /* the 220 in the clear; every later byte is TLS */
-    s->tls = stls_new(s->d->tls);
+    s->tls = s->d->tls ? stls_new(s->d->tls) : NULL; /* a reload may have turned it off */
     if (!s->tls) {
         log_warn("cannot start TLS for %s", s->ip);
         return session_close(s);

@@ -539,3 +539,34 @@ def test_end_to_end_local_maildir(mta):
         os.chown(m.path("mail"), m.run_as.pw_uid, m.run_as.pw_gid)
     assert m.submit("a@a.test", "%s@local.test" % user, b"Subject: local\r\n\r\nhere\r\n") == {}
     assert len(m.wait_maildir(user, 1)) == 1
+
+
+# ---------------------------------------------------------------- shutdown
+
+
+def test_stop_answers_421(mta):
+    m = mta()
+    r = Raw(m.smtp_address)
+    r.cmd("EHLO c.test")
+    assert m.stop().rc == 0
+    code, text = r.reply()
+    assert code == 421 and "4.3.2" in text
+    assert r.closed()
+
+
+# -------------------------------------------------------------------- root
+
+
+def test_as_root_smtpd_and_queue_server_run_under_their_accounts(onehop, smtp_peers, accounts):
+    """SPEC 7: onehop-smtpd as BASE-smtpd, onehop-queue --server as
+    BASE-queue; the message still goes SMTP -> queue -> remote -> peer."""
+    peer = smtp_peers.start("sink")
+    m = onehop(conf={"user": accounts.base}, routes="relay.test [%s]\n" % peer.ip)
+    os.chmod(m.dir, 0o755)  # the accounts traverse DIR to its files
+    m.start()
+    procs = {p["name"]: p for p in m.status()["processes"]}
+    for name, role in (("smtpd", "smtpd"), ("queue", "queue")):
+        pw = accounts[role]
+        assert procs[name]["user"] == pw.pw_name and procs[name]["uid"] == pw.pw_uid, procs[name]
+    assert m.submit("a@a.test", "r@relay.test", b"Subject: root\r\n\r\nroot\r\n") == {}
+    assert peer.wait(1, timeout=30)[0].rcpt_tos == ["r@relay.test"]
