@@ -127,7 +127,7 @@ else
 STATIC_PROGRAMS :=
 endif
 
-.PHONY: all clean check check-includes unit integration tools san-check fuzz fuzz-build fuzz-smoke \
+.PHONY: all clean check check-includes acceptance unit integration tools san-check fuzz fuzz-build fuzz-smoke \
         run install deps format
 
 all: $(PROGRAMS:%=$(BIN)/%) $(foreach l,$(LINKS),$(BIN)/$(word 1,$(subst =, ,$l)))
@@ -209,6 +209,11 @@ unit: $(UNIT_BINS) all
 # (and the test tools of tests/tools/module.mk in $(BUILD)/tools)
 integration: all $(TOOLS)
 	@scripts/run-integration.sh $(BUILD) $(BIN)
+
+# acceptance: the outside black-box suite ../shared/acceptance (when it is
+# there) against the programs in $(BIN); counts in $(BUILD)/results
+acceptance: all
+	@scripts/run-acceptance.sh $(BUILD) $(BIN)
 
 # tools: only the test tools (tests/tools/module.mk)
 tools: $(TOOLS)

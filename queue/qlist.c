@@ -233,7 +233,12 @@ static int scan_views(const struct source *src, int unknown_only, view_fn *fn, v
     }
     int rc = 0;
     while (rc == 0 && (i < nin || k < nact)) {
-        const char *fid = k >= nact || (i < nin && strcmp(in[i], act[k]) < 0) ? in[i++] : act[k++];
+        int c = i >= nin ? 1 : k >= nact ? -1 : strcmp(in[i], act[k]);
+        /* a file the router moved from incoming/ to active/ between the two
+         * listings is in both: it is one file, shown once */
+        const char *fid = c <= 0 ? in[i] : act[k];
+        i += c <= 0;
+        k += c >= 0;
         if (!unknown_only || !src->st || !state_knows_file(src->st, fid))
             rc = scan_file(src, fid, fn, arg);
     }

@@ -22,23 +22,5 @@ cd "$top/tests/integration" || exit 1
 /usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml="$xml" ${PYTEST_ARGS:-} .
 rc=$?
 if [ "$rc" -eq 5 ]; then rc=0; fi      # no tests collected: not a failure
-/usr/bin/python3 - "$xml" "$build/results/integration.counts" "$rc" <<'PY'
-import sys, xml.etree.ElementTree as ET
-path, out, rc = sys.argv[1], sys.argv[2], int(sys.argv[3])
-t = f = e = s = 0
-try:
-    root = ET.parse(path).getroot()
-    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
-    for su in suites:
-        t += int(su.get("tests", 0)); f += int(su.get("failures", 0))
-        e += int(su.get("errors", 0)); s += int(su.get("skipped", 0))
-except (OSError, ET.ParseError):
-    pass
-failed = f + e
-if rc != 0 and failed == 0:
-    failed = 1          # pytest itself failed (collection error, session hook)
-with open(out, "w") as fh:
-    fh.write(f"{t - f - e - s} {failed} {s}\n")
-print(f"integration: {t - f - e - s} passed, {failed} failed, {s} skipped")
-PY
+/usr/bin/python3 "$top/scripts/junit-counts.py" "$xml" "$build/results/integration.counts" "$rc" integration
 exit $rc

@@ -66,16 +66,21 @@ sink_count() {
     echo "${c:-0}"
 }
 
-# PARALLEL loops of MESSAGES/PARALLEL sendmail runs each
+# PARALLEL loops of MESSAGES/PARALLEL sendmail runs each (PREFIX: a command
+# the whole of each loop runs under, e.g. setpriv: one exec a loop, not one
+# a message)
 submit() {
     per=$((MESSAGES / PARALLEL))
     j=0
     while [ $j -lt "$PARALLEL" ]; do
-        (i=0; while [ $i -lt "$per" ]; do "$@" < "$msg" > /dev/null || exit 1; i=$((i + 1)); done) &
+        $PREFIX sh -c 'm=$1; n=$2; shift 2; i=0
+            while [ $i -lt "$n" ]; do "$@" < "$m" > /dev/null || exit 1; i=$((i + 1)); done' \
+            sh "$msg" "$per" "$@" &
         j=$((j + 1))
     done
     wait
 }
+PREFIX=""
 
 # wait_done TARGET QUEUE_DIRS...: the sink has TARGET and no file is left in the dirs
 wait_done() {
@@ -121,7 +126,9 @@ oh_run() {
     as_nobody "$BIN/onehop" -C "$oh" start >/dev/null
     base=$(sink_count); base=${base:-0}
     t0=$(now)
-    submit as_nobody "$BIN/sendmail" -C "$oh" -f bench@a.test rcpt@b.test
+    PREFIX="setpriv --reuid=nobody --regid=nogroup --clear-groups --"
+    submit "$BIN/sendmail" -C "$oh" -f bench@a.test rcpt@b.test
+    PREFIX=""
     wait_done $((base + MESSAGES)) "$oh/queue/incoming" "$oh/queue/active"
     t1=$(now)
     as_nobody "$BIN/onehop" -C "$oh" stop >/dev/null

@@ -35,6 +35,8 @@ static void program_path(const struct master *m, const struct daemon_row *row, s
 
 static int row_enabled(const struct master *m, const struct daemon_row *row, struct buf *err)
 {
+    if (row->listen == LISTEN_SMTP && m->conf.smtp_listen.n == 0)
+        return 0; /* SPEC 3: an empty smtp_listen disables the SMTP server */
     struct buf path = BUF_INIT;
     program_path(m, row, &path);
     int present = access(buf_cstr(&path), X_OK) == 0;

@@ -167,6 +167,17 @@ def test_start_status_stop(onehop, master_bin):
     assert plain.rc == 1 and "is stopped" in plain.err and "total:" in plain.out
 
 
+def test_an_empty_smtp_listen_disables_the_smtp_server(onehop, master_bin):
+    """SPEC 3: `smtp_listen =` empty disables the server: start succeeds and
+    every other daemon runs, onehop-smtpd is not started."""
+    mta = new_instance(onehop, master_bin, smtp_listen="")
+    mta.start()
+    procs = by_name(mta.status())
+    assert "smtpd" not in procs, procs
+    assert "router" in procs and "master" in procs, procs
+    assert mta.stop().rc == 0
+
+
 def test_a_second_start_is_refused(onehop, master_bin):
     mta = new_instance(onehop, master_bin)
     mta.start()

@@ -322,3 +322,17 @@ def test_queue_account_listing_shows_queued(mta):
     assert [l.strip() for l in p.stdout.splitlines() if RCPT_LINE.match(l)] == \
         ["bob@b.test", "carol@c.test"]
     assert "(" not in p.stdout  # no reason lines
+
+
+def test_a_file_met_in_incoming_and_active_is_listed_once(mta):
+    """The router moves a file from incoming/ to active/ while a listing
+    reads the two directories one after the other: the listing may meet it
+    in both, and must show the message once (here both links exist)."""
+    qid = inject(mta)
+    (bucket,) = [d for d in os.listdir(mta.path("queue", "incoming"))
+                 if os.path.exists(mta.path("queue", "incoming", d, qid[:16]))]
+    active = mta.path("queue", "active", bucket)
+    os.makedirs(active, exist_ok=True)
+    os.link(mta.path("queue", "incoming", bucket, qid[:16]), os.path.join(active, qid[:16]))
+    assert [m["id"] for m in mta.queue()["messages"]] == [qid]
+    assert ids_in(listing(mta)) == [qid]
