@@ -473,7 +473,8 @@ static int snapshot_files(struct snapshot_ctx *c, struct sj_snapshot *snap)
 static void index_dues(struct snapshot_ctx *c)
 {
     struct state *s = c->s;
-    qsort(c->dues, c->ndues, sizeof(c->dues[0]), by_due_key);
+    if (c->ndues) /* qsort's base may not be NULL, even for no element */
+        qsort(c->dues, c->ndues, sizeof(c->dues[0]), by_due_key);
     size_t k = 0;
     struct due_key old;
     int in = 0;

@@ -19,7 +19,7 @@ static struct lp_rcpt rcpts[LP_RCPT_MAX + 1];
 
 static struct lp_job sample_job(size_t nrcpt)
 {
-    static char addr[LP_RCPT_MAX + 1][32];
+    static char addr[LP_RCPT_MAX + 1][48];
     for (size_t i = 0; i < nrcpt; i++) {
         snprintf(addr[i], sizeof(addr[i]), "user%zu+ext@host.test", i);
         rcpts[i] = (struct lp_rcpt){addr[i], "team@host.test", "", 0, LP_FROM_ADDRESS};
