@@ -264,6 +264,8 @@ static void test_long_text_line(void **state)
     smtp_proto_free(&h.p);
     buf_free(&c);
     buf_free(&h.content);
+    buf_free(&h.rcpts);
+    buf_free(&h.messages);
 }
 
 /* STARTTLS: the 220, then whatever was pipelined behind it is gone. */
