@@ -427,7 +427,7 @@ static void cmd_starttls(struct smtp_proto *p, const char *arg)
     if (*arg)
         return reply_error(p, CMD_STARTTLS, "501 5.5.4 Syntax: STARTTLS");
     if (!p->cfg.tls_offered || p->tls_active)
-        return reply_error(p, CMD_STARTTLS, "502 5.5.1 Error: command not implemented");
+        return reply_error(p, CMD_STARTTLS, "502 5.5.1 STARTTLS is not available in this session");
     reply_ok(p, CMD_STARTTLS, "220 2.0.0 Ready to start TLS");
     txn_reset(p);
     p->state = SMTP_TLS;
