@@ -15,8 +15,9 @@
  * Besides crashes, sanitizer reports and leaks, it traps when a status code
  * (bounce_status, bounce_delay_status) is not class.subject.detail of the
  * notice's class, when the DSN's header section is not exactly its eight
- * fields, when its delivery-status part does not have one Final-Recipient,
- * Action, Status and Diagnostic-Code line per recipient, or when
+ * fields, when its delivery-status part has a line that is not one of its
+ * fields, or not one Final-Recipient, Action, Status and Diagnostic-Code
+ * line per recipient, or when
  * onehop-queue's content check (queue/msgcheck.h) would refuse it.
  */
 #include <stddef.h>
@@ -96,6 +97,34 @@ static size_t count_lines(const char *p, const char *end, const char *prefix)
     return n;
 }
 
+/* RFC 3464 2.2 and 2.3 as bounce.c writes them: every line of the
+ * delivery-status part is empty, a boundary, or one of these fields. */
+static int status_line_known(const char *line, size_t len)
+{
+    static const char *const names[] = {
+        "Content-Type: ",    "Reporting-MTA: ",   "X-Onehop-Queue-ID: ",
+        "Arrival-Date: ",    "Final-Recipient: ", "Original-Recipient: ",
+        "Action: ",          "Status: ",          "Remote-MTA: ",
+        "Diagnostic-Code: ", "Will-Retry-Until: "};
+    if (len == 0 || (len >= 2 && line[0] == '-' && line[1] == '-'))
+        return 1;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (len >= strlen(names[i]) && memcmp(line, names[i], strlen(names[i])) == 0)
+            return 1;
+    return 0;
+}
+
+static void check_status_part(const char *p, const char *end)
+{
+    for (const char *line = p; line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
+        if (!status_line_known(line, len))
+            __builtin_trap();
+        line += len + 1;
+    }
+}
+
 static void check_dsn(const struct buf *dsn, size_t nrcpt, int delayed)
 {
     struct header_block hb = HEADER_BLOCK_INIT;
@@ -116,6 +145,7 @@ static void check_dsn(const struct buf *dsn, size_t nrcpt, int delayed)
         count_lines(part, next, "Status: ") != nrcpt ||
         count_lines(part, next, "Diagnostic-Code: smtp; ") != nrcpt)
         __builtin_trap();
+    check_status_part(part + 1, next);
     struct msgcheck mc;
     struct buf stored = BUF_INIT;
     msgcheck_init(&mc, 0);
