@@ -15,12 +15,15 @@
 # working corpus size, the crash/leak/timeout/oom artifacts (in
 # FUZZ_WORK/artifacts/NAME/) and the exit status. Then, unless FUZZ_MERGE=0,
 # it minimises the working corpus into tests/fuzz/corpus/NAME with
-# `-merge=1`: the seeds already there stay, an input is added only when it
-# brings coverage they do not have.
+# `-set_cover_merge=1 -use_counters=0`: the seeds already there stay, an
+# input is added only when it reaches an edge they do not.
 #
 # FUZZ_DEADLINE (epoch seconds): no run goes past it (each run's time is cut
-# to what is left; a target with less than 60 s left is not started and is
-# recorded as such). --table prints the results as a Markdown table.
+# to what is left; a target with less than 60 s left is not started). A run
+# stopped early with SIGINT (kill -INT on the fuzzer's pid) still prints its
+# figures and is recorded as interrupted.
+# --table prints the results as a Markdown table; --record NAME... records
+# (and merges) again from the logs of the last runs.
 # FUZZ_BUILD: where the targets are (default build/fuzz; `make fuzz-build`).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,7 +56,7 @@ table() {
 run_one() {
     local name=$1 bin=$fb/fuzz_$1
     local wc=$work/corpus/$1 art=$work/artifacts/$1 log=$work/logs/$1.log
-    local res=$work/results/$1.txt seeds=$top/tests/fuzz/corpus/$1
+    local seeds=$top/tests/fuzz/corpus/$1
     local t=$secs now
     now=$(date +%s)
     if [ "$deadline" -gt 0 ] && [ $((deadline - now)) -lt "$t" ]; then t=$((deadline - now)); fi
@@ -63,36 +66,62 @@ run_one() {
     fi
     mkdir -p "$wc" "$art" "$seeds"
     cp -n "$seeds"/* "$wc"/ 2>/dev/null
-    local date commit
-    date=$(date -u '+%Y-%m-%d %H:%M')
-    commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null)
+    {
+        echo "date=$(date -u '+%Y-%m-%d %H:%M')"
+        echo "commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null)"
+        echo "seconds=$t"
+    } > "$log.start"
     echo "run  fuzz_$name for ${t}s (log: $log)"
     nice -n 19 /usr/bin/time -f '%e %U %S' -o "$log.time" \
         "$bin" -max_total_time="$t" -print_final_stats=1 -timeout=10 -rss_limit_mb="$rss" \
         -artifact_prefix="$art/" "$wc" > "$log" 2>&1
-    local rc=$?
-    local wall cpu execs eps last cov ft crashes status nwork
-    wall=$(awk 'NR==1 {printf "%.0f", $1}' "$log.time" 2>/dev/null)
-    cpu=$(awk 'NR==1 {printf "%.0f", $2 + $3}' "$log.time" 2>/dev/null)
+    echo "rc=$?" >> "$log.start"
+    record "$name"
+}
+
+# record NAME: the results of the last run of NAME from its logs, then the
+# working corpus minimised into the repo's (unless FUZZ_MERGE=0).
+record() {
+    local name=$1 bin=$fb/fuzz_$1
+    local wc=$work/corpus/$1 art=$work/artifacts/$1 log=$work/logs/$1.log
+    local res=$work/results/$1.txt seeds=$top/tests/fuzz/corpus/$1
+    local rc wall cpu execs eps last cov ft crashes status nwork
+    rc=$(field "$log.start" rc)
+    # GNU time puts "Command exited with non-zero status N" first: the figures are last
+    wall=$(tail -n 1 "$log.time" 2>/dev/null | awk '{printf "%.0f", $1}')
+    cpu=$(tail -n 1 "$log.time" 2>/dev/null | awk '{printf "%.0f", $2 + $3}')
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
     last=$(grep -E '^#[0-9]+.* cov: ' "$log" | tail -n 1)
     cov=$(echo "$last" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
     ft=$(echo "$last" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
+    mkdir -p "$art" "$seeds"
     crashes=$(find "$art" -maxdepth 1 -type f \
         \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
     nwork=$(find "$wc" -maxdepth 1 -type f | wc -l)
-    if [ "$rc" -eq 0 ] && [ "$crashes" -eq 0 ]; then status=ok; else status="FAIL rc=$rc"; fi
+    if [ "$crashes" -gt 0 ]; then
+        status="FAIL: $crashes artifacts in $art"
+    elif [ "$rc" = 0 ]; then
+        status=ok
+    elif [ "$rc" = 72 ]; then
+        status="interrupted (SIGINT), no crash"
+    else
+        status="FAIL rc=$rc"
+    fi
     local repo_before repo_after repo_kb
     repo_before=$(find "$seeds" -maxdepth 1 -type f | wc -l)
     if [ "$merge" = 1 ]; then
-        nice -n 19 "$bin" -merge=1 -timeout=10 -rss_limit_mb="$rss" "$seeds" "$wc" \
-            > "$work/logs/$name.merge.log" 2>&1 || status="$status, merge failed"
+        # a greedy set cover of the edges (not of libFuzzer's counter
+        # features, which would keep a thousand files): the seeds stay, a
+        # working input joins them only for an edge they do not reach
+        nice -n 19 "$bin" -set_cover_merge=1 -use_counters=0 -timeout=10 -rss_limit_mb="$rss" \
+            "$seeds" "$wc" > "$work/logs/$name.merge.log" 2>&1 || status="$status, merge failed"
     fi
     repo_after=$(find "$seeds" -maxdepth 1 -type f | wc -l)
     repo_kb=$(du -sk --apparent-size "$seeds" | awk '{print $1}')
     {
-        echo "name=$name"; echo "date=$date"; echo "commit=$commit"; echo "seconds=$t"
+        echo "name=$name"; echo "date=$(field "$log.start" date)"
+        echo "commit=$(field "$log.start" commit)"; echo "seconds=$(field "$log.start" seconds)"
         echo "wall=$wall"; echo "cpu=$cpu"; echo "execs=$execs"; echo "eps=$eps"
         echo "cov=$cov"; echo "ft=$ft"; echo "corpus_work=$nwork"
         echo "corpus_repo=$repo_after files, ${repo_kb} KB (+$((repo_after - repo_before)))"
@@ -103,6 +132,11 @@ run_one() {
 }
 
 if [ "${1:-}" = --table ]; then table; exit 0; fi
+if [ "${1:-}" = --record ]; then
+    shift
+    for n in "$@"; do record "$n"; done
+    exit 0
+fi
 mkdir -p "$work/results" "$work/logs"
 
 targets=("$@")
