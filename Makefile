@@ -129,7 +129,7 @@ else
 STATIC_PROGRAMS :=
 endif
 
-.PHONY: all clean check check-includes acceptance unit integration tools san-check fuzz fuzz-build fuzz-smoke \
+.PHONY: all clean check check-includes acceptance bench unit integration tools san-check fuzz fuzz-build fuzz-smoke \
         run install deps format
 
 all: $(PROGRAMS:%=$(BIN)/%) $(foreach l,$(LINKS),$(BIN)/$(word 1,$(subst =, ,$l)))
@@ -222,6 +222,12 @@ acceptance: all
 .PHONY: soak
 soak: all
 	scripts/soak.sh $(or $(SOAK_BIN),$(BIN))
+
+# bench: every benchmark side by side with Postfix/unbound in one run, then
+# bench/RESULTS.md's generated sections (bench/all.sh; root; RUNS=3,
+# QUICK=1 for a fast check that leaves RESULTS.md alone)
+bench: all
+	@bench/all.sh $(BIN)
 
 # tools: only the test tools (tests/tools/module.mk)
 tools: $(TOOLS)

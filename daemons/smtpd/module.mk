@@ -8,7 +8,7 @@ smtpd_PRIVATE = \
 	daemons/smtpd/smtp_proto.c \
 	daemons/smtpd/relay.c \
 	daemons/smtpd/received.c
-smtpd_TESTS = test_smtp_proto fuzz_smtpd
+smtpd_TESTS = test_smtp_proto fuzz_smtpd fuzz_relay
 
 PROGRAMS += onehop-smtpd
 onehop-smtpd_SRCS = \
