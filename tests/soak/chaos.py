@@ -5,10 +5,14 @@ log what it killed when.
 What it does: every MIN_GAP..MAX_GAP seconds (from the seeded RNG) it asks
 `onehop status --json` for the running processes and SIGKILLs one daemon
 chosen at random among those killed fewer than PER_DAEMON_LIMIT times in
-the last WINDOW seconds: the master declares a daemon that exits 5 times
-within 60 s a crash loop and stops restarting it (daemons/master/table.c),
-which is right for a daemon that crashes by itself, so the soak stays
-under that rate. Once, at master_at seconds into the run, the victim is
+the last WINDOW seconds, and only while no daemon that the kill takes
+down has exited more than EXIT_LIMIT times in the last WINDOW seconds by
+the master's log: the master declares a daemon that exits 5 times within
+60 s a crash loop and stops restarting it (daemons/master/table.c), and
+it counts the exits it causes itself (a daemon whose channel peer died is
+restarted with it: one kill of local ends router, cleaner and remote too,
+CASCADE below, as the master's log shows), so the soak stays under that
+rate by reading the master's own "exited" / "was killed" lines. Once, at master_at seconds into the run, the victim is
 the master itself; the chaos loop then runs `onehop start`, as an
 operator would, until it succeeds (bounded). Each kill is one line of
 chaos.log: the time, the daemon, its pid, and what followed.
@@ -21,18 +25,23 @@ import collections
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import threading
 import time
 
 MIN_GAP, MAX_GAP = 2.0, 6.0
-WINDOW, PER_DAEMON_LIMIT = 60.0, 2
+WINDOW, PER_DAEMON_LIMIT, EXIT_LIMIT = 60.0, 2, 2
+EXIT_RE = re.compile(r"/master\[\d+\]: (\w+) \(pid \d+\) (?:exited|was killed)")
 DAEMONS = ("router", "remote", "local", "smtpd", "queue", "cleaner", "dnscache")
+_CORE = ("router", "remote", "local", "cleaner")  # the router and its channel peers
+CASCADE = {"router": _CORE, "remote": _CORE, "local": _CORE, "cleaner": _CORE,
+           "smtpd": ("smtpd", "queue"), "queue": ("smtpd", "queue"), "dnscache": ("dnscache",)}
 
 
 class Chaos:
-    def __init__(self, onehop, seed, log_path, master_at):
+    def __init__(self, onehop, seed, log_path, master_at, maillog):
         self.onehop = onehop  # callable(*args, timeout=) -> CompletedProcess
         self.rng = random.Random("%s-chaos" % seed)
         self.log = open(log_path, "a")
@@ -44,6 +53,10 @@ class Chaos:
         self.failures = []  # what went wrong (a start that failed, status unreadable)
         self.thread = None
         self.started = time.monotonic()
+        self.maillog = maillog
+        self.maillog_offset = 0
+        self.exits = collections.deque()  # (monotonic time seen, daemon) from the master's log
+        self.throttled = 0  # rounds without a kill: some daemon at EXIT_LIMIT
 
     def start(self):
         self.thread = threading.Thread(target=self._loop, name="soak-chaos", daemon=True)
@@ -82,9 +95,8 @@ class Chaos:
                 master_done = True
                 self._kill_master(procs)
                 continue
-            victim = self._pick(procs)
+            victim = self._pick(procs, self._exits_in_window())
             if victim is None:
-                self._note("no daemon may be killed now (all at the per-minute limit)")
                 continue
             pid = int(procs[victim]["pid"])
             if _kill(pid):
@@ -92,15 +104,37 @@ class Chaos:
                 self.recent[victim].append(time.monotonic())
                 self._note("kill -9 %s pid %d" % (victim, pid))
 
-    def _pick(self, procs):
+    def _exits_in_window(self):
+        """daemon -> exits in the last WINDOW s (the master's log)."""
+        now = time.monotonic()
+        try:
+            with open(self.maillog, "rb") as f:
+                f.seek(self.maillog_offset)
+                chunk = f.read()
+        except OSError:
+            chunk = b""
+        end = chunk.rfind(b"\n") + 1
+        self.maillog_offset += end
+        for line in chunk[:end].decode("utf-8", "replace").splitlines():
+            m = EXIT_RE.search(line)
+            if m:
+                self.exits.append((now, m.group(1)))
+        while self.exits and now - self.exits[0][0] > WINDOW:
+            self.exits.popleft()
+        return collections.Counter(name for _, name in self.exits)
+
+    def _pick(self, procs, exits):
         now = time.monotonic()
         allowed = []
         for name in DAEMONS:
             q = self.recent[name]
             while q and now - q[0] > WINDOW:
                 q.popleft()
-            if name in procs and len(q) < PER_DAEMON_LIMIT:
+            if name in procs and len(q) < PER_DAEMON_LIMIT and \
+                    all(exits[d] <= EXIT_LIMIT for d in CASCADE[name]):
                 allowed.append(name)
+        if not allowed:
+            self.throttled += 1
         return self.rng.choice(allowed) if allowed else None
 
     def _kill_master(self, procs):

@@ -38,9 +38,9 @@ import collections
 import json
 import logging
 import os
-import pwd
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -179,6 +179,11 @@ def ensure_running(onehop, out):
     return onehop("start", timeout=90).returncode == 0
 
 
+def crash_loops(log_path):
+    text = log_path.read_text(errors="replace")
+    return [l for l in text.splitlines() if "crash loop" in l and "/master[" in l]
+
+
 def drain(onehop, seconds, out):
     """onehop flush, then wait until qstat counts nothing; (drained, qstat, s)."""
     started = time.monotonic()
@@ -206,9 +211,7 @@ def final_status(onehop, log_path):
         status = json.loads(r.stdout)
     except ValueError:
         status = {}
-    text = log_path.read_text(errors="replace")
-    loops = [l for l in text.splitlines() if "crash loop" in l and "/master[" in l]
-    return status, loops
+    return status, crash_loops(log_path)
 
 
 def sanitizer_reports(work):
@@ -280,6 +283,7 @@ def table(r):
             ("kills (kill -9) by daemon", ", ".join("%s %d" % kv for kv in
                                                      sorted(r["kills"].items())) or "none"),
             ("master restarts by `onehop start`", r["master_restarts"]),
+            ("chaos rounds without a kill (every daemon at its exit limit)", r["chaos_throttled"]),
             ("restarts by the master, per daemon (at the end)",
              ", ".join("%s %s" % kv for kv in sorted(r["restarts"].items()))),
             ("daemons in a crash loop", len(r["crash_loops"])),
@@ -314,10 +318,16 @@ def table(r):
 # --------------------------------------------------------------------- main
 
 
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt("signal %d" % signum)
+
+
 def main():
     args = parse_args()
     work = Path(args.work).resolve()
     bin_dir = Path(args.bin).resolve()
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
     if os.geteuid() != 0:
         print("soak: must run as root (SPEC 7 accounts)", file=sys.stderr)
         return 2
@@ -352,7 +362,8 @@ def main():
         injectors = Injectors(args.label or "soak", args.seed, bin_dir, CONFIG_DIR,
                               ("127.0.0.1", args.port_base), work / "accepted.jsonl",
                               args.messages, args.seconds).start()
-        chaos = Chaos(onehop, args.seed, work / "chaos.log", args.seconds * 0.5).start()
+        chaos = Chaos(onehop, args.seed, work / "chaos.log", args.seconds * 0.5,
+                      work / "log" / "maillog").start()
         t0 = time.monotonic()
         next_report = 60
         while injectors.alive() and time.monotonic() - t0 < args.seconds + 600:
@@ -366,6 +377,11 @@ def main():
         out("chaos over (%s); removing the faults" % dict(chaos.kills))
         world.heal()
         running = ensure_running(onehop, out)
+        if crash_loops(work / "log" / "maillog"):
+            # as an operator would, after `onehop status` shows it
+            r = onehop("reload", timeout=90)
+            out("a daemon is in a crash loop: onehop reload: exit %d %s" % (
+                r.returncode, r.stderr.strip()[:200]))
         drained, qstat, drain_s = drain(onehop, args.drain_seconds, out) if running else (
             False, {}, 0)
         status, loops = final_status(onehop, work / "log" / "maillog")
@@ -387,6 +403,7 @@ def main():
             "check": figures,
             "kills": dict(chaos.kills),
             "master_restarts": chaos.master_restarts,
+            "chaos_throttled": chaos.throttled,
             "chaos_failures": chaos.failures,
             "restarts": {p.get("name"): p.get("restarts") for p in status.get("processes", [])},
             "crash_loops": loops,
@@ -401,6 +418,9 @@ def main():
         onehop("stop", timeout=90)
         world.stop()
         drop_accounts()
+    if "check" not in result:
+        out("the soak did not reach its checks")
+        return 2
     md = table(result)
     result["faults"] = {"%s: %s" % k: v for k, v in result["faults"].items()}
     (work / "result.md").write_text(md + "\n")
