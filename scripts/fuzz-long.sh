@@ -86,6 +86,14 @@ record() {
     local wc=$work/corpus/$1 art=$work/artifacts/$1 log=$work/logs/$1.log
     local res=$work/results/$1.txt seeds=$top/tests/fuzz/corpus/$1
     local rc wall cpu execs eps last cov ft crashes status nwork
+    if [ ! -e "$log.start" ] && [ -e "$res" ]; then
+        # a run recorded by an older fuzz-long.sh: take its start from its results
+        {
+            echo "date=$(field "$res" date)"; echo "commit=$(field "$res" commit)"
+            echo "seconds=$(field "$res" seconds)"
+            case "$(field "$res" status)" in ok) echo rc=0 ;; *rc=*) field "$res" status | sed 's/.*rc=/rc=/' ;; esac
+        } > "$log.start"
+    fi
     rc=$(field "$log.start" rc)
     # GNU time puts "Command exited with non-zero status N" first: the figures are last
     wall=$(tail -n 1 "$log.time" 2>/dev/null | awk '{printf "%.0f", $1}')
