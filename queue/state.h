@@ -132,6 +132,12 @@ unsigned long state_files_in_memory(const struct state *s);
 /* Owner: learn the files of incoming/ and active/ not known yet. Returns
  * the number of new messages, or -1. */
 long state_learn_files(struct state *s);
+/* Owner: learn the n files named in fids (QUEUE_FILE_ID_LEN + 1 bytes
+ * each, NUL-terminated: e.g. what the router's watch of incoming/ saw
+ * committed), those not known yet; a name that is not a file id, or a file
+ * gone meanwhile, is passed over. Lists no directory (the gone check is
+ * state_learn_files'). The number of new messages, or -1. */
+long state_learn_named(struct state *s, const char *fids, size_t n);
 
 /* Lookup: NULL (errno ENOENT) if not known or finished. */
 const struct state_msg *state_find(const struct state *s, const char *msgid);

@@ -3,7 +3,8 @@
  * (daemons/dnscache/dns_msg.c and dns_answer.c): any bytes, as if they came
  * back from an upstream resolver. The message is parsed, every record's
  * names are decoded, and it is interpreted for its own question (or for an
- * MX question when it has none), then the packed MX records are walked.
+ * MX question when it has none), then the packed MX or PTR records are
+ * walked.
  * Crashes, sanitizer reports and leaks are the failures looked for (SPEC D3).
  */
 #include <stddef.h>
@@ -32,7 +33,7 @@ static void interpret(const uint8_t *data, size_t size, const char *qname, uint1
     struct dns_result r;
     dns_result_init(&r);
     dns_result_from_answer(&r, data, size, qname, qtype, DNS_CNAME_CHAIN_MAX);
-    if (r.status == DNS_STATUS_OK && qtype == DNS_TYPE_MX) {
+    if (r.status == DNS_STATUS_OK && (qtype == DNS_TYPE_MX || qtype == DNS_TYPE_PTR)) {
         size_t off = 0, n;
         uint16_t pref;
         const char *host;
@@ -52,7 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (dns_msg_parse(&m, data, size, &why) == 0) {
         decode_every_name(&m);
         uint16_t qtype = m.qtype;
-        if (qtype != DNS_TYPE_A && qtype != DNS_TYPE_AAAA && qtype != DNS_TYPE_MX)
+        if (qtype != DNS_TYPE_A && qtype != DNS_TYPE_AAAA && qtype != DNS_TYPE_MX &&
+            qtype != DNS_TYPE_PTR)
             qtype = DNS_TYPE_MX;
         interpret(data, size, m.qdcount ? m.qname : "x.test", qtype);
     } else {

@@ -270,6 +270,76 @@ def test_connection_limits_and_error_counter(mta):
         h.close()
 
 
+def test_total_connection_limit(mta):
+    m = mta(conf={"smtpd_connection_limit": "3"})
+    # three clients from three addresses: only the total limit can refuse
+    held = [Raw(m.smtp_address, source="127.0.0.%d" % i) for i in (2, 3, 4)]
+    assert all(h.greeting[0] == 220 for h in held)
+    extra = Raw(m.smtp_address, source="127.0.0.5")
+    assert extra.greeting == (421, "4.7.0 mta.onehop.test Error: too many connections")
+    assert extra.closed()
+    logged(m, "refused unknown[127.0.0.5]: Error: too many connections")
+    assert held[0].cmd("NOOP")[0] == 250  # the others are untouched
+    held.pop().close()
+    deadline = time.time() + 10
+    while True:  # the server notices the close on its next loop turn
+        again = Raw(m.smtp_address, source="127.0.0.5")
+        if again.greeting[0] == 220 or time.time() > deadline:
+            break
+        again.close()
+        time.sleep(0.2)
+    assert again.greeting[0] == 220  # a new client is served
+    again.cmd("EHLO c.test")
+    again.cmd("MAIL FROM:<a@a.test>")
+    again.cmd("RCPT TO:<b@local.test>")
+    assert again.cmd("DATA")[0] == 354
+    assert again.cmd("Subject: t\r\n\r\nt\r\n.")[0] == 250
+    for h in held + [again]:
+        h.close()
+    assert len(wait_queued(m, 1)) >= 1
+
+
+def test_reload_with_sessions_open(mta):
+    m = mta(conf={"message_size_limit": "100000"})
+    old = Raw(m.smtp_address, source=CLIENT_IP)
+    code, _ = old.cmd("EHLO before.test")
+    assert code == 250
+    assert old.cmd("MAIL FROM:<a@a.test>")[0] == 250
+    assert old.cmd("RCPT TO:<x@remote.test>")[0] == 250  # 127.0.0.9 is in mynetworks
+    assert old.cmd("DATA")[0] == 354
+    old.send(b"Subject: across a reload\r\n\r\n")
+    m.set_conf(mynetworks="127.0.0.1/32", message_size_limit="50000",
+               smtpd_client_connection_limit="1")
+    r = m.cmd("reload")
+    assert r.rc == 0, r.err
+    logged(m, "onehop/smtpd[")
+    m.wait_log(r"onehop/smtpd\[\d+\]: reloaded", timeout=15)
+    # the open session goes on and its message is taken
+    old.send(b"begun before the reload\r\n.\r\n")
+    code, text = old.reply()
+    assert code == 250 and "queued as" in text
+    # a new session gets the new settings: the SIZE, relay and per-client limits
+    new = Raw(m.smtp_address, source="127.0.0.10")
+    new.send(b"EHLO after.test\r\n")
+    lines = []
+    while True:
+        line = new._line().decode()
+        lines.append(line)
+        if line[3:4] == " ":
+            break
+    assert "250-SIZE 50000" in lines
+    assert new.cmd("MAIL FROM:<a@a.test>")[0] == 250
+    assert new.cmd("RCPT TO:<x@remote.test>")[0] == 554  # 127.0.0.10 no longer relays
+    second = Raw(m.smtp_address, source="127.0.0.10")
+    assert second.greeting[0] == 421  # one connection per client now
+    second.close()
+    assert old.cmd("QUIT")[0] == 221  # the old session ends normally
+    old.close()
+    new.close()
+    msg = m.peer.wait(1, timeout=30)[0]
+    assert b"begun before the reload" in msg.data
+
+
 def test_long_lines_and_floods(mta):
     m = mta()
     r = Raw(m.smtp_address)
@@ -377,6 +447,200 @@ def test_bare_newline_reject(mta):
     assert code == 550 and "bare <LF>" in text
     assert r.cmd("NOOP")[0] == 250
     r.close()
+    time.sleep(0.5)
+    assert queued(m) == []
+
+
+# ------------------------------------------------------ reverse DNS (SPEC 8)
+
+REV9 = "9.0.0.127.in-addr.arpa"
+
+
+def relay_from_outside(mta):
+    """An instance where 127.0.0.9 is outside mynetworks, relay.test relayed."""
+    return mta(conf={"mynetworks": "127.0.0.1/32", "relay_domains": "relay.test",
+                     "dns_timeout": "1s", "dns_lookup_timeout": "2s"})
+
+
+def test_client_name_forward_confirmed(mta, dns):
+    from dnslib import PTR
+    dns.add(REV9, "PTR", PTR("client.test"))
+    dns.a("client.test", ["127.0.0.9"])
+    m = relay_from_outside(mta)
+    r = Raw(m.smtp_address, source=CLIENT_IP)
+    r.cmd("EHLO helo.test")
+    assert r.cmd("MAIL FROM:<a@a.test>")[0] == 250
+    assert r.cmd("RCPT TO:<x@remote.test>")[0] == 554
+    assert r.cmd("RCPT TO:<x@relay.test>")[0] == 250
+    assert r.cmd("DATA")[0] == 354
+    code, text = r.cmd("Subject: named\r\n\r\nbody\r\n.")
+    assert code == 250
+    qid = text.split()[-1]
+    assert r.cmd("QUIT")[0] == 221
+    r.close()
+    logged(m, "connect from client.test[127.0.0.9]")
+    logged(m, "NOQUEUE: reject: RCPT from client.test[127.0.0.9]: 554 5.7.1")
+    logged(m, "%s: client=client.test[127.0.0.9]" % qid)
+    logged(m, "disconnect from client.test[127.0.0.9] ehlo=1 mail=1 rcpt=1/2 data=1 quit=1")
+    msg = m.peer.wait(1, timeout=30)[0]
+    assert b"Received: from helo.test (client.test [127.0.0.9])" in msg.data
+    assert dns.count(REV9, "PTR") == 1 and dns.count("client.test", "A") == 1
+
+
+@pytest.mark.parametrize("case", ["mismatch", "nxdomain"])
+def test_client_name_unknown(mta, dns, case):
+    from dnslib import PTR
+    if case == "mismatch":
+        dns.add(REV9, "PTR", PTR("liar.test"))
+        dns.a("liar.test", ["127.0.0.10"])
+    m = relay_from_outside(mta)
+    r = Raw(m.smtp_address, source=CLIENT_IP)
+    assert r.greeting[0] == 220
+    r.cmd("EHLO helo.test")
+    r.cmd("MAIL FROM:<a@a.test>")
+    r.cmd("RCPT TO:<x@relay.test>")
+    assert r.cmd("DATA")[0] == 354
+    assert r.cmd("Subject: unnamed\r\n\r\nbody\r\n.")[0] == 250
+    r.cmd("QUIT")
+    r.close()
+    logged(m, "connect from unknown[127.0.0.9]")
+    if case == "mismatch":
+        logged(m, "hostname liar.test does not resolve to address 127.0.0.9")
+    msg = m.peer.wait(1, timeout=30)[0]
+    assert b"Received: from helo.test (unknown [127.0.0.9])" in msg.data
+    assert dns.count(REV9, "PTR") >= 1
+
+
+def test_client_name_timeout_bounds_the_greeting_only(mta, dns):
+    dns.mode(REV9, "timeout")
+    m = relay_from_outside(mta)
+    slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    slow.settimeout(15)
+    slow.bind((CLIENT_IP, 0))
+    started = time.monotonic()
+    slow.connect(m.smtp_address)
+    try:
+        dns.wait_queries(1, name=REV9, timeout=5)
+        # another client is served while the slow one's name is looked up
+        t0 = time.monotonic()
+        other = Raw(m.smtp_address)
+        assert other.greeting[0] == 220 and time.monotonic() - t0 < 1.5
+        assert other.cmd("QUIT")[0] == 221
+        other.close()
+        greeting = slow.recv(4096)
+        waited = time.monotonic() - started
+        assert greeting.startswith(b"220 "), greeting
+        assert 1.5 <= waited < 5.0, waited  # dns_lookup_timeout = 2s
+        slow.sendall(b"QUIT\r\n")
+        assert slow.recv(4096).startswith(b"221")
+    finally:
+        slow.close()
+    logged(m, "connect from unknown[127.0.0.9]")
+
+
+# ------------------------------------------------------------ BDAT (RFC 3030)
+
+
+def bdat(chunk, last=False):
+    return b"BDAT %d%s\r\n" % (len(chunk), b" LAST" if last else b"") + chunk
+
+
+def test_bdat_pipelined_chunks_relayed(mta):
+    m = mta()
+    r = Raw(m.smtp_address)
+    code, text = r.cmd("EHLO client.test")
+    assert code == 250 and text == "CHUNKING"  # the last EHLO line
+    one = b"Subject: chunks\r\n\r\n.\r\n..two dots\r\nsplit line"
+    two = b" goes on\r\nbare\nlf\r\n"
+    three = b"QUIT\r\nMAIL FROM:<evil@evil.test>\r\nno final newline"
+    # MAIL, RCPT and three chunks in one packet: every chunk read by count
+    r.send(b"MAIL FROM:<a@a.test>\r\nRCPT TO:<b@remote.test>\r\n" + bdat(one) + bdat(two) +
+           bdat(three, last=True) + b"NOOP\r\n")
+    got = r.replies(6)
+    assert codes(got) == [250, 250, 250, 250, 250, 250], got
+    assert got[2][1] == "2.0.0 Ok: %d bytes" % len(one)
+    assert "queued as" in got[4][1]
+    assert r.cmd("QUIT")[0] == 221
+    r.close()
+    msg = m.peer.wait(1, timeout=30)[0]
+    time.sleep(0.5)
+    assert len(m.peer.received()) == 1
+    data = msg.data
+    # not dot-unstuffed, the split line joined, bare LF made CRLF, a CRLF added at the end
+    assert b"\r\n.\r\n..two dots\r\nsplit line goes on\r\nbare\r\nlf\r\nQUIT\r\n" in data
+    assert data.endswith(b"MAIL FROM:<evil@evil.test>\r\nno final newline\r\n")
+    assert b"\n" not in data.replace(b"\r\n", b"") and b"\r" not in data.replace(b"\r\n", b"")
+    assert re.search(rb"Received: from client\.test \(unknown \[127\.0\.0\.1\]\)", data)
+    logged(m, "disconnect from unknown[127.0.0.1] ehlo=1 mail=1 rcpt=1 bdat=3 noop=1 quit=1 "
+              "commands=8")
+
+
+def test_bdat_zero_last_rset_and_data_mixed(mta):
+    m = mta()
+    r = Raw(m.smtp_address)
+    r.cmd("EHLO c.test")
+    # BDAT with DATA in one transaction: 503, and RCPT after BDAT too
+    r.send(b"MAIL FROM:<a@a.test>\r\nRCPT TO:<b@local.test>\r\n" + bdat(b"Subject: m\r\n") +
+           b"DATA\r\nRCPT TO:<c@local.test>\r\n" + bdat(b"", last=True))
+    got = r.replies(6)
+    assert codes(got) == [250, 250, 250, 503, 503, 250], got
+    assert "queued as" in got[5][1]
+    # RSET in the middle of a BDAT transaction: nothing of it is queued
+    r.send(b"MAIL FROM:<a@a.test>\r\nRCPT TO:<rset@local.test>\r\n" + bdat(b"Subject: r\r\n") +
+           b"RSET\r\n" + bdat(b"more\r\n", last=True))
+    got = r.replies(5)
+    assert codes(got) == [250, 250, 250, 250, 503], got
+    # BDAT without a transaction: its bytes are skipped, never read as commands
+    r.send(bdat(b"MAIL FROM:<x@x.test>\r\n") + b"NOOP\r\n")
+    assert codes(r.replies(2)) == [503, 250]
+    assert r.cmd("QUIT")[0] == 221
+    r.close()
+    msgs = wait_queued(m, 1)
+    time.sleep(0.5)
+    msgs = queued(m)
+    assert [x["recipients"][0]["address"] for x in msgs] == ["b@local.test"]
+
+
+def test_bdat_size_limit_across_chunks(mta):
+    m = mta(conf={"message_size_limit": "20000"})
+    r = Raw(m.smtp_address)
+    r.cmd("EHLO c.test")
+    chunk = (b"z" * 998 + b"\r\n") * 8  # 8000 bytes: the third goes over 20000
+    r.send(b"MAIL FROM:<a@a.test>\r\nRCPT TO:<b@local.test>\r\n" + bdat(chunk) + bdat(chunk) +
+           bdat(chunk) + bdat(b"end\r\n", last=True) + b"NOOP\r\n")
+    got = r.replies(7)
+    assert codes(got) == [250, 250, 250, 250, 552, 503, 250], got
+    assert got[4][1].startswith("5.3.4")
+    # one chunk bigger than the limit on its own
+    r.send(b"MAIL FROM:<a@a.test>\r\nRCPT TO:<b@local.test>\r\n" +
+           bdat(chunk * 3, last=True) + b"NOOP\r\n")
+    assert codes(r.replies(4)) == [250, 250, 552, 250]
+    r.close()
+    time.sleep(0.5)
+    assert queued(m) == []
+    # a new client is served
+    assert m.submit("a@a.test", "b@local.test", b"Subject: ok\r\n\r\nok\r\n") == {}
+    assert len(wait_queued(m, 1)) == 1
+
+
+def test_bdat_bare_newline_reject_and_long_line(mta):
+    m = mta(conf={"smtpd_bare_newline": "reject"})
+    r = Raw(m.smtp_address)
+    r.cmd("EHLO c.test")
+    r.send(b"MAIL FROM:<a@a.test>\r\nRCPT TO:<b@local.test>\r\n" + bdat(b"Subject: x\r") +
+           bdat(b"\n\r\nbare\nlf\r\n", last=True))
+    got = r.replies(4)
+    assert codes(got) == [250, 250, 250, 550] and "bare <LF>" in got[3][1], got
+    # a 2 MB line in one chunk: refused, the session still sane
+    r.send(b"MAIL FROM:<a@a.test>\r\nRCPT TO:<b@local.test>\r\n" +
+           bdat(b"Subject: " + b"h" * (2 << 20) + b"\r\n\r\nbody\r\n", last=True))
+    got = r.replies(3)
+    assert codes(got) == [250, 250, 500] and "1000" in got[2][1], got
+    assert r.cmd("NOOP")[0] == 250
+    # a BDAT whose size cannot be read: the session is out of step and ends
+    r.send(b"MAIL FROM:<a@a.test>\r\nRCPT TO:<b@local.test>\r\nBDAT 12x\r\nNOOP\r\n")
+    assert codes(r.replies(4)) == [250, 250, 501, 421]
+    assert r.closed()
     time.sleep(0.5)
     assert queued(m) == []
 
