@@ -14,6 +14,7 @@ PROGRAMS += onehop-smtpd
 onehop-smtpd_SRCS = \
 	daemons/smtpd/main.c \
 	daemons/smtpd/session.c \
+	daemons/smtpd/clientname.c \
 	daemons/smtpd/qclient.c \
 	daemons/smtpd/stls.c \
 	daemons/smtpd/bs.c \

@@ -31,6 +31,7 @@
 #include "conf.h"
 #include "diag.h"
 #include "routing.h"
+#include "fuzz_maps.h"
 #include "smtpd/relay.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -40,19 +41,6 @@ static const char conf_text[] = "myhostname = h.test\n"
                                 "local_users = any\n"
                                 "relay_domains = relay.test, other.relay.test\n"
                                 "mynetworks = 10.0.0.0/8\n";
-
-static int names_include(const uint8_t *data, size_t size)
-{
-    static const char word[] = ":include:";
-    for (size_t i = 0; i + sizeof(word) - 1 <= size; i++) {
-        size_t j = 0;
-        while (j < sizeof(word) - 1 && tolower(data[i + j]) == word[j])
-            j++;
-        if (j == sizeof(word) - 1)
-            return 1;
-    }
-    return 0;
-}
 
 /* relay_domains, written out for this configuration: the domains themselves. */
 static int is_relay_domain(const char *d)
@@ -95,16 +83,6 @@ static void decide(const struct relay_policy *rp, const struct routing *rt, cons
     buf_free(&reply);
 }
 
-/* The next NUL-separated section of data[*off..size). */
-static const char *section(const uint8_t *data, size_t size, size_t *off, size_t *len)
-{
-    const char *p = (const char *)data + *off;
-    const uint8_t *nul = *off < size ? memchr(data + *off, 0, size - *off) : NULL;
-    *len = nul ? (size_t)(nul - data) - *off : (*off < size ? size - *off : 0);
-    *off += *len + (nul != NULL);
-    return p;
-}
-
 static void each_path(const struct relay_policy *rp, const struct routing *rt, const char *p,
                       size_t n, unsigned flags)
 {
@@ -128,12 +106,12 @@ static void each_path(const struct relay_policy *rp, const struct routing *rt, c
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (names_include(data, size))
+    if (fuzz_names_include(data, size))
         return 0;
     size_t off = 0, alen, rlen, qlen;
-    const char *atext = section(data, size, &off, &alen);
-    const char *rtext = section(data, size, &off, &rlen);
-    const char *qtext = section(data, size, &off, &qlen);
+    const char *atext = fuzz_section(data, size, &off, &alen);
+    const char *rtext = fuzz_section(data, size, &off, &rlen);
+    const char *qtext = fuzz_section(data, size, &off, &qlen);
     struct conf c;
     struct diag d = DIAG_INIT;
     struct routing rt = {.routes = ROUTES_INIT, .aliases = ALIASES_INIT};
