@@ -7,7 +7,7 @@ remote_PRIVATE = \
 	daemons/remote/classify.c \
 	daemons/remote/smtp_wire.c \
 	daemons/remote/mxorder.c
-remote_TESTS = test_remote_classify test_smtp_wire test_mxorder fuzz_remote
+remote_TESTS = test_remote_classify test_smtp_wire test_mxorder fuzz_remote fuzz_mxorder
 
 PROGRAMS += onehop-remote
 onehop-remote_SRCS = \

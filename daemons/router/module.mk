@@ -10,7 +10,7 @@ router_PRIVATE = \
 	daemons/router/bounce.c \
 	daemons/router/memo.c \
 	daemons/router/destination.c
-router_TESTS = test_router_retry test_router_bounce test_router_memo test_router_destination
+router_TESTS = test_router_retry test_router_bounce test_router_memo test_router_destination fuzz_bounce
 
 PROGRAMS += onehop-router
 onehop-router_SRCS = \

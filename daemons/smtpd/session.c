@@ -207,7 +207,10 @@ static void on_timeout(uv_timer_t *t)
     if (s->p.state == SMTP_WAIT)
         return arm_timer(s); /* the commit is ours to wait for, not the client's */
     log_info("timeout after %s from unknown[%s]",
-             s->p.state == SMTP_DATA ? "END-OF-MESSAGE" : "command", s->ip);
+             s->p.state == SMTP_DATA   ? "END-OF-MESSAGE"
+             : s->p.state == SMTP_BDAT ? "BDAT"
+                                       : "command",
+             s->ip);
     smtp_proto_close(&s->p, "421 4.4.2", "Error: timeout exceeded");
     flush(s);
 }

@@ -20,7 +20,7 @@
 #include "mem.h"
 
 static const char *const cmd_names[CMD_COUNT] = {
-    "helo", "ehlo", "starttls", "mail", "rcpt", "data",
+    "helo", "ehlo", "starttls", "mail", "rcpt", "data",    "bdat",
     "rset", "noop", "vrfy",     "help", "quit", "unknown",
 };
 
@@ -59,8 +59,9 @@ void smtp_proto_close(struct smtp_proto *p, const char *code, const char *text)
 {
     if (p->state == SMTP_CLOSED)
         return;
-    if (p->state == SMTP_DATA && p->hooks->data_abort)
+    if ((p->state == SMTP_DATA || p->bdat_open) && p->hooks->data_abort)
         p->hooks->data_abort(p->arg);
+    p->bdat_open = 0;
     buf_printf(&p->out, "%s %s %s\r\n", code, p->cfg.hostname, text);
     p->state = SMTP_CLOSED;
     p->closing = 1;
@@ -71,6 +72,12 @@ void smtp_proto_close(struct smtp_proto *p, const char *code, const char *text)
 static void txn_reset(struct smtp_proto *p)
 {
     struct smtp_txn *t = &p->txn;
+    if (p->bdat_open && p->hooks->data_abort) /* RSET, EHLO, STARTTLS inside BDAT */
+        p->hooks->data_abort(p->arg);
+    p->bdat_open = 0;
+    p->bdat_txn = 0;
+    p->bdat_total = 0;
+    buf_clear(&p->bdat_part);
     for (size_t i = 0; i < t->nrcpt; i++) {
         free(t->rcpt[i]);
         free(t->orcpt[i]);
@@ -114,10 +121,13 @@ void smtp_proto_init(struct smtp_proto *p, const struct smtp_proto_cfg *cfg,
 
 void smtp_proto_free(struct smtp_proto *p)
 {
+    p->bdat_open = 0; /* the host forgets its own message */
     txn_reset(p);
     buf_free(&p->in);
     buf_free(&p->out);
     buf_free(&p->helo);
+    buf_free(&p->bdat_part);
+    buf_free(&p->bdat_why);
 }
 
 void smtp_proto_greeting(struct smtp_proto *p)
@@ -325,7 +335,8 @@ static void cmd_helo(struct smtp_proto *p, char *arg, int esmtp)
         buf_adds(&p->out, "250-SIZE\r\n");
     if (p->cfg.tls_offered && !p->tls_active)
         buf_adds(&p->out, "250-STARTTLS\r\n");
-    buf_adds(&p->out, "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250 SMTPUTF8\r\n");
+    buf_adds(&p->out, "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n"
+                      "250 CHUNKING\r\n");
 }
 
 static int parse_address(const char *s, size_t n, unsigned flags, struct buf *out)
@@ -376,6 +387,8 @@ static void cmd_rcpt(struct smtp_proto *p, char *arg)
     const char *to = after_keyword(arg, "TO:");
     if (!p->in_mail)
         return reply_error(p, CMD_RCPT, "503 5.5.1 Error: need MAIL command");
+    if (p->bdat_txn) /* the envelope went to the host with the first chunk */
+        return reply_error(p, CMD_RCPT, "503 5.5.1 Error: RCPT after BDAT");
     if (!to || split_path((char *)to, &plen, &params) != 0)
         return reply_error(p, CMD_RCPT, "501 5.5.4 Syntax: RCPT TO:<address>");
     const char *bad = p->esmtp ? each_param(p, params, &orcpt, &notify)
@@ -406,6 +419,8 @@ static void cmd_data(struct smtp_proto *p, const char *arg)
         return reply_error(p, CMD_DATA, "501 5.5.4 Syntax: DATA");
     if (!p->in_mail)
         return reply_error(p, CMD_DATA, "503 5.5.1 Error: need MAIL command");
+    if (p->bdat_txn) /* RFC 3030 2: DATA and BDAT never in one transaction */
+        return reply_error(p, CMD_DATA, "503 5.5.1 Error: DATA after BDAT");
     if (p->txn.nrcpt == 0)
         return reply_error(p, CMD_DATA, "554 5.5.1 Error: no valid recipients");
     if (p->hooks->data_begin && p->hooks->data_begin(p->arg, p, &why) != 0) {
@@ -452,8 +467,8 @@ static void cmd_simple(struct smtp_proto *p, enum smtp_cmd_id id, const char *ar
                         "attempt delivery");
     case CMD_HELP:
         return reply_ok(p, id,
-                        "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP VRFY "
-                        "HELP QUIT (RFC 5321)");
+                        "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP "
+                        "VRFY HELP QUIT (RFC 5321, 3030)");
     default: /* QUIT */
         p->cmd_ok[id]++;
         buf_printf(&p->out, "221 2.0.0 %s Bye\r\n", p->cfg.hostname);
@@ -463,10 +478,12 @@ static void cmd_simple(struct smtp_proto *p, enum smtp_cmd_id id, const char *ar
     }
 }
 
+static void cmd_bdat(struct smtp_proto *p, const char *arg);
+
 static enum smtp_cmd_id command_id(const char *verb)
 {
     static const char *const verbs[CMD_COUNT] = {
-        "HELO", "EHLO", "STARTTLS", "MAIL", "RCPT", "DATA",
+        "HELO", "EHLO", "STARTTLS", "MAIL", "RCPT", "DATA", "BDAT",
         "RSET", "NOOP", "VRFY",     "HELP", "QUIT", NULL,
     };
     for (int i = 0; i < CMD_UNKNOWN; i++)
@@ -500,6 +517,8 @@ static void command(struct smtp_proto *p, char *line)
         return cmd_rcpt(p, arg);
     case CMD_DATA:
         return cmd_data(p, arg);
+    case CMD_BDAT:
+        return cmd_bdat(p, arg);
     case CMD_STARTTLS:
         return cmd_starttls(p, arg);
     case CMD_UNKNOWN:
@@ -537,6 +556,9 @@ static void command_line(struct smtp_proto *p, char *s, size_t len)
     command(p, s);
 }
 
+static const char text_too_long[] = "500 5.5.0 Error: message refused: text line longer than "
+                                    "1000 bytes (RFC 5321 4.5.3.1.6)";
+
 /* Refuse the message being read: data_abort now, the reply at its end. */
 static void refuse_message(struct smtp_proto *p, const char *why)
 {
@@ -545,6 +567,7 @@ static void refuse_message(struct smtp_proto *p, const char *why)
     p->data_refusal = why;
     if (p->hooks->data_abort)
         p->hooks->data_abort(p->arg);
+    p->bdat_open = 0;
 }
 
 /* Pass content on, a bare CR in it made a line break (normalize). */
@@ -583,8 +606,9 @@ static void data_complete(struct smtp_proto *p)
     p->hooks->data_end(p->arg);
 }
 
-/* A whole content line s[0..len) with its LF; returns 1 at the end of data. */
-static int data_line(struct smtp_proto *p, const char *s, size_t len, struct buf *tmp)
+/* A whole content line s[0..len) with its LF; returns 1 at the end of data.
+ * A BDAT line (bdat) is neither an end nor dot-stuffed (RFC 3030 2). */
+static int data_line(struct smtp_proto *p, const char *s, size_t len, struct buf *tmp, int bdat)
 {
     int crlf = len >= 2 ? s[len - 2] == '\r' : p->junk_cr;
     int was_long = p->line_dropped > 0;
@@ -596,19 +620,18 @@ static int data_line(struct smtp_proto *p, const char *s, size_t len, struct buf
     if (was_long)
         return 0; /* its message is refused already */
     /* RFC 5321 4.1.1.4: only CRLF "." CRLF ends the data */
-    if (crlf && prev_crlf && body == 1 && s[0] == '.') {
+    if (!bdat && crlf && prev_crlf && body == 1 && s[0] == '.') {
         data_complete(p);
         return 1;
     }
     if (!crlf && p->cfg.bare_newline_reject)
         refuse_message(p, "550 5.5.2 Error: message refused: bare <LF> received");
-    if (body && s[0] == '.') { /* RFC 5321 4.5.2 transparency */
+    if (!bdat && body && s[0] == '.') { /* RFC 5321 4.5.2 transparency */
         s++;
         body--;
     }
     if (body + 2 > SMTP_TEXT_MAX)
-        refuse_message(p, "500 5.5.0 Error: message refused: text line longer than 1000 "
-                          "bytes (RFC 5321 4.5.3.1.6)");
+        refuse_message(p, text_too_long);
     if (!p->data_refusal)
         pass_content(p, s, body, tmp);
     return 0;
@@ -629,23 +652,198 @@ static size_t drop_long_line(struct smtp_proto *p, size_t n)
     if (n + p->line_dropped <= SMTP_TEXT_MAX + 1)
         return 0;
     if (!p->line_dropped)
-        refuse_message(p, "500 5.5.0 Error: message refused: text line longer than 1000 "
-                          "bytes (RFC 5321 4.5.3.1.6)");
+        refuse_message(p, text_too_long);
     p->line_dropped += n;
     p->junk_cr = p->in.s[n - 1] == '\r';
     return n;
 }
 
-/* Take every whole line while the state reads lines. */
+/* ----------------------------------------------------------------- BDAT ---- */
+/* RFC 3030 2: bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ],
+ * chunk-size = 1*DIGIT, end-marker = "LAST". */
+static int bdat_args(const char *arg, uint64_t *size, int *last)
+{
+    uint64_t n = 0;
+    if (!isdigit((unsigned char)*arg))
+        return -1;
+    for (; isdigit((unsigned char)*arg); arg++) {
+        if (n > (UINT64_MAX - 9) / 10)
+            return -1;
+        n = n * 10 + (uint64_t)(*arg - '0');
+    }
+    *last = 0;
+    if (*arg == ' ') {
+        while (*arg == ' ')
+            arg++;
+        if (strcasecmp(arg, "LAST") != 0)
+            return -1;
+        *last = 1;
+    } else if (*arg) {
+        return -1;
+    }
+    *size = n;
+    return 0;
+}
+
+/* The first chunk opens the message with the host: NULL, or the refusal. */
+static const char *bdat_open_message(struct smtp_proto *p)
+{
+    if (!p->in_mail)
+        return "503 5.5.1 Error: need MAIL command";
+    if (p->txn.nrcpt == 0)
+        return "554 5.5.1 Error: no valid recipients";
+    if (p->bdat_txn)
+        return p->bdat_open ? NULL : "503 5.5.1 Error: BDAT after a failed BDAT";
+    buf_clear(&p->bdat_why);
+    if (p->hooks->data_begin && p->hooks->data_begin(p->arg, p, &p->bdat_why) != 0)
+        return buf_cstr(&p->bdat_why);
+    p->bdat_txn = 1;
+    p->bdat_open = 1;
+    p->bdat_total = 0;
+    p->data_size = 0;
+    p->line_dropped = 0;
+    p->junk_cr = 0;
+    buf_clear(&p->bdat_part);
+    return NULL;
+}
+
+/* The last line of a LAST chunk, not ended: a bare CR at its end is its
+ * line break (normalize); a line with no break at all gets CRLF. */
+static void bdat_final_line(struct smtp_proto *p, struct buf *tmp)
+{
+    struct buf *part = &p->bdat_part;
+    size_t n = part->len;
+    if (p->line_dropped || !n)
+        return;
+    if (part->s[n - 1] == '\r') {
+        if (p->cfg.bare_newline_reject)
+            return refuse_message(p, "550 5.5.2 Error: message refused: bare <CR> received");
+        n--;
+    }
+    if (n + 2 > SMTP_TEXT_MAX)
+        return refuse_message(p, text_too_long);
+    pass_content(p, part->s, n, tmp);
+}
+
+/* The chunk is read: its reply (250 or the refusal), or the commit. */
+static void bdat_chunk_end(struct smtp_proto *p)
+{
+    struct buf tmp = BUF_INIT;
+    p->state = SMTP_CMD;
+    if (p->bdat_last && !p->data_refusal)
+        bdat_final_line(p, &tmp);
+    buf_free(&tmp);
+    if (p->bdat_last || p->data_refusal) { /* else a line may go on in the next chunk */
+        p->line_dropped = 0;
+        p->junk_cr = 0;
+        buf_clear(&p->bdat_part);
+    }
+    if (p->data_refusal) { /* RFC 3030 2: the transaction has failed */
+        const char *r = p->data_refusal;
+        p->data_refusal = NULL;
+        reply_error(p, CMD_BDAT, r); /* r may be bdat_why: the reset comes after */
+        txn_reset(p);
+        return;
+    }
+    if (!p->bdat_last) {
+        p->cmd_ok[CMD_BDAT]++;
+        buf_printf(&p->out, "250 2.0.0 Ok: %llu bytes\r\n", (unsigned long long)p->bdat_chunk);
+        return;
+    }
+    p->bdat_open = 0; /* the host has it now */
+    p->state = SMTP_WAIT;
+    p->hooks->data_end(p->arg);
+}
+
+static void cmd_bdat(struct smtp_proto *p, const char *arg)
+{
+    uint64_t size;
+    int last;
+    if (bdat_args(arg, &size, &last) != 0) { /* how many bytes follow is unknown */
+        reply_error(p, CMD_BDAT, "501 5.5.4 Syntax: BDAT count [LAST]");
+        return smtp_proto_close(p, "421 4.5.0", "Error: out of step after a bad BDAT");
+    }
+    p->state = SMTP_BDAT;
+    p->bdat_chunk = p->bdat_left = size;
+    p->bdat_last = last;
+    p->data_refusal = bdat_open_message(p);
+    if (!p->data_refusal && p->cfg.size_limit &&
+        (size > p->cfg.size_limit || p->bdat_total + size > p->cfg.size_limit))
+        refuse_message(p, "552 5.3.4 Error: message size exceeds fixed limit");
+    p->bdat_total = size > UINT64_MAX - p->bdat_total ? UINT64_MAX : p->bdat_total + size;
+    if (size == 0)
+        bdat_chunk_end(p);
+}
+
+/* n bytes of a chunk without an LF: kept until the line ends, or dropped
+ * once the line is over SMTP_TEXT_MAX. */
+static void bdat_keep(struct smtp_proto *p, const char *s, size_t n)
+{
+    if (!p->line_dropped && p->bdat_part.len + n > SMTP_TEXT_MAX + 1) {
+        refuse_message(p, text_too_long);
+        p->line_dropped = p->bdat_part.len;
+        buf_clear(&p->bdat_part);
+    }
+    if (p->line_dropped) {
+        p->line_dropped += n;
+        p->junk_cr = s[n - 1] == '\r';
+        return;
+    }
+    buf_add(&p->bdat_part, s, n);
+}
+
+/* n bytes of the chunk being read: its lines, joined across chunks. */
+static void bdat_content(struct smtp_proto *p, const char *s, size_t n, struct buf *tmp)
+{
+    while (n && !p->data_refusal) {
+        const char *lf = memchr(s, '\n', n);
+        if (!lf)
+            return bdat_keep(p, s, n);
+        size_t k = (size_t)(lf - s) + 1;
+        struct buf *part = &p->bdat_part;
+        if (p->line_dropped || !part->len) {
+            data_line(p, s, k, tmp, 1);
+        } else if (part->len + k > SMTP_TEXT_MAX + 1) {
+            refuse_message(p, text_too_long);
+        } else {
+            buf_add(part, s, k);
+            data_line(p, part->s, part->len, tmp, 1);
+        }
+        buf_clear(part);
+        s += k;
+        n -= k;
+    }
+}
+
+/* Take the chunk's bytes at s (avail of them): how many were taken. */
+static size_t bdat_take(struct smtp_proto *p, const char *s, size_t avail, struct buf *tmp)
+{
+    size_t take = p->bdat_left < avail ? (size_t)p->bdat_left : avail;
+    bdat_content(p, s, take, tmp);
+    p->bdat_left -= take;
+    if (p->bdat_left == 0)
+        bdat_chunk_end(p);
+    return take;
+}
+
+/* ---------------------------------------------------------------- loop ---- */
+/* Take every whole line while the state reads lines, and BDAT chunks. */
 static void run(struct smtp_proto *p)
 {
     struct buf tmp = BUF_INIT;
     size_t at = 0;
     p->running = 1;
     p->in_dropped = 0;
-    while (at < p->in.len && (p->state == SMTP_CMD || p->state == SMTP_DATA)) {
+    while (at < p->in.len &&
+           (p->state == SMTP_CMD || p->state == SMTP_DATA || p->state == SMTP_BDAT)) {
         char *s = p->in.s + at;
         size_t avail = p->in.len - at;
+        if (p->state == SMTP_BDAT) {
+            at += bdat_take(p, s, avail, &tmp);
+            if (p->in_dropped)
+                break;
+            continue;
+        }
         char *lf = memchr(s, '\n', avail);
         if (!lf) {
             buf_consume(&p->in, at);
@@ -660,7 +858,7 @@ static void run(struct smtp_proto *p)
                 p->junk += len - 1; /* the line's end arrived: counted with the rest */
             command_line(p, s, len);
         } else {
-            data_line(p, s, len, &tmp);
+            data_line(p, s, len, &tmp, 0);
         }
         if (p->in_dropped)
             break;
@@ -686,12 +884,13 @@ void smtp_proto_data_result(struct smtp_proto *p, const char *line)
     if (p->state != SMTP_WAIT)
         return;
     p->state = SMTP_CMD;
+    enum smtp_cmd_id id = p->bdat_txn ? CMD_BDAT : CMD_DATA;
     if (line[0] == '2') {
-        p->cmd_ok[CMD_DATA]++;
+        p->cmd_ok[id]++;
         p->messages++;
         reply(p, line);
     } else {
-        reply_error(p, CMD_DATA, line);
+        reply_error(p, id, line);
     }
     txn_reset(p);
     if (p->state == SMTP_CMD && !p->running) /* else the running loop goes on */

@@ -16,7 +16,8 @@
  * answered in order; only the end of DATA waits for the host), SIZE (RFC
  * 1870), 8BITMIME, ENHANCEDSTATUSCODES (RFC 2034), DSN (RFC 3461: RET,
  * ENVID, NOTIFY, ORCPT passed to the host), SMTPUTF8 (RFC 6531), STARTTLS
- * (RFC 3207: whatever follows the command in the input is discarded).
+ * (RFC 3207: whatever follows the command in the input is discarded),
+ * CHUNKING (RFC 3030 BDAT, without BINARYMIME; see below).
  *
  * Input rules (SPEC 3): only <CR><LF>.<CR><LF> ends DATA: a "." line ends
  * the message only when it and the line before it (or the DATA command)
@@ -30,6 +31,20 @@
  * and .6) are refused and never buffered whole; a message over
  * size_limit (declared with SIZE= or counted) gets 552 and nothing is
  * queued: the host hears data_abort and drops what it had.
+ *
+ * BDAT (RFC 3030): "BDAT n [LAST]" is followed by exactly n bytes of
+ * content, taken by count whatever they contain (never read as commands,
+ * never dot-unstuffed); pipelined chunks are read one after the other. The
+ * content goes through the same line rules as DATA's: a line split across
+ * chunks is joined, bare LF and bare CR are line breaks (normalize) or
+ * refuse the message (reject), text lines over SMTP_TEXT_MAX are refused,
+ * and a last line without its CRLF gets one (as Postfix). The size limit
+ * counts every chunk of the message: one chunk over it gets 552 and
+ * nothing is queued. Any refused BDAT (its chunk read and thrown away)
+ * ends the transaction, so later BDATs of it get 503 (RFC 3030 2: the
+ * client must not go on); DATA and RCPT in a BDAT transaction get 503;
+ * RSET, EHLO/HELO and STARTTLS abort it (data_abort). A BDAT whose size
+ * cannot be read leaves the input out of step: 501 and the session ends.
  *
  * Error counter: every 4xx/5xx reply to a command counts; at error_limit
  * the session ends with 421.
@@ -98,6 +113,7 @@ struct smtp_hooks {
 enum smtp_state {
     SMTP_CMD,   /* reading commands */
     SMTP_DATA,  /* reading message content */
+    SMTP_BDAT,  /* reading the bytes of a BDAT chunk */
     SMTP_WAIT,  /* CRLF.CRLF seen, waiting for smtp_proto_data_result */
     SMTP_TLS,   /* STARTTLS answered, waiting for the handshake */
     SMTP_CLOSED /* QUIT or 421: write p->out and close */
@@ -111,6 +127,7 @@ enum smtp_cmd_id {
     CMD_MAIL,
     CMD_RCPT,
     CMD_DATA,
+    CMD_BDAT,
     CMD_RSET,
     CMD_NOOP,
     CMD_VRFY,
@@ -147,6 +164,15 @@ struct smtp_proto {
     int prev_crlf;            /* the previous line ended in CRLF */
     const char *data_refusal; /* the reply for a refused message, NULL: fine */
     uint64_t messages;        /* messages accepted (250 after DATA) */
+    /* BDAT (RFC 3030) */
+    int bdat_txn;         /* the transaction sends its content with BDAT */
+    int bdat_open;        /* the host has the message open (data_begin ran) */
+    int bdat_last;        /* the chunk being read is the LAST one */
+    uint64_t bdat_left;   /* bytes of the chunk still to read */
+    uint64_t bdat_chunk;  /* size of the chunk being read */
+    uint64_t bdat_total;  /* bytes of every chunk of the message */
+    struct buf bdat_part; /* a content line not ended when its chunk ended */
+    struct buf bdat_why;  /* the host's refusal of a BDAT (data_begin) */
 };
 
 void smtp_proto_init(struct smtp_proto *p, const struct smtp_proto_cfg *cfg,

@@ -3,10 +3,12 @@
  * the SMTP server engine (daemons/smtpd/smtp_proto.c) fed with any bytes,
  * in pieces whose sizes the first byte chooses, with STARTTLS offered and
  * the second byte picking smtpd_bare_newline. Invariants checked:
- *   - the engine never holds more than a command or text line of input;
+ *   - the engine never holds more than a command or text line of input,
+ *     BDAT chunks included (a line split across chunks is joined, bounded);
  *   - content reaches the host only in whole lines ending in CRLF, with no
  *     bare CR or LF anywhere (what is relayed on cannot be smuggled);
- *   - a message is accepted only after a DATA command was answered 354.
+ *   - a message is accepted only after DATA was answered 354 or a BDAT
+ *     transaction opened it (data_begin), never twice.
  * Crashes, sanitizer reports and leaks are the failures.
  */
 #include <stddef.h>
@@ -92,7 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t at = 2; at < size; at += piece) {
         size_t n = size - at < piece ? size - at : piece;
         smtp_proto_input(&h.p, data + at, n);
-        if (h.p.in.len > SMTP_TEXT_MAX + 1 + piece)
+        if (h.p.in.len > SMTP_TEXT_MAX + 1 + piece || h.p.bdat_part.len > SMTP_TEXT_MAX + 1)
             __builtin_trap();
         buf_clear(&h.p.out);
     }

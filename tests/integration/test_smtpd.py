@@ -381,6 +381,113 @@ def test_bare_newline_reject(mta):
     assert queued(m) == []
 
 
+# ------------------------------------------------------------ BDAT (RFC 3030)
+
+
+def bdat(chunk, last=False):
+    return b"BDAT %d%s\r\n" % (len(chunk), b" LAST" if last else b"") + chunk
+
+
+def test_bdat_pipelined_chunks_relayed(mta):
+    m = mta()
+    r = Raw(m.smtp_address)
+    code, text = r.cmd("EHLO client.test")
+    assert code == 250 and text == "CHUNKING"  # the last EHLO line
+    one = b"Subject: chunks\r\n\r\n.\r\n..two dots\r\nsplit line"
+    two = b" goes on\r\nbare\nlf\r\n"
+    three = b"QUIT\r\nMAIL FROM:<evil@evil.test>\r\nno final newline"
+    # MAIL, RCPT and three chunks in one packet: every chunk read by count
+    r.send(b"MAIL FROM:<a@a.test>\r\nRCPT TO:<b@remote.test>\r\n" + bdat(one) + bdat(two) +
+           bdat(three, last=True) + b"NOOP\r\n")
+    got = r.replies(6)
+    assert codes(got) == [250, 250, 250, 250, 250, 250], got
+    assert got[2][1] == "2.0.0 Ok: %d bytes" % len(one)
+    assert "queued as" in got[4][1]
+    assert r.cmd("QUIT")[0] == 221
+    r.close()
+    msg = m.peer.wait(1, timeout=30)[0]
+    time.sleep(0.5)
+    assert len(m.peer.received()) == 1
+    data = msg.data
+    # not dot-unstuffed, the split line joined, bare LF made CRLF, a CRLF added at the end
+    assert b"\r\n.\r\n..two dots\r\nsplit line goes on\r\nbare\r\nlf\r\nQUIT\r\n" in data
+    assert data.endswith(b"MAIL FROM:<evil@evil.test>\r\nno final newline\r\n")
+    assert b"\n" not in data.replace(b"\r\n", b"") and b"\r" not in data.replace(b"\r\n", b"")
+    assert re.search(rb"Received: from client\.test \(unknown \[127\.0\.0\.1\]\)", data)
+    logged(m, "disconnect from unknown[127.0.0.1] ehlo=1 mail=1 rcpt=1 bdat=3 noop=1 quit=1 "
+              "commands=8")
+
+
+def test_bdat_zero_last_rset_and_data_mixed(mta):
+    m = mta()
+    r = Raw(m.smtp_address)
+    r.cmd("EHLO c.test")
+    # BDAT with DATA in one transaction: 503, and RCPT after BDAT too
+    r.send(b"MAIL FROM:<a@a.test>\r\nRCPT TO:<b@local.test>\r\n" + bdat(b"Subject: m\r\n") +
+           b"DATA\r\nRCPT TO:<c@local.test>\r\n" + bdat(b"", last=True))
+    got = r.replies(6)
+    assert codes(got) == [250, 250, 250, 503, 503, 250], got
+    assert "queued as" in got[5][1]
+    # RSET in the middle of a BDAT transaction: nothing of it is queued
+    r.send(b"MAIL FROM:<a@a.test>\r\nRCPT TO:<rset@local.test>\r\n" + bdat(b"Subject: r\r\n") +
+           b"RSET\r\n" + bdat(b"more\r\n", last=True))
+    got = r.replies(5)
+    assert codes(got) == [250, 250, 250, 250, 503], got
+    # BDAT without a transaction: its bytes are skipped, never read as commands
+    r.send(bdat(b"MAIL FROM:<x@x.test>\r\n") + b"NOOP\r\n")
+    assert codes(r.replies(2)) == [503, 250]
+    assert r.cmd("QUIT")[0] == 221
+    r.close()
+    msgs = wait_queued(m, 1)
+    time.sleep(0.5)
+    msgs = queued(m)
+    assert [x["recipients"][0]["address"] for x in msgs] == ["b@local.test"]
+
+
+def test_bdat_size_limit_across_chunks(mta):
+    m = mta(conf={"message_size_limit": "20000"})
+    r = Raw(m.smtp_address)
+    r.cmd("EHLO c.test")
+    chunk = (b"z" * 998 + b"\r\n") * 8  # 8000 bytes: the third goes over 20000
+    r.send(b"MAIL FROM:<a@a.test>\r\nRCPT TO:<b@local.test>\r\n" + bdat(chunk) + bdat(chunk) +
+           bdat(chunk) + bdat(b"end\r\n", last=True) + b"NOOP\r\n")
+    got = r.replies(7)
+    assert codes(got) == [250, 250, 250, 250, 552, 503, 250], got
+    assert got[4][1].startswith("5.3.4")
+    # one chunk bigger than the limit on its own
+    r.send(b"MAIL FROM:<a@a.test>\r\nRCPT TO:<b@local.test>\r\n" +
+           bdat(chunk * 3, last=True) + b"NOOP\r\n")
+    assert codes(r.replies(4)) == [250, 250, 552, 250]
+    r.close()
+    time.sleep(0.5)
+    assert queued(m) == []
+    # a new client is served
+    assert m.submit("a@a.test", "b@local.test", b"Subject: ok\r\n\r\nok\r\n") == {}
+    assert len(wait_queued(m, 1)) == 1
+
+
+def test_bdat_bare_newline_reject_and_long_line(mta):
+    m = mta(conf={"smtpd_bare_newline": "reject"})
+    r = Raw(m.smtp_address)
+    r.cmd("EHLO c.test")
+    r.send(b"MAIL FROM:<a@a.test>\r\nRCPT TO:<b@local.test>\r\n" + bdat(b"Subject: x\r") +
+           bdat(b"\n\r\nbare\nlf\r\n", last=True))
+    got = r.replies(4)
+    assert codes(got) == [250, 250, 250, 550] and "bare <LF>" in got[3][1], got
+    # a 2 MB line in one chunk: refused, the session still sane
+    r.send(b"MAIL FROM:<a@a.test>\r\nRCPT TO:<b@local.test>\r\n" +
+           bdat(b"Subject: " + b"h" * (2 << 20) + b"\r\n\r\nbody\r\n", last=True))
+    got = r.replies(3)
+    assert codes(got) == [250, 250, 500] and "1000" in got[2][1], got
+    assert r.cmd("NOOP")[0] == 250
+    # a BDAT whose size cannot be read: the session is out of step and ends
+    r.send(b"MAIL FROM:<a@a.test>\r\nRCPT TO:<b@local.test>\r\nBDAT 12x\r\nNOOP\r\n")
+    assert codes(r.replies(4)) == [250, 250, 501, 421]
+    assert r.closed()
+    time.sleep(0.5)
+    assert queued(m) == []
+
+
 # ----------------------------------------------------------------- STARTTLS
 
 

@@ -106,6 +106,8 @@ struct row {
 
 #define HELLO "EHLO c.test\r\nMAIL FROM:<a@a.test>\r\nRCPT TO:<b@b.test>\r\nDATA\r\n"
 #define HELLO_CODES "220 250 250 250 354"
+#define HELLO_B "EHLO c.test\r\nMAIL FROM:<a@a.test>\r\nRCPT TO:<b@b.test>\r\n"
+#define HELLO_B_CODES "220 250 250 250"
 
 static const struct row rows[] = {
     {"plain message", HELLO "Subject: x\r\n\r\nbody\r\n.\r\nQUIT\r\n", 0, HELLO_CODES " 250 221",
@@ -170,12 +172,57 @@ static const struct row rows[] = {
     {"message over the size limit", HELLO "0123456789\r\n0123456789\r\n.\r\nNOOP\r\n", 0,
      HELLO_CODES " 552 250", NULL, 0},
     {"QUIT ends, later input ignored", "QUIT\r\nNOOP\r\n", 0, "220 221", NULL, 0},
+    /* BDAT (RFC 3030) */
+    {"BDAT chunks by count, not dot-stuffed",
+     HELLO_B "BDAT 8\r\nSub: x\r\nBDAT 14 LAST\r\n..a\r\n.\r\nQUIT\r\nNOOP\r\n", 0,
+     HELLO_B_CODES " 250 250 250", "Sub: x\r\n..a\r\n.\r\nQUIT\r\n", 0},
+    {"BDAT line split across chunks", HELLO_B "BDAT 3\r\nab\rBDAT 3 LAST\r\n\ncd", 0,
+     HELLO_B_CODES " 250 250", "ab\r\ncd\r\n", 0},
+    {"BDAT line without CR split across chunks",
+     HELLO_B "BDAT 5\r\nx\r\nabBDAT 4\r\ncd\r\nBDAT 0 LAST\r\n", 0, HELLO_B_CODES " 250 250 250",
+     "x\r\nabcd\r\n", 0},
+    {"BDAT three pipelined chunks",
+     HELLO_B "BDAT 44\r\nSubject: chunks\r\n\r\n.\r\n..two dots\r\nsplit lineBDAT 19\r\n goes "
+             "on\r\nbare\nlf\r\nBDAT 50 LAST\r\nQUIT\r\nMAIL FROM:<evil@evil.test>\r\nno final "
+             "newlineNOOP\r\n",
+     0, HELLO_B_CODES " 250 250 250 250",
+     "Subject: chunks\r\n\r\n.\r\n..two dots\r\nsplit line goes on\r\nbare\r\nlf\r\nQUIT\r\nMAIL "
+     "FROM:<evil@evil.test>\r\nno final newline\r\n",
+     0},
+    {"BDAT 0 LAST ends the message", HELLO_B "BDAT 3\r\nx\r\nBDAT 0 LAST\r\nNOOP\r\n", 0,
+     HELLO_B_CODES " 250 250 250", "x\r\n", 0},
+    {"BDAT bare LF and CR normalized", HELLO_B "BDAT 5 LAST\r\na\nb\rc", 0, HELLO_B_CODES " 250",
+     "a\r\nb\r\nc\r\n", 0},
+    {"BDAT bare LF refused in reject mode", HELLO_B "BDAT 4 LAST\r\na\nb\nNOOP\r\n", 0,
+     HELLO_B_CODES " 550 250", NULL, 1},
+    {"BDAT bare CR at its end refused in reject mode", HELLO_B "BDAT 3 LAST\r\nab\rNOOP\r\n", 0,
+     HELLO_B_CODES " 550 250", NULL, 1},
+    {"BDAT CRLF split across chunks in reject mode", HELLO_B "BDAT 2\r\na\rBDAT 1 LAST\r\n\n", 0,
+     HELLO_B_CODES " 250 250", "a\r\n", 1},
+    {"DATA and RCPT after BDAT refused",
+     HELLO_B "BDAT 3\r\nx\r\nDATA\r\nRCPT TO:<c@b.test>\r\nBDAT 0 LAST\r\n", 0,
+     HELLO_B_CODES " 250 503 503 250", "x\r\n", 0},
+    {"BDAT without MAIL: its chunk is skipped", "EHLO c\r\nBDAT 6\r\nQUIT\r\nNOOP\r\n", 0,
+     "220 250 503 250", NULL, 0},
+    {"BDAT without RCPT", "EHLO c\r\nMAIL FROM:<a@a.test>\r\nBDAT 6 LAST\r\nQUIT\r\nNOOP\r\n", 0,
+     "220 250 250 554 250", NULL, 0},
+    {"BDAT over the size limit: 552, later chunks 503",
+     HELLO_B "BDAT 15\r\n0123456789abc\r\nBDAT 10\r\n0123456789BDAT 3 LAST\r\nabcNOOP\r\n", 0,
+     HELLO_B_CODES " 250 552 503 250", NULL, 0},
+    {"RSET mid-BDAT", HELLO_B "BDAT 3\r\nx\r\nRSET\r\nBDAT 3 LAST\r\ny\r\n", 0,
+     HELLO_B_CODES " 250 250 503", NULL, 0},
+    {"BDAT syntax error closes", "EHLO c\r\nBDAT x\r\nNOOP\r\n", 0, "220 250 501 421", NULL, 0},
+    {"BDAT SP LAST without a size", "EHLO c\r\nBDAT LAST\r\n", 0, "220 250 501 421", NULL, 0},
+    {"DATA then BDAT messages",
+     HELLO_B "DATA\r\nx\r\n.\r\nMAIL FROM:<a@a.test>\r\nRCPT TO:<b@b.test>\r\nBDAT 3 "
+             "LAST\r\ny\r\n",
+     0, HELLO_B_CODES " 354 250 250 250 250", "x\r\n|y\r\n", 0},
 };
 
 static void feed(struct host *h, const struct row *r, int bytewise)
 {
     struct smtp_proto_cfg cfg = {"mx.test", 1000, 100, r->reject_bare, 0, 0};
-    if (strcmp(r->name, "message over the size limit") == 0)
+    if (strstr(r->name, "over the size limit"))
         cfg.size_limit = 20;
     memset(h, 0, sizeof(*h));
     smtp_proto_init(&h->p, &cfg, &hooks, h);
@@ -327,6 +374,13 @@ static void test_counts(void **state)
     feed(&h, &r, 0);
     smtp_proto_counts(&h.p, &c);
     assert_string_equal(buf_cstr(&c), "ehlo=1 mail=1 rcpt=1/2 data=1 quit=1 commands=5/6");
+    smtp_proto_free(&h.p);
+    buf_free(&c);
+    r.in = "EHLO c\r\nMAIL FROM:<a@a.test>\r\nRCPT TO:<b@b.test>\r\nBDAT 1\r\nxDATA\r\n"
+           "BDAT 2 LAST\r\ny\nQUIT\r\n";
+    feed(&h, &r, 0);
+    smtp_proto_counts(&h.p, &c);
+    assert_string_equal(buf_cstr(&c), "ehlo=1 mail=1 rcpt=1 data=0/1 bdat=2 quit=1 commands=6/7");
     smtp_proto_free(&h.p);
     buf_free(&c);
     buf_free(&h.content);
