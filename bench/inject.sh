@@ -4,7 +4,9 @@
 #   bench/inject.sh [BIN]        BIN: directory of onehop's programs (default <repo>/bin)
 #
 # Environment: MESSAGES (default 2000), RUNS (default 3; the median is
-# reported), WRITERS (server mode, default 20), PARALLEL (default 8),
+# reported), COUNT_MESSAGES (messages of each fsync-counting run under
+# strace, default MESSAGES: strace slows every fsync, so a smaller count
+# keeps the run short and the count per message is the same), WRITERS (server mode, default 20), PARALLEL (default 8),
 # WORK (scratch directory, default /tmp/onehop-bench).
 #
 # For each system the same 4 KiB, 1-recipient message is injected:
@@ -31,6 +33,7 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$(cd "${1:-$top/bin}" && pwd)
 MESSAGES=${MESSAGES:-2000}
+COUNT=${COUNT_MESSAGES:-$MESSAGES}
 RUNS=${RUNS:-3}
 WRITERS=${WRITERS:-20}
 PARALLEL=${PARALLEL:-8}
@@ -48,10 +51,12 @@ msg=$WORK/message.eml
 
 # shellcheck source=bench/message.sh
 . "$top/bench/message.sh"
+# shellcheck source=bench/lib/common.sh
+. "$top/bench/lib/common.sh"
+# shellcheck source=bench/lib/postfix.sh
+. "$top/bench/lib/postfix.sh"
 
 # ------------------------------------------------------------------ helpers
-now() { date +%s.%N; }
-
 # loop N CMD... : run CMD N times, stdin from the message
 loop() {
     n=$1; shift
@@ -64,8 +69,6 @@ loop() {
 
 # rate SECONDS -> messages per second
 rate() { awk -v n="$MESSAGES" -v s="$1" 'BEGIN { printf "%.0f", n / s }'; }
-
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # time_sequential CMD... -> seconds
 time_sequential() {
@@ -92,7 +95,17 @@ fsyncs() {
     awk '$NF == "fsync" || $NF == "fdatasync" { n += $4 } END { print n + 0 }' "$1"
 }
 
-per_msg() { awk -v a="$1" -v n="$MESSAGES" 'BEGIN { printf "%.2f", a / n }'; }
+per_msg() { awk -v a="$1" -v n="$COUNT" 'BEGIN { printf "%.2f", a / n }'; }
+
+# strace_loop OUT CMD...: COUNT runs of CMD (stdin: the message) under
+# `strace -f -c`, fsync and fdatasync counted into OUT (a shell wrapper so
+# that -f sees every exec)
+strace_loop() {
+    out=$1; shift
+    BENCH_MSG="$msg" BENCH_N="$COUNT" strace -f -c -o "$out" -e trace=fsync,fdatasync \
+        sh -c 'i=0; while [ $i -lt "$BENCH_N" ]; do "$@" < "$BENCH_MSG" > /dev/null || exit 1; i=$((i + 1)); done' \
+        sh "$@"
+}
 
 results=$WORK/results.txt
 : > "$results"
@@ -134,10 +147,7 @@ onehop_case() {
     median_of_runs oh_reset "$mode" "$@"
     oh_reset
     # count: one run under strace (a shell wrapper so -f sees every exec)
-    export BENCH_MSG="$msg" BENCH_N="$MESSAGES"
-    strace -f -c -o "$WORK/strace.txt" -e trace=fsync,fdatasync \
-        sh -c 'i=0; while [ $i -lt "$BENCH_N" ]; do "$@" < "$BENCH_MSG" > /dev/null || exit 1; i=$((i + 1)); done' \
-        sh "$@"
+    strace_loop "$WORK/strace.txt" "$@"
     row "$name" "$(rate "$s")" "$(per_msg "$(fsyncs "$WORK/strace.txt")")" "$s s (runs:$times)"
 }
 
@@ -154,7 +164,7 @@ oh_server_case() {
     done
     s=$(printf '%s\n' $times | median)
     oh_reset
-    "$PY" "$top/bench/server_driver.py" "$BIN/onehop-queue" "$oh" "$MESSAGES" "$WRITERS" 4096 \
+    "$PY" "$top/bench/server_driver.py" "$BIN/onehop-queue" "$oh" "$COUNT" "$WRITERS" 4096 \
         strace -f -c -o "$WORK/strace.txt" -e trace=fsync,fdatasync > /dev/null
     files=$(find "$oh/queue/incoming" -type f | wc -l)
     row "onehop-queue --server, $WRITERS writers" "$(rate "$s")" \
@@ -180,39 +190,22 @@ oh_server_case
 
 # ------------------------------------------------------------------ Postfix
 pf=$WORK/postfix
-pf_stop() { postfix -c "$pf/etc" stop >/dev/null 2>&1 || true; sleep 1; }
+pf_down() { pf_stop "$pf"; sleep 1; }
 
+# no smtpd; every transport discards: only the way into the queue is timed
 pf_setup() {
-    if ! [ -x /usr/sbin/postfix ]; then
-        echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null
-    fi
-    rm -rf "$pf"
-    mkdir -p "$pf/etc" "$pf/spool" "$pf/data"
-    chown postfix "$pf/data"
-    sed 's/^smtp      inet/#smtp      inet/' /etc/postfix/master.cf > "$pf/etc/master.cf"
-    cat > "$pf/etc/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $pf/spool
-data_directory = $pf/data
-myhostname = bench.onehop.test
-mydestination =
-inet_interfaces = loopback-only
-inet_protocols = ipv4
+    pf_require
+    pf_create "$pf" "" <<EOF
 default_transport = discard
 local_transport = discard
 relay_transport = discard
-maillog_file = $pf/maillog
-maillog_file_prefixes = $pf
 EOF
 }
 
 # wait until Postfix has processed everything (maildrop and queues empty)
 pf_drain() {
     for _ in $(seq 600); do
-        n=$(find "$pf/spool/maildrop" "$pf/spool/incoming" "$pf/spool/active" \
-            "$pf/spool/deferred" -type f 2>/dev/null | wc -l)
-        [ "$n" -eq 0 ] && return 0
+        [ "$(pf_queued "$pf")" -eq 0 ] && return 0
         sleep 0.2
     done
     echo "inject.sh: Postfix did not drain its queue" >&2
@@ -223,39 +216,37 @@ pf_case() {
     median_of_runs pf_drain "$mode" "$@"
     pf_drain
     # count: the whole Postfix under strace, plus the sendmail loop
-    pf_stop
+    pf_down
     strace -f -c -o "$WORK/strace-pf.txt" -e trace=fsync,fdatasync postfix -c "$pf/etc" start \
         >/dev/null 2>&1 &
     spid=$!
     sleep 3
-    export BENCH_MSG="$msg" BENCH_N="$MESSAGES"
-    strace -f -c -o "$WORK/strace.txt" -e trace=fsync,fdatasync \
-        sh -c 'i=0; while [ $i -lt "$BENCH_N" ]; do "$@" < "$BENCH_MSG" > /dev/null || exit 1; i=$((i + 1)); done' \
-        sh "$@"
+    strace_loop "$WORK/strace.txt" "$@"
     pf_drain
-    pf_stop
+    pf_down
     wait "$spid" 2>/dev/null || true
     for _ in $(seq 100); do [ -s "$WORK/strace-pf.txt" ] && break; sleep 0.1; done
     total=$(( $(fsyncs "$WORK/strace.txt") + $(fsyncs "$WORK/strace-pf.txt") ))
-    postfix -c "$pf/etc" start >/dev/null 2>&1
-    sleep 2
+    pf_start "$pf"
+    sleep 1
     row "$name" "$(rate "$s")" "$(per_msg "$total")" "$s s (runs:$times)"
 }
 
 if [ "$(id -u)" -eq 0 ]; then
     pf_setup
-    postfix -c "$pf/etc" start >/dev/null 2>&1
-    sleep 2
-    trap pf_stop EXIT
+    pf_start "$pf"
+    sleep 1
+    trap pf_down EXIT
+    trap 'exit 143' INT TERM
     echo "postfix: sendmail sequential" >&2
-    pf_case "Postfix $(postconf -d -h mail_version) sendmail, sequential" seq \
+    pf_case "Postfix $(pf_version) sendmail, sequential" seq \
         /usr/sbin/sendmail -C "$pf/etc" -f bench@a.test rcpt@b.test
     pf_seq=$last_rate
     echo "postfix: sendmail x$PARALLEL" >&2
     pf_case "Postfix sendmail, $PARALLEL in parallel" par \
         /usr/sbin/sendmail -C "$pf/etc" -f bench@a.test rcpt@b.test
     pf_par=$last_rate
-    pf_stop
+    pf_down
     trap - EXIT
 else
     row "Postfix" "skipped" "-" "needs root"
@@ -264,6 +255,7 @@ fi
 # ------------------------------------------------------------------- report
 echo
 echo "$MESSAGES messages of $(wc -c < "$msg") bytes, 1 recipient; median of $RUNS runs;"
+echo "fsyncs counted over $COUNT messages of each case under strace;"
 echo "$(nproc) CPUs, $(uname -r), queue on $(df -T "$WORK" | awk 'NR==2 { print $2 }')"
 # the injection programs' linking (INSTALL "Static injection programs")
 if grep -q "ld-linux" "$BIN/sendmail"; then linking="dynamically linked"; else linking="statically linked"; fi

@@ -26,7 +26,9 @@
 #      with the median rate reported (the machine may be shared: the spread
 #      of every rate is reported too);
 #   6. stops the three processes by pid and checks from the test server's
-#      count that the measured runs were answered from the caches.
+#      count that the measured runs were answered from the caches;
+#   7. prints the Markdown section (bench/all.sh puts it into
+#      bench/RESULTS.md between its markers; this script writes no file).
 # It must never touch a system resolver or a process it did not start.
 set -eu
 
@@ -40,7 +42,6 @@ CLIENTS=${CLIENTS:-"1 16 256"}
 BUILD=build/bench-dns
 BIN=$BUILD/bin
 PY=/usr/bin/python3
-RESULTS=bench/RESULTS.md
 
 command -v unbound >/dev/null || { echo "run.sh: unbound is missing: scripts/deps.sh bench" >&2; exit 1; }
 make -s BUILD=$BUILD BIN=$BIN "$BIN/onehop-dnscache" "$BIN/onehop" "$BUILD/bench/dnsbench" >/dev/null
@@ -176,7 +177,7 @@ while [ $round -lt "$ROUNDS" ]; do
     done
     round=$((round + 1))
 done
-cat "$work/runs"
+cat "$work/runs" >&2
 
 # -- 6: stop, check, report
 stop_pid "$cache_pid"; cache_pid=
@@ -184,10 +185,10 @@ stop_pid "$unbound_pid"; unbound_pid=
 stop_pid "$fixture_pid"; fixture_pid=
 upstream=$(sed -n 's/^dnsserver: \([0-9]*\) queries answered.*/\1/p' "$work/fixture.err")
 
-$PY - "$work" "$RESULTS" "$NAMES" "$rss_before" "$rss_after" "$upstream" "$THREADS" \
+$PY - "$work" "$NAMES" "$rss_before" "$rss_after" "$upstream" "$THREADS" \
     "$RUN_SECONDS" "$warm" "$ROUNDS" "$load" <<'PY'
 import json, os, platform, sys, time
-work, results, names, rss0, rss1, upstream, threads, secs, warm, rounds, load = sys.argv[1:12]
+work, names, rss0, rss1, upstream, threads, secs, warm, rounds, load = sys.argv[1:11]
 names, rss0, rss1 = int(names), int(rss0), int(rss1)
 runs = [dict(kv.split("=") for kv in line.split()) for line in open(work + "/runs")]
 dump = json.load(open(work + "/dump.json"))
@@ -230,10 +231,7 @@ for r in runs:
         r["server_cpu"], r["client_cpu"]))
 best = {t: max(float(r["rate"]) for r in runs if r["target"] == t) for t in order}
 paired = ", ".join("%d clients: %d of %d" % (c, w[0], w[1]) for c, w in sorted(wins.items()))
-section = """<!-- dns:begin (written by bench/dns/run.sh) -->
-## DNS cache: onehop-dnscache against unbound
-
-Run %s on %s (%d cores, load average %s before the runs), %d names,
+section = """Run %s on %s (%d cores, load average %s before the runs), %d names,
 %s s per run, %s rounds, the two servers interleaved; the median round is
 shown. Closed loop: each client sends its next lookup when its answer is in;
 every answer is decoded and checked. `bench/dns/run.sh` reproduces it.
@@ -254,16 +252,8 @@ Memory at %d cached names (A records): RSS grew by %d kB, **%.0f bytes per
 cached name** (the cache's own count: %.0f bytes per entry, table included);
 the payload (name and address) is %.0f bytes, so the overhead is %.0f bytes
 per name (RSS) / %.0f bytes (cache count). Warm-up: %s.
-<!-- dns:end -->
 """ % (time.strftime("%Y-%m-%d"), cpu, os.cpu_count(), load, names, secs, rounds, upstream, names,
        "\n".join(rows), best["cache"], best["cache-pipe"], best["dns"], paired, len(entries), rss1 - rss0, rss_per,
        bytes_per, payload, rss_per - payload, bytes_per - payload, warm)
-text = open(results).read() if os.path.exists(results) else "# Benchmarks\n"
-start, end = text.find("<!-- dns:begin"), text.find("<!-- dns:end -->")
-if start >= 0 and end > start:
-    text = text[:start] + section + text[end + len("<!-- dns:end -->\n"):]
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open(results, "w").write(text)
 print(section)
 PY

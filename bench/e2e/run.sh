@@ -35,36 +35,23 @@ done
 [ "$(id -u)" -eq 0 ] || { echo "e2e: run as root (the private Postfix needs it)" >&2; exit 1; }
 command -v smtp-sink >/dev/null || { echo "e2e: smtp-sink (Debian postfix) is needed" >&2; exit 1; }
 
-rm -rf "$WORK"
-mkdir -p "$WORK"
-chmod 755 "$WORK"
+# shellcheck source=bench/lib/common.sh
+. "$top/bench/lib/common.sh"
+# shellcheck source=bench/lib/postfix.sh
+. "$top/bench/lib/postfix.sh"
+fresh_dir "$WORK"
 msg=$WORK/message.eml
 # shellcheck source=bench/message.sh
 . "$top/bench/message.sh"
 make_message "$msg"
-
-now() { date +%s.%N; }
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 SINK=$(free_port)
 smtp-sink -c -u nobody "127.0.0.1:$SINK" 1000 > "$WORK/sink.out" 2>&1 &
 sink_pid=$!
 oh=$WORK/onehop
 pf=$WORK/postfix
-cleanup() {
-    setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$BIN/onehop" -C "$oh" stop \
-        >/dev/null 2>&1 || true
-    postfix -c "$pf/etc" stop >/dev/null 2>&1 || true
-    kill "$sink_pid" 2>/dev/null || true
-}
-trap cleanup EXIT
+stop_all_on_exit
 sleep 0.5
-
-# the sink's running counter ("sess=N quit=N mesg=N"): its last mesg=
-sink_count() {
-    c=$(tr '\r' '\n' < "$WORK/sink.out" | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' | tail -1)
-    echo "${c:-0}"
-}
 
 # PARALLEL loops of MESSAGES/PARALLEL sendmail runs each (PREFIX: a command
 # the whole of each loop runs under, e.g. setpriv: one exec a loop, not one
@@ -82,93 +69,32 @@ submit() {
 }
 PREFIX=""
 
-# wait_done TARGET QUEUE_DIRS...: the sink has TARGET and no file is left in the dirs
-wait_done() {
-    target=$1; shift
-    for _ in $(seq 6000); do
-        c=$(sink_count)
-        if [ "${c:-0}" -ge "$target" ]; then
-            n=$(find "$@" -type f 2>/dev/null | wc -l)
-            [ "$n" -eq 0 ] && return 0
-        fi
-        sleep 0.05
-    done
-    echo "e2e: not done: sink $(sink_count) of $target" >&2
-    return 1
-}
-
-median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-
 # ------------------------------------------------------------------ onehop
-oh_setup() {
-    rm -rf "$oh"
-    mkdir -p "$oh"
-    cat > "$oh/onehop.conf" <<CONF
-myhostname = bench.onehop.test
-local_domains = bench.onehop.test
-smtp_listen = 127.0.0.1:$(free_port)
-queue_dir = queue
-run_dir = run
-log = maillog
-dns_servers = 127.0.0.1:9
-relayhost = [127.0.0.1]:$SINK
-local_users = any
-CONF
-    : > "$oh/routes"; : > "$oh/sites"; : > "$oh/aliases"
-    chown -R nobody:nogroup "$oh"
-}
-
-# onehop runs as an ordinary user (SPEC 7: everything as that user), as tests do
-as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
-
 oh_run() {
-    oh_setup
-    as_nobody "$BIN/onehop" -C "$oh" start >/dev/null
-    base=$(sink_count); base=${base:-0}
+    oh_relay "$oh" "127.0.0.1:$(free_port)" "[127.0.0.1]:$SINK" < /dev/null
+    base=$(sink_count "$WORK/sink.out")
     t0=$(now)
     PREFIX="setpriv --reuid=nobody --regid=nogroup --clear-groups --"
     submit "$BIN/sendmail" -C "$oh" -f bench@a.test rcpt@b.test
     PREFIX=""
-    wait_done $((base + MESSAGES)) "$oh/queue/incoming" "$oh/queue/active"
+    wait_done "$WORK/sink.out" $((base + MESSAGES)) "$oh/queue/incoming" "$oh/queue/active"
     t1=$(now)
-    as_nobody "$BIN/onehop" -C "$oh" stop >/dev/null
+    oh_stop "$oh"
     sent=$(grep -c 'status=sent' "$oh/maillog" || true)
     echo "$t0 $t1" | awk '{ printf "%.3f\n", $2 - $1 }'
     echo "onehop run: $sent sent lines" >&2
 }
 
 # ------------------------------------------------------------------ Postfix
-pf_setup() {
-    rm -rf "$pf"
-    mkdir -p "$pf/etc" "$pf/spool" "$pf/data"
-    chown postfix "$pf/data"
-    sed 's/^smtp      inet/#smtp      inet/' /etc/postfix/master.cf > "$pf/etc/master.cf"
-    cat > "$pf/etc/main.cf" <<CONF
-compatibility_level = 3.6
-queue_directory = $pf/spool
-data_directory = $pf/data
-myhostname = bench.postfix.test
-mydestination =
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-relayhost = [127.0.0.1]:$SINK
-smtp_tls_security_level = none
-maillog_file = $pf/maillog
-maillog_file_prefixes = $pf
-CONF
-}
-
 pf_run() {
-    pf_setup
-    postfix -c "$pf/etc" start >/dev/null 2>&1
-    sleep 2
-    base=$(sink_count); base=${base:-0}
+    pf_relay "$pf" "" "[127.0.0.1]:$SINK"
+    base=$(sink_count "$WORK/sink.out")
     t0=$(now)
     submit /usr/sbin/sendmail -C "$pf/etc" -f bench@a.test rcpt@b.test
-    wait_done $((base + MESSAGES)) "$pf/spool/maildrop" "$pf/spool/incoming" \
+    wait_done "$WORK/sink.out" $((base + MESSAGES)) "$pf/spool/maildrop" "$pf/spool/incoming" \
         "$pf/spool/active" "$pf/spool/deferred"
     t1=$(now)
-    postfix -c "$pf/etc" stop >/dev/null 2>&1
+    pf_stop "$pf"
     sleep 1
     echo "$t0 $t1" | awk '{ printf "%.3f\n", $2 - $1 }'
 }
@@ -188,7 +114,7 @@ rate() { echo "$MESSAGES $1" | awk '{ printf "%.0f", $1 / $2 }'; }
 echo "| system | messages/s | time (median of $RUNS) | runs |"
 echo "|---|---|---|---|"
 echo "| onehop | $(rate "$oh_med") | $oh_med s |$oh_times |"
-echo "| Postfix $(postconf -d -h mail_version) | $(rate "$pf_med") | $pf_med s |$pf_times |"
+echo "| Postfix $(pf_version) | $(rate "$pf_med") | $pf_med s |$pf_times |"
 echo "$oh_med $pf_med" | awk '{ printf "\nonehop / Postfix: %.2fx (%d messages, %s sendmail loops, load at the end: ", $2 / $1, '"$MESSAGES"', '"$PARALLEL"' }'
 cut -d' ' -f1-3 /proc/loadavg | tr '\n' ')'
 echo

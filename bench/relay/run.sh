@@ -39,60 +39,31 @@ done
 [ "$(id -u)" -eq 0 ] || { echo "relay: run as root (the private Postfix needs it)" >&2; exit 1; }
 command -v smtp-sink >/dev/null || { echo "relay: smtp-sink (Debian postfix) is needed" >&2; exit 1; }
 
-rm -rf "$WORK"
-mkdir -p "$WORK"
-chmod 755 "$WORK"
-
-now() { date +%s.%N; }
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-treecpu() { $PY "$top/bench/remote/treecpu.py" "$1"; }
-median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+# shellcheck source=bench/lib/common.sh
+. "$top/bench/lib/common.sh"
+# shellcheck source=bench/lib/postfix.sh
+. "$top/bench/lib/postfix.sh"
+fresh_dir "$WORK"
 
 SINK=$(free_port)
 smtp-sink -c -u nobody "127.0.0.1:$SINK" 1000 > "$WORK/sink.out" 2>&1 &
 sink_pid=$!
 oh=$WORK/onehop
 pf=$WORK/postfix
-as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
-cleanup() {
-    as_nobody "$BIN/onehop" -C "$oh" stop >/dev/null 2>&1 || true
-    postfix -c "$pf/etc" stop >/dev/null 2>&1 || true
-    kill "$sink_pid" 2>/dev/null || true
-}
-trap cleanup EXIT
+stop_all_on_exit
 sleep 0.5
-
-sink_count() {
-    c=$(tr '\r' '\n' < "$WORK/sink.out" | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' | tail -1)
-    echo "${c:-0}"
-}
-
-# wait_done TARGET QUEUE_DIRS...: the sink has TARGET and no file is left in the dirs
-wait_done() {
-    target=$1; shift
-    for _ in $(seq 12000); do
-        c=$(sink_count)
-        if [ "${c:-0}" -ge "$target" ]; then
-            n=$(find "$@" -type f 2>/dev/null | wc -l)
-            [ "$n" -eq 0 ] && return 0
-        fi
-        sleep 0.05
-    done
-    echo "relay: not done: sink $(sink_count) of $target" >&2
-    return 1
-}
 
 # measure MASTER_PID PORT M R S QUEUE_DIRS...: prints "seconds cpu_seconds peak_pss_kib"
 measure() {
     master=$1 port=$2 m=$3 r=$4 s=$5; shift 5
     "$PY" "$top/bench/relay/pss.py" "$master" "$WORK/pss.out" &
     pss_pid=$!
-    base=$(sink_count)
+    base=$(sink_count "$WORK/sink.out")
     c0=$(treecpu "$master")
     t0=$(now)
     smtp-source -c -l 4096 -m "$m" -r "$r" -s "$s" -f bench@a.test -t rcpt@b.test \
         "127.0.0.1:$port" > "$WORK/source.out" 2>&1
-    wait_done $((base + m)) "$@"
+    wait_done "$WORK/sink.out" $((base + m)) "$@"
     t1=$(now)
     c1=$(treecpu "$master")
     kill -TERM "$pss_pid"
@@ -101,64 +72,29 @@ measure() {
 }
 
 # ------------------------------------------------------------------ onehop
-oh_start() {
-    rm -rf "$oh"
-    mkdir -p "$oh"
+oh_up() {
     OH_PORT=$(free_port)
-    cat > "$oh/onehop.conf" <<CONF
-myhostname = bench.onehop.test
-local_domains = bench.onehop.test
-smtp_listen = 127.0.0.1:$OH_PORT
-queue_dir = queue
-run_dir = run
-log = maillog
-dns_servers = 127.0.0.1:9
-relayhost = [127.0.0.1]:$SINK
-local_users = any
-smtpd_client_connection_limit = 10000
-CONF
-    : > "$oh/routes"; : > "$oh/sites"; : > "$oh/aliases"
-    chown -R nobody:nogroup "$oh"
-    as_nobody "$BIN/onehop" -C "$oh" start >/dev/null
+    echo "smtpd_client_connection_limit = 10000" |
+        oh_relay "$oh" "127.0.0.1:$OH_PORT" "[127.0.0.1]:$SINK"
 }
 
 oh_run() {
-    oh_start
-    measure "$(cat "$oh/run/master.pid")" "$OH_PORT" "$@" "$oh/queue/incoming" "$oh/queue/active"
-    as_nobody "$BIN/onehop" -C "$oh" stop >/dev/null
+    oh_up
+    measure "$(oh_master_pid "$oh")" "$OH_PORT" "$@" "$oh/queue/incoming" "$oh/queue/active"
+    oh_stop "$oh"
 }
 
 # ------------------------------------------------------------------ Postfix
-pf_start() {
-    rm -rf "$pf"
-    mkdir -p "$pf/etc" "$pf/spool" "$pf/data"
-    chown postfix "$pf/data"
+pf_up() {
     PF_PORT=$(free_port)
-    sed "s/^smtp      inet.*/127.0.0.1:$PF_PORT inet n - n - - smtpd/" /etc/postfix/master.cf \
-        > "$pf/etc/master.cf"
-    cat > "$pf/etc/main.cf" <<CONF
-compatibility_level = 3.6
-queue_directory = $pf/spool
-data_directory = $pf/data
-myhostname = bench.postfix.test
-mydestination =
-mynetworks = 127.0.0.0/8
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-relayhost = [127.0.0.1]:$SINK
-smtp_tls_security_level = none
-maillog_file = $pf/maillog
-maillog_file_prefixes = $pf
-CONF
-    postfix -c "$pf/etc" start >/dev/null 2>&1
-    sleep 2
+    pf_relay "$pf" "127.0.0.1:$PF_PORT" "[127.0.0.1]:$SINK"
 }
 
 pf_run() {
-    pf_start
-    measure "$(head -1 "$pf/spool/pid/master.pid" | tr -d ' ')" "$PF_PORT" "$@" \
+    pf_up
+    measure "$(pf_master_pid "$pf")" "$PF_PORT" "$@" \
         "$pf/spool/maildrop" "$pf/spool/incoming" "$pf/spool/active" "$pf/spool/deferred"
-    postfix -c "$pf/etc" stop >/dev/null 2>&1
+    pf_stop "$pf"
     sleep 1
 }
 
@@ -228,7 +164,7 @@ for load in $LOADS; do
     echo "| system | messages/s | wall time | CPU per message (all processes) | peak PSS (all processes) | times |"
     echo "|---|---|---|---|---|---|"
     report onehop "$m" "$oh_t" "$oh_c" "$oh_p"
-    report "Postfix-$(postconf -d -h mail_version)" "$m" "$pf_t" "$pf_c" "$pf_p"
+    report "Postfix-$(pf_version)" "$m" "$pf_t" "$pf_c" "$pf_p"
     echo "$oh_t|$pf_t|$oh_c|$pf_c|$oh_p|$pf_p" | awk -F'|' '
         function med(s,  a, n, i, j, t) { n = split(s, a, " "); for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }; return a[int((n + 1) / 2)] }
         { printf "\nratios onehop/Postfix: messages/s %.2fx, CPU per message %.2fx, peak PSS %.2fx\n", med($2) / med($1), med($3) / med($4), med($5) / med($6) }'
@@ -240,10 +176,10 @@ if [ "$IDLE" -gt 0 ]; then
     echo
     echo "| system | greeted | refused | peak PSS |"
     echo "|---|---|---|---|"
-    oh_start
-    set -- $(idle_run "$(cat "$oh/run/master.pid")" "$OH_PORT")
+    oh_up
+    set -- $(idle_run "$(oh_master_pid "$oh")" "$OH_PORT")
     echo "| onehop | $1 | $2 | $(echo "$3" | awk '{ printf "%.1f MiB", $1 / 1024 }') |"
-    as_nobody "$BIN/onehop" -C "$oh" stop >/dev/null
+    oh_stop "$oh"
     echo
     echo "(Postfix is not measured here: with its default_process_limit of 100 it holds"
     echo "100 sessions, one smtpd process each, and leaves the rest in the listen queue.)"

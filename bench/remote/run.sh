@@ -4,11 +4,12 @@
 #   bench/remote/run.sh [BIN]        (root; BIN defaults to the tree's bin/)
 #
 # MESSAGES (10000) messages of 4,096 bytes (bench/message.sh), with 1 and
-# then 5 recipients, delivered to a sink on 127.0.0.1:$SINK_PORT (40025):
+# then 5 recipients, delivered to a sink on 127.0.0.1:$SINK_PORT (35025):
 # Postfix's smtp-sink, and bench/remote/sink.c answering every 10th RCPT
 # with 451 (smtp-sink's -r refuses every RCPT). For each of the four cases,
 # RUNS (3) runs of each MTA, alternated, and the medians of messages/s and
-# CPU seconds per 1,000 messages.
+# CPU seconds per 1,000 messages. WORK: the scratch directory (default: a
+# new /tmp/onehop-bench-remote.XXXXXX), removed at the end unless KEEP=1.
 #
 # Only delivery is timed. onehop: the messages are queued first with
 # `onehop-queue --server` (bench/remote/queue_onehop.py) while no daemon
@@ -39,21 +40,18 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${1:-$top/bin}
 MESSAGES=${MESSAGES:-10000}
 RUNS=${RUNS:-3}
-SINK_PORT=${SINK_PORT:-40025}
-INJECT_PORT=${INJECT_PORT:-40026}
-SMTPD_PORT=${SMTPD_PORT:-40027}   # onehop's smtpd (unused: the messages are queued directly)
+SINK_PORT=${SINK_PORT:-35025}
+INJECT_PORT=${INJECT_PORT:-35026}
 PY=/usr/bin/python3
-AS_USER="setpriv --reuid=nobody --regid=nogroup --clear-groups"
+# shellcheck source=bench/lib/common.sh
+. "$top/bench/lib/common.sh"
+# shellcheck source=bench/lib/postfix.sh
+. "$top/bench/lib/postfix.sh"
 
 [ "$(id -u)" -eq 0 ] || { echo "run.sh: run as root (private Postfix)" >&2; exit 1; }
-[ -x /usr/sbin/smtp-sink ] && [ -x /usr/sbin/postfix ] || {
-    echo "run.sh: needs Debian's postfix (smtp-sink, smtp-source; the system instance" \
-        "need not run): echo 'postfix postfix/main_mailer_type select No configuration' |" \
-        "debconf-set-selections; apt-get install postfix" >&2
-    exit 1
-}
+pf_require
 
-WORK=$(mktemp -d /tmp/onehop-bench-remote.XXXXXX)
+if [ -n "${WORK:-}" ]; then rm -rf "$WORK"; mkdir -p "$WORK"; else WORK=$(mktemp -d /tmp/onehop-bench-remote.XXXXXX); fi
 chmod 755 "$WORK"
 oh=$WORK/onehop
 pf=$WORK/postfix
@@ -61,21 +59,20 @@ sink_pid=
 
 cleanup() {
     [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null || true
-    [ -d "$oh" ] && $AS_USER "$BIN/onehop" -C "$oh" stop >/dev/null 2>&1 || true
-    postfix -c "$pf/etc" stop >/dev/null 2>&1 || true
+    oh_stop "$oh"
+    pf_stop "$pf"
     [ -n "${KEEP:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'exit 143' INT TERM
 
 cc -std=c11 -O2 -Wall -Wextra -Werror -o "$WORK/sink" "$top/bench/remote/sink.c"
 . "$top/bench/message.sh"
 make_message "$WORK/message"
 chmod 644 "$WORK/message"
 
-now() { date +%s.%N; }
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }   # calc FORMAT EXPRESSION
 elapsed() { calc %.2f "$2 - $1"; }
-treecpu() { $PY "$top/bench/remote/treecpu.py" "$1"; }
 
 # start_sink KIND NRCPT: the sink of the case, in the background
 start_sink() {
@@ -106,34 +103,20 @@ wait_sink() {
 }
 
 # ------------------------------------------------------------------ onehop
-oh_setup() {
-    rm -rf "$oh"
-    mkdir -p "$oh"
-    cat > "$oh/onehop.conf" <<EOF
-myhostname = bench.onehop.test
-local_domains = bench.onehop.test
-smtp_listen = 127.0.0.1:$SMTPD_PORT
-queue_dir = queue
-run_dir = run
-log = maillog
-dns_servers = 127.0.0.1:9
-relayhost = [127.0.0.1]:$SINK_PORT
-EOF
-    chown -R nobody:nogroup "$oh"
-}
+oh_setup() { oh_create "$oh" "" "[127.0.0.1]:$SINK_PORT" < /dev/null; }
 
 # oh_run KIND NRCPT: prints "SECONDS CPU"
 oh_run() {
     oh_setup
-    $AS_USER $PY "$top/bench/remote/queue_onehop.py" "$BIN/onehop-queue" "$oh" "$WORK/message" \
+    as_nobody $PY "$top/bench/remote/queue_onehop.py" "$BIN/onehop-queue" "$oh" "$WORK/message" \
         "$MESSAGES" "$2" > /dev/null
     start_sink "$1" "$2"
     t0=$(now)
-    $AS_USER "$BIN/onehop" -C "$oh" start
+    oh_start "$oh"
     wait_sink
     t1=$(now)
-    cpu=$(treecpu "$(cat "$oh/run/master.pid")")
-    $AS_USER "$BIN/onehop" -C "$oh" stop > /dev/null
+    cpu=$(treecpu "$(oh_master_pid "$oh")")
+    oh_stop "$oh"
     sent=$(grep -c 'status=sent' "$oh/maillog" || true)
     echo "onehop $1 rcpt=$2: $(elapsed "$t0" "$t1") s, cpu $cpu s, $sent recipients sent" >&2
     echo "$(elapsed "$t0" "$t1") $cpu"
@@ -141,33 +124,15 @@ oh_run() {
 
 # ----------------------------------------------------------------- Postfix
 pf_setup() {
-    rm -rf "$pf"
-    mkdir -p "$pf/etc" "$pf/spool" "$pf/data"
-    chown postfix "$pf/data"
-    # no smtpd on port 25; one on 127.0.0.1:INJECT_PORT to take the messages;
-    # nothing chrooted (the private queue has no copy of /etc)
-    awk -v port="$INJECT_PORT" '
-        /^smtp[ \t]+inet/ { print "127.0.0.1:" port " inet n - n - - smtpd"; next }
-        /^[a-z0-9]/ && NF >= 8 && $5 == "y" { $5 = "n" }
-        { print }' /etc/postfix/master.cf > "$pf/etc/master.cf"
-    cat > "$pf/etc/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $pf/spool
-data_directory = $pf/data
-myhostname = bench.postfix.test
-mydestination =
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
+    # smtpd on 127.0.0.1:INJECT_PORT only, to take the messages
+    pf_create "$pf" "127.0.0.1:$INJECT_PORT" <<EOF
 relayhost = [127.0.0.1]:$SINK_PORT
 defer_transports = smtp
-maillog_file = $pf/maillog
-maillog_file_prefixes = $pf
 EOF
-    postfix -c "$pf/etc" start > /dev/null 2>&1
+    pf_start "$pf"
 }
 
-pf_count() { find "$pf/spool/$1" -type f 2>/dev/null | wc -l; }
+pf_count() { pf_queued "$pf" "$1"; }
 
 # pf_run KIND NRCPT: prints "SECONDS CPU"
 pf_run() {
@@ -182,7 +147,7 @@ pf_run() {
     [ "$(pf_count deferred)" -eq "$MESSAGES" ] ||
         { echo "run.sh: Postfix deferred $(pf_count deferred) of $MESSAGES" >&2; exit 1; }
     start_sink "$1" "$2"
-    master=$(sed -n 's/^ *//p' "$pf/spool/pid/master.pid")
+    master=$(pf_master_pid "$pf")
     c0=$(treecpu "$master")
     t0=$(now)
     postconf -c "$pf/etc" -e 'defer_transports ='
@@ -199,7 +164,6 @@ pf_run() {
 }
 
 # ------------------------------------------------------------------ report
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 pf_setup
 sleep 2
@@ -217,7 +181,7 @@ for case in "smtp-sink 1" "smtp-sink 5" "sink451 1" "sink451 5"; do
         s=$(cut -d' ' -f1 "$WORK/$mta.runs" | median)
         c=$(cut -d' ' -f2 "$WORK/$mta.runs" | median)
         runs=$(awk '{ printf "%s%s; %s", (NR > 1 ? ", " : ""), $1, $2 }' "$WORK/$mta.runs")
-        name=$([ "$mta" = oh ] && echo onehop || echo "Postfix $(postconf -d -h mail_version)")
+        name=$([ "$mta" = oh ] && echo onehop || echo "Postfix $(pf_version)")
         label=$([ "$1" = smtp-sink ] && echo "smtp-sink" || echo "10% RCPT 451")
         echo "| $label, $2 rcpt | $name | $(calc %.0f "$MESSAGES / $s") |" \
             "$(calc %.3f "$c * 1000 / $MESSAGES") |" \
