@@ -6,6 +6,9 @@
 #   make run             start a ready instance in run/ (see README)
 #   make install         PREFIX=/usr/local DESTDIR= (see INSTALL)
 #   make fuzz            run every libFuzzer target for FUZZ_SECONDS each
+#   make soak            root: the fault-injection soak (scripts/soak.sh; SOAK_SECONDS,
+#                        default 1200; SOAK_BIN, or SAN=1 for build/san/bin); not in check
+#   make fuzz-long       FUZZ_LONG_SECONDS (1800) each, niced, recorded (docs/fuzzing.md)
 #   make unit | integration | san-check | fuzz-build | format | clean
 #
 # Each source folder contributes a module.mk fragment that adds to:
@@ -127,7 +130,7 @@ else
 STATIC_PROGRAMS :=
 endif
 
-.PHONY: all clean check check-includes acceptance bench unit integration tools san-check fuzz fuzz-build fuzz-smoke \
+.PHONY: all clean check check-includes acceptance bench unit integration tools san-check fuzz fuzz-build fuzz-smoke fuzz-long \
         run install deps format
 
 all: $(PROGRAMS:%=$(BIN)/%) $(foreach l,$(LINKS),$(BIN)/$(word 1,$(subst =, ,$l)))
@@ -215,6 +218,12 @@ integration: all $(TOOLS)
 acceptance: all
 	@scripts/run-acceptance.sh $(BUILD) $(BIN)
 
+# soak: the fault-injection soak (tests/soak/, issue 14) on $(SOAK_BIN), by
+# default this build's $(BIN) (SAN=1: build/san/bin); not part of check
+.PHONY: soak
+soak: all
+	scripts/soak.sh $(or $(SOAK_BIN),$(BIN))
+
 # bench: every benchmark side by side with Postfix/unbound in one run, then
 # bench/RESULTS.md's generated sections (bench/all.sh; root; RUNS=3,
 # QUICK=1 for a fast check that leaves RESULTS.md alone)
@@ -275,6 +284,12 @@ fuzz-smoke: fuzz-build
 
 fuzz: fuzz-build
 	@scripts/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BUILD) build/fuzz/results $(FUZZ_BINS)
+
+# fuzz-long: each target (FUZZ_TARGETS, default all) for FUZZ_LONG_SECONDS, FUZZ_JOBS at a
+# time under nice, with per-target figures and the corpus minimised into tests/fuzz/corpus
+FUZZ_LONG_SECONDS ?= 1800
+fuzz-long: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_LONG_SECONDS) FUZZ_BUILD=$(FUZZ_BUILD) scripts/fuzz-long.sh $(FUZZ_TARGETS)
 
 # ------------------------------------------------------------------ run ----
 # RUN_DIR: the instance's directory; RUN_SMTP: its smtp_listen (both only

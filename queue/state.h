@@ -132,6 +132,12 @@ unsigned long state_files_in_memory(const struct state *s);
 /* Owner: learn the files of incoming/ and active/ not known yet. Returns
  * the number of new messages, or -1. */
 long state_learn_files(struct state *s);
+/* Owner: learn the n files named in fids (QUEUE_FILE_ID_LEN + 1 bytes
+ * each, NUL-terminated: e.g. what the router's watch of incoming/ saw
+ * committed), those not known yet; a name that is not a file id, or a file
+ * gone meanwhile, is passed over. Lists no directory (the gone check is
+ * state_learn_files'). The number of new messages, or -1. */
+long state_learn_named(struct state *s, const char *fids, size_t n);
 
 /* Lookup: NULL (errno ENOENT) if not known or finished. */
 const struct state_msg *state_find(const struct state *s, const char *msgid);
@@ -173,6 +179,12 @@ uint64_t state_bounced(struct state *s, const char *msgid, uint32_t rcpt, int64_
                        const char *reason);
 uint64_t state_deferred(struct state *s, const char *msgid, uint32_t rcpt, int64_t now,
                         int64_t next_try, const char *reason);
+/* A deferred recipient due now (a flush, its destination back up: D8),
+ * without counting an attempt: its attempts, last try and reason stay, only
+ * its next try becomes now. who says why ("flush"). EINVAL also when the
+ * recipient is not deferred. */
+uint64_t state_retry_now(struct state *s, const char *msgid, uint32_t rcpt, int64_t now,
+                         const char *who);
 uint64_t state_hold(struct state *s, const char *msgid, int64_t now);
 uint64_t state_release(struct state *s, const char *msgid, int64_t now);
 uint64_t state_delete(struct state *s, const char *msgid, int64_t now, const char *who);

@@ -291,6 +291,8 @@ static void learn_unknown(struct state *s, struct learning *l, long *added)
         qsort(l->unknown.s, n, QUEUE_FILE_ID_LEN + 1, by_fid);
     for (size_t i = 0; i < n; i++) {
         const char *fid = l->unknown.s + i * (QUEUE_FILE_ID_LEN + 1);
+        if (i > 0 && by_fid(fid - (QUEUE_FILE_ID_LEN + 1), fid) == 0)
+            continue; /* named twice (state_learn_named) */
         learn_one(s, fid, added);
         struct file_slot *fs = state_slot_find(s, fid);
         if (fs)
@@ -299,13 +301,35 @@ static void learn_unknown(struct state *s, struct learning *l, long *added)
     }
 }
 
+/* A learning pass of the owner: 0, or -1 (EROFS) for a reader. */
+static int learning_begin(struct state *s)
+{
+    if (s->readonly)
+        return errno = EROFS, -1;
+    s->pass++;
+    return 0;
+}
+
+long state_learn_named(struct state *s, const char *fids, size_t n)
+{
+    if (learning_begin(s) != 0)
+        return -1;
+    long added = 0;
+    struct learning l = {BUF_INIT, NULL};
+    for (size_t i = 0; i < n; i++) {
+        const char *fid = fids + i * (QUEUE_FILE_ID_LEN + 1);
+        if (queue_file_id_valid(fid) && !state_knows_file(s, fid))
+            buf_add(&l.unknown, fid, QUEUE_FILE_ID_LEN + 1);
+    }
+    learn_unknown(s, &l, &added);
+    buf_free(&l.unknown);
+    return added;
+}
+
 long state_learn_files(struct state *s)
 {
-    if (s->readonly) {
-        errno = EROFS;
+    if (learning_begin(s) != 0)
         return -1;
-    }
-    s->pass++;
     long added = 0;
     struct learning l = {BUF_INIT, NULL};
     l.listed = xcalloc(s->index ? sx_files(s->index) / 8 + 1 : 1, 1);

@@ -46,6 +46,7 @@
 #include "router/cleaner_link.h"
 #include "router/control.h"
 #include "router/dispatch.h"
+#include "router/incoming_watch.h"
 #include "router/rmetrics.h"
 #include "router/router.h"
 
@@ -60,6 +61,8 @@ static uv_timer_t due_timer, scan_timer, clean_timer;
 static uv_signal_t sigterm, sigint, sighup;
 static uv_poll_t trigger_poll;
 static int trigger_fd = -1, trigger_keep = -1;
+static struct incoming_watch *watch; /* NULL: every learn lists the queue */
+static struct buf named = BUF_INIT;  /* file ids the watch reported, to learn */
 
 void router_state_fail(const char *what)
 {
@@ -112,12 +115,27 @@ static void arm_due_timer(int64_t wake)
     uv_timer_start(&due_timer, on_due_timer, delay > 0 ? (uint64_t)delay : 0, 0);
 }
 
+/* The watch's names (a file committed, incoming_watch.h); it may have
+ * missed some: then the queue is listed. */
+static void take_named(struct router *r)
+{
+    if (watch && incoming_watch_take(watch, &named) < 0) {
+        log_warn("the watch of incoming/ missed events; the queue is listed");
+        r->learn_asked = 1;
+    }
+}
+
 static int learn(struct router *r)
 {
-    if (!r->learn_asked)
-        return 0;
-    r->learn_asked = 0;
-    long n = state_learn_files(r->s);
+    take_named(r);
+    long n = 0;
+    if (r->learn_asked) {
+        r->learn_asked = 0;
+        n = state_learn_files(r->s); /* knows the named ones too */
+    } else if (named.len) {
+        n = state_learn_named(r->s, named.s, named.len / (QUEUE_FILE_ID_LEN + 1));
+    }
+    buf_clear(&named);
     if (n < 0)
         router_state_fail("learning new files");
     return n > 0;
@@ -155,9 +173,27 @@ static void on_due_timer(uv_timer_t *h)
     router_pump(h->data);
 }
 
+static void on_incoming(void *arg);
+
+/* Watch incoming/ (before a listing, so that nothing committed in between
+ * is missed); without a watch every trigger pull lists the queue. */
+static void watch_incoming(struct router *r)
+{
+    if (watch && incoming_watch_ok(watch))
+        return;
+    incoming_watch_close(watch);
+    watch = incoming_watch_open(r->loop, r->conf.queue_dir, on_incoming, r);
+    if (!watch)
+        log_warn("cannot watch %s/incoming: %s; each trigger pull lists the queue",
+                 r->conf.queue_dir, strerror(errno));
+}
+
+/* The safety scan: a full listing (files gone by hand, a missed event);
+ * a broken watch is opened again first. */
 static void on_scan_timer(uv_timer_t *h)
 {
     struct router *r = h->data;
+    watch_incoming(r);
     r->learn_asked = 1;
     router_pump(r);
 }
@@ -169,7 +205,16 @@ static void on_clean_timer(uv_timer_t *h)
     router_pump(r);
 }
 
-/* queue.h: one byte per pull; read them all, learn once. */
+/* The watch has names (learned at the pump that follows this callback). */
+static void on_incoming(void *arg)
+{
+    (void)arg;
+}
+
+/* queue.h: one byte per pull, after the commit's rename; read them all.
+ * With the watch working, the names of what was committed are already
+ * with it (its events were queued before the byte); without, the queue
+ * is listed. */
 static void on_trigger(uv_poll_t *h, int status, int events)
 {
     struct router *r = h->data;
@@ -178,7 +223,8 @@ static void on_trigger(uv_poll_t *h, int status, int events)
     (void)events;
     while (read(trigger_fd, bytes, sizeof(bytes)) > 0)
         ;
-    r->learn_asked = 1;
+    if (!incoming_watch_ok(watch))
+        r->learn_asked = 1;
 }
 
 /* --------------------------------------------------------- start, stop ---- */
@@ -227,6 +273,7 @@ void router_recovered(struct router *r)
     if (r->started || r->stopping)
         return;
     open_queue(r);
+    watch_incoming(r);
     r->learn_asked = 1;
     learn(r);
     r->started = 1;
@@ -271,6 +318,8 @@ void router_stop(struct router *r, const char *why)
     close_handle((uv_handle_t *)&scan_timer);
     close_handle((uv_handle_t *)&clean_timer);
     close_handle((uv_handle_t *)&trigger_poll);
+    incoming_watch_close(watch);
+    watch = NULL;
     close_handle((uv_handle_t *)&sigterm);
     close_handle((uv_handle_t *)&sigint);
     close_handle((uv_handle_t *)&sighup);
@@ -405,6 +454,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < r->nheld; i++)
         free(r->held[i].text);
     free(r->held);
+    buf_free(&named);
     if (trigger_keep >= 0)
         close(trigger_keep);
     if (trigger_fd >= 0)

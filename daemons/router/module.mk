@@ -17,6 +17,7 @@ onehop-router_SRCS = \
 	daemons/router/main.c \
 	daemons/router/cleaner_link.c \
 	daemons/router/dispatch.c \
+	daemons/router/incoming_watch.c \
 	daemons/router/control.c \
 	daemons/router/rmetrics.c \
 	$(router_PRIVATE) \

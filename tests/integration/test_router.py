@@ -100,6 +100,22 @@ def test_route_literal_delivered_queue_emptied(onehop, master_bin, smtp_peers):
     assert mta.qstat()["total"] == 0
 
 
+def test_a_commit_is_learned_from_the_watch_without_a_trigger_pull(onehop, master_bin,
+                                                                    smtp_peers):
+    """The router learns what is renamed into incoming/ from its watch
+    (inotify), not only by listing the queue at a trigger pull: with the
+    FIFO gone (no pull reaches it), the mail still goes out long before
+    the 60 s safety scan."""
+    peer = smtp_peers.start("peer.b.test")
+    mta = instance(onehop, master_bin, routes="b.test [%s]:%d" % (peer.ip, smtp_peers.port))
+    mta.start()
+    (mta.run_dir / "queue.trigger").unlink()
+    send(mta, ["bob@b.test"], "tok-watch-1")
+    (msg,) = peer.wait(1, timeout=15)
+    assert b"body of tok-watch-1" in msg.data
+    wait_queue_empty(mta, timeout=15)
+
+
 # ---------------------------------------------------------- retries (D8)
 
 

@@ -147,6 +147,42 @@ static void test_learn_asks_take_once_durable(void **state)
     assert_int_equal(state_learn_files(fx->s), 0); /* known: not learned again */
 }
 
+/* The names a watch of incoming/ reported: each unknown file learned once
+ * (a name given twice, a known file, a gone file and a name that is not a
+ * file id passed over), with the TAKE of a listing's learning. */
+static void test_named_files_learned_once(void **state)
+{
+    struct fixture *fx = *state;
+    char known[QUEUE_FILE_ID_LEN + 1], fresh[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    queued_and_taken(fx, 1, known, id);
+    commit_file(fx->q, 3, fresh);
+    struct buf names = BUF_INIT;
+    buf_add(&names, fresh, sizeof(fresh));
+    buf_add(&names, known, sizeof(known));
+    buf_add(&names, fresh, sizeof(fresh));
+    buf_add(&names, "0000000000000000", QUEUE_FILE_ID_LEN + 1); /* no such file */
+    buf_add(&names, "not/a/file/id!!!", QUEUE_FILE_ID_LEN + 1);
+    assert_int_equal(state_learn_named(fx->s, names.s, 5), 3);
+    buf_free(&names);
+    queue_msg_id(fresh, 2, id);
+    const struct state_msg *m = state_find(fx->s, id);
+    assert_non_null(m);
+    assert_int_equal(state_msg_state(m), SMSG_INCOMING);
+    assert_int_equal(state_flush(fx->s), 0);
+    struct state_clean_req r;
+    assert_int_equal(state_clean_next(fx->s, &r), 1);
+    assert_int_equal(r.kind, CLEAN_TAKE);
+    assert_string_equal(r.id, fresh);
+    assert_int_equal(state_clean_next(fx->s, &r), 0);
+    assert_int_equal(state_learn_files(fx->s), 0); /* a listing finds nothing more */
+    struct state_counts c;
+    state_count(fx->s, &c);
+    assert_int_equal(c.total, 4);
+    open_state(fx); /* the replay agrees: each file recorded once */
+    state_count(fx->s, &c);
+    assert_int_equal(c.total, 4);
+}
+
 static void test_learned_in_active_due_at_once(void **state)
 {
     struct fixture *fx = *state;
@@ -857,6 +893,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_learn_asks_take_once_durable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_named_files_learned_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_learned_in_active_due_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_waits_for_next_try, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finished_message_reclaimed_file_removed, setup,
