@@ -501,6 +501,13 @@ static void heap_swap(struct state *s, size_t a, size_t b)
     s->heap[b] = t;
 }
 
+/* Heap order: by due time, then first pushed first (arrival order among
+ * the due now, and a file's messages one after another). */
+static int due_before(const struct due *a, const struct due *b)
+{
+    return a->when != b->when ? a->when < b->when : a->order < b->order;
+}
+
 void state_push_due(struct state *s, int64_t when, struct file_slot *fs, struct state_msg *m)
 {
     s->heap = xgrow(s->heap, &s->heapcap, s->nheap + 1, sizeof(s->heap[0]));
@@ -509,8 +516,9 @@ void state_push_due(struct state *s, int64_t when, struct file_slot *fs, struct 
     s->heap[i].fs = fs;
     s->heap[i].m = m;
     s->heap[i].gen = fs->gen;
+    s->heap[i].order = s->pushes++;
     fs->heap_refs++;
-    while (i > 0 && s->heap[(i - 1) / 2].when > s->heap[i].when) {
+    while (i > 0 && due_before(&s->heap[i], &s->heap[(i - 1) / 2])) {
         heap_swap(s, i, (i - 1) / 2);
         i = (i - 1) / 2;
     }
@@ -520,9 +528,9 @@ static void heap_sift_down(struct state *s, size_t i)
 {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < s->nheap && s->heap[l].when < s->heap[m].when)
+        if (l < s->nheap && due_before(&s->heap[l], &s->heap[m]))
             m = l;
-        if (r < s->nheap && s->heap[r].when < s->heap[m].when)
+        if (r < s->nheap && due_before(&s->heap[r], &s->heap[m]))
             m = r;
         if (m == i)
             break;
