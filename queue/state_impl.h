@@ -77,6 +77,10 @@ struct state {
     struct due *heap;
     size_t nheap, heapcap;
     uint64_t pushes; /* the next struct due's order */
+    /* Files outcomes were recorded for since the last flush (ids,
+     * QUEUE_FILE_ID_LEN + 1 bytes each): their cleaner needs are settled
+     * by the flush, once for the whole group (state.c). */
+    struct buf clean_check;
     struct creq *creq;
     size_t ncreq, creqcap, ncreq_done;
     unsigned pass;

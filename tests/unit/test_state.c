@@ -298,6 +298,33 @@ static void test_finished_message_reclaimed_file_removed(void **state)
     assert_int_equal(state_clean_pending(fx->s), 0);
 }
 
+/* Every message of a file finished within one group commit: one REMOVE,
+ * no RECLAIM before it for each message (the cleaner's needs are settled
+ * by the flush); a restart asks nothing more. */
+static void test_file_finished_in_one_group_removed_only(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    queued_and_taken(fx, 3, fid, id);
+    for (unsigned i = 0; i < 3; i++) {
+        queue_msg_id(fid, i, id);
+        assert_true(state_delivered(fx->s, id, 0, 10, "250 ok") > 0);
+        assert_true(state_delivered(fx->s, id, 1, 10, "250 ok") > 0);
+    }
+    assert_int_equal(state_flush(fx->s), 0);
+    struct state_clean_req r;
+    assert_int_equal(state_clean_next(fx->s, &r), 1);
+    assert_int_equal(r.kind, CLEAN_REMOVE);
+    assert_string_equal(r.id, fid);
+    assert_int_equal(state_clean_next(fx->s, &r), 0);
+    assert_int_equal(state_clean_pending(fx->s), 1);
+    state_clean_done(fx->s, &r, 0);
+    assert_int_equal(state_flush(fx->s), 0);
+    open_state(fx);
+    assert_null(state_find_file(fx->s, fid));
+    assert_int_equal(state_clean_pending(fx->s), 0);
+}
+
 static void test_outcomes_refused(void **state)
 {
     struct fixture *fx = *state;
@@ -942,6 +969,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_learned_in_active_due_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_waits_for_next_try, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finished_message_reclaimed_file_removed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_file_finished_in_one_group_removed_only, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_outcomes_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_durable_by_sequence, setup, teardown),
