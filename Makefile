@@ -6,6 +6,7 @@
 #   make run             start a ready instance in run/ (see README)
 #   make install         PREFIX=/usr/local DESTDIR= (see INSTALL)
 #   make fuzz            run every libFuzzer target for FUZZ_SECONDS each
+#   make fuzz-long       FUZZ_LONG_SECONDS (1800) each, niced, recorded (docs/fuzzing.md)
 #   make unit | integration | san-check | fuzz-build | format | clean
 #
 # Each source folder contributes a module.mk fragment that adds to:
@@ -127,7 +128,7 @@ else
 STATIC_PROGRAMS :=
 endif
 
-.PHONY: all clean check check-includes acceptance bench unit integration tools san-check fuzz fuzz-build fuzz-smoke \
+.PHONY: all clean check check-includes acceptance bench unit integration tools san-check fuzz fuzz-build fuzz-smoke fuzz-long \
         run install deps format
 
 all: $(PROGRAMS:%=$(BIN)/%) $(foreach l,$(LINKS),$(BIN)/$(word 1,$(subst =, ,$l)))
@@ -275,6 +276,12 @@ fuzz-smoke: fuzz-build
 
 fuzz: fuzz-build
 	@scripts/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BUILD) build/fuzz/results $(FUZZ_BINS)
+
+# fuzz-long: each target (FUZZ_TARGETS, default all) for FUZZ_LONG_SECONDS, FUZZ_JOBS at a
+# time under nice, with per-target figures and the corpus minimised into tests/fuzz/corpus
+FUZZ_LONG_SECONDS ?= 1800
+fuzz-long: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_LONG_SECONDS) FUZZ_BUILD=$(FUZZ_BUILD) scripts/fuzz-long.sh $(FUZZ_TARGETS)
 
 # ------------------------------------------------------------------ run ----
 # RUN_DIR: the instance's directory; RUN_SMTP: its smtp_listen (both only

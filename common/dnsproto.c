@@ -28,6 +28,8 @@ const char *dnsp_qtype_name(uint32_t qtype)
         return "ROUTE";
     case DNSP_QTYPE_ADDR:
         return "ADDR";
+    case DNSP_QTYPE_RDNS:
+        return "RDNS";
     default:
         return "?";
     }
@@ -35,8 +37,8 @@ const char *dnsp_qtype_name(uint32_t qtype)
 
 uint32_t dnsp_qtype_parse(const char *s)
 {
-    static const uint32_t types[] = {DNSP_QTYPE_A, DNSP_QTYPE_AAAA, DNSP_QTYPE_MX, DNSP_QTYPE_ROUTE,
-                                     DNSP_QTYPE_ADDR};
+    static const uint32_t types[] = {DNSP_QTYPE_A,     DNSP_QTYPE_AAAA, DNSP_QTYPE_MX,
+                                     DNSP_QTYPE_ROUTE, DNSP_QTYPE_ADDR, DNSP_QTYPE_RDNS};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (strcasecmp(s, dnsp_qtype_name(types[i])) == 0)
             return types[i];
@@ -60,6 +62,61 @@ const char *dns_status_name(enum dns_status s)
         return "invalid";
     }
     return "invalid";
+}
+
+void dnsp_reverse_name(int family, const unsigned char *addr, struct buf *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (family == 4) {
+        buf_printf(out, "%u.%u.%u.%u.in-addr.arpa", addr[3], addr[2], addr[1], addr[0]);
+        return;
+    }
+    for (int i = 15; i >= 0; i--)
+        buf_printf(out, "%c.%c.", hex[addr[i] & 15], hex[addr[i] >> 4]);
+    buf_adds(out, "ip6.arpa");
+}
+
+/* One decimal label of in-addr.arpa: 0..255 without leading zeros. */
+static const char *reverse_octet(const char *s, unsigned char *octet)
+{
+    unsigned v = 0;
+    size_t n = 0;
+    for (; s[n] >= '0' && s[n] <= '9' && n < 4; n++)
+        v = v * 10 + (unsigned)(s[n] - '0');
+    if (n == 0 || n > 3 || v > 255 || (n > 1 && s[0] == '0') || s[n] != '.')
+        return NULL;
+    *octet = (unsigned char)v;
+    return s + n + 1;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int dnsp_reverse_parse(const char *name, int *family, unsigned char addr[16])
+{
+    const char *s = name;
+    for (int i = 3; i >= 0 && s; i--)
+        s = reverse_octet(s, &addr[i]);
+    if (s && strcmp(s, "in-addr.arpa") == 0) {
+        *family = 4;
+        return 0;
+    }
+    s = name;
+    memset(addr, 0, 16);
+    for (int i = 0; i < 32; i++, s += 2) {
+        int v = hex_value(s[0]);
+        if (v < 0 || s[1] != '.')
+            return -1;
+        addr[15 - i / 2] |= (unsigned char)(i % 2 ? v << 4 : v);
+    }
+    if (strcmp(s, "ip6.arpa") != 0)
+        return -1;
+    *family = 6;
+    return 0;
 }
 
 static int name_char(char c)

@@ -7,7 +7,7 @@
  * Requests (client -> dnscache), answered in any order, matched by id:
  *
  *   DNSP_LOOKUP   u32 id, u32 qtype, str name
- *                 qtype: DNSP_QTYPE_A, _AAAA, _MX, _ROUTE or _ADDR; name absolute,
+ *                 qtype: DNSP_QTYPE_A, _AAAA, _MX, _ROUTE, _ADDR or _RDNS; name absolute,
  *                 without a trailing dot (one is accepted and removed),
  *                 never extended by a search list (SPEC D1).
  *                 -> one DNSP_ANSWER with the same id
@@ -56,6 +56,20 @@
  *            smaller of the two answers' TTLs. The answer's status, reason
  *            and ttl are the host's; the canonical name is the A answer's
  *            (the AAAA answer's when A failed).
+ *   RDNS     the client-name view (SPEC 8, onehop-smtpd's "connect from
+ *            NAME[ADDR]"): the request name is the reverse name of one
+ *            address (dnsp_reverse_name: d.c.b.a.in-addr.arpa, or the 32
+ *            nibbles under ip6.arpa); the hosts are its PTR names (at most
+ *            DNSP_RDNS_MAX_NAMES, in answer order), each with its addresses
+ *            of that address's family (A for IPv4, AAAA for IPv6) and its
+ *            status. Forward-confirmed as Postfix does: the answer is ok
+ *            only when one of those names has the address among its own,
+ *            and its canonical name is then that name. Otherwise the
+ *            canonical name is the request name and the status: the PTR
+ *            answer's (nxdomain, nodata, tempfail) when it had no name;
+ *            tempfail when no name confirms and a forward lookup failed
+ *            temporarily; else nodata with the reason "hostname H does not
+ *            resolve to address A". ttl: the smallest of the parts'.
  *
  * Who randomizes (SPEC D1): not the cache. It returns equal preferences and
  * addresses in a stable order so that one cached answer serves everyone;
@@ -79,8 +93,9 @@
 #define DNSP_REQUEST_MAX 4096 /* longest request record */
 #define DNSP_ANSWER_MAX IPC_RECORD_MAX
 #define DNSP_ROUTE_MAX_HOSTS 32
-#define DNSP_TEXT_MAX 4096 /* reasons */
-#define DNSP_HOST_MAX 2048 /* a host name in an answer (escaped form) */
+#define DNSP_RDNS_MAX_NAMES 4 /* PTR names checked for one address */
+#define DNSP_TEXT_MAX 4096    /* reasons */
+#define DNSP_HOST_MAX 2048    /* a host name in an answer (escaped form) */
 
 enum dnsp_record {
     DNSP_LOOKUP = 1,
@@ -99,7 +114,8 @@ enum dnsp_qtype {
     DNSP_QTYPE_MX = 15,
     DNSP_QTYPE_AAAA = 28,
     DNSP_QTYPE_ROUTE = 0xff01, /* not a DNS type: the composed delivery view */
-    DNSP_QTYPE_ADDR = 0xff02   /* not a DNS type: A and AAAA of one host together */
+    DNSP_QTYPE_ADDR = 0xff02,  /* not a DNS type: A and AAAA of one host together */
+    DNSP_QTYPE_RDNS = 0xff03   /* not a DNS type: PTR of an address, forward-confirmed */
 };
 
 enum dns_status {
@@ -144,7 +160,7 @@ struct dnsp_answer {
     size_t nhosts;
 };
 
-/* Names for output and parsing: "A", "AAAA", "MX", "ROUTE", "ADDR" (case-insensitive
+/* Names for output and parsing: "A", "AAAA", "MX", "ROUTE", "ADDR", "RDNS" (case-insensitive
  * on input; returns 0 when unknown) and "ok", "nodata", "nxdomain",
  * "null-mx", "tempfail", "invalid". */
 const char *dnsp_qtype_name(uint32_t qtype);
@@ -155,6 +171,15 @@ const char *dns_status_name(enum dns_status s);
  * lower-cased; 1..253 characters, labels of 1..63 letters, digits, '-' or
  * '_'. Returns 0, or -1 with *why. */
 int dnsp_name_normalize(char *name, const char **why);
+
+/* The reverse name of an address (RFC 1035 3.5, RFC 3596 2.5): family 4
+ * (4 bytes) gives "9.0.0.127.in-addr.arpa", family 6 (16 bytes) the 32
+ * nibbles, lowest first, then "ip6.arpa". */
+void dnsp_reverse_name(int family, const unsigned char *addr, struct buf *out);
+/* The address of a reverse name (normalized: lower case, no final dot):
+ * 0 with *family (4 or 6) and addr[0..4 or 16), or -1 when it is not the
+ * reverse name of one whole address. */
+int dnsp_reverse_parse(const char *name, int *family, unsigned char addr[16]);
 
 /* ---- encoding ---- */
 void dnsp_put_lookup(struct buf *out, uint32_t id, uint32_t qtype, const char *name);

@@ -826,6 +826,22 @@ static int apply_outcome(struct state *s, const struct srec *r)
     return 0;
 }
 
+/* 'W': due now, not an attempt (state_retry_now). A recipient no longer
+ * deferred (an outcome recorded after it) keeps its state. */
+static int apply_retry_now(struct state *s, const struct srec *r)
+{
+    struct state_msg *m = find_msg(s, r->id);
+    if (!m || r->rcpt >= m->nrcpt)
+        return -1;
+    struct state_rcpt *x = &m->rcpt[r->rcpt];
+    if (x->state != SRCPT_DEFERRED)
+        return 0;
+    x->next_try = r->time;
+    if (!m->in_flight)
+        index_msg(s, m);
+    return 0;
+}
+
 static int apply_message_flag(struct state *s, const struct srec *r)
 {
     struct state_msg *m = find_msg(s, r->id);
@@ -954,6 +970,8 @@ static int apply_decoded(struct state *s, const struct srec *r, uint64_t seq)
     case SREC_BOUNCED:
     case SREC_DEFERRED:
         return apply_outcome(s, r);
+    case SREC_RETRY_NOW:
+        return apply_retry_now(s, r);
     case SREC_HOLD:
     case SREC_RELEASE:
     case SREC_DELETE:
@@ -1129,6 +1147,23 @@ uint64_t state_deferred(struct state *s, const char *msgid, uint32_t rcpt, int64
                         int64_t next_try, const char *reason)
 {
     return outcome(s, SREC_DEFERRED, msgid, rcpt, now, next_try, reason);
+}
+
+uint64_t state_retry_now(struct state *s, const char *msgid, uint32_t rcpt, int64_t now,
+                         const char *who)
+{
+    struct state_msg *m = live_msg(s, msgid);
+    if (!m)
+        return 0;
+    if (rcpt >= m->nrcpt || m->rcpt[rcpt].state != SRCPT_DEFERRED) {
+        errno = EINVAL;
+        return 0;
+    }
+    struct buf p = BUF_INIT;
+    srec_put_outcome(&p, msgid, rcpt, now, 0, 0, who);
+    uint64_t seq = state_record_add(s, SREC_RETRY_NOW, &p);
+    buf_free(&p);
+    return seq;
 }
 
 static uint64_t message_action(struct state *s, unsigned type, const char *msgid, int64_t now,

@@ -179,6 +179,12 @@ uint64_t state_bounced(struct state *s, const char *msgid, uint32_t rcpt, int64_
                        const char *reason);
 uint64_t state_deferred(struct state *s, const char *msgid, uint32_t rcpt, int64_t now,
                         int64_t next_try, const char *reason);
+/* A deferred recipient due now (a flush, its destination back up: D8),
+ * without counting an attempt: its attempts, last try and reason stay, only
+ * its next try becomes now. who says why ("flush"). EINVAL also when the
+ * recipient is not deferred. */
+uint64_t state_retry_now(struct state *s, const char *msgid, uint32_t rcpt, int64_t now,
+                         const char *who);
 uint64_t state_hold(struct state *s, const char *msgid, int64_t now);
 uint64_t state_release(struct state *s, const char *msgid, int64_t now);
 uint64_t state_delete(struct state *s, const char *msgid, int64_t now, const char *who);

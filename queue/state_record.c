@@ -140,6 +140,7 @@ static void decode_small(unsigned type, struct rd *r, struct srec *out)
     case SREC_DELIVERED:
     case SREC_BOUNCED:
     case SREC_DEFERRED:
+    case SREC_RETRY_NOW:
         rd_id(r, out->id, 1, 0);
         out->rcpt = rd_u32(r);
         out->time = rd_time(r);

@@ -34,9 +34,9 @@ work=${FUZZ_WORK:-/tmp/fuzz-work}
 deadline=${FUZZ_DEADLINE:-0}
 merge=${FUZZ_MERGE:-1}
 rss=${FUZZ_RSS_MB:-1024}
-order="smtpd dns_answer dnsproto remote headers addr inject channel ipc local master_records
-       router_ctl clean queuefile journal state_index conf routes sites aliases local_forward
-       routing nexthop"
+order="smtpd relay dns_answer dnsproto remote mxorder headers addr inject channel ipc local
+       master_records router_ctl clean bounce queuefile journal state_index conf routes sites
+       aliases local_forward routing nexthop json"
 
 field() { sed -n "s/^$2=//p" "$1" | tail -n 1; }
 
@@ -86,6 +86,14 @@ record() {
     local wc=$work/corpus/$1 art=$work/artifacts/$1 log=$work/logs/$1.log
     local res=$work/results/$1.txt seeds=$top/tests/fuzz/corpus/$1
     local rc wall cpu execs eps last cov ft crashes status nwork
+    if [ ! -e "$log.start" ] && [ -e "$res" ]; then
+        # a run recorded by an older fuzz-long.sh: take its start from its results
+        {
+            echo "date=$(field "$res" date)"; echo "commit=$(field "$res" commit)"
+            echo "seconds=$(field "$res" seconds)"
+            case "$(field "$res" status)" in ok) echo rc=0 ;; *rc=*) field "$res" status | sed 's/.*rc=/rc=/' ;; esac
+        } > "$log.start"
+    fi
     rc=$(field "$log.start" rc)
     # GNU time puts "Command exited with non-zero status N" first: the figures are last
     wall=$(tail -n 1 "$log.time" 2>/dev/null | awk '{printf "%.0f", $1}')

@@ -25,6 +25,7 @@ static void collect(void *arg)
     metric_set(requests, "mx", (double)st->requests_mx);
     metric_set(requests, "route", (double)st->requests_route);
     metric_set(requests, "addr", (double)st->requests_addr);
+    metric_set(requests, "rdns", (double)st->requests_rdns);
     metric_set(requests, "invalid", (double)st->requests_invalid);
     metric_set(hits, NULL, (double)st->hits);
     metric_set(misses, NULL, (double)st->misses);

@@ -160,16 +160,18 @@ static void put16(struct buf *b, uint16_t v)
     buf_add(b, p, 2);
 }
 
-/* RFC 7505 3: a null MX is a single record whose exchange is the root. Root
- * exchanges next to real ones are ignored. */
-static void pack_mx(struct dns_result *r, const struct scan *s)
+/* MX: RFC 7505 3: a null MX is a single record whose exchange is the root.
+ * Root exchanges next to real ones are ignored. PTR: the same packing,
+ * every preference 0 (so the answer order stays); no name but the root is
+ * no data. */
+static void pack_names(struct dns_result *r, const struct scan *s)
 {
     qsort(s->v, s->n, sizeof(*s->v), by_preference);
     for (size_t i = 0; i < s->n; i++) {
         char host[DNS_NAME_TEXT_MAX + 1];
         const char *why;
-        if (dns_name_at(s->m, s->v[i].rdata_off + 2, host, NULL, &why) < 0 ||
-            strcmp(host, ".") == 0)
+        size_t at = s->v[i].rdata_off + (s->qtype == DNS_TYPE_MX ? 2 : 0); /* MX: preference */
+        if (dns_name_at(s->m, at, host, NULL, &why) < 0 || strcmp(host, ".") == 0)
             continue;
         size_t n = strlen(host);
         put16(&r->data, s->v[i].pref);
@@ -178,7 +180,7 @@ static void pack_mx(struct dns_result *r, const struct scan *s)
         r->count++;
     }
     if (r->count == 0) {
-        r->status = DNS_STATUS_NULLMX;
+        r->status = s->qtype == DNS_TYPE_MX ? DNS_STATUS_NULLMX : DNS_STATUS_NODATA;
         buf_sets(&r->reason, dns_status_reason(r->status));
     }
 }
@@ -187,8 +189,8 @@ static void pack_records(struct dns_result *r, const struct scan *s)
 {
     r->status = DNS_STATUS_OK;
     r->fail = DNS_FAIL_NONE;
-    if (s->qtype == DNS_TYPE_MX) {
-        pack_mx(r, s);
+    if (s->qtype == DNS_TYPE_MX || s->qtype == DNS_TYPE_PTR) {
+        pack_names(r, s);
         return;
     }
     size_t size = s->qtype == DNS_TYPE_A ? 4 : 16;

@@ -21,7 +21,8 @@
  *
  * Packed records (r->data, r->count of them): A: 4 bytes each; AAAA: 16
  * bytes each; MX: u16 preference, u16 name length, the name (presentation
- * form), sorted by preference, equal preferences in answer order.
+ * form), sorted by preference, equal preferences in answer order; PTR:
+ * packed as MX with preference 0, in answer order (dns_mx_next walks both).
  *
  * Must never read outside the answer or keep a pointer into it.
  */

@@ -15,6 +15,7 @@
  */
 #include "dnscache/lookup.h"
 
+#include <arpa/inet.h>
 #include <ares.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -531,17 +532,23 @@ struct route_host {
     uint32_t ttl;
 };
 
+enum { JOB_A = 1, JOB_AAAA = 2 };
+
 struct route_part {
     struct route_job *job;
     size_t host;
     uint16_t qtype;
 };
 
-/* A ROUTE (the MX set, then each host's addresses) or an ADDR (one host's
- * addresses) being composed. */
+/* A ROUTE (the MX set, then each host's addresses), an ADDR (one host's
+ * addresses) or an RDNS (the PTR names, then each one's addresses of the
+ * client's family) being composed. */
 struct route_job {
     struct lookup *l;
-    uint32_t qtype; /* DNSP_QTYPE_ROUTE or DNSP_QTYPE_ADDR */
+    uint32_t qtype;   /* DNSP_QTYPE_ROUTE, _ADDR or _RDNS */
+    unsigned lookups; /* JOB_A | JOB_AAAA: the address lookups of each host */
+    int family;       /* RDNS: 4 or 6, and the address asked about */
+    unsigned char addr[16];
     route_cb cb;
     void *arg;
     char *domain, *canon;
@@ -600,6 +607,48 @@ static enum dns_status route_status(const struct dnsp_host *hosts, size_t n, con
     return DNS_STATUS_NODATA;
 }
 
+/* RDNS: does host h have the job's address? */
+static int host_has_address(const struct route_job *job, const struct dnsp_host *h)
+{
+    size_t size = job->family == 4 ? 4 : 16, n = job->family == 4 ? h->nv4 : h->nv6;
+    const unsigned char *v = job->family == 4 ? h->v4 : h->v6;
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(v + i * size, job->addr, size) == 0)
+            return 1;
+    return 0;
+}
+
+/* RDNS (dnsproto.h): forward-confirmed, as Postfix's reverse_client_name. */
+static void rdns_verdict(struct route_job *job, const struct dnsp_host *hosts,
+                         struct dnsp_answer *a, struct buf *why)
+{
+    if (job->mx_status != DNS_STATUS_OK) { /* the PTR answer's own */
+        a->status = job->mx_status;
+        buf_sets(why, job->mx_reason);
+        return;
+    }
+    int temp = 0;
+    for (size_t i = 0; i < job->nhosts; i++) {
+        if (host_has_address(job, &hosts[i])) {
+            a->status = DNS_STATUS_OK;
+            a->canon = hosts[i].name;
+            return;
+        }
+        temp += hosts[i].status == DNS_STATUS_TEMPFAIL;
+    }
+    char text[64];
+    int af = job->family == 4 ? AF_INET : AF_INET6;
+    if (!inet_ntop(af, job->addr, text, sizeof(text)))
+        snprintf(text, sizeof(text), "?");
+    a->status = temp ? DNS_STATUS_TEMPFAIL : DNS_STATUS_NODATA;
+    if (job->nhosts == 0)
+        buf_printf(why, "no usable PTR name for address %s", text);
+    else if (temp)
+        buf_printf(why, "forward lookup of %s failed: %s", hosts[0].name, hosts[0].reason);
+    else
+        buf_printf(why, "hostname %s does not resolve to address %s", hosts[0].name, text);
+}
+
 static void job_free(struct route_job *job)
 {
     for (size_t i = 0; i < job->nhosts; i++) {
@@ -633,15 +682,20 @@ static void job_finish(struct route_job *job)
             hosts[i].reason = "";
     }
     const char *why = job->mx_reason;
+    struct buf text = BUF_INIT;
     if (job->qtype == DNSP_QTYPE_ADDR) { /* dnsproto.h: the host's class is the answer's */
         a.status = hosts[0].status;
         why = hosts[0].reason;
+    } else if (job->qtype == DNSP_QTYPE_RDNS) {
+        rdns_verdict(job, hosts, &a, &text);
+        why = buf_cstr(&text);
     } else if (job->mx_status == DNS_STATUS_OK) {
         a.status = route_status(hosts, job->nhosts, &why);
     }
     a.reason = (char *)why;
     job->cb(job->arg, &a);
     free(hosts);
+    buf_free(&text);
     job_free(job);
 }
 
@@ -718,6 +772,8 @@ static void start_route_parts(struct route_job *job)
             continue;
         }
         for (int f = 0; f < 2; f++) {
+            if (!(job->lookups & (f == 0 ? JOB_A : JOB_AAAA)))
+                continue;
             struct route_part *part = &job->parts[2 * i + (size_t)f];
             part->job = job;
             part->host = i;
@@ -754,6 +810,7 @@ static struct route_job *job_new(struct lookup *l, uint32_t qtype, const char *n
     job->arg = arg;
     job->domain = xstrdup(name);
     job->refs = 1;
+    job->lookups = JOB_A | JOB_AAAA;
     return job;
 }
 
@@ -775,6 +832,37 @@ void lookup_addr(struct lookup *l, const char *name, route_cb cb, void *arg)
     add_route_host(job, 0, name, strlen(name));
     start_route_parts(job);
     job_release(job);
+}
+
+/* The PTR names, at most DNSP_RDNS_MAX_NAMES, each to be looked up. */
+static void on_rdns_ptr(void *arg, const struct lookup_view *v)
+{
+    struct route_job *job = arg;
+    job->mx_status = v->status;
+    job->mx_reason = xstrdup(v->reason ? v->reason : "");
+    job->ttl = v->ttl;
+    job->flags = v->flags & (DNSP_F_FROM_CACHE | DNSP_F_STALE);
+    if (v->status == DNS_STATUS_OK) {
+        size_t off = 0, n;
+        uint16_t pref;
+        const char *name;
+        job->hosts = xcalloc(DNSP_RDNS_MAX_NAMES, sizeof(*job->hosts));
+        while (job->nhosts < DNSP_RDNS_MAX_NAMES &&
+               dns_mx_next(v->data, v->data_len, &off, &pref, &name, &n))
+            add_route_host(job, 0, name, n);
+        start_route_parts(job);
+    }
+    job_release(job);
+}
+
+void lookup_rdns(struct lookup *l, const char *reverse_name, route_cb cb, void *arg)
+{
+    struct route_job *job = job_new(l, DNSP_QTYPE_RDNS, reverse_name, cb, arg);
+    job->canon = xstrdup(reverse_name);
+    if (dnsp_reverse_parse(reverse_name, &job->family, job->addr) < 0)
+        log_die(1, "lookup_rdns: %s is not a reverse name", reverse_name); /* the caller checks */
+    job->lookups = job->family == 4 ? JOB_A : JOB_AAAA;
+    lookup_start(l, DNS_TYPE_PTR, reverse_name, on_rdns_ptr, job);
 }
 
 /* ---------------------------------------------------------- lifecycle ---- */

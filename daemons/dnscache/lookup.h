@@ -19,7 +19,8 @@
  *     negative one never is (it would bounce mail an outage must defer);
  *   - ROUTE (dnsproto.h) is composed from the cached MX, A and AAAA answers
  *     of its parts at every request, so it expires with the first of them;
- *     ADDR likewise from the A and AAAA answers of one host.
+ *     ADDR likewise from the A and AAAA answers of one host, and RDNS
+ *     from the PTR answer of an address and the addresses of its names.
  *
  * Callbacks may run before lookup_start()/lookup_route() returns (a hit),
  * and in any phase of a loop turn (a timer's too); after one ran, that turn
@@ -51,7 +52,8 @@ struct lookup_limits {
 };
 
 struct dnscache_stats {
-    uint64_t requests, requests_a, requests_aaaa, requests_mx, requests_route, requests_addr;
+    uint64_t requests, requests_a, requests_aaaa, requests_mx, requests_route, requests_addr,
+        requests_rdns;
     uint64_t requests_invalid;
     uint64_t hits, misses, coalesced, upstream_queries, cname_followups, stale_served;
     uint64_t answers_ok, answers_nodata, answers_nxdomain, answers_nullmx;
@@ -88,6 +90,10 @@ void lookup_start(struct lookup *l, uint16_t qtype, const char *name, lookup_cb 
 void lookup_route(struct lookup *l, const char *domain, route_cb cb, void *arg);
 /* The ADDR view of a host (dnsproto.h): its A and AAAA answers together. */
 void lookup_addr(struct lookup *l, const char *name, route_cb cb, void *arg);
+/* The RDNS view of an address (dnsproto.h), from its reverse name (which
+ * dnsp_reverse_parse() must accept): the PTR answer, then the A or AAAA
+ * answers of its names, each cached on its own. */
+void lookup_rdns(struct lookup *l, const char *reverse_name, route_cb cb, void *arg);
 struct dnscache_stats *lookup_stats(struct lookup *l);
 size_t lookup_pending(const struct lookup *l);
 /* From now on every lookup that needs upstream fails at once (shutdown);

@@ -143,11 +143,12 @@ static void put_mx_view(struct buf *out, uint16_t record, const struct dnsp_answ
 static void put_view(struct buf *out, uint16_t record, uint32_t id, const struct lookup_view *v)
 {
     int ok = v->status == DNS_STATUS_OK;
-    size_t nhosts = !ok ? 0 : v->qtype == DNS_TYPE_MX ? v->count : 1;
+    int names = v->qtype == DNS_TYPE_MX || v->qtype == DNS_TYPE_PTR; /* a dump's PTR entry */
+    size_t nhosts = !ok ? 0 : names ? v->count : 1;
     struct dnsp_answer head = {
         id,       v->qtype, (char *)v->name, (char *)v->canon, v->status, (char *)v->reason, v->ttl,
         v->flags, NULL,     nhosts};
-    if (ok && v->qtype == DNS_TYPE_MX) {
+    if (ok && names) {
         put_mx_view(out, record, &head, v);
         return;
     }
@@ -248,6 +249,9 @@ static void count_request(struct dnscache_stats *st, uint32_t qtype)
     case DNSP_QTYPE_ADDR:
         st->requests_addr++;
         break;
+    case DNSP_QTYPE_RDNS:
+        st->requests_rdns++;
+        break;
     default:
         st->requests_route++;
         break;
@@ -257,7 +261,7 @@ static void count_request(struct dnscache_stats *st, uint32_t qtype)
 static int known_qtype(uint32_t qtype)
 {
     return qtype == DNSP_QTYPE_A || qtype == DNSP_QTYPE_AAAA || qtype == DNSP_QTYPE_MX ||
-           qtype == DNSP_QTYPE_ROUTE || qtype == DNSP_QTYPE_ADDR;
+           qtype == DNSP_QTYPE_ROUTE || qtype == DNSP_QTYPE_ADDR || qtype == DNSP_QTYPE_RDNS;
 }
 
 static int handle_lookup(struct conn *c, const char *rec, size_t len, const char **why)
@@ -268,9 +272,13 @@ static int handle_lookup(struct conn *c, const char *rec, size_t len, const char
         return -1;
     const char *bad = NULL;
     if (!known_qtype(qtype))
-        bad = "unknown query type (A, AAAA, MX, ROUTE or ADDR)";
+        bad = "unknown query type (A, AAAA, MX, ROUTE, ADDR or RDNS)";
     else if (dnsp_name_normalize(n, &bad) == 0)
         bad = NULL;
+    int family;
+    unsigned char addr[16];
+    if (!bad && qtype == DNSP_QTYPE_RDNS && dnsp_reverse_parse(n, &family, addr) < 0)
+        bad = "not the reverse name of an address (in-addr.arpa or ip6.arpa)";
     if (bad) {
         answer_invalid(c, id, qtype, n, bad);
         return 0;
@@ -281,6 +289,8 @@ static int handle_lookup(struct conn *c, const char *rec, size_t len, const char
         lookup_route(c->s->l, n, on_route_answer, request_new(c, id));
     } else if (qtype == DNSP_QTYPE_ADDR) {
         lookup_addr(c->s->l, n, on_route_answer, request_new(c, id));
+    } else if (qtype == DNSP_QTYPE_RDNS) {
+        lookup_rdns(c->s->l, n, on_route_answer, request_new(c, id));
     } else if (lookup_cached(c->s->l, (uint16_t)qtype, n, &v)) {
         /* A hit: answered in place, nothing to allocate or remember. */
         put_view(&c->out, DNSP_ANSWER, id, &v);
@@ -328,6 +338,7 @@ static void dump_counters(struct conn *c)
         {"requests_mx", st->requests_mx},
         {"requests_route", st->requests_route},
         {"requests_addr", st->requests_addr},
+        {"requests_rdns", st->requests_rdns},
         {"requests_invalid", st->requests_invalid},
         {"hits", st->hits},
         {"misses", st->misses},
@@ -540,7 +551,7 @@ static int privilege_separated(const char *user)
 
 size_t server_allowed_uids(const char *user, uid_t *uids)
 {
-    static const char *const clients[] = {"router", "remote"};
+    static const char *const clients[] = {"router", "remote", "smtpd"};
     size_t n = 0;
     allow_account(uids, &n, 0);
     allow_account(uids, &n, geteuid());

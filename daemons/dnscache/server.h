@@ -9,7 +9,7 @@
  *     not by the socket's mode (SERVER_SOCKET_MODE, open to all): root, the
  *     daemon's own uid and, when the instance was started as root (the
  *     daemon runs as root or as the `user`-dns account, SPEC 7), the
- *     `user`-router and `user`-remote accounts. Anyone else is closed at
+ *     `user`-router, `user`-remote and `user`-smtpd accounts. Anyone else is closed at
  *     once with a log line naming the uid;
  *   - a live dnscache already serving the path is never displaced;
  *   - every record is checked (ipc.h); a malformed one gets DNSP_ERROR and

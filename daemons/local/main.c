@@ -28,9 +28,15 @@
  * onehop.conf on RELOAD or SIGHUP and stops on STOP, SIGTERM or SIGINT;
  * run without a master (a test driver) it also stops when the router's
  * channel closes. At a stop, agents under way finish their delivery (a
- * mailbox write is never cut short; their results are dropped, and the
- * router, which has them still, gives them again: at least once); after
- * STOP_GRACE_MS the rest are killed.
+ * mailbox write is never cut short) and their results go to the router as
+ * usual; jobs not started are left to the router (it has them still and
+ * gives them again at the next start). Once no agent runs and every result
+ * is written, the master link closes: the master then stops the router
+ * (master/table.h STOP_FIRST), which journals those results first, so a
+ * delivery under way at a stop is done once, not twice. The daemon ends
+ * when the router's channel closes (without a master: at once). After
+ * STOP_GRACE_MS agents still running are killed (their recipients are
+ * answered temporary).
  * Exit status: 0 after a stop, 1 when it cannot start.
  */
 #include <signal.h>
@@ -56,7 +62,8 @@
 #include "local/agent.h"
 
 #define WAITING_MAX 64
-#define STOP_GRACE_MS 25000
+#define STOP_GRACE_MS 18000 /* within the master's drain bound (2/3 of 30 s) */
+#define DRAIN_POLL_MS 10
 #define AGENT_GRACE_S 300 /* an agent past local_command_timeout + this is killed */
 
 struct job {
@@ -88,16 +95,17 @@ struct local {
     struct channel *router;
     struct daemon_link_uv *link;
     uv_signal_t sigterm, sigint, sighup;
-    uv_timer_t stop_timer;
+    uv_timer_t stop_timer, drain_timer;
     struct job *head, *tail;
     size_t njobs, running;
     struct agent **agents; /* running, for the stop */
     size_t nagents, agents_cap;
-    int paused, stopping, supervised;
+    int paused, stopping, finished, supervised;
     struct buf self; /* daemon_dir/onehop-local */
 };
 
 static void schedule(struct local *lo);
+static void drain_check(struct local *lo);
 
 /* ---------------------------------------------------------------- jobs ---- */
 
@@ -223,25 +231,23 @@ static void agent_finish(struct agent *a)
     a->finished = 1;
     agent_forget(lo, a);
     lo->running--;
-    if (!lo->stopping) {
-        if (rp_get_result(a->answer.s, a->answer.len, &r, &text, &why) == 0 &&
-            r.job == a->job->j.job && r.index == 0) {
-            send_result(lo, a->job, a->index, r.cls, r.reply, r.relay);
-        } else {
-            if (a->term_signal)
-                buf_printf(&reply, "4.3.0 the delivery agent was killed by signal %d",
-                           a->term_signal);
-            else
-                buf_printf(&reply, "4.3.0 the delivery agent ended without a result (status %lld)",
-                           (long long)a->exit_status);
-            send_result(lo, a->job, a->index, RP_TEMP, reply.s, "local");
-        }
+    if (rp_get_result(a->answer.s, a->answer.len, &r, &text, &why) == 0 && r.job == a->job->j.job &&
+        r.index == 0) {
+        send_result(lo, a->job, a->index, r.cls, r.reply, r.relay);
+    } else {
+        if (a->term_signal)
+            buf_printf(&reply, "4.3.0 the delivery agent was killed by signal %d", a->term_signal);
+        else
+            buf_printf(&reply, "4.3.0 the delivery agent ended without a result (status %lld)",
+                       (long long)a->exit_status);
+        send_result(lo, a->job, a->index, RP_TEMP, reply.s, "local");
     }
     buf_free(&text);
     buf_free(&reply);
     agent_close(a, (uv_handle_t *)&a->guard);
     agent_close(a, (uv_handle_t *)&a->proc);
     schedule(lo);
+    drain_check(lo);
 }
 
 static void agent_maybe_done(struct agent *a)
@@ -428,15 +434,66 @@ static const char *on_record(void *arg, struct channel *ch, struct chan_record *
 
 static void stop(struct local *lo, const char *why);
 
+/* The end of a stop: nothing more goes to the router or the master; the
+ * loop ends with the last agent. */
+static void finish(struct local *lo)
+{
+    if (lo->finished)
+        return;
+    lo->finished = 1;
+    daemon_link_uv_close(lo->link);
+    lo->link = NULL;
+    channel_close(lo->router);
+    lo->router = NULL;
+    uv_timer_stop(&lo->drain_timer);
+    uv_close((uv_handle_t *)&lo->sigterm, NULL);
+    uv_close((uv_handle_t *)&lo->sigint, NULL);
+    uv_close((uv_handle_t *)&lo->sighup, NULL);
+}
+
 static void on_router_close(void *arg, struct channel *ch, const char *reason)
 {
     struct local *lo = arg;
     lo->router = NULL;
+    if (lo->stopping) {
+        finish(lo); /* the router stopped: nobody is left to answer */
+        return;
+    }
     if (!lo->supervised) {
         stop(lo, reason);
         return;
     }
     log_warn("router channel closed (%s); waiting for the master", reason);
+}
+
+static void on_drain_poll(uv_timer_t *t)
+{
+    drain_check(t->data);
+}
+
+/* A stop's drain is over once no agent runs and every result is written:
+ * the master link closes (the master may stop the router now), and the
+ * daemon ends with the router's channel (or a second SIGTERM); without a
+ * master, at once. */
+static void drain_check(struct local *lo)
+{
+    if (!lo->stopping || lo->finished)
+        return;
+    if (!lo->router) {
+        finish(lo); /* no router to answer: nothing to wait for */
+        return;
+    }
+    if (lo->running > 0 || !lo->link)
+        return;
+    if (channel_pending(lo->router) > 0) {
+        uv_timer_start(&lo->drain_timer, on_drain_poll, DRAIN_POLL_MS, 0);
+        return;
+    }
+    log_info("stop: every delivery under way is answered");
+    daemon_link_uv_close(lo->link);
+    lo->link = NULL;
+    if (!lo->supervised)
+        finish(lo);
 }
 
 static void on_stop_timer(uv_timer_t *t)
@@ -455,15 +512,9 @@ static void stop(struct local *lo, const char *why)
     lo->stopping = 1;
     log_info("stopping (%s): %zu deliveries under way finish, %zu jobs are left to the router", why,
              lo->running, lo->njobs);
-    daemon_link_uv_close(lo->link);
-    lo->link = NULL;
-    channel_close(lo->router);
-    lo->router = NULL;
-    uv_close((uv_handle_t *)&lo->sigterm, NULL);
-    uv_close((uv_handle_t *)&lo->sigint, NULL);
-    uv_close((uv_handle_t *)&lo->sighup, NULL);
     uv_timer_start(&lo->stop_timer, on_stop_timer, STOP_GRACE_MS, 0);
     uv_unref((uv_handle_t *)&lo->stop_timer); /* the loop ends with the last agent */
+    drain_check(lo);
 }
 
 static void reload(struct local *lo)
@@ -487,9 +538,11 @@ static void reload(struct local *lo)
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct local *lo = h->data;
-    if (signum == SIGHUP)
+    if (signum == SIGHUP && !lo->stopping)
         reload(lo);
-    else
+    else if (lo->stopping && signum != SIGHUP)
+        finish(lo); /* asked again: end without waiting for the router */
+    else if (signum != SIGHUP)
         stop(lo, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
@@ -537,6 +590,8 @@ static void start(struct local *lo)
         log_die(1, "%s: %m (the delivery agent is this program, in daemon_dir)", lo->self.s);
     uv_timer_init(lo->loop, &lo->stop_timer);
     lo->stop_timer.data = lo;
+    uv_timer_init(lo->loop, &lo->drain_timer);
+    lo->drain_timer.data = lo;
     lo->router = channel_open(lo->loop, router_fd(), &opts, &ops, lo, &err);
     if (!lo->router)
         log_die(1, "router channel: %s", buf_cstr(&err));
@@ -586,6 +641,7 @@ int main(int argc, char **argv)
     daemon_link_uv_ready(lo.link);
     uv_run(lo.loop, UV_RUN_DEFAULT);
     uv_close((uv_handle_t *)&lo.stop_timer, NULL);
+    uv_close((uv_handle_t *)&lo.drain_timer, NULL);
     uv_run(lo.loop, UV_RUN_NOWAIT);
     while (lo.head) {
         struct job *jb = lo.head;

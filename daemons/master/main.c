@@ -15,8 +15,10 @@
  * Then it supervises (supervise.h): restarts with back-off, crash loops,
  * SIGHUP or `onehop reload` (configuration re-checked: refused if `onehop
  * check` would refuse it, else RELOAD to every daemon), SIGTERM, SIGINT or
- * `onehop stop` (STOP to every daemon, at most ONEHOP_MASTER_STOP_TIMEOUT
- * seconds, default 30, then SIGKILL).
+ * `onehop stop` (STOP to every daemon in the order of table.h's stop steps:
+ * the delivery agents answer the router for the deliveries under way before
+ * the router stops; at most ONEHOP_MASTER_STOP_TIMEOUT seconds, default 30,
+ * then SIGKILL).
  *
  * Must never: run two masters on one instance, leave a daemon behind when
  * it exits, or change anything when a reload is refused.
@@ -138,6 +140,7 @@ static void on_finish(uv_timer_t *t)
 void master_stopped(struct master *m)
 {
     uv_timer_stop(&m->stop_timer);
+    uv_timer_stop(&m->drain_timer);
     finish_timer.data = m;
     uv_timer_start(&finish_timer, on_finish, 0, 0); /* outside any channel callback */
 }
@@ -324,6 +327,7 @@ int main(int argc, char **argv)
     m->state = M_STARTING;
     uv_timer_init(m->loop, &m->stop_timer);
     uv_timer_init(m->loop, &m->ready_timer);
+    uv_timer_init(m->loop, &m->drain_timer);
     uv_timer_init(m->loop, &finish_timer);
     m->ready_timer.data = m;
     watch_signal(m, &sig_chld, SIGCHLD);

@@ -84,7 +84,11 @@ struct master {
     unsigned stop_timeout_s;
     unsigned ready_timeout_s;
     uv_timer_t stop_timer, ready_timer;
-    struct buf stop_note; /* "killed dnscache (pid 12) after 30 s" */
+    uv_timer_t drain_timer;   /* bounds the wait for STOP_FIRST daemons (table.h) */
+    enum stop_step stop_step; /* the step of the stop under way */
+    int stop_step_told;       /* its daemons were told */
+    int drain_over;           /* the drain bound passed: every step is told at once */
+    struct buf stop_note;     /* "killed dnscache (pid 12) after 30 s" */
     /* control clients waiting for the end of the stop */
     struct channel *stop_waiters[16];
     size_t nstop_waiters;

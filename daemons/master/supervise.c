@@ -159,10 +159,20 @@ static const char *on_link_record(void *arg, struct channel *ch, struct chan_rec
     return NULL;
 }
 
+static void advance_stop(struct master *m);
+
+/* The exit itself comes with SIGCHLD. During a stop, a daemon that drains
+ * (table.h STOP_FIRST) closes its link once its deliveries are answered:
+ * the next step of the stop may begin. */
 static void on_link_close(void *arg, struct channel *ch, const char *reason)
 {
     struct proc *p = arg;
-    p->link = NULL; /* the exit itself comes with SIGCHLD */
+    p->link = NULL;
+    if (p->m->state == M_STOPPING) {
+        log_info("%s (pid %ld) closed its link: its work under way is answered", p->row->name,
+                 (long)p->pid);
+        advance_stop(p->m);
+    }
 }
 
 static const struct channel_ops link_ops = {on_link_record, NULL, on_link_close};
@@ -474,8 +484,7 @@ static void proc_exited(struct proc *p, int status)
     p->pid = 0;
     if (m->state == M_STOPPING) {
         p->state = P_OFF;
-        if (!any_running(m))
-            master_stopped(m);
+        advance_stop(m);
     } else if (m->state == M_STARTING) {
         if (!p->failure.len)
             buf_printf(&p->failure, "%s before it was ready", buf_cstr(&what));
@@ -539,6 +548,14 @@ void supervise_reload(struct master *m)
     }
 }
 
+/* Two thirds of the stop bound for the deliveries under way, the rest for
+ * the router's own stop (its journal flushed) and the last daemons. */
+static unsigned drain_bound_s(const struct master *m)
+{
+    unsigned s = m->stop_timeout_s * 2 / 3;
+    return s ? s : 1;
+}
+
 static void on_stop_timeout(uv_timer_t *t)
 {
     struct master *m = t->data;
@@ -554,6 +571,61 @@ static void on_stop_timeout(uv_timer_t *t)
     }
 }
 
+/* Every daemon of step `step` (and, at the last step, every earlier one
+ * still running: told by SIGTERM, as its link is closed) is asked to stop. */
+static void tell_step(struct master *m, enum stop_step step)
+{
+    for (size_t i = 0; i < m->nprocs; i++) {
+        struct proc *p = &m->procs[i];
+        if (!p->pid || p->row->stop_step > step)
+            continue;
+        if (p->row->stop_step == step || (step == STOP_LAST && !p->link)) {
+            p->state = P_STOPPING;
+            tell_stop(p);
+        }
+    }
+}
+
+/* A step is over when each of its daemons exited or closed its link. */
+static int step_over(const struct master *m, enum stop_step step)
+{
+    if (m->drain_over)
+        return 1;
+    for (size_t i = 0; i < m->nprocs; i++) {
+        const struct proc *p = &m->procs[i];
+        if (p->row->stop_step == step && p->pid && p->link)
+            return 0;
+    }
+    return 1;
+}
+
+static void advance_stop(struct master *m)
+{
+    while (m->stop_step <= STOP_LAST) {
+        if (!m->stop_step_told) {
+            m->stop_step_told = 1;
+            tell_step(m, m->stop_step);
+        }
+        if (m->stop_step == STOP_LAST || !step_over(m, m->stop_step))
+            break;
+        m->stop_step++;
+        m->stop_step_told = 0;
+    }
+    if (!any_running(m))
+        master_stopped(m);
+}
+
+/* The daemons that drain took too long: the rest of the stop goes on, and
+ * what they still do is done again at the next start (at least once). */
+static void on_drain_timeout(uv_timer_t *t)
+{
+    struct master *m = t->data;
+    log_warn("deliveries under way not answered within %u s: stopping the router all the same",
+             drain_bound_s(m));
+    m->drain_over = 1;
+    advance_stop(m);
+}
+
 void supervise_stop_all(struct master *m)
 {
     if (m->state == M_STOPPING)
@@ -562,17 +634,15 @@ void supervise_stop_all(struct master *m)
     for (size_t i = 0; i < m->nprocs; i++) {
         struct proc *p = &m->procs[i];
         uv_timer_stop(&p->timer);
-        if (!p->pid) {
+        if (!p->pid)
             p->state = P_OFF;
-            continue;
-        }
-        p->state = P_STOPPING;
-        tell_stop(p);
     }
-    if (!any_running(m)) {
-        master_stopped(m);
-        return;
-    }
+    m->stop_step = STOP_FIRST;
+    m->stop_step_told = 0;
+    m->drain_over = 0;
     m->stop_timer.data = m;
     uv_timer_start(&m->stop_timer, on_stop_timeout, (uint64_t)m->stop_timeout_s * 1000, 0);
+    m->drain_timer.data = m;
+    uv_timer_start(&m->drain_timer, on_drain_timeout, (uint64_t)drain_bound_s(m) * 1000, 0);
+    advance_stop(m);
 }

@@ -14,8 +14,12 @@
  * answers `onehop start` once all have said READY, or with the first
  * daemon's own failure text (then every daemon is stopped).
  *
- * Stop: STOP to every daemon, then at most stop_timeout_s for them to exit,
- * then SIGKILL to what is left (logged and reported). The queue is the
+ * Stop: STOP to every daemon, step by step (table.h enum stop_step): first
+ * those that take work in and those that deliver; once these have exited
+ * or closed their link (their deliveries under way answered to the router;
+ * at most two thirds of stop_timeout_s), the router; once it exited, the
+ * cleaner and the dnscache. At most stop_timeout_s for all to exit, then
+ * SIGKILL to what is left (logged and reported). The queue is the
  * truth: a daemon killed here loses nothing that was acknowledged.
  */
 #ifndef ONEHOP_MASTER_SUPERVISE_H

@@ -36,6 +36,15 @@ enum listen_kind {
     LISTEN_SMTP /* every address of smtp_listen (port 25 needs root: only here) */
 };
 
+/* The order of a stop (SPEC 1 `onehop stop`: nothing lost, nothing done
+ * twice). STOP_FIRST daemons are told first: those that deliver (local,
+ * remote) finish the deliveries under way, answer the router, and then
+ * close their master link (still running, their channel to the router
+ * open); the router is told once every STOP_FIRST daemon has exited or
+ * closed its link, so it journals those outcomes before it exits; the
+ * daemons the router needs to the end (the cleaner, the dnscache) last. */
+enum stop_step { STOP_FIRST, STOP_ROUTER, STOP_LAST };
+
 struct restart_policy {
     unsigned backoff_first_ms; /* delay before the first restart, doubled at each exit */
     unsigned backoff_max_ms;   /* the longest delay */
@@ -53,6 +62,7 @@ struct daemon_row {
     enum start_when when;
     enum listen_kind listen;
     struct restart_policy restart;
+    enum stop_step stop_step;
 };
 
 struct channel_end {

@@ -18,8 +18,15 @@
  * SIGTERM or SIGINT; run without a master (a test driver) it also stops
  * when the router's channel closes (under the master a closed channel
  * waits for the master's STOP: the master restarts the channel's peers).
- * Deliveries under way are abandoned without results (the router has them
- * still and gives them again: at least once, never lost).
+ * At a stop, deliveries under way finish and their results go to the
+ * router; waiting jobs are left to it (it has them still and gives them
+ * again at the next start). Once none is under way and every result is
+ * written, the master link closes: the master then stops the router
+ * (master/table.h STOP_FIRST), which journals those results first, so a
+ * delivery under way at a stop is done once, not twice. The daemon ends
+ * when the router's channel closes (without a master: at once). Deliveries
+ * still under way after STOP_GRACE_MS are abandoned without results (the
+ * router gives them again: at least once, never lost).
  *
  * It opens nothing under the queue: message content comes as descriptors.
  * Exit status: 0 after a stop, 1 when it cannot start.
@@ -51,6 +58,8 @@
 #include "remote/xmetrics.h"
 
 #define WAITING_MIN 64
+#define STOP_GRACE_MS 18000 /* within the master's drain bound (2/3 of 30 s) */
+#define DRAIN_POLL_MS 10
 
 struct dest {
     char *key;
@@ -73,10 +82,11 @@ struct remote {
     struct daemon_link_uv *link;
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t rate_timer; /* wakes the scheduler when a rate allows the next start */
+    uv_timer_t stop_timer; /* a stop's bound on the deliveries under way */
     struct list waiting, active;
     struct dest *dests;
     size_t ndests, dests_cap;
-    int paused, scheduling, stopping;
+    int paused, scheduling, stopping, finished;
     int supervised; /* started by the master (daemon_link.h) */
 };
 
@@ -228,6 +238,8 @@ static struct delivery *next_runnable(struct remote *rm)
 }
 
 static void schedule(struct remote *rm);
+static void drain_check(struct remote *rm);
+static void on_drain_poll(uv_timer_t *t);
 
 static void on_rate_timer(uv_timer_t *t)
 {
@@ -282,6 +294,7 @@ static void on_done(void *arg, struct delivery *d)
     }
     delivery_free(d);
     schedule(rm);
+    drain_check(rm);
 }
 
 /* ---------------------------------------------------------------- jobs ---- */
@@ -337,6 +350,10 @@ static const char *on_job(struct remote *rm, struct chan_record *rec)
     const char *why;
     if (rp_get_job(rec->data, rec->len, &j, &why) < 0)
         return why;
+    if (rm->stopping) { /* left to the router: it gives it again at the next start */
+        rp_job_free(&j);
+        return NULL;
+    }
     if (rec->nfds != 1) {
         rp_job_free(&j);
         return "job without its message descriptor";
@@ -373,13 +390,48 @@ static const char *on_record(void *arg, struct channel *ch, struct chan_record *
 
 static void stop(struct remote *rm, const char *why);
 
+static void abandon_active(struct remote *rm)
+{
+    for (struct delivery *d = rm->active.head, *next; d; d = next) {
+        next = d->next;
+        delivery_abort(d); /* on_done frees it, now or once its session closed */
+    }
+}
+
+/* The end of a stop: what is still under way is abandoned without results
+ * (the router gives it again), nothing more goes to the router or the
+ * master, and the loop ends. */
+static void finish(struct remote *rm)
+{
+    if (rm->finished)
+        return;
+    rm->finished = 1;
+    abandon_active(rm);
+    daemon_link_uv_close(rm->link);
+    rm->link = NULL;
+    channel_close(rm->router);
+    rm->router = NULL;
+    session_close_idle(&rm->env);
+    dnsclient_free(rm->env.dns);
+    rm->env.dns = NULL;
+    uv_close((uv_handle_t *)&rm->stop_timer, NULL);
+    uv_close((uv_handle_t *)&rm->sigterm, NULL);
+    uv_close((uv_handle_t *)&rm->sigint, NULL);
+    uv_close((uv_handle_t *)&rm->sighup, NULL);
+}
+
 /* Without a master the router's end is the driver's: its close ends the
  * daemon. Under the master, the master renews the channel and restarts us
- * with STOP (its channel peer exited): exiting here would race with it. */
+ * with STOP (its channel peer exited): exiting here would race with it.
+ * During a stop, the router's close is the end. */
 static void on_router_close(void *arg, struct channel *ch, const char *reason)
 {
     struct remote *rm = arg;
     rm->router = NULL;
+    if (rm->stopping) {
+        finish(rm);
+        return;
+    }
     if (!rm->supervised) {
         stop(rm, reason);
         return;
@@ -387,33 +439,63 @@ static void on_router_close(void *arg, struct channel *ch, const char *reason)
     log_warn("router channel closed (%s); waiting for the master", reason);
 }
 
+/* A stop's drain is over once no delivery is under way and every result
+ * is written: the master link closes (the master may stop the router
+ * now), and the daemon ends with the router's channel (or a second
+ * SIGTERM); without a master, at once. */
+static void drain_check(struct remote *rm)
+{
+    if (!rm->stopping || rm->finished)
+        return;
+    if (!rm->router) {
+        finish(rm); /* no router to answer: nothing to wait for */
+        return;
+    }
+    if (rm->active.n > 0 || !rm->link)
+        return;
+    if (channel_pending(rm->router) > 0) {
+        uv_timer_start(&rm->stop_timer, on_drain_poll, DRAIN_POLL_MS, 0);
+        return;
+    }
+    log_info("stop: every delivery under way is answered");
+    uv_timer_stop(&rm->stop_timer);
+    daemon_link_uv_close(rm->link);
+    rm->link = NULL;
+    session_close_idle(&rm->env);
+    if (!rm->supervised)
+        finish(rm);
+}
+
+static void on_drain_poll(uv_timer_t *t)
+{
+    drain_check(t->data);
+}
+
+static void on_stop_grace(uv_timer_t *t)
+{
+    struct remote *rm = t->data;
+    log_warn("stop: %zu deliveries still under way after %d s; abandoned (the router gives them "
+             "again)",
+             rm->active.n, STOP_GRACE_MS / 1000);
+    abandon_active(rm);
+    drain_check(rm);
+}
+
 static void stop(struct remote *rm, const char *why)
 {
     if (rm->stopping)
         return;
     rm->stopping = 1;
-    log_info("stopping (%s): %zu deliveries under way and %zu waiting are left to the router", why,
-             rm->active.n, rm->waiting.n);
-    daemon_link_uv_close(rm->link);
-    rm->link = NULL;
-    channel_close(rm->router);
-    rm->router = NULL;
+    log_info("stopping (%s): %zu deliveries under way finish, %zu waiting are left to the router",
+             why, rm->active.n, rm->waiting.n);
     while (rm->waiting.head) {
         struct delivery *d = rm->waiting.head;
         list_remove(&rm->waiting, d);
         delivery_free(d);
     }
-    for (struct delivery *d = rm->active.head, *next; d; d = next) {
-        next = d->next;
-        delivery_abort(d); /* on_done frees it, now or once its session closed */
-    }
-    session_close_idle(&rm->env);
-    dnsclient_free(rm->env.dns);
-    rm->env.dns = NULL;
     uv_close((uv_handle_t *)&rm->rate_timer, NULL);
-    uv_close((uv_handle_t *)&rm->sigterm, NULL);
-    uv_close((uv_handle_t *)&rm->sigint, NULL);
-    uv_close((uv_handle_t *)&rm->sighup, NULL);
+    uv_timer_start(&rm->stop_timer, on_stop_grace, STOP_GRACE_MS, 0);
+    drain_check(rm);
 }
 
 static void reload(struct remote *rm)
@@ -440,9 +522,11 @@ static void reload(struct remote *rm)
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct remote *rm = h->data;
-    if (signum == SIGHUP)
+    if (signum == SIGHUP && !rm->stopping)
         reload(rm);
-    else
+    else if (rm->stopping && signum != SIGHUP)
+        finish(rm); /* asked again: end without waiting for the router */
+    else if (signum != SIGHUP)
         stop(rm, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
@@ -487,6 +571,8 @@ static void start(struct remote *rm)
     rm->env.loop = rm->loop;
     uv_timer_init(rm->loop, &rm->rate_timer);
     rm->rate_timer.data = rm;
+    uv_timer_init(rm->loop, &rm->stop_timer);
+    rm->stop_timer.data = rm;
     rm->env.conf = &rm->conf;
     mx_self_from_conf(&rm->env.self, &rm->conf);
     mx_rng_init(&rm->env.rng, 0);

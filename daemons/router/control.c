@@ -20,6 +20,7 @@
 #include "router_ctl.h"
 #include "safeio.h"
 #include "state.h"
+#include "router/destination.h"
 #include "router/dispatch.h"
 #include "router/router.h"
 
@@ -177,6 +178,7 @@ struct due_rcpt {
 struct flush {
     struct router *r;
     const char *domain; /* NULL: every domain */
+    int partial;        /* one domain or one message: only their D8 marks go */
     int64_t now;
     struct due_rcpt *v;
     size_t n, cap;
@@ -248,21 +250,22 @@ static int pick_one_message(struct flush *fl, const char *id, struct answer *a)
     return m ? 0 : -1;
 }
 
-/* Due now: a deferral record with the same last try and reason and a next
- * try of now (the state side indexes the message due at once). */
-static size_t make_due(struct flush *fl, size_t *nmsg)
+/* Due now, not an attempt (state_retry_now): attempts, last try and reason
+ * stay, so a flush never brings queue_lifetime, a bounce or a longer
+ * back-off nearer. A flush of one domain or message forgets the dead-
+ * destination marks (D8) of the routes its recipients took, only those. */
+static size_t make_due(struct flush *fl, size_t *nmsg, size_t *nmarks)
 {
+    struct destinations *dests = dispatch_destinations(fl->r->dispatch);
     size_t done = 0;
-    *nmsg = 0;
+    *nmsg = *nmarks = 0;
     for (size_t i = 0; i < fl->n; i++) {
         const struct state_msg *m = state_find(fl->r->s, fl->v[i].id);
         if (!m || fl->v[i].rcpt >= m->nrcpt)
             continue;
-        const struct state_rcpt *x = &m->rcpt[fl->v[i].rcpt];
-        char *reason = x->reason ? xstrdup(x->reason) : NULL; /* the record replaces it */
-        int64_t last = x->last_try ? x->last_try : fl->now;
-        uint64_t seq = state_deferred(fl->r->s, fl->v[i].id, fl->v[i].rcpt, last, fl->now, reason);
-        free(reason);
+        if (fl->partial)
+            *nmarks += dest_forget_route(dests, m->rcpt[fl->v[i].rcpt].route);
+        uint64_t seq = state_retry_now(fl->r->s, fl->v[i].id, fl->v[i].rcpt, fl->now, "flush");
         if (seq == 0 && errno != ENOENT && errno != EINVAL)
             router_state_fail("flush: recording a next try");
         if (seq == 0)
@@ -277,7 +280,7 @@ static size_t make_due(struct flush *fl, size_t *nmsg)
 static void answer_flush(struct router *r, const struct rctl_request *req, struct answer *a)
 {
     const char *target = req->nargs ? req->args[0] : "";
-    struct flush fl = {.r = r, .now = (int64_t)time(NULL)};
+    struct flush fl = {.r = r, .now = (int64_t)time(NULL), .partial = target[0] != '\0'};
     if (target[0] == '@') {
         fl.domain = target + 1;
         if (!fl.domain[0]) {
@@ -291,11 +294,14 @@ static void answer_flush(struct router *r, const struct rctl_request *req, struc
         state_each(r->s, pick_flushed, &fl);
     if (fl.have_file)
         queue_file_free(&fl.file);
-    size_t nmsg, nrcpt = make_due(&fl, &nmsg);
+    size_t nmsg, nmarks, nrcpt = make_due(&fl, &nmsg, &nmarks);
     free(fl.v);
     make_durable(r);
-    if (nrcpt > 0)
+    if (nrcpt > 0 && !fl.partial)
         dispatch_forget_dead(r->dispatch);
+    if (nmarks > 0)
+        log_info("flush %s: %zu dead destination%s tried again now (D8)", target, nmarks,
+                 nmarks == 1 ? "" : "s");
     if (nrcpt > 0)
         log_info("flush%s%s: %zu deferred recipient%s of %zu message%s due now",
                  target[0] ? " " : "", target, nrcpt, nrcpt == 1 ? "" : "s", nmsg,

@@ -11,13 +11,12 @@
  * closed at once, logged with its uid and pid. Each request is acted on in
  * the loop at once:
  *   - flush [ID | @DOMAIN]: every deferred recipient concerned (not held,
- *     not in flight) becomes due now: a deferral record whose next try is
- *     now (state.h has no other record for a next try; the flush counts as
- *     an attempt in the recipient's attempts), so the pump hands it out;
- *     and every dead-destination mark (D8, dispatch_forget_dead) is
- *     dropped, so a destination that is back is tried at once (a flush of
- *     one domain drops the others' marks too: each is probed again when
- *     its own recipients come due);
+ *     not in flight) becomes due now (state_retry_now: not an attempt; its
+ *     attempts, last try and reason stay), so the pump hands it out; a
+ *     flush of all drops every dead-destination mark (D8,
+ *     dispatch_forget_dead), so a destination that is back is tried at
+ *     once; a flush of one domain or message drops only the marks of the
+ *     routes its recipients took (dest_forget_route): the others stay;
  *   - hold, release, delete (IDs, all, deferred): state_hold,
  *     state_release, state_delete; logged "ID: placed on hold", "ID:
  *     released from hold", "ID: deleted (onehop delete, uid N)"; a deleted

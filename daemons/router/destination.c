@@ -128,6 +128,31 @@ size_t dest_reached(struct destinations *ds, const char *key, char ***ids)
     return n;
 }
 
+static int dest_forget(struct destinations *ds, const char *key, size_t len)
+{
+    for (struct dest **link = &ds->list; *link; link = &(*link)->next) {
+        struct dest *d = *link;
+        if (strlen(d->key) == len && memcmp(d->key, key, len) == 0) {
+            *link = d->next;
+            ds->n--;
+            one_free(d);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+size_t dest_forget_route(struct destinations *ds, const char *route)
+{
+    static const char arrow[] = " -> ";
+    size_t n = 0;
+    for (const char *p = route ? strstr(route, arrow) : NULL; p; p = strstr(p, arrow)) {
+        p += sizeof(arrow) - 1;
+        n += (size_t)dest_forget(ds, p, strcspn(p, " );"));
+    }
+    return n;
+}
+
 size_t dest_dead_count(const struct destinations *ds)
 {
     return ds->n;

@@ -52,6 +52,12 @@ int dest_failed(struct destinations *ds, const char *key, const char *reason, in
 /* A job for key reached a server: alive. The ids that waited, to wake,
  * into *ids (the caller frees each and the array), their count returned. */
 size_t dest_reached(struct destinations *ds, const char *key, char ***ids);
+/* Forget the marks of the destinations a recipient's recorded route names
+ * (the route text of `onehop queue show`: each " -> KEY" in it, KEY as
+ * the job key "h1,h2"), so that a flush of that recipient's domain tries
+ * them now and leaves every other destination's mark alone. The count of
+ * marks forgotten. */
+size_t dest_forget_route(struct destinations *ds, const char *route);
 /* Destinations dead or probed now (logs, tests). */
 size_t dest_dead_count(const struct destinations *ds);
 

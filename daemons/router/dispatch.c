@@ -835,7 +835,7 @@ static void wake_waiters(struct dispatch *d, const char *key)
             if (r->state != SRCPT_DEFERRED || r->next_try <= now || !r->reason ||
                 strncmp(r->reason, SUSPENDED, strlen(SUSPENDED)) != 0)
                 continue;
-            if (state_deferred(d->r->s, ids[i], k, now, now, r->reason) == 0 && errno != ENOENT &&
+            if (state_retry_now(d->r->s, ids[i], k, now, "D8 wake-up") == 0 && errno != ENOENT &&
                 errno != EINVAL)
                 router_state_fail("waking a deferral");
             woken++;
@@ -1374,6 +1374,11 @@ void dispatch_forget_dead(struct dispatch *d)
     d->dests = dest_new();
     if (n > 0)
         log_info("flush: %zu dead destination%s tried again now (D8)", n, n == 1 ? "" : "s");
+}
+
+struct destinations *dispatch_destinations(struct dispatch *d)
+{
+    return d->dests;
 }
 
 void dispatch_close(struct dispatch *d)

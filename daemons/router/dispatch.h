@@ -63,6 +63,8 @@ unsigned dispatch_in_flight(const struct dispatch *d);
 /* onehop flush (control.h): forget every dead-destination mark (D8), so
  * that what the flush made due is tried now, not suspended again. */
 void dispatch_forget_dead(struct dispatch *d);
+/* The dead-destination marks (flush @DOMAIN forgets only its own). */
+struct destinations *dispatch_destinations(struct dispatch *d);
 void dispatch_close(struct dispatch *d);
 
 #endif

@@ -14,7 +14,8 @@
  * accepting, answers 421 to every session (one waiting for its commit
  * gets the commit's answer first) and exits once they are gone. When the
  * queue server goes away, the waiting sessions get 451 and new MAIL
- * commands 451 until the master restarts the pair.
+ * commands 451 until the master restarts the pair. Client names come
+ * from onehop-dnscache (run_dir/dnscache.sock, session.c).
  *
  * Exit status: 0 after a stop, 1 when it cannot start.
  */
@@ -150,6 +151,8 @@ void smtpd_sessions_gone(struct smtpd *d)
 {
     qclient_close(d->queue);
     d->queue = NULL;
+    dnsclient_free(d->dns);
+    d->dns = NULL;
     daemon_link_uv_close(d->link);
     d->link = NULL;
     close_handle((uv_handle_t *)&d->sigterm);
@@ -222,6 +225,10 @@ static void start(struct smtpd *d)
         log_die(1, "%s", buf_cstr(&why));
     buf_free(&why);
     raise_fd_limit();
+    struct buf path = BUF_INIT;
+    dnsc_socket_path(d->conf.run_dir, &path); /* each look-up is bounded by the session */
+    d->dns = dnsclient_new(d->loop, buf_cstr(&path), (d->conf.dns_lookup_timeout + 5) * 1000);
+    buf_free(&path);
     open_queue(d);
     open_listeners(d);
     log_info("started: %zu listening sockets%s", d->nlisteners, d->tls ? ", STARTTLS" : "");

@@ -8,12 +8,13 @@ smtpd_PRIVATE = \
 	daemons/smtpd/smtp_proto.c \
 	daemons/smtpd/relay.c \
 	daemons/smtpd/received.c
-smtpd_TESTS = test_smtp_proto fuzz_smtpd
+smtpd_TESTS = test_smtp_proto fuzz_smtpd fuzz_relay
 
 PROGRAMS += onehop-smtpd
 onehop-smtpd_SRCS = \
 	daemons/smtpd/main.c \
 	daemons/smtpd/session.c \
+	daemons/smtpd/clientname.c \
 	daemons/smtpd/qclient.c \
 	daemons/smtpd/stls.c \
 	daemons/smtpd/bs.c \

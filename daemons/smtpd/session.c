@@ -14,8 +14,11 @@
  *
  * Log lines (SPEC 8, Postfix's wording): "connect from NAME[ADDR]",
  * "ID: client=NAME[ADDR]", "NOQUEUE: reject: CMD from NAME[ADDR]: REPLY;
- * from=<S> proto=P helo=<H>", "disconnect from NAME[ADDR] COUNTS". The
- * client's name is "unknown": smtpd does no reverse DNS look-up.
+ * from=<S> proto=P helo=<H>", "disconnect from NAME[ADDR] COUNTS". NAME
+ * is the client's forward-confirmed PTR name (clientname.h, through the
+ * dnscache), else "unknown"; the greeting waits for it at most
+ * dns_lookup_timeout, other sessions not at all (the look-up is a request
+ * on the loop). The same name goes into the Received: header.
  *
  * Must never: answer 250 to DATA before INJ_OK, write to a closed handle,
  * or leave a transaction open in the queue server after its session ended.
@@ -26,6 +29,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "smtpd/clientname.h"
 #include "smtpd/received.h"
 #include "smtpd/smtp_proto.h"
 #include "smtpd/smetrics.h"
@@ -38,6 +42,8 @@ struct session {
     uv_timer_t timer;
     struct smtp_proto p;
     char *hostname;
+    char *name;                /* the client's confirmed name, or "unknown" */
+    struct clientname *naming; /* the look-up before the greeting */
     struct sockaddr_storage peer;
     char addr[64]; /* "127.0.0.1", "IPv6:::1" for Received: */
     char ip[64];   /* as logged */
@@ -171,7 +177,7 @@ static void tls_input(struct session *s, const char *data, size_t n)
         s->tls_handshake = 0;
         struct buf desc = BUF_INIT;
         stls_describe(s->tls, &desc);
-        log_info("TLS connection established from unknown[%s]: %s", s->ip, buf_cstr(&desc));
+        log_info("TLS connection established from %s[%s]: %s", s->name, s->ip, buf_cstr(&desc));
         buf_free(&desc);
         smtp_proto_tls_started(&s->p);
     }
@@ -206,11 +212,11 @@ static void on_timeout(uv_timer_t *t)
     struct session *s = t->data;
     if (s->p.state == SMTP_WAIT)
         return arm_timer(s); /* the commit is ours to wait for, not the client's */
-    log_info("timeout after %s from unknown[%s]",
+    log_info("timeout after %s from %s[%s]",
              s->p.state == SMTP_DATA   ? "END-OF-MESSAGE"
              : s->p.state == SMTP_BDAT ? "BDAT"
                                        : "command",
-             s->ip);
+             s->name, s->ip);
     smtp_proto_close(&s->p, "421 4.4.2", "Error: timeout exceeded");
     flush(s);
 }
@@ -246,11 +252,12 @@ static void on_queued(void *arg, const char *id, const char *reply)
     struct buf line = BUF_INIT;
     s->qt = NULL;
     if (id) {
-        log_info("%s: client=unknown[%s]", id, s->ip);
+        log_info("%s: client=%s[%s]", id, s->name, s->ip);
         smetrics_event(SM_QUEUED);
         buf_printf(&line, "250 2.0.0 Ok: queued as %s", id);
     } else {
-        log_warn("NOQUEUE: reject: DATA from unknown[%s]: %s", s->ip, reply);
+        log_warn("NOQUEUE: reject: %s from %s[%s]: %s", s->p.bdat_txn ? "BDAT" : "DATA", s->name,
+                 s->ip, reply);
         smetrics_event(SM_REJECT);
         buf_sets(&line, reply);
     }
@@ -267,7 +274,7 @@ static void send_envelope(struct session *s, struct qtxn *qt)
     const struct smtp_txn *t = &s->p.txn;
     struct qclient *q = s->d->queue;
     struct buf v = BUF_INIT;
-    buf_printf(&v, "unknown[%s]", s->ip);
+    buf_printf(&v, "%s[%s]", s->name, s->ip);
     qclient_attr(q, qt, "client", buf_cstr(&v));
     qclient_attr(q, qt, "client_address", s->ip);
     qclient_attr(q, qt, "helo", buf_cstr(&s->p.helo));
@@ -288,7 +295,7 @@ static void add_received(struct session *s)
         stls_describe(s->tls, &tls);
     struct received_info ri = {
         buf_cstr(&s->p.helo),
-        "unknown",
+        s->name,
         s->addr,
         s->hostname,
         smtp_proto_protocol(&s->p),
@@ -357,8 +364,8 @@ static void hook_reject(void *arg, struct smtp_proto *p, const char *cmd, const 
     for (const char *c = cmd; *c; c++)
         buf_addc(&up, (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c));
     smetrics_event(SM_REJECT);
-    log_info("NOQUEUE: reject: %s from unknown[%s]: %s; from=<%s> proto=%s helo=<%s>",
-             buf_cstr(&up), s->ip, line, buf_cstr(&p->txn.sender), smtp_proto_protocol(p),
+    log_info("NOQUEUE: reject: %s from %s[%s]: %s; from=<%s> proto=%s helo=<%s>", buf_cstr(&up),
+             s->name, s->ip, line, buf_cstr(&p->txn.sender), smtp_proto_protocol(p),
              buf_cstr(&p->helo));
     buf_free(&up);
 }
@@ -379,6 +386,7 @@ static void on_handle_closed(uv_handle_t *h)
     stls_free(s->tls);
     buf_free(&s->tls_plain);
     free(s->hostname);
+    free(s->name);
     free(s);
     if (d->stopping && d->nsessions == 0)
         smtpd_sessions_gone(d);
@@ -390,12 +398,14 @@ static void session_close(struct session *s)
         return;
     struct buf counts = BUF_INIT;
     smtp_proto_counts(&s->p, &counts);
-    log_info("disconnect from unknown[%s] %s", s->ip, buf_cstr(&counts));
+    log_info("disconnect from %s[%s] %s", s->name, s->ip, buf_cstr(&counts));
     smetrics_event(SM_DISCONNECT);
     buf_free(&counts);
     if (s->qt)
         qclient_forget(s->d->queue, s->qt); /* an open one is aborted */
     s->qt = NULL;
+    clientname_cancel(s->naming);
+    s->naming = NULL;
     s->closed = 1;
     if (s->prev)
         s->prev->next = s->next;
@@ -449,7 +459,46 @@ static const char *over_limit(struct smtpd *d, const struct session *s)
     return NULL;
 }
 
+/* The name is known (or given up on): the session begins. */
 static void session_start(struct session *s)
+{
+    struct smtpd *d = s->d;
+    log_info("connect from %s[%s]", s->name, s->ip);
+    smetrics_event(SM_CONNECT);
+    const char *refused = over_limit(d, s);
+    if (refused) {
+        log_warn("refused %s[%s]: %s", s->name, s->ip, refused);
+        smetrics_event(SM_REFUSED);
+        smtp_proto_close(&s->p, "421 4.7.0", refused);
+        flush(s);
+        return;
+    }
+    smtp_proto_greeting(&s->p);
+    after_input(s);
+}
+
+static void on_client_name(void *arg, const char *name)
+{
+    struct session *s = arg;
+    s->naming = NULL;
+    uv_timer_stop(&s->timer);
+    if (name) {
+        free(s->name);
+        s->name = xstrdup(name);
+    }
+    session_start(s);
+}
+
+/* dns_lookup_timeout passed: the greeting waits no longer ("unknown"). */
+static void on_naming_timeout(uv_timer_t *t)
+{
+    struct session *s = t->data;
+    clientname_cancel(s->naming);
+    s->naming = NULL;
+    session_start(s);
+}
+
+static void name_the_client(struct session *s)
 {
     struct smtpd *d = s->d;
     struct smtp_proto_cfg cfg = {
@@ -460,19 +509,11 @@ static void session_start(struct session *s)
         d->tls != NULL,
         0,
     };
-    smtp_proto_init(&s->p, &cfg, &hooks, s);
-    log_info("connect from unknown[%s]", s->ip);
-    smetrics_event(SM_CONNECT);
-    const char *refused = over_limit(d, s);
-    if (refused) {
-        log_warn("refused unknown[%s]: %s", s->ip, refused);
-        smetrics_event(SM_REFUSED);
-        smtp_proto_close(&s->p, "421 4.7.0", refused);
-        flush(s);
-        return;
-    }
-    smtp_proto_greeting(&s->p);
-    after_input(s);
+    smtp_proto_init(&s->p, &cfg, &hooks, s); /* a stop meanwhile answers 421 */
+    s->naming = clientname_lookup(d->dns, (struct sockaddr *)&s->peer, on_client_name, s);
+    if (!s->naming)
+        return session_start(s);
+    uv_timer_start(&s->timer, on_naming_timeout, d->conf.dns_lookup_timeout * 1000, 0);
 }
 
 void session_accept(struct smtpd *d, uv_stream_t *l)
@@ -480,6 +521,7 @@ void session_accept(struct smtpd *d, uv_stream_t *l)
     struct session *s = xcalloc(1, sizeof(*s));
     s->d = d;
     s->hostname = xstrdup(d->conf.myhostname);
+    s->name = xstrdup("unknown");
     uv_tcp_init(d->loop, &s->tcp);
     uv_timer_init(d->loop, &s->timer);
     s->tcp.data = s->timer.data = s;
@@ -497,7 +539,7 @@ void session_accept(struct smtpd *d, uv_stream_t *l)
     }
     uv_tcp_nodelay(&s->tcp, 1);
     peer_text(s);
-    session_start(s);
+    name_the_client(s);
 }
 
 void session_shutdown_all(struct smtpd *d)

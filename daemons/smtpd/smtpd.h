@@ -13,6 +13,7 @@
 
 #include "conf.h"
 #include "daemon_link_uv.h"
+#include "dnsclient.h"
 #include "routing.h"
 #include "smtpd/qclient.h"
 #include "smtpd/relay.h"
@@ -27,6 +28,7 @@ struct smtpd {
     struct routing routing;
     struct relay_policy relay;
     struct qclient *queue;
+    struct dnsclient *dns; /* client names (RDNS view of onehop-dnscache) */
     struct stls_ctx *tls;
     uv_tcp_t *listeners;
     size_t nlisteners;

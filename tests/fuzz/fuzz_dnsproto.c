@@ -3,9 +3,11 @@
  * (common/dnsproto.c): any bytes as one record, read as each record type
  * the daemon and its clients accept; a decoded answer must encode again to
  * the same bytes (the daemon's one-step encoder against the decoder), the
- * daemon's allocation-free LOOKUP decoder agrees with the generic one, and a
- * decoded request name is normalized without reading past its end. Crashes, sanitizer reports and
- * leaks are the failures.
+ * daemon's allocation-free LOOKUP decoder agrees with the generic one, a
+ * decoded request name is normalized without reading past its end, and a
+ * name that dnsp_reverse_parse takes as the reverse name of an address is
+ * the one dnsp_reverse_name gives for it (one cache key per address).
+ * Crashes, sanitizer reports and leaks are the failures.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +32,23 @@ static void answer_round_trip(const uint8_t *data, size_t size)
     dnsp_answer_free(&a);
 }
 
+/* A normalized name that is a reverse name is the one reverse name of its
+ * address (one cache key per address). */
+static void reverse_round_trip(const char *name)
+{
+    int family;
+    unsigned char addr[16];
+    if (dnsp_reverse_parse(name, &family, addr) < 0)
+        return;
+    struct buf again = BUF_INIT;
+    if (family != 4 && family != 6)
+        __builtin_trap();
+    dnsp_reverse_name(family, addr, &again);
+    if (strcmp(buf_cstr(&again), name) != 0)
+        __builtin_trap();
+    buf_free(&again);
+}
+
 static void requests(const uint8_t *data, size_t size)
 {
     struct buf name = BUF_INIT;
@@ -49,8 +68,11 @@ static void requests(const uint8_t *data, size_t size)
         __builtin_trap();
     if (rc == 0) {
         char *copy = strdup(buf_cstr(&name));
-        if (copy && dnsp_name_normalize(copy, &why) == 0 && strlen(copy) > DNSP_NAME_MAX)
-            __builtin_trap();
+        if (copy && dnsp_name_normalize(copy, &why) == 0) {
+            if (strlen(copy) > DNSP_NAME_MAX)
+                __builtin_trap();
+            reverse_round_trip(copy);
+        }
         free(copy);
     }
     dnsp_get_flush(data, size, &name, &why);

@@ -29,21 +29,9 @@
 #include <string.h>
 
 #include "routing.h"
+#include "fuzz_maps.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static int names_include(const uint8_t *data, size_t size)
-{
-    static const char word[] = ":include:";
-    for (size_t i = 0; i + sizeof(word) - 1 <= size; i++) {
-        size_t j = 0;
-        while (j < sizeof(word) - 1 && tolower(data[i + j]) == word[j])
-            j++;
-        if (j == sizeof(word) - 1)
-            return 1;
-    }
-    return 0;
-}
 
 static void check_result(const struct routing *rt, const struct route_result *r)
 {
@@ -120,16 +108,6 @@ static void resolve_user_at(const struct routing *rt, const char *domain)
     buf_free(&a);
 }
 
-/* The next NUL-separated section of data[*off..size): its start and length. */
-static const char *section(const uint8_t *data, size_t size, size_t *off, size_t *len)
-{
-    const char *p = (const char *)data + *off;
-    const uint8_t *nul = *off < size ? memchr(data + *off, 0, size - *off) : NULL;
-    *len = nul ? (size_t)(nul - data) - *off : size - *off;
-    *off += *len + (nul != NULL);
-    return p;
-}
-
 static void resolve_lines(const struct routing *rt, const char *p, size_t n)
 {
     struct buf line = BUF_INIT;
@@ -147,14 +125,14 @@ static void resolve_lines(const struct routing *rt, const char *p, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (names_include(data, size))
+    if (fuzz_names_include(data, size))
         return 0;
     size_t off = 0, alen, rlen = 0, slen = 0, qlen = 0;
-    const char *atext = section(data, size, &off, &alen);
+    const char *atext = fuzz_section(data, size, &off, &alen);
     int sections = size > 0 && memchr(data, 0, size) != NULL;
-    const char *rtext = sections ? section(data, size, &off, &rlen) : "";
-    const char *stext = sections ? section(data, size, &off, &slen) : "";
-    const char *qtext = sections ? section(data, size, &off, &qlen) : "";
+    const char *rtext = sections ? fuzz_section(data, size, &off, &rlen) : "";
+    const char *stext = sections ? fuzz_section(data, size, &off, &slen) : "";
+    const char *qtext = sections ? fuzz_section(data, size, &off, &qlen) : "";
     unsigned flags = qlen > 0 ? (unsigned char)qtext[0] : 0;
     struct buf conf_text = BUF_INIT;
     buf_adds(&conf_text, "myhostname = h.test\nlocal_domains = h.test, localhost\n"

@@ -152,6 +152,60 @@ def test_flush_tries_a_dead_destination_again_at_once(onehop, master_bin, smtp_p
     mta.wait_delivery("bob@b.test", "sent", timeout=20)
 
 
+def test_a_flush_is_not_an_attempt(onehop, master_bin, smtp_peers):
+    """A flush makes deferred mail due now without counting an attempt:
+    each of two flushes is followed by one real attempt (the peer still
+    says 451), so attempts go 1, 2, 3 (not 1, 3, 5) and the back-off is that
+    of the attempts really made (retry_min doubled per attempt)."""
+    (b,) = deferring_peers(smtp_peers, "mx.b.test")
+    mta = instance(onehop, master_bin, [b], smtp_peers, retry_max="100000s")
+    mta.start()
+    qid = send(mta, ["bob@b.test"], "tok-flush-attempts")
+    wait_deferred(mta, qid, "bob@b.test")
+    seen = [rcpt_states(mta, qid)["bob@b.test"]]
+    for n in (2, 3):
+        r = mta.cmd("flush")
+        assert r.rc == 0 and "Flushed: 1 deferred recipient" in r.err, r
+        mta.wait_delivery("bob@b.test", "deferred", n=n, timeout=20)
+        wait_until(lambda: rcpt_states(mta, qid)["bob@b.test"]["last_attempt"] !=
+                   seen[-1]["last_attempt"] or rcpt_states(mta, qid)["bob@b.test"]["attempts"]
+                   != seen[-1]["attempts"], 20, "attempt %d recorded" % n, mta)
+        wait_deferred(mta, qid, "bob@b.test")
+        seen.append(rcpt_states(mta, qid)["bob@b.test"])
+    print("attempts after two flushes: %s" % [x["attempts"] for x in seen])
+    assert [x["attempts"] for x in seen] == [1, 2, 3], seen
+    for n, x in enumerate(seen, 1):   # retry_min 300 s, doubled per attempt made (+1: rounding)
+        assert x["next_attempt"] - x["last_attempt"] in (300 * 2 ** (n - 1), 300 * 2 ** (n - 1) + 1)
+
+
+def test_flush_domain_keeps_the_other_dead_destinations(onehop, master_bin, smtp_peers):
+    """b.test and c.test both dead (D8); both come back; flush @b.test tries
+    b.test now and leaves c.test's mark alone: new mail for c.test still
+    waits for c.test's back-off (suspended, no connection there)."""
+    b, c = smtp_peers.start("mx.b.test"), smtp_peers.start("mx.c.test")
+    mta = instance(onehop, master_bin, [b, c], smtp_peers)
+    b.stop()
+    c.stop()
+    mta.start()
+    qb = send(mta, ["bob@b.test"], "tok-dead-b")
+    qc = send(mta, ["carol@c.test"], "tok-dead-c")
+    wait_deferred(mta, qb, "bob@b.test")
+    wait_deferred(mta, qc, "carol@c.test")
+    wait_until(lambda: sum(1 for l in mta.log_lines() if "deferred as a whole" in l) >= 2, 20,
+               "both destinations dead", mta)
+    b = smtp_peers.start("mx.b.test", ip=b.ip)
+    c = smtp_peers.start("mx.c.test", ip=c.ip)
+    r = mta.cmd("flush", "@b.test")
+    assert r.rc == 0 and "Flushed: 1 deferred recipient" in r.err, r
+    b.wait(1, timeout=20)
+    mta.wait_delivery("bob@b.test", "sent", timeout=20)
+    qc2 = send(mta, ["carol@c.test"], "tok-dead-c2")
+    wait_deferred(mta, qc2, "carol@c.test")
+    reason = rcpt_states(mta, qc2)["carol@c.test"]["reason"]
+    assert "delivery temporarily suspended" in reason, reason
+    assert c.connections == 0 and c.received() == []
+
+
 def test_flush_all_and_sendmail_q(onehop, master_bin, smtp_peers):
     b, c = deferring_peers(smtp_peers, "mx.b.test", "mx.c.test")
     mta = instance(onehop, master_bin, [b, c], smtp_peers)

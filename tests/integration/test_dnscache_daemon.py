@@ -91,18 +91,19 @@ def test_socket_refuses_nobody(dns, dnscache):
     assert cache.answer("A", "h.test")["addresses"] == ["127.0.0.5"]  # root still served
 
 
-def test_socket_admits_router_and_remote_accounts_only(dns, dnscache, accounts):
+def test_socket_admits_router_remote_and_smtpd_accounts_only(dns, dnscache, accounts):
     base = getattr(accounts, "base", None) or accounts.user
     uid = {role: pwd.getpwnam("%s-%s" % (base, role)).pw_uid
-           for role in ("remote", "router", "smtpd")}
+           for role in ("remote", "router", "smtpd", "queue")}
     dns.a("h.test", "127.0.0.5")
     cache = dnscache({"user": base})
     assert _ask_as(cache, uid["remote"]) == "answer"
     assert _ask_as(cache, uid["router"]) == "answer"
-    smtpd = uid["smtpd"]
-    assert _ask_as(cache, smtpd) == "closed"
+    assert _ask_as(cache, uid["smtpd"]) == "answer"  # client names (RDNS)
+    queue = uid["queue"]
+    assert _ask_as(cache, queue) == "closed"
     log = [line.text for line in cache.mta.log(service="dnscache")]
-    assert sum("refused a connection from uid %d " % smtpd in t for t in log) == 1, log
+    assert sum("refused a connection from uid %d " % queue in t for t in log) == 1, log
 
 
 def test_logs_as_onehop_dnscache_with_its_pid(dnscache):

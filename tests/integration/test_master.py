@@ -445,3 +445,57 @@ def test_as_root_a_missing_account_fails_start_naming_it(onehop, master_bin, acc
     assert r.rc == 1, r
     assert "account ohmissing-queue does not exist; make install creates the accounts" in r.err, r
     assert mta.cmd("status").rc == 1
+
+
+# ------------------------------------------------- stop during deliveries
+# `onehop stop` while a delivery runs: the agents finish it and answer the
+# router, which journals the outcome before it stops, so the next start does
+# not deliver it again (exactly once, not at least once).
+
+
+def test_stop_during_a_local_command_delivery_delivers_it_once(onehop, master_bin):
+    from test_router import send, wait_queue_empty, wait_until
+    from test_router_local import local_instance
+    mta = local_instance(onehop, master_bin)
+    out = mta.path("out")
+    out.mkdir()
+    if mta.run_as:
+        os.chown(out, mta.run_as.pw_uid, mta.run_as.pw_gid)
+    mta.write("aliases", "slow: \"|echo started >> %s/starts; sleep 3; cat >> %s/runs\"\n"
+              % (out, out))
+    mta.start()
+    send(mta, ["slow@mta.onehop.test"], "tok-stop-local")
+    wait_until(lambda: (out / "starts").exists(), 20, "the command started", mta)
+    t0 = time.monotonic()
+    r = mta.stop()
+    assert r.rc == 0, r
+    assert time.monotonic() - t0 < 30
+    assert (out / "runs").read_bytes().count(b"body of tok-stop-local") == 1
+    mta.start()
+    wait_queue_empty(mta, timeout=20)
+    time.sleep(1)
+    starts = (out / "starts").read_text().count("started")
+    runs = (out / "runs").read_bytes().count(b"body of tok-stop-local")
+    print("stop during a |command delivery: %d runs, %d delivered" % (starts, runs))
+    assert (starts, runs) == (1, 1), mta.log_tail()
+    assert log_count(mta, r"to=<slow@mta\.onehop\.test>.*status=sent") == 1
+
+
+def test_stop_during_a_remote_delivery_delivers_it_once(onehop, master_bin, smtp_peers):
+    from fixtures.smtppeer import Delay
+    from test_router import instance, routes_to, send, wait_queue_empty, wait_until
+    peer = smtp_peers.start("mx.b.test", data=Delay(3, None))
+    mta = instance(onehop, master_bin, routes=routes_to(smtp_peers.port, b_test=peer))
+    mta.start()
+    send(mta, ["bob@b.test"], "tok-stop-remote")
+    wait_until(lambda: any(cmd == "DATA" for _, cmd, _ in peer.commands), 20, "DATA at the peer",
+               mta)
+    r = mta.stop()
+    assert r.rc == 0, r
+    assert len(peer.received()) == 1
+    peer.script(data=None)
+    mta.start()
+    wait_queue_empty(mta, timeout=20)
+    time.sleep(1)
+    print("stop during a remote delivery: the peer accepted %d" % len(peer.received()))
+    assert len(peer.received()) == 1, mta.log_tail()

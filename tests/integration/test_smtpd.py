@@ -270,6 +270,76 @@ def test_connection_limits_and_error_counter(mta):
         h.close()
 
 
+def test_total_connection_limit(mta):
+    m = mta(conf={"smtpd_connection_limit": "3"})
+    # three clients from three addresses: only the total limit can refuse
+    held = [Raw(m.smtp_address, source="127.0.0.%d" % i) for i in (2, 3, 4)]
+    assert all(h.greeting[0] == 220 for h in held)
+    extra = Raw(m.smtp_address, source="127.0.0.5")
+    assert extra.greeting == (421, "4.7.0 mta.onehop.test Error: too many connections")
+    assert extra.closed()
+    logged(m, "refused unknown[127.0.0.5]: Error: too many connections")
+    assert held[0].cmd("NOOP")[0] == 250  # the others are untouched
+    held.pop().close()
+    deadline = time.time() + 10
+    while True:  # the server notices the close on its next loop turn
+        again = Raw(m.smtp_address, source="127.0.0.5")
+        if again.greeting[0] == 220 or time.time() > deadline:
+            break
+        again.close()
+        time.sleep(0.2)
+    assert again.greeting[0] == 220  # a new client is served
+    again.cmd("EHLO c.test")
+    again.cmd("MAIL FROM:<a@a.test>")
+    again.cmd("RCPT TO:<b@local.test>")
+    assert again.cmd("DATA")[0] == 354
+    assert again.cmd("Subject: t\r\n\r\nt\r\n.")[0] == 250
+    for h in held + [again]:
+        h.close()
+    assert len(wait_queued(m, 1)) >= 1
+
+
+def test_reload_with_sessions_open(mta):
+    m = mta(conf={"message_size_limit": "100000"})
+    old = Raw(m.smtp_address, source=CLIENT_IP)
+    code, _ = old.cmd("EHLO before.test")
+    assert code == 250
+    assert old.cmd("MAIL FROM:<a@a.test>")[0] == 250
+    assert old.cmd("RCPT TO:<x@remote.test>")[0] == 250  # 127.0.0.9 is in mynetworks
+    assert old.cmd("DATA")[0] == 354
+    old.send(b"Subject: across a reload\r\n\r\n")
+    m.set_conf(mynetworks="127.0.0.1/32", message_size_limit="50000",
+               smtpd_client_connection_limit="1")
+    r = m.cmd("reload")
+    assert r.rc == 0, r.err
+    logged(m, "onehop/smtpd[")
+    m.wait_log(r"onehop/smtpd\[\d+\]: reloaded", timeout=15)
+    # the open session goes on and its message is taken
+    old.send(b"begun before the reload\r\n.\r\n")
+    code, text = old.reply()
+    assert code == 250 and "queued as" in text
+    # a new session gets the new settings: the SIZE, relay and per-client limits
+    new = Raw(m.smtp_address, source="127.0.0.10")
+    new.send(b"EHLO after.test\r\n")
+    lines = []
+    while True:
+        line = new._line().decode()
+        lines.append(line)
+        if line[3:4] == " ":
+            break
+    assert "250-SIZE 50000" in lines
+    assert new.cmd("MAIL FROM:<a@a.test>")[0] == 250
+    assert new.cmd("RCPT TO:<x@remote.test>")[0] == 554  # 127.0.0.10 no longer relays
+    second = Raw(m.smtp_address, source="127.0.0.10")
+    assert second.greeting[0] == 421  # one connection per client now
+    second.close()
+    assert old.cmd("QUIT")[0] == 221  # the old session ends normally
+    old.close()
+    new.close()
+    msg = m.peer.wait(1, timeout=30)[0]
+    assert b"begun before the reload" in msg.data
+
+
 def test_long_lines_and_floods(mta):
     m = mta()
     r = Raw(m.smtp_address)
@@ -379,6 +449,93 @@ def test_bare_newline_reject(mta):
     r.close()
     time.sleep(0.5)
     assert queued(m) == []
+
+
+# ------------------------------------------------------ reverse DNS (SPEC 8)
+
+REV9 = "9.0.0.127.in-addr.arpa"
+
+
+def relay_from_outside(mta):
+    """An instance where 127.0.0.9 is outside mynetworks, relay.test relayed."""
+    return mta(conf={"mynetworks": "127.0.0.1/32", "relay_domains": "relay.test",
+                     "dns_timeout": "1s", "dns_lookup_timeout": "2s"})
+
+
+def test_client_name_forward_confirmed(mta, dns):
+    from dnslib import PTR
+    dns.add(REV9, "PTR", PTR("client.test"))
+    dns.a("client.test", ["127.0.0.9"])
+    m = relay_from_outside(mta)
+    r = Raw(m.smtp_address, source=CLIENT_IP)
+    r.cmd("EHLO helo.test")
+    assert r.cmd("MAIL FROM:<a@a.test>")[0] == 250
+    assert r.cmd("RCPT TO:<x@remote.test>")[0] == 554
+    assert r.cmd("RCPT TO:<x@relay.test>")[0] == 250
+    assert r.cmd("DATA")[0] == 354
+    code, text = r.cmd("Subject: named\r\n\r\nbody\r\n.")
+    assert code == 250
+    qid = text.split()[-1]
+    assert r.cmd("QUIT")[0] == 221
+    r.close()
+    logged(m, "connect from client.test[127.0.0.9]")
+    logged(m, "NOQUEUE: reject: RCPT from client.test[127.0.0.9]: 554 5.7.1")
+    logged(m, "%s: client=client.test[127.0.0.9]" % qid)
+    logged(m, "disconnect from client.test[127.0.0.9] ehlo=1 mail=1 rcpt=1/2 data=1 quit=1")
+    msg = m.peer.wait(1, timeout=30)[0]
+    assert b"Received: from helo.test (client.test [127.0.0.9])" in msg.data
+    assert dns.count(REV9, "PTR") == 1 and dns.count("client.test", "A") == 1
+
+
+@pytest.mark.parametrize("case", ["mismatch", "nxdomain"])
+def test_client_name_unknown(mta, dns, case):
+    from dnslib import PTR
+    if case == "mismatch":
+        dns.add(REV9, "PTR", PTR("liar.test"))
+        dns.a("liar.test", ["127.0.0.10"])
+    m = relay_from_outside(mta)
+    r = Raw(m.smtp_address, source=CLIENT_IP)
+    assert r.greeting[0] == 220
+    r.cmd("EHLO helo.test")
+    r.cmd("MAIL FROM:<a@a.test>")
+    r.cmd("RCPT TO:<x@relay.test>")
+    assert r.cmd("DATA")[0] == 354
+    assert r.cmd("Subject: unnamed\r\n\r\nbody\r\n.")[0] == 250
+    r.cmd("QUIT")
+    r.close()
+    logged(m, "connect from unknown[127.0.0.9]")
+    if case == "mismatch":
+        logged(m, "hostname liar.test does not resolve to address 127.0.0.9")
+    msg = m.peer.wait(1, timeout=30)[0]
+    assert b"Received: from helo.test (unknown [127.0.0.9])" in msg.data
+    assert dns.count(REV9, "PTR") >= 1
+
+
+def test_client_name_timeout_bounds_the_greeting_only(mta, dns):
+    dns.mode(REV9, "timeout")
+    m = relay_from_outside(mta)
+    slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    slow.settimeout(15)
+    slow.bind((CLIENT_IP, 0))
+    started = time.monotonic()
+    slow.connect(m.smtp_address)
+    try:
+        dns.wait_queries(1, name=REV9, timeout=5)
+        # another client is served while the slow one's name is looked up
+        t0 = time.monotonic()
+        other = Raw(m.smtp_address)
+        assert other.greeting[0] == 220 and time.monotonic() - t0 < 1.5
+        assert other.cmd("QUIT")[0] == 221
+        other.close()
+        greeting = slow.recv(4096)
+        waited = time.monotonic() - started
+        assert greeting.startswith(b"220 "), greeting
+        assert 1.5 <= waited < 5.0, waited  # dns_lookup_timeout = 2s
+        slow.sendall(b"QUIT\r\n")
+        assert slow.recv(4096).startswith(b"221")
+    finally:
+        slow.close()
+    logged(m, "connect from unknown[127.0.0.9]")
 
 
 # ------------------------------------------------------------ BDAT (RFC 3030)

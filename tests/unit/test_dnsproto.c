@@ -75,10 +75,48 @@ static void test_qtype_names(void **state)
     assert_int_equal(dnsp_qtype_parse("Route"), DNSP_QTYPE_ROUTE);
     assert_int_equal(dnsp_qtype_parse("AAAA"), DNSP_QTYPE_AAAA);
     assert_int_equal(dnsp_qtype_parse("addr"), DNSP_QTYPE_ADDR);
+    assert_int_equal(dnsp_qtype_parse("rdns"), DNSP_QTYPE_RDNS);
     assert_int_equal(dnsp_qtype_parse("TXT"), 0);
     assert_string_equal(dnsp_qtype_name(DNSP_QTYPE_A), "A");
     assert_string_equal(dnsp_qtype_name(DNSP_QTYPE_ADDR), "ADDR");
     assert_string_equal(dns_status_name(DNS_STATUS_NULLMX), "null-mx");
+}
+
+/* RFC 1035 3.5 and RFC 3596 2.5 reverse names, both ways; what is not one
+ * whole address is refused. */
+static void test_reverse_names(void **state)
+{
+    static const unsigned char v4[4] = {127, 0, 0, 9};
+    static const unsigned char v6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 0x1f};
+    unsigned char got[16];
+    int family = 0;
+    struct buf b = BUF_INIT;
+    dnsp_reverse_name(4, v4, &b);
+    assert_string_equal(buf_cstr(&b), "9.0.0.127.in-addr.arpa");
+    assert_int_equal(dnsp_reverse_parse(buf_cstr(&b), &family, got), 0);
+    assert_int_equal(family, 4);
+    assert_memory_equal(got, v4, 4);
+    buf_clear(&b);
+    dnsp_reverse_name(6, v6, &b);
+    assert_string_equal(buf_cstr(&b),
+                        "f.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa");
+    assert_int_equal(dnsp_reverse_parse(buf_cstr(&b), &family, got), 0);
+    assert_int_equal(family, 6);
+    assert_memory_equal(got, v6, 16);
+    static const char *const bad[] = {
+        "9.0.0.in-addr.arpa",
+        "256.0.0.127.in-addr.arpa",
+        "09.0.0.127.in-addr.arpa",
+        "9.0.0.127.0.in-addr.arpa",
+        "x.0.0.127.in-addr.arpa",
+        "9.0.0.127.in-addr.arpa.x",
+        "0.ip6.arpa",
+        "in-addr.arpa",
+        "b.test",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(dnsp_reverse_parse(bad[i], &family, got), -1);
+    buf_free(&b);
 }
 
 static void test_lookup_round_trip(void **state)
@@ -366,6 +404,7 @@ int main(void)
         rowtest_add(&t, test_name_row, &name_rows[i], "name \"%s\"", name_rows[i].in);
     rowtest_add(&t, test_name_of_254_characters_refused, NULL, "name of 254 characters");
     rowtest_add(&t, test_qtype_names, NULL, "qtype and status names");
+    rowtest_add(&t, test_reverse_names, NULL, "reverse names (in-addr.arpa, ip6.arpa)");
     rowtest_add(&t, test_lookup_round_trip, NULL, "lookup round trip");
     rowtest_add(&t, test_small_records_round_trip, NULL, "small records round trip");
     rowtest_add(&t, test_answer_round_trip, NULL, "answer round trip");
