@@ -6,6 +6,8 @@
 #   make run             start a ready instance in run/ (see README)
 #   make install         PREFIX=/usr/local DESTDIR= (see INSTALL)
 #   make fuzz            run every libFuzzer target for FUZZ_SECONDS each
+#   make soak            root: the fault-injection soak (scripts/soak.sh; SOAK_SECONDS,
+#                        default 1200; SOAK_BIN, or SAN=1 for build/san/bin); not in check
 #   make fuzz-long       FUZZ_LONG_SECONDS (1800) each, niced, recorded (docs/fuzzing.md)
 #   make unit | integration | san-check | fuzz-build | format | clean
 #
@@ -215,6 +217,12 @@ integration: all $(TOOLS)
 # there) against the programs in $(BIN); counts in $(BUILD)/results
 acceptance: all
 	@scripts/run-acceptance.sh $(BUILD) $(BIN)
+
+# soak: the fault-injection soak (tests/soak/, issue 14) on $(SOAK_BIN), by
+# default this build's $(BIN) (SAN=1: build/san/bin); not part of check
+.PHONY: soak
+soak: all
+	scripts/soak.sh $(or $(SOAK_BIN),$(BIN))
 
 # bench: every benchmark side by side with Postfix/unbound in one run, then
 # bench/RESULTS.md's generated sections (bench/all.sh; root; RUNS=3,

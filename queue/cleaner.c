@@ -167,58 +167,107 @@ static void do_remove(struct queue *q, const char *fid, struct outcome *o)
  * and the envelope's are never freed. A content of all zeros is a message
  * already reclaimed. */
 
+/* One buffer for every content read: a request's reads fit in it (a 4 KiB
+ * message and its two edge blocks in one pread), and it is never allocated
+ * per request. */
+static char zero_buf[256 * 1024];
+
 /* The allocation unit: the larger of the page size and the file system's
- * block (a hole is only ever made of whole ones). */
-static uint64_t block_unit(int fd)
+ * block st_blksize (a hole is only ever made of whole ones). */
+static uint64_t block_unit(const struct stat *st)
 {
-    struct stat st;
     long page = sysconf(_SC_PAGESIZE);
     uint64_t unit = page > 0 ? (uint64_t)page : 4096;
-    if (fstat(fd, &st) == 0 && st.st_blksize > 0 && (uint64_t)st.st_blksize > unit)
-        unit = (uint64_t)st.st_blksize;
+    if (st->st_blksize > 0 && (uint64_t)st->st_blksize > unit)
+        unit = (uint64_t)st->st_blksize;
     return unit;
+}
+
+static int all_zero(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
 }
 
 /* 1 if bytes [a, b) of fd are all zero (holes skipped with SEEK_DATA), 0 if
  * not, -1 with errno on a read error or a file shorter than b. */
 static int range_all_zero(int fd, uint64_t a, uint64_t b)
 {
-    struct buf chunk = BUF_INIT;
-    int rc = 1;
-    buf_reserve(&chunk, 64 * 1024);
-    while (a < b && rc == 1) {
+    while (a < b) {
         off_t d = lseek(fd, (off_t)a, SEEK_DATA);
-        if (d < 0 || (uint64_t)d >= b) {
-            rc = d >= 0 || errno == ENXIO ? 1 : -1;
-            break;
-        }
+        if (d < 0 || (uint64_t)d >= b)
+            return d >= 0 || errno == ENXIO ? 1 : -1;
         a = (uint64_t)d;
-        size_t n = b - a < chunk.cap - 1 ? (size_t)(b - a) : chunk.cap - 1;
-        ssize_t r = pread(fd, chunk.s, n, (off_t)a);
+        size_t n = b - a < sizeof(zero_buf) ? (size_t)(b - a) : sizeof(zero_buf);
+        ssize_t r = pread(fd, zero_buf, n, (off_t)a);
+        if (r < 0 && errno == EINTR)
+            continue;
         if (r <= 0) {
             if (r == 0)
                 errno = EBADMSG;
-            rc = r < 0 && errno == EINTR ? 1 : -1;
-            continue;
+            return -1;
         }
-        for (ssize_t i = 0; i < r && rc == 1; i++)
-            rc = chunk.s[i] == 0;
+        if (!all_zero(zero_buf, (size_t)r))
+            return 0;
         a += (uint64_t)r;
     }
-    buf_free(&chunk);
-    return rc;
+    return 1;
 }
 
-/* The range to punch for content [lo, hi), widened at each end over a
- * block's reclaimed remainder inside [content_start, content_end). */
-static void widen(int fd, uint64_t content_start, uint64_t content_end, uint64_t *lo, uint64_t *hi)
+/* What punching content [lo, hi) looks like on disk: whether the content is
+ * all zero already, and the range widened at each end over a block's
+ * reclaimed remainder inside [content_start, content_end). */
+struct punch_range {
+    uint64_t lo, hi;
+    int zero;
+};
+
+/* The same answers as range_all_zero over the content and each edge, from
+ * ONE read of [a, b) into zero_buf (the common case: a small message). 0,
+ * or -1 with errno. */
+static int survey_one_read(int fd, uint64_t a, uint64_t b, uint64_t lo_b, uint64_t hi_b,
+                           struct punch_range *pr)
 {
-    uint64_t unit = block_unit(fd);
-    uint64_t lo_b = *lo / unit * unit, hi_b = (*hi + unit - 1) / unit * unit;
-    if (lo_b < *lo && lo_b >= content_start && range_all_zero(fd, lo_b, *lo) == 1)
-        *lo = lo_b;
-    if (hi_b > *hi && hi_b <= content_end && range_all_zero(fd, *hi, hi_b) == 1)
-        *hi = hi_b;
+    size_t n = (size_t)(b - a), got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, zero_buf + got, n - got, (off_t)(a + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            if (r == 0)
+                errno = EBADMSG;
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    uint64_t lo = pr->lo, hi = pr->hi;
+    pr->zero = all_zero(zero_buf + (lo - a), (size_t)(hi - lo));
+    if (lo_b < lo && lo_b >= a && all_zero(zero_buf + (lo_b - a), (size_t)(lo - lo_b)))
+        pr->lo = lo_b;
+    if (hi_b > hi && hi_b <= b && all_zero(zero_buf + (hi - a), (size_t)(hi_b - hi)))
+        pr->hi = hi_b;
+    return 0;
+}
+
+static int survey(int fd, const struct stat *st, uint64_t content_start, uint64_t content_end,
+                  struct punch_range *pr)
+{
+    uint64_t unit = block_unit(st);
+    uint64_t lo = pr->lo, hi = pr->hi;
+    uint64_t lo_b = lo / unit * unit, hi_b = (hi + unit - 1) / unit * unit;
+    uint64_t a = lo_b >= content_start ? lo_b : lo, b = hi_b <= content_end ? hi_b : hi;
+    if (b - a <= sizeof(zero_buf))
+        return survey_one_read(fd, a, b, lo_b, hi_b, pr);
+    pr->zero = hi > lo ? range_all_zero(fd, lo, hi) : 1;
+    if (pr->zero < 0)
+        return -1;
+    if (lo_b < lo && lo_b >= content_start && range_all_zero(fd, lo_b, lo) == 1)
+        pr->lo = lo_b;
+    if (hi_b > hi && hi_b <= content_end && range_all_zero(fd, hi, hi_b) == 1)
+        pr->hi = hi_b;
+    return 0;
 }
 
 static const struct queue_msg *find_msg(const struct queue_file *f, const char *id)
@@ -229,28 +278,26 @@ static const struct queue_msg *find_msg(const struct queue_file *f, const char *
     return NULL;
 }
 
-static void punch(int fd, const char *id, const struct queue_msg *m, const struct qf_header *h,
-                  struct outcome *o)
+static void punch(int fd, const struct stat *st, const char *id, const struct queue_msg *m,
+                  const struct qf_header *h, struct outcome *o)
 {
-    uint64_t lo = m->content_offset, hi = m->content_offset + m->size;
-    int zero = m->size ? range_all_zero(fd, lo, hi) : 1;
-    if (zero < 0) {
+    struct punch_range pr = {m->content_offset, m->content_offset + m->size, 1};
+    if (m->size && survey(fd, st, QF_HEADER_SIZE, h->env_off, &pr) != 0) {
         fail(o, errno, "cannot read its content");
         return;
     }
-    if (zero) {
+    if (pr.zero) {
         ok(o, 0, 0, "already reclaimed");
         return;
     }
-    widen(fd, QF_HEADER_SIZE, h->env_off, &lo, &hi);
-    if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)lo, (off_t)(hi - lo)) !=
-        0) {
+    if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)pr.lo,
+                  (off_t)(pr.hi - pr.lo)) != 0) {
         fail(o, errno, "cannot punch a hole");
         return;
     }
     log_info("%s: content reclaimed: %llu bytes punched at offset %llu", id,
-             (unsigned long long)(hi - lo), (unsigned long long)lo);
-    ok(o, 1, hi - lo, "punched");
+             (unsigned long long)(pr.hi - pr.lo), (unsigned long long)pr.lo);
+    ok(o, 1, pr.hi - pr.lo, "punched");
 }
 
 /* The header of an open file (for the envelope offset and the format). */
@@ -268,27 +315,74 @@ static int read_header(int fd, struct qf_header *h, const char **why)
     return 0;
 }
 
+/* The last file a RECLAIM read: its header and envelope, kept while the
+ * same inode carries the same id. A format 3 file never changes after its
+ * commit but for punched content (queue.h), so what was read of it holds
+ * for as long as that inode is linked under its id: the RECLAIMs of one
+ * group file's messages, which come one after another, read it once.
+ * Formats 1 and 2 (with a state log) are never kept. */
+static struct {
+    int valid;
+    dev_t dev;
+    ino_t ino;
+    struct qf_header h;
+    struct queue_file f;
+} meta_cache;
+
+static void meta_cache_drop(void)
+{
+    if (meta_cache.valid)
+        queue_file_free(&meta_cache.f);
+    meta_cache.valid = 0;
+}
+
+/* The header and envelope of fid, open in fd: from the cache when st is the
+ * inode it holds, else read (and kept when format 3). */
+static int file_meta(int fd, const struct stat *st, const char *fid, enum queue_place place,
+                     const struct qf_header **h, const struct queue_file **f, const char **why)
+{
+    if (meta_cache.valid && meta_cache.dev == st->st_dev && meta_cache.ino == st->st_ino &&
+        strcmp(meta_cache.f.fid, fid) == 0) {
+        meta_cache.f.place = place;
+        *h = &meta_cache.h;
+        *f = &meta_cache.f;
+        return 0;
+    }
+    meta_cache_drop();
+    if (read_header(fd, &meta_cache.h, why) != 0 ||
+        queue_read_meta(fd, fid, place, &meta_cache.f, why) != 0)
+        return -1;
+    meta_cache.valid = 1;
+    meta_cache.dev = st->st_dev;
+    meta_cache.ino = st->st_ino;
+    *h = &meta_cache.h;
+    *f = &meta_cache.f;
+    return 0;
+}
+
 /* Reclaim message id in the open, locked file fd. */
 static void reclaim_in(int fd, const char *fid, enum queue_place place, const char *id,
                        struct outcome *o)
 {
-    struct queue_file f;
-    struct qf_header h;
+    const struct queue_file *f;
+    const struct qf_header *h;
     const char *why = NULL;
-    if (read_header(fd, &h, &why) != 0 || queue_read_meta(fd, fid, place, &f, &why) != 0) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || file_meta(fd, &st, fid, place, &h, &f, &why) != 0) {
         fail(o, errno, why ? why : "cannot read its envelope");
         return;
     }
-    const struct queue_msg *m = find_msg(&f, id);
+    const struct queue_msg *m = find_msg(f, id);
     if (!m)
         fail(o, ENOENT, "no such message in its file");
-    else if (h.version == 2 && h.nmsg > 1)
+    else if (h->version == 2 && h->nmsg > 1)
         /* its body CRC covers every message: a hole would make the others
          * fail their check; the space comes back when the file is removed */
         fail(o, EOPNOTSUPP, "a format 2 group file is reclaimed only by its removal");
     else
-        punch(fd, id, m, &h, o);
-    queue_file_free(&f);
+        punch(fd, &st, id, m, h, o);
+    if (h->version != 3)
+        meta_cache_drop();
 }
 
 static void do_reclaim(struct queue *q, const char *id, struct outcome *o)

@@ -51,6 +51,9 @@ void queue_file_id_at(char *fid, uint64_t usec);
 
 /* ---- encoding (queue_format.c) ---- */
 uint32_t crc32c(uint32_t crc, const void *p, size_t n);
+/* The same without the CPU's crc32 instruction (what crc32c uses where the
+ * CPU has none; tests compare the two). */
+uint32_t crc32c_portable(uint32_t crc, const void *p, size_t n);
 /* stored == computed (always true in a fuzz build, see queue_format.c). */
 int qf_crc_ok(uint32_t stored, uint32_t computed);
 void qf_put_u32(struct buf *b, uint32_t v);

@@ -17,7 +17,7 @@ pkgs="gcc make pkg-config libuv1-dev libc-ares-dev libssl-dev musl-tools"
 case $mode in
     build|run) ;;
     test) pkgs="$pkgs libcmocka-dev clang libclang-rt-dev python3 python3-pytest python3-dnslib \
-python3-aiosmtpd swaks bind9-dnsutils strace procps graphviz" ;;
+python3-aiosmtpd swaks bind9-dnsutils strace procps graphviz pflogsumm" ;;
     bench) pkgs="$pkgs python3 python3-dnslib unbound" ;;
     *) echo "usage: deps.sh build|run|test|bench" >&2; exit 2 ;;
 esac

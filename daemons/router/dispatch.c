@@ -726,9 +726,13 @@ static void send_waiting_local(struct dispatch *d)
         d->nwaiting--;
         int fd = j->fd;
         j->fd = -1;
+        /* the record leaves j first: a send that finds the local gone runs
+         * on_local_close, which ends (frees) j before channel_send returns */
+        struct buf rec = j->rec;
+        j->rec = (struct buf)BUF_INIT;
         job_sent(d, j);
-        channel_send(d->lch, j->rec.s, j->rec.len, &fd, 1);
-        buf_free(&j->rec);
+        channel_send(d->lch, rec.s, rec.len, &fd, 1);
+        buf_free(&rec);
     }
 }
 
