@@ -121,7 +121,7 @@ $(shell mkdir -p $(BUILD) && { [ "$$(cat $(INJECT_STAMP) 2>/dev/null)" = "cc=$(s
     echo "cc=$(strip $(INJECT_CC))" > $(INJECT_STAMP); })
 ifneq ($(strip $(INJECT_CC)),)
 INJECT_BUILD    := $(BUILD)/inject
-INJECT_LIB_SRCS := $(filter-out common/dnsclient.c common/channel.c,$(filter common/% queue/%,$(LIB_SRCS)))
+INJECT_LIB_SRCS := $(filter-out common/dnsclient.c common/channel.c common/tls_mem.c,$(filter common/% queue/%,$(LIB_SRCS)))
 INJECT_LIB_OBJS := $(INJECT_LIB_SRCS:%.c=$(INJECT_BUILD)/%.o)
 INJECT_LIB      := $(INJECT_BUILD)/libonehop-inject.a
 INJECT_CFLAGS    = -std=c11 $(CFLAGS) $(WARN) $(DEFS) -MMD -MP

@@ -102,8 +102,10 @@ step() {
     case " $ONLY " in *" $name "*) ;; *) return 0 ;; esac
     left=$((BUDGET - ($(date +%s) - started)))
     [ "$left" -lt "$cap" ] && cap=$left
-    cmd="$env RUNS=$RUNS WORK=/tmp/bench-$name $script $BIN"
+    bin=${BIN#"$top"/}
+    cmd="$env RUNS=$RUNS WORK=/tmp/bench-$name $script $bin"
     [ "$name" = dns ] && cmd="$env ROUNDS=$RUNS $script"
+    cmd=${cmd# }
     echo "bench: $name: $cmd (at most ${cap} s)" >&2
     echo "$name|$cmd" >> "$WORK/commands"
     if [ "$cap" -le 0 ]; then

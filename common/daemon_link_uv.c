@@ -5,6 +5,7 @@
  */
 #include "daemon_link_uv.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -97,4 +98,40 @@ void daemon_link_uv_close(struct daemon_link_uv *l)
     daemon_link_close(&l->link);
     buf_free(&l->text);
     free(l);
+}
+
+/* ------------------------------------------------------------ signals ---- */
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct daemon_signals *s = h->data;
+    if (signum == SIGHUP)
+        s->on_reload(s->arg);
+    else
+        s->on_stop(s->arg, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void watch(uv_loop_t *loop, struct daemon_signals *s, uv_signal_t *h, int signum)
+{
+    uv_signal_init(loop, h);
+    h->data = s;
+    uv_signal_start(h, on_signal, signum);
+}
+
+void daemon_signals_start(uv_loop_t *loop, struct daemon_signals *s, daemon_link_uv_cb *on_reload,
+                          void (*on_stop)(void *arg, const char *why), void *arg)
+{
+    s->on_reload = on_reload;
+    s->on_stop = on_stop;
+    s->arg = arg;
+    watch(loop, s, &s->term, SIGTERM);
+    watch(loop, s, &s->intr, SIGINT);
+    watch(loop, s, &s->hup, SIGHUP);
+}
+
+void daemon_signals_close(struct daemon_signals *s)
+{
+    uv_signal_t *handles[] = {&s->term, &s->intr, &s->hup};
+    for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
+        if (!uv_is_closing((uv_handle_t *)handles[i]))
+            uv_close((uv_handle_t *)handles[i], NULL);
 }

@@ -37,4 +37,19 @@ void daemon_link_uv_ready(struct daemon_link_uv *l);
 /* Stop watching and free (the daemon is stopping; NULL is fine). */
 void daemon_link_uv_close(struct daemon_link_uv *l);
 
+/* The signals a libuv daemon obeys as the master's records: SIGHUP as
+ * RELOAD, SIGTERM and SIGINT as STOP (why = "SIGTERM" or "SIGINT"). The
+ * struct is the caller's and must live until the loop has ended;
+ * daemon_signals_close() (again is fine) lets the loop end. */
+struct daemon_signals {
+    uv_signal_t term, intr, hup;
+    daemon_link_uv_cb *on_reload;
+    void (*on_stop)(void *arg, const char *why);
+    void *arg;
+};
+
+void daemon_signals_start(uv_loop_t *loop, struct daemon_signals *s, daemon_link_uv_cb *on_reload,
+                          void (*on_stop)(void *arg, const char *why), void *arg);
+void daemon_signals_close(struct daemon_signals *s);
+
 #endif

@@ -40,3 +40,7 @@ LIB_SRCS += common/local_proto.c
 
 # the router's control socket (router_ctl.h): records and the blocking client
 LIB_SRCS += common/router_ctl.c
+
+# tls_mem: a TLS session on memory BIOs and the server/client contexts, for
+# smtpd's and remote's STARTTLS (OpenSSL; not in the musl injection build)
+LIB_SRCS += common/tls_mem.c

@@ -353,6 +353,14 @@ struct queue_msg_fd {
  * or an I/O error. Never blocks on a FIFO, never follows a symlink. */
 int queue_msg_open(struct queue *q, const char *id, struct queue_msg_fd *out, const char **why);
 void queue_msg_fd_close(struct queue_msg_fd *m);
+/* The router's dispatch of a file's messages one after another: m, open
+ * by queue_msg_open on a message of the same file, is pointed at message
+ * id instead (the same descriptor and envelope; the file is immutable but
+ * for the holes of finished messages), its content verified as
+ * queue_msg_open does. -1 with errno: ENOENT (not an unfinished message
+ * of that file), EBADMSG (*why: its content is corrupt), an I/O error; m
+ * still names its former message then. */
+int queue_msg_select(struct queue_msg_fd *m, const char *id, const char **why);
 
 /* File ids in one place, sorted (= arrival order). Caller frees with
  * queue_ids_free(). Names that are not file ids are skipped (recovery moves

@@ -395,6 +395,24 @@ int queue_msg_open(struct queue *q, const char *id, struct queue_msg_fd *out, co
     return 0;
 }
 
+int queue_msg_select(struct queue_msg_fd *m, const char *id, const char **why)
+{
+    size_t index;
+    *why = NULL;
+    if (!queue_id_valid(id) || memcmp(id, m->file.fid, QUEUE_FILE_ID_LEN) != 0 ||
+        find_msg(&m->file, id, &index) != 0)
+        return errno = ENOENT, -1;
+    if (verify_content(m->fd, &m->file, index, NULL, why) != 0) {
+        if (errno == EBADMSG)
+            log_warn("%s: %s: not handed out", id, *why);
+        return -1;
+    }
+    m->index = index;
+    m->offset = m->file.msg[index].content_offset;
+    m->length = m->file.msg[index].size;
+    return 0;
+}
+
 void queue_msg_fd_close(struct queue_msg_fd *m)
 {
     if (m->fd >= 0)

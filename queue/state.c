@@ -501,6 +501,13 @@ static void heap_swap(struct state *s, size_t a, size_t b)
     s->heap[b] = t;
 }
 
+/* Heap order: by due time, then first pushed first (arrival order among
+ * the due now, and a file's messages one after another). */
+static int due_before(const struct due *a, const struct due *b)
+{
+    return a->when != b->when ? a->when < b->when : a->order < b->order;
+}
+
 void state_push_due(struct state *s, int64_t when, struct file_slot *fs, struct state_msg *m)
 {
     s->heap = xgrow(s->heap, &s->heapcap, s->nheap + 1, sizeof(s->heap[0]));
@@ -509,8 +516,9 @@ void state_push_due(struct state *s, int64_t when, struct file_slot *fs, struct 
     s->heap[i].fs = fs;
     s->heap[i].m = m;
     s->heap[i].gen = fs->gen;
+    s->heap[i].order = s->pushes++;
     fs->heap_refs++;
-    while (i > 0 && s->heap[(i - 1) / 2].when > s->heap[i].when) {
+    while (i > 0 && due_before(&s->heap[i], &s->heap[(i - 1) / 2])) {
         heap_swap(s, i, (i - 1) / 2);
         i = (i - 1) / 2;
     }
@@ -520,9 +528,9 @@ static void heap_sift_down(struct state *s, size_t i)
 {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < s->nheap && s->heap[l].when < s->heap[m].when)
+        if (l < s->nheap && due_before(&s->heap[l], &s->heap[m]))
             m = l;
-        if (r < s->nheap && s->heap[r].when < s->heap[m].when)
+        if (r < s->nheap && due_before(&s->heap[r], &s->heap[m]))
             m = r;
         if (m == i)
             break;
@@ -628,6 +636,7 @@ void state_free_all(struct state *s)
     free(s->heap);
     free(s->creq);
     free(s->gone);
+    buf_free(&s->clean_check);
     sx_iter_free(&s->replay_it);
     sx_close(s->index);
     s->index = NULL;
@@ -1081,6 +1090,28 @@ static struct state_msg *live_msg(struct state *s, const char *msgid)
     return m;
 }
 
+/* f's cleaner needs are settled by the next state_flush(), for all the
+ * outcomes of its group commit at once: a file whose messages all finish
+ * in one group needs one REMOVE, not first a RECLAIM for each message. */
+static void settle_needs_later(struct state *s, const struct state_file *f)
+{
+    struct buf *b = &s->clean_check;
+    const size_t w = QUEUE_FILE_ID_LEN + 1;
+    if (b->len >= w && memcmp(b->s + b->len - w, f->fid, w) == 0)
+        return; /* noted last: a file's outcomes come one after another */
+    buf_add(b, f->fid, w);
+}
+
+static void settle_needs(struct state *s)
+{
+    for (size_t at = 0; at < s->clean_check.len; at += QUEUE_FILE_ID_LEN + 1) {
+        struct state_file *f = state_file_find(s, s->clean_check.s + at);
+        if (f)
+            state_ensure_clean_needs(s, f); /* asks nothing twice */
+    }
+    buf_clear(&s->clean_check);
+}
+
 static uint64_t outcome(struct state *s, unsigned type, const char *msgid, uint32_t rcpt,
                         int64_t now, int64_t next_try, const char *text)
 {
@@ -1096,7 +1127,7 @@ static uint64_t outcome(struct state *s, unsigned type, const char *msgid, uint3
     uint64_t seq = state_record_add(s, type, &p);
     buf_free(&p);
     if (seq)
-        state_ensure_clean_needs(s, m->file);
+        settle_needs_later(s, m->file);
     return seq;
 }
 
@@ -1207,7 +1238,10 @@ uint64_t state_clean_done(struct state *s, const struct state_clean_req *r, uint
 
 int state_flush(struct state *s)
 {
-    return s->readonly ? 0 : sj_flush(s->j);
+    if (s->readonly)
+        return 0;
+    settle_needs(s);
+    return sj_flush(s->j);
 }
 
 uint64_t state_durable(const struct state *s)

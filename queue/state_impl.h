@@ -57,6 +57,7 @@ struct due {
     struct file_slot *fs;
     struct state_msg *m; /* NULL: the whole (frozen) file */
     unsigned gen;        /* fs->gen when pushed: a freeze since makes it stale */
+    uint64_t order;      /* pushes in order: equal due times come out first in, first out */
 };
 
 struct creq {
@@ -75,6 +76,11 @@ struct state {
     size_t nfiles, filecap;
     struct due *heap;
     size_t nheap, heapcap;
+    uint64_t pushes; /* the next struct due's order */
+    /* Files outcomes were recorded for since the last flush (ids,
+     * QUEUE_FILE_ID_LEN + 1 bytes each): their cleaner needs are settled
+     * by the flush, once for the whole group (state.c). */
+    struct buf clean_check;
     struct creq *creq;
     size_t ncreq, creqcap, ncreq_done;
     unsigned pass;

@@ -61,9 +61,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() {
-    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+# shellcheck source=bench/lib/common.sh
+. "$top/bench/lib/common.sh"   # free_port
 wait_for() { # file pattern: wait at most 60 s for pattern in file
     i=0
     until grep -q "$2" "$1" 2>/dev/null; do

@@ -23,9 +23,10 @@
 # Both at their defaults. onehop (relayhost = the sink): onehop-smtpd hands
 # the message to the onehop-queue server, which fsyncs the group and writes
 # a byte into the router's trigger FIFO; the 250 goes out after that
-# commit; the router, woken by the FIFO, takes the file and hands the job
-# to onehop-remote, which connects to the sink (a 60 s scan is only the
-# fall-back). Postfix (smtpd on 127.0.0.1, relayhost = the sink): smtpd ->
+# commit; the router, woken by the FIFO, lists the queue, journals the
+# take, has the cleaner move the file into active/ and hands the job to
+# onehop-remote, which keeps its connection to the sink open between
+# messages (a 60 s scan is only the fall-back). Postfix (smtpd on 127.0.0.1, relayhost = the sink): smtpd ->
 # cleanup, which fsyncs the queue file and then tells qmgr through its
 # public/qmgr FIFO that mail arrived; qmgr moves it from incoming to active
 # and gives it to an smtp process (connection cache on demand, so a

@@ -3,7 +3,9 @@
 #
 #   fresh_dir DIR           DIR emptied (made if missing), mode 755
 #   now                     seconds since the epoch, nanoseconds
-#   free_port               a free TCP port on 127.0.0.1 (the kernel picks it)
+#   free_port               a free TCP port on 127.0.0.1 in BENCH_PORTS (default
+#                           35000-35999, the bench's own range on the shared
+#                           machine)
 #   median                  the median of the numbers on stdin (one a line or
 #                           blank-separated), the lower middle for an even count
 #   treecpu PID             user + system CPU seconds of PID's process tree
@@ -23,7 +25,21 @@ fresh_dir() { rm -rf "$1"; mkdir -p "$1"; chmod 755 "$1"; }
 now() { date +%s.%N; }
 
 free_port() {
-    "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    "$PY" - "${BENCH_PORTS:-35000-35999}" <<'PYEOF'
+import random, socket, sys
+low, high = (int(x) for x in sys.argv[1].split("-"))
+for port in random.sample(range(low, high + 1), high - low + 1):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    sys.exit(0)
+sys.exit("free_port: no free port in %s" % sys.argv[1])
+PYEOF
 }
 
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }

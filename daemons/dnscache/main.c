@@ -13,14 +13,13 @@
  * One libuv loop; c-ares inside it (upstream.h); no threads. Exit status:
  * 0 after a clean stop, 1 when it cannot start (configuration, socket).
  */
-#include <signal.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include <uv.h>
 
 #include "conf.h"
+#include "daemon_args.h"
 #include "daemon_link_uv.h"
 #include "diag.h"
 #include "dnsproto.h"
@@ -42,7 +41,7 @@ struct daemon {
     struct lookup *lookup;
     struct server *server;
     struct buf servers_text;
-    uv_signal_t sigterm, sigint, sighup;
+    struct daemon_signals signals;
     struct daemon_link_uv *link;
 };
 
@@ -76,9 +75,7 @@ static void stop(struct daemon *d, const char *why)
     lookup_shutdown(d->lookup);
     upstream_free(d->up); /* queries in flight end with a temporary failure */
     d->up = NULL;
-    uv_close((uv_handle_t *)&d->sigterm, NULL);
-    uv_close((uv_handle_t *)&d->sigint, NULL);
-    uv_close((uv_handle_t *)&d->sighup, NULL);
+    daemon_signals_close(&d->signals);
 }
 
 static void reload(struct daemon *d)
@@ -109,30 +106,19 @@ static void reload(struct daemon *d)
     buf_free(&err);
 }
 
-static void on_signal(uv_signal_t *h, int signum)
-{
-    struct daemon *d = h->data;
-    if (signum == SIGHUP)
-        reload(d);
-    else
-        stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
-}
-
-static void on_master_reload(void *arg)
+static void on_reload(void *arg)
 {
     reload(arg);
+}
+
+static void on_stop(void *arg, const char *why)
+{
+    stop(arg, why);
 }
 
 static void on_master_stop(void *arg)
 {
     stop(arg, "master");
-}
-
-static void watch_signal(struct daemon *d, uv_signal_t *h, int signum)
-{
-    uv_signal_init(d->loop, h);
-    h->data = d;
-    uv_signal_start(h, on_signal, signum);
 }
 
 static int start(struct daemon *d)
@@ -162,43 +148,17 @@ static int start(struct daemon *d)
     return 0;
 }
 
-static int usage(void)
-{
-    fprintf(stderr, "usage: onehop-dnscache [-C DIR]\n");
-    return 2;
-}
-
 int main(int argc, char **argv)
 {
     struct daemon d;
-    struct diag dg = DIAG_INIT;
-    const char *opt_C = NULL;
     memset(&d, 0, sizeof(d));
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-C") == 0 && i + 1 < argc)
-            opt_C = argv[++i];
-        else if (strncmp(argv[i], "-C", 2) == 0 && argv[i][2])
-            opt_C = argv[i] + 2;
-        else
-            return usage();
-    }
-    d.confdir = conf_dir(opt_C);
-    if (conf_load(&d.conf, d.confdir, &dg) < 0) {
-        diag_print(&dg, stderr);
-        diag_free(&dg);
-        conf_free(&d.conf);
-        return 1;
-    }
-    diag_free(&dg);
-    if (log_open("dnscache", d.conf.log) < 0)
-        log_warn("cannot open log %s: %m; logging to stderr", d.conf.log);
-    signal(SIGPIPE, SIG_IGN);
+    int rc = daemon_begin(argc, argv, "dnscache", &d.conf, &d.confdir);
+    if (rc != 0)
+        return rc;
     d.loop = uv_default_loop();
-    d.link = daemon_link_uv_start(d.loop, on_master_reload, on_master_stop, &d);
+    d.link = daemon_link_uv_start(d.loop, on_reload, on_master_stop, &d);
     start(&d);
-    watch_signal(&d, &d.sigterm, SIGTERM);
-    watch_signal(&d, &d.sigint, SIGINT);
-    watch_signal(&d, &d.sighup, SIGHUP);
+    daemon_signals_start(d.loop, &d.signals, on_reload, on_stop, &d);
     daemon_link_uv_ready(d.link);
     uv_run(d.loop, UV_RUN_DEFAULT);
     lookup_free(d.lookup);

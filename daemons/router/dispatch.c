@@ -119,6 +119,10 @@ struct dispatch {
     struct memo *memo;
     struct destinations *dests;
     struct buf text; /* a result's strings */
+    /* The file of the last message handed out, open while dispatch_due
+     * goes on: the state hands a file's messages out one after another. */
+    struct queue_msg_fd file;
+    int file_open;
 };
 
 /* ------------------------------------------------------------ records ---- */
@@ -1063,24 +1067,48 @@ static void copy_addresses(struct inflight *f, const struct queue_msg_fd *mf)
         f->addr[k] = xstrdup(qm->rcpt[k].addr);
 }
 
+static void close_file(struct dispatch *d)
+{
+    if (d->file_open)
+        queue_msg_fd_close(&d->file);
+    d->file_open = 0;
+}
+
+/* Message id, verified: in the file open already (its envelope parsed
+ * once for all its messages), or its file opened. */
+static const struct queue_msg_fd *open_message(struct dispatch *d, const char *id, const char **why)
+{
+    if (d->file_open && memcmp(d->file.file.fid, id, QUEUE_FILE_ID_LEN) == 0) {
+        if (queue_msg_select(&d->file, id, why) == 0)
+            return &d->file;
+        if (errno != ENOENT)
+            return NULL; /* its content is corrupt, or unreadable */
+    }
+    close_file(d);
+    if (queue_msg_open(d->r->q, id, &d->file, why) != 0)
+        return NULL;
+    d->file_open = 1;
+    return &d->file;
+}
+
 static void dispatch_message(struct dispatch *d, const struct state_msg *m, int64_t now)
 {
     struct inflight *f = xcalloc(1, sizeof(*f));
-    struct queue_msg_fd mf;
     const char *why = NULL;
     state_msg_id(m, f->id);
     f->m = m;
     f->arrival = (int64_t)(m->arrival_us / 1000000);
-    if (queue_msg_open(d->r->q, f->id, &mf, &why) != 0) {
+    const struct queue_msg_fd *mf = open_message(d, f->id, &why);
+    if (!mf) {
         defer_unreadable(d, f, now, why);
         settle_later(d, f);
         return;
     }
-    copy_addresses(f, &mf);
-    rmetrics_dispatch(m, &mf.file.msg[mf.index]);
+    copy_addresses(f, mf);
+    rmetrics_dispatch(m, &mf->file.msg[mf->index]);
     struct retry_policy p = policy(d->r);
     struct groups gs = {NULL, 0, 0};
-    int loop = loops(&mf);
+    int loop = loops(mf);
     for (uint32_t k = 0; k < f->naddr; k++) {
         const struct state_rcpt *r = &m->rcpt[k];
         if (!rcpt_due(r, now))
@@ -1096,10 +1124,9 @@ static void dispatch_message(struct dispatch *d, const struct state_msg *m, int6
      * (on_local_close): it is settled here, once every group is sent */
     f->dispatching = 1;
     for (size_t i = 0; i < gs.n; i++)
-        send_group(d, f, &mf, &gs.v[i], now);
+        send_group(d, f, mf, &gs.v[i], now);
     f->dispatching = 0;
     groups_free(&gs);
-    queue_msg_fd_close(&mf);
     if (f->jobs == 0)
         settle_later(d, f);
 }
@@ -1111,11 +1138,14 @@ int dispatch_due(struct dispatch *d, int64_t now, int64_t *next_wakeup)
     *next_wakeup = 0;
     while (d->ch && d->nremote < d->r->conf.remote_concurrency &&
            d->nwaiting < d->r->conf.local_concurrency) {
-        if (!state_next_due(d->r->s, now, &m, next_wakeup))
+        if (!state_next_due(d->r->s, now, &m, next_wakeup)) {
+            close_file(d);
             return did;
+        }
         dispatch_message(d, m, now);
         did = 1;
     }
+    close_file(d);
     *next_wakeup = 0; /* full: a job's DONE makes room and pumps again */
     return did;
 }
@@ -1385,5 +1415,6 @@ void dispatch_close(struct dispatch *d)
     memo_free(d->memo);
     dest_free(d->dests);
     buf_free(&d->text);
+    close_file(d);
     free(d);
 }

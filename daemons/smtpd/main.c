@@ -33,6 +33,7 @@
 #include "smtpd/bs.h"
 #include "smtpd/smetrics.h"
 #include "smtpd/smtpd.h"
+#include "tls_mem.h"
 
 static void on_connection(uv_stream_t *l, int status)
 {
@@ -96,12 +97,14 @@ static void open_queue(struct smtpd *d)
     d->queue = qclient_open(d->loop, (int)fd, on_queue_down, on_queue_drain, d);
 }
 
-/* STARTTLS when smtpd_tls_cert and smtpd_tls_key are set; NULL otherwise. */
-static struct stls_ctx *load_tls(const struct conf *c, struct buf *why)
+/* STARTTLS (RFC 3207; TLS 1.2 or later) when smtpd_tls_cert and
+ * smtpd_tls_key are set; NULL otherwise, or with the reason in why. */
+static SSL_CTX *load_tls(const struct conf *c, struct buf *why)
 {
     if (!c->smtpd_tls_cert[0] || !c->smtpd_tls_key[0])
         return NULL;
-    return stls_ctx_new(c->smtpd_tls_cert, c->smtpd_tls_key, why);
+    return tls_mem_server_ctx("smtpd_tls_cert", c->smtpd_tls_cert, "smtpd_tls_key",
+                              c->smtpd_tls_key, why);
 }
 
 static void reload(struct smtpd *d)
@@ -119,7 +122,7 @@ static void reload(struct smtpd *d)
         diag_free(&dg);
         return;
     }
-    struct stls_ctx *tls = load_tls(&fresh, &why);
+    SSL_CTX *tls = load_tls(&fresh, &why);
     if (!tls && why.len) {
         log_warn("reload refused: %s", buf_cstr(&why));
         routing_free(&rt);
@@ -128,7 +131,7 @@ static void reload(struct smtpd *d)
         relay_free(&d->relay);
         routing_free(&d->routing);
         conf_free(&d->conf);
-        stls_ctx_free(d->tls); /* sessions in TLS keep their own reference */
+        SSL_CTX_free(d->tls); /* sessions in TLS hold their own reference */
         d->conf = fresh;
         d->routing = rt;
         d->routing.conf = &d->conf;
@@ -155,9 +158,7 @@ void smtpd_sessions_gone(struct smtpd *d)
     d->dns = NULL;
     daemon_link_uv_close(d->link);
     d->link = NULL;
-    close_handle((uv_handle_t *)&d->sigterm);
-    close_handle((uv_handle_t *)&d->sigint);
-    close_handle((uv_handle_t *)&d->sighup);
+    daemon_signals_close(&d->signals);
 }
 
 static void stop(struct smtpd *d, const char *why)
@@ -173,30 +174,19 @@ static void stop(struct smtpd *d, const char *why)
         smtpd_sessions_gone(d);
 }
 
-static void on_signal(uv_signal_t *h, int signum)
-{
-    struct smtpd *d = h->data;
-    if (signum == SIGHUP)
-        reload(d);
-    else
-        stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
-}
-
-static void on_master_reload(void *arg)
+static void on_reload(void *arg)
 {
     reload(arg);
+}
+
+static void on_stop(void *arg, const char *why)
+{
+    stop(arg, why);
 }
 
 static void on_master_stop(void *arg)
 {
     stop(arg, "master");
-}
-
-static void watch_signal(struct smtpd *d, uv_signal_t *h, int signum)
-{
-    uv_signal_init(d->loop, h);
-    h->data = d;
-    uv_signal_start(h, on_signal, signum);
 }
 
 /* Many idle sessions need many descriptors: the soft limit up to the hard. */
@@ -258,17 +248,15 @@ int main(int argc, char **argv)
     if (bs)
         return bs_main(&d.conf, d.confdir);
     d.loop = uv_default_loop();
-    d.link = daemon_link_uv_start(d.loop, on_master_reload, on_master_stop, &d);
+    d.link = daemon_link_uv_start(d.loop, on_reload, on_master_stop, &d);
     smetrics_start();
     start(&d);
-    watch_signal(&d, &d.sigterm, SIGTERM);
-    watch_signal(&d, &d.sigint, SIGINT);
-    watch_signal(&d, &d.sighup, SIGHUP);
+    daemon_signals_start(d.loop, &d.signals, on_reload, on_stop, &d);
     daemon_link_uv_ready(d.link);
     uv_run(d.loop, UV_RUN_DEFAULT);
     relay_free(&d.relay);
     routing_free(&d.routing);
-    stls_ctx_free(d.tls);
+    SSL_CTX_free(d.tls);
     free(d.listeners);
     conf_free(&d.conf);
     uv_loop_close(d.loop);

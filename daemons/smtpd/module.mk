@@ -16,7 +16,6 @@ onehop-smtpd_SRCS = \
 	daemons/smtpd/session.c \
 	daemons/smtpd/clientname.c \
 	daemons/smtpd/qclient.c \
-	daemons/smtpd/stls.c \
 	daemons/smtpd/bs.c \
 	daemons/smtpd/smetrics.c \
 	$(smtpd_PRIVATE) \

@@ -38,15 +38,11 @@ int relay_client_trusted(const struct relay_policy *rp, const struct sockaddr *c
     return 0;
 }
 
-/* relay_domains: the domain itself, or a subdomain of a ".parent" entry. */
+/* relay_domains: the domain itself (conf.c takes domain names only, so
+ * there is no ".parent" form to match subdomains by). */
 static int relay_domain(const struct conf *c, const char *domain)
 {
-    if (conf_list_has(&c->relay_domains, domain))
-        return 1;
-    for (const char *d = strchr(domain, '.'); d; d = strchr(d + 1, '.'))
-        if (conf_list_has(&c->relay_domains, d))
-            return 1;
-    return 0;
+    return conf_list_has(&c->relay_domains, domain);
 }
 
 /* '%', '!' or an '@' before the last '@': a route inside the local part. */

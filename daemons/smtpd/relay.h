@@ -10,8 +10,8 @@
  *      locally): accepted when the routing finds a mailbox, alias, file or
  *      command for it; 550 5.1.1 when it bounces (local_users = passwd and
  *      no such user, an alias loop...)
- *   3. a domain of relay_domains (or a subdomain of a ".domain" entry):
- *      accepted from anyone
+ *   3. a domain of relay_domains (the domain itself; its subdomains are
+ *      not implied): accepted from anyone
  *   4. a client in mynetworks: accepted
  *   5. anything else: 554 5.7.1 Relay access denied
  * A non-local recipient the routing bounces outright (an `error:` route)

@@ -34,6 +34,7 @@
 #include "smtpd/smtp_proto.h"
 #include "smtpd/smetrics.h"
 #include "smtpd/smtpd.h"
+#include "tls_mem.h"
 
 struct session {
     struct session *next, *prev;
@@ -48,8 +49,8 @@ struct session {
     char addr[64]; /* "127.0.0.1", "IPv6:::1" for Received: */
     char ip[64];   /* as logged */
     struct qtxn *qt;
-    struct stls *tls;
-    int tls_handshake; /* after STARTTLS, until the handshake completed */
+    struct tls_mem *tls; /* after STARTTLS */
+    int tls_handshake;   /* after STARTTLS, until the handshake completed */
     struct buf tls_plain;
     int reading, paused_by_queue;
     int closed;  /* uv_close called */
@@ -107,10 +108,10 @@ static void flush(struct session *s)
     if (s->tls && !s->tls_handshake && s->p.out.len) {
         const char *why = NULL;
         struct buf cipher = BUF_INIT;
-        if (stls_write(s->tls, s->p.out.s, s->p.out.len, &why) != 0)
+        if (tls_mem_write(s->tls, s->p.out.s, s->p.out.len, &why) != 0)
             log_warn("TLS write to %s: %s", s->ip, why);
         buf_clear(&s->p.out);
-        stls_take_output(s->tls, &cipher);
+        tls_mem_take_output(s->tls, &cipher);
         write_raw(s, &cipher);
         buf_free(&cipher);
     } else {
@@ -160,10 +161,10 @@ static void tls_input(struct session *s, const char *data, size_t n)
 {
     const char *why = NULL;
     struct buf cipher = BUF_INIT;
-    stls_feed(s->tls, data, n);
+    tls_mem_feed(s->tls, data, n);
     if (s->tls_handshake) {
-        int rc = stls_handshake(s->tls, &why);
-        stls_take_output(s->tls, &cipher);
+        int rc = tls_mem_handshake(s->tls, &why);
+        tls_mem_take_output(s->tls, &cipher);
         write_raw(s, &cipher);
         if (rc < 0) {
             log_info("TLS handshake failed with %s: %s", s->ip, why);
@@ -176,16 +177,16 @@ static void tls_input(struct session *s, const char *data, size_t n)
         }
         s->tls_handshake = 0;
         struct buf desc = BUF_INIT;
-        stls_describe(s->tls, &desc);
+        tls_mem_describe(s->tls, &desc);
         log_info("TLS connection established from %s[%s]: %s", s->name, s->ip, buf_cstr(&desc));
         buf_free(&desc);
         smtp_proto_tls_started(&s->p);
     }
     buf_clear(&s->tls_plain);
-    int rc = stls_read(s->tls, &s->tls_plain, &why);
+    int rc = tls_mem_read(s->tls, &s->tls_plain, "the client closed the TLS session", &why);
     if (s->tls_plain.len)
         smtp_proto_input(&s->p, s->tls_plain.s, s->tls_plain.len);
-    stls_take_output(s->tls, &cipher);
+    tls_mem_take_output(s->tls, &cipher);
     write_raw(s, &cipher);
     buf_free(&cipher);
     if (rc < 0 && !s->closed)
@@ -292,7 +293,7 @@ static void add_received(struct session *s)
 {
     struct buf h = BUF_INIT, tls = BUF_INIT;
     if (s->tls)
-        stls_describe(s->tls, &tls);
+        tls_mem_describe(s->tls, &tls);
     struct received_info ri = {
         buf_cstr(&s->p.helo),
         s->name,
@@ -349,9 +350,10 @@ static void hook_starttls(void *arg)
 {
     struct session *s = arg;
     flush(s); /* the 220 in the clear; every later byte is TLS */
-    s->tls = s->d->tls ? stls_new(s->d->tls) : NULL; /* a reload may have turned it off */
+    const char *why = "STARTTLS turned off by a reload";
+    s->tls = s->d->tls ? tls_mem_new(s->d->tls, 1, NULL, &why) : NULL;
     if (!s->tls) {
-        log_warn("cannot start TLS for %s", s->ip);
+        log_warn("cannot start TLS for %s: %s", s->ip, why);
         return session_close(s);
     }
     s->tls_handshake = 1;
@@ -383,7 +385,7 @@ static void on_handle_closed(uv_handle_t *h)
         return;
     struct smtpd *d = s->d;
     smtp_proto_free(&s->p);
-    stls_free(s->tls);
+    tls_mem_free(s->tls);
     buf_free(&s->tls_plain);
     free(s->hostname);
     free(s->name);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include "conf.h"
@@ -17,7 +18,6 @@
 #include "routing.h"
 #include "smtpd/qclient.h"
 #include "smtpd/relay.h"
-#include "smtpd/stls.h"
 
 struct session;
 
@@ -29,13 +29,13 @@ struct smtpd {
     struct relay_policy relay;
     struct qclient *queue;
     struct dnsclient *dns; /* client names (RDNS view of onehop-dnscache) */
-    struct stls_ctx *tls;
+    SSL_CTX *tls;          /* STARTTLS (common/tls_mem.h), NULL when not offered */
     uv_tcp_t *listeners;
     size_t nlisteners;
     struct session *sessions; /* every open session */
     size_t nsessions;
     struct daemon_link_uv *link;
-    uv_signal_t sigterm, sigint, sighup;
+    struct daemon_signals signals; /* SIGHUP, SIGTERM, SIGINT */
     int stopping;
 };
 

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+from dnslib import PTR
 
 from fixtures.paths import onehop_bin as onehop_bin_path
 
@@ -463,7 +464,6 @@ def relay_from_outside(mta):
 
 
 def test_client_name_forward_confirmed(mta, dns):
-    from dnslib import PTR
     dns.add(REV9, "PTR", PTR("client.test"))
     dns.a("client.test", ["127.0.0.9"])
     m = relay_from_outside(mta)
@@ -489,7 +489,6 @@ def test_client_name_forward_confirmed(mta, dns):
 
 @pytest.mark.parametrize("case", ["mismatch", "nxdomain"])
 def test_client_name_unknown(mta, dns, case):
-    from dnslib import PTR
     if case == "mismatch":
         dns.add(REV9, "PTR", PTR("liar.test"))
         dns.a("liar.test", ["127.0.0.10"])

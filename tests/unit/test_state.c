@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "clean_proto.h"
 #include "log.h"
@@ -183,6 +184,49 @@ static void test_named_files_learned_once(void **state)
     assert_int_equal(c.total, 4);
 }
 
+/* Due at the same time: handed out first in, first out, so a file's
+ * messages come one after another (the router reads the file once for
+ * them all: queue_msg_select), in arrival order. */
+static void test_equal_due_times_first_in_first_out(void **state)
+{
+    struct fixture *fx = *state;
+    char f1[QUEUE_FILE_ID_LEN + 1], f2[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    commit_file(fx->q, 5, f1);
+    commit_file(fx->q, 4, f2);
+    open_state(fx);
+    assert_int_equal(state_learn_files(fx->s), 9);
+    assert_int_equal(state_flush(fx->s), 0);
+    serve_cleaner(fx);
+    struct queue_msg_fd mf;
+    const char *why = NULL;
+    for (unsigned i = 0; i < 9; i++) {
+        const struct state_msg *m = due_now(fx, time(NULL));
+        assert_non_null(m);
+        char want[QUEUE_ID_LEN + 1];
+        queue_msg_id(i < 5 ? f1 : f2, i < 5 ? i : i - 5, want);
+        state_msg_id(m, id);
+        assert_string_equal(id, want);
+        if (i == 0 || i == 5) {
+            if (i == 5) {
+                assert_int_equal(queue_msg_select(&mf, id, &why), -1); /* another file's */
+                assert_int_equal(errno, ENOENT);
+                queue_msg_fd_close(&mf);
+            }
+            assert_int_equal(queue_msg_open(fx->q, id, &mf, &why), 0);
+        } else {
+            assert_int_equal(queue_msg_select(&mf, id, &why), 0);
+        }
+        assert_int_equal(mf.index, i < 5 ? i : i - 5);
+        assert_string_equal(mf.file.msg[mf.index].id, id);
+        assert_int_equal(mf.length, 17);
+        char body[17];
+        assert_int_equal(pread(mf.fd, body, 17, (off_t)mf.offset), 17);
+        assert_memory_equal(body, "Subject: x\n\nbody\n", 17);
+    }
+    queue_msg_fd_close(&mf);
+    assert_null(due_now(fx, time(NULL)));
+}
+
 static void test_learned_in_active_due_at_once(void **state)
 {
     struct fixture *fx = *state;
@@ -248,6 +292,33 @@ static void test_finished_message_reclaimed_file_removed(void **state)
     assert_non_null(state_find_file(fx->s, fid));
     state_clean_done(fx->s, &r, 0);
     assert_null(state_find_file(fx->s, fid)); /* forgotten */
+    assert_int_equal(state_flush(fx->s), 0);
+    open_state(fx);
+    assert_null(state_find_file(fx->s, fid));
+    assert_int_equal(state_clean_pending(fx->s), 0);
+}
+
+/* Every message of a file finished within one group commit: one REMOVE,
+ * no RECLAIM before it for each message (the cleaner's needs are settled
+ * by the flush); a restart asks nothing more. */
+static void test_file_finished_in_one_group_removed_only(void **state)
+{
+    struct fixture *fx = *state;
+    char fid[QUEUE_FILE_ID_LEN + 1], id[QUEUE_ID_LEN + 1];
+    queued_and_taken(fx, 3, fid, id);
+    for (unsigned i = 0; i < 3; i++) {
+        queue_msg_id(fid, i, id);
+        assert_true(state_delivered(fx->s, id, 0, 10, "250 ok") > 0);
+        assert_true(state_delivered(fx->s, id, 1, 10, "250 ok") > 0);
+    }
+    assert_int_equal(state_flush(fx->s), 0);
+    struct state_clean_req r;
+    assert_int_equal(state_clean_next(fx->s, &r), 1);
+    assert_int_equal(r.kind, CLEAN_REMOVE);
+    assert_string_equal(r.id, fid);
+    assert_int_equal(state_clean_next(fx->s, &r), 0);
+    assert_int_equal(state_clean_pending(fx->s), 1);
+    state_clean_done(fx->s, &r, 0);
     assert_int_equal(state_flush(fx->s), 0);
     open_state(fx);
     assert_null(state_find_file(fx->s, fid));
@@ -894,9 +965,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_learn_asks_take_once_durable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_named_files_learned_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_equal_due_times_first_in_first_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_learned_in_active_due_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_waits_for_next_try, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finished_message_reclaimed_file_removed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_file_finished_in_one_group_removed_only, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_outcomes_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_durable_by_sequence, setup, teardown),
