@@ -118,6 +118,10 @@ join "$WORK/t0" "$WORK/t1" | awk -v hz="$HZ" -v m="$M" '
       tu += u; ts += s
       printf "| %s | %.0f | %.0f | %.0f |\n", $1, u * 1e6 / m, s * 1e6 / m, (u + s) * 1e6 / m }
     END { printf "| all onehop | %.0f | %.0f | %.0f |\n", tu * 1e6 / m, ts * 1e6 / m, (tu + ts) * 1e6 / m }'
+# Group commit: each committed file is one fdatasync + one directory fsync;
+# its messages are the from= lines naming its 16-character file id.
+awk '/onehop\/queue\[.*: from=</ { id = $6; sub(/:$/, "", id); n++; f[substr(id, 1, 16)] = 1 }
+     END { k = 0; for (x in f) k++; if (k) printf "group commit: %d messages in %d files: %.1f messages per fsync\n", n, k, n / k }' "$oh/maillog"
 if [ -n "${STRACE:-}" ] && [ -n "${STRACE_ARGS:-}" ]; then
     echo; echo "strace output: $WORK/strace.out"
 elif [ -n "${STRACE:-}" ]; then
