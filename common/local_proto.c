@@ -12,17 +12,13 @@
 
 #include "ipc.h"
 #include "mem.h"
+#include "proto_util.h"
 
 void lp_put_job(struct buf *out, const struct lp_job *j)
 {
     struct ipc_writer w;
     ipc_begin(&w, out, LP_JOB);
-    ipc_add_u64(&w, j->job);
-    ipc_add_str(&w, j->queue_id);
-    ipc_add_u64(&w, j->offset);
-    ipc_add_u64(&w, j->length);
-    ipc_add_u64(&w, j->arrival_us);
-    ipc_add_str(&w, j->sender);
+    proto_put_job_head(&w, j->job, j->queue_id, j->offset, j->length, j->arrival_us, j->sender);
     ipc_add_u32(&w, (uint32_t)j->nrcpt);
     for (size_t i = 0; i < j->nrcpt; i++) {
         const struct lp_rcpt *rc = &j->rcpt[i];
@@ -45,21 +41,12 @@ static int lp_recipient_valid(const char *s)
     return at && at != s && at[1] != '\0';
 }
 
-static int get_strdup(struct ipc_reader *r, size_t max, char **out)
-{
-    const char *s;
-    if (ipc_get_str(r, max, &s) < 0)
-        return -1;
-    *out = xstrdup(s);
-    return 0;
-}
-
 /* One recipient's five fields into rc; -1 (with *why for a bad value). */
 static int get_rcpt(struct ipc_reader *r, struct lp_rcpt *rc, const char **why)
 {
-    if (get_strdup(r, RP_ADDR_MAX, &rc->recipient) < 0 ||
-        get_strdup(r, RP_ADDR_MAX, &rc->original) < 0 ||
-        get_strdup(r, RP_ADDR_MAX, &rc->orcpt) < 0 || ipc_get_u32(r, &rc->notify) < 0 ||
+    if (proto_get_strdup(r, RP_ADDR_MAX, &rc->recipient) < 0 ||
+        proto_get_strdup(r, RP_ADDR_MAX, &rc->original) < 0 ||
+        proto_get_strdup(r, RP_ADDR_MAX, &rc->orcpt) < 0 || ipc_get_u32(r, &rc->notify) < 0 ||
         ipc_get_u32(r, &rc->origin) < 0)
         return -1;
     if (!lp_recipient_valid(rc->recipient)) {
@@ -76,12 +63,8 @@ static int get_rcpt(struct ipc_reader *r, struct lp_rcpt *rc, const char **why)
 static int get_rcpts(struct ipc_reader *r, struct lp_job *j, const char **why)
 {
     uint32_t n;
-    if (ipc_get_u32(r, &n) < 0)
+    if (proto_get_count(r, LP_RCPT_MAX, &n, "job: recipient count out of range", why) < 0)
         return -1;
-    if (n == 0 || n > LP_RCPT_MAX) {
-        *why = "job: recipient count out of range";
-        return -1;
-    }
     j->rcpt = xcalloc(n, sizeof(*j->rcpt));
     while (j->nrcpt < n)
         if (get_rcpt(r, &j->rcpt[j->nrcpt++], why) < 0)
@@ -94,25 +77,12 @@ int lp_get_job(const void *rec, size_t len, struct lp_job *j, const char **why)
     struct ipc_reader r;
     memset(j, 0, sizeof(*j));
     *why = NULL;
-    int rc = ipc_open(&r, rec, len) == 0 && r.type == LP_JOB ? 0 : -1;
-    if (rc < 0 && !r.error)
-        *why = "unexpected record type";
-    if (rc == 0)
-        rc = ipc_get_u64(&r, &j->job) < 0 || get_strdup(&r, RP_TEXT_MAX, &j->queue_id) < 0 ||
-                     ipc_get_u64(&r, &j->offset) < 0 || ipc_get_u64(&r, &j->length) < 0 ||
-                     ipc_get_u64(&r, &j->arrival_us) < 0 ||
-                     get_strdup(&r, RP_ADDR_MAX, &j->sender) < 0 || get_rcpts(&r, j, why) < 0
-                 ? -1
-                 : 0;
-    if (rc == 0 && j->offset + j->length < j->offset) {
-        *why = "job: content range overflows";
-        rc = -1;
-    }
-    if (rc == 0 && ipc_end(&r) < 0)
-        rc = -1;
-    if (rc < 0 && !*why)
-        *why = r.error ? r.error : "bad field";
-    ipc_close(&r);
+    if (proto_open(&r, rec, len, LP_JOB, why) < 0)
+        return -1;
+    const struct proto_job_head head = {&j->job,    &j->queue_id,   &j->offset,
+                                        &j->length, &j->arrival_us, &j->sender};
+    int rc = proto_get_job_head(&r, &head, why) < 0 || get_rcpts(&r, j, why) < 0 ? -1 : 0;
+    rc = proto_close(&r, rc, why);
     if (rc < 0)
         lp_job_free(j);
     return rc;

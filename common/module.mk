@@ -37,6 +37,8 @@ LIB_SRCS += common/siphash.c common/dnsproto.c common/dnsclient.c
 LIB_SRCS += common/remote_proto.c common/daemon_args.c
 # the router -> local job record (local_proto.h; results are remote_proto's)
 LIB_SRCS += common/local_proto.c
+# the decoding steps both job records share (proto_util.h)
+LIB_SRCS += common/proto_util.c
 
 # the router's control socket (router_ctl.h): records and the blocking client
 LIB_SRCS += common/router_ctl.c

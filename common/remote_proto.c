@@ -10,6 +10,7 @@
 
 #include "ipc.h"
 #include "mem.h"
+#include "proto_util.h"
 
 const char *rp_class_name(enum rp_class c)
 {
@@ -28,12 +29,7 @@ void rp_put_job(struct buf *out, const struct rp_job *j)
 {
     struct ipc_writer w;
     ipc_begin(&w, out, RP_JOB);
-    ipc_add_u64(&w, j->job);
-    ipc_add_str(&w, j->queue_id);
-    ipc_add_u64(&w, j->offset);
-    ipc_add_u64(&w, j->length);
-    ipc_add_u64(&w, j->arrival_us);
-    ipc_add_str(&w, j->sender);
+    proto_put_job_head(&w, j->job, j->queue_id, j->offset, j->length, j->arrival_us, j->sender);
     ipc_add_u32(&w, (uint32_t)j->nrcpt);
     for (size_t i = 0; i < j->nrcpt; i++) {
         ipc_add_str(&w, j->rcpt[i].address);
@@ -78,52 +74,17 @@ uint16_t rp_record_type(const void *rec, size_t len)
     return (uint16_t)(p[4] << 8 | p[5]);
 }
 
-/* Open rec as a record of type want; -1 with *why (reader closed). */
-static int rp_open(struct ipc_reader *r, const void *rec, size_t len, uint16_t want,
-                   const char **why)
-{
-    if (ipc_open(r, rec, len) == 0 && r->type == want)
-        return 0;
-    *why = r->error ? r->error : "unexpected record type";
-    ipc_close(r);
-    return -1;
-}
-
-/* The end check and the close: rc stays -1 when a field failed before. */
-static int rp_close(struct ipc_reader *r, int rc, const char **why)
-{
-    if (rc == 0 && ipc_end(r) < 0)
-        rc = -1;
-    if (rc < 0 && !*why)
-        *why = r->error ? r->error : "bad field";
-    ipc_close(r);
-    return rc;
-}
-
-static int get_strdup(struct ipc_reader *r, size_t max, char **out)
-{
-    const char *s;
-    if (ipc_get_str(r, max, &s) < 0)
-        return -1;
-    *out = xstrdup(s);
-    return 0;
-}
-
 static int get_rcpts(struct ipc_reader *r, struct rp_job *j, const char **why)
 {
     uint32_t n;
-    if (ipc_get_u32(r, &n) < 0)
+    if (proto_get_count(r, RP_RCPT_MAX, &n, "job: recipient count out of range", why) < 0)
         return -1;
-    if (n == 0 || n > RP_RCPT_MAX) {
-        *why = "job: recipient count out of range";
-        return -1;
-    }
     j->rcpt = xcalloc(n, sizeof(*j->rcpt));
     for (; j->nrcpt < n; j->nrcpt++) {
         struct rp_rcpt *rc = &j->rcpt[j->nrcpt];
-        if (get_strdup(r, RP_ADDR_MAX, &rc->address) < 0)
+        if (proto_get_strdup(r, RP_ADDR_MAX, &rc->address) < 0)
             return -1;
-        if (get_strdup(r, RP_ADDR_MAX, &rc->orcpt) < 0 || ipc_get_u32(r, &rc->notify) < 0) {
+        if (proto_get_strdup(r, RP_ADDR_MAX, &rc->orcpt) < 0 || ipc_get_u32(r, &rc->notify) < 0) {
             j->nrcpt++; /* its address is allocated: free it too */
             return -1;
         }
@@ -134,15 +95,11 @@ static int get_rcpts(struct ipc_reader *r, struct rp_job *j, const char **why)
 static int get_hops(struct ipc_reader *r, struct rp_job *j, const char **why)
 {
     uint32_t n;
-    if (ipc_get_u32(r, &n) < 0)
+    if (proto_get_count(r, RP_HOPS_MAX, &n, "job: next hop count out of range", why) < 0)
         return -1;
-    if (n == 0 || n > RP_HOPS_MAX) {
-        *why = "job: next hop count out of range";
-        return -1;
-    }
     j->hops = xcalloc(n, sizeof(*j->hops));
     for (; j->nhops < n; j->nhops++)
-        if (get_strdup(r, RP_TEXT_MAX, &j->hops[j->nhops]) < 0)
+        if (proto_get_strdup(r, RP_TEXT_MAX, &j->hops[j->nhops]) < 0)
             return -1;
     return 0;
 }
@@ -152,20 +109,15 @@ int rp_get_job(const void *rec, size_t len, struct rp_job *j, const char **why)
     struct ipc_reader r;
     memset(j, 0, sizeof(*j));
     *why = NULL;
-    if (rp_open(&r, rec, len, RP_JOB, why) < 0)
+    if (proto_open(&r, rec, len, RP_JOB, why) < 0)
         return -1;
-    int rc = ipc_get_u64(&r, &j->job) < 0 || get_strdup(&r, RP_TEXT_MAX, &j->queue_id) < 0 ||
-                     ipc_get_u64(&r, &j->offset) < 0 || ipc_get_u64(&r, &j->length) < 0 ||
-                     ipc_get_u64(&r, &j->arrival_us) < 0 ||
-                     get_strdup(&r, RP_ADDR_MAX, &j->sender) < 0 || get_rcpts(&r, j, why) < 0 ||
+    const struct proto_job_head head = {&j->job,    &j->queue_id,   &j->offset,
+                                        &j->length, &j->arrival_us, &j->sender};
+    int rc = proto_get_job_head(&r, &head, why) < 0 || get_rcpts(&r, j, why) < 0 ||
                      get_hops(&r, j, why) < 0
                  ? -1
                  : 0;
-    if (rc == 0 && j->offset + j->length < j->offset) {
-        *why = "job: content range overflows";
-        rc = -1;
-    }
-    rc = rp_close(&r, rc, why);
+    rc = proto_close(&r, rc, why);
     if (rc < 0)
         rp_job_free(j);
     return rc;
@@ -202,10 +154,10 @@ int rp_get_result(const void *rec, size_t len, struct rp_result *res, struct buf
 {
     struct ipc_reader r;
     uint32_t cls;
-    size_t reply, relay, tls;
+    size_t reply = 0, relay = 0, tls = 0;
     *why = NULL;
     buf_clear(text);
-    if (rp_open(&r, rec, len, RP_RESULT, why) < 0)
+    if (proto_open(&r, rec, len, RP_RESULT, why) < 0)
         return -1;
     int rc = ipc_get_u64(&r, &res->job) < 0 || ipc_get_u32(&r, &res->index) < 0 ||
                      ipc_get_u32(&r, &cls) < 0 || get_str_at(&r, text, &reply) < 0 ||
@@ -221,7 +173,7 @@ int rp_get_result(const void *rec, size_t len, struct rp_result *res, struct buf
         *why = "result: unknown flags";
         rc = -1;
     }
-    rc = rp_close(&r, rc, why);
+    rc = proto_close(&r, rc, why);
     if (rc == 0) {
         res->cls = (enum rp_class)cls;
         res->reply = text->s + reply;
@@ -235,8 +187,8 @@ int rp_get_done(const void *rec, size_t len, uint64_t *job, uint32_t *nresults, 
 {
     struct ipc_reader r;
     *why = NULL;
-    if (rp_open(&r, rec, len, RP_DONE, why) < 0)
+    if (proto_open(&r, rec, len, RP_DONE, why) < 0)
         return -1;
     int rc = ipc_get_u64(&r, job) < 0 || ipc_get_u32(&r, nresults) < 0 ? -1 : 0;
-    return rp_close(&r, rc, why);
+    return proto_close(&r, rc, why);
 }

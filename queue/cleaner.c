@@ -77,17 +77,23 @@ static int place_has_file(struct queue *q, enum queue_place place, const char *f
  * regular file (a FIFO would block an open, a symlink points anywhere) is
  * refused by its type alone. 0 when all is well, -1 when answered. Only the
  * queue account can put a name there, so nothing can swap it afterwards
- * but itself (and the opens are O_NOFOLLOW anyway). */
-static int refuse_odd_entry(struct queue *q, const char *fid, struct outcome *o)
+ * but itself (and the opens are O_NOFOLLOW anyway). *found: the first place
+ * holding a regular file of that name (incoming/, then active/), or -1. */
+static int refuse_odd_entry_at(struct queue *q, const char *fid, struct outcome *o, int *found)
 {
     struct buf rel = BUF_INIT;
     struct stat st;
     int rc = 0;
     queue_rel_path(fid, &rel);
+    *found = -1;
     for (int p = QUEUE_INCOMING; p <= QUEUE_ACTIVE && rc == 0; p++) {
-        if (fstatat(q->dir_fd[p], buf_cstr(&rel), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-            S_ISREG(st.st_mode))
+        if (fstatat(q->dir_fd[p], buf_cstr(&rel), &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue;
+        if (S_ISREG(st.st_mode)) {
+            if (*found < 0)
+                *found = p;
+            continue;
+        }
         fail(o, S_ISLNK(st.st_mode) ? ELOOP : EBADMSG,
              S_ISLNK(st.st_mode) ? "a symbolic link, never followed" : "not a regular file");
         rc = -1;
@@ -96,15 +102,29 @@ static int refuse_odd_entry(struct queue *q, const char *fid, struct outcome *o)
     return rc;
 }
 
+static int refuse_odd_entry(struct queue *q, const char *fid, struct outcome *o)
+{
+    int found;
+    return refuse_odd_entry_at(q, fid, o, &found);
+}
+
 /* The file fid, wherever it is (incoming/ or active/), opened and locked
  * LOCK_EX; -1 when it is not there (answered OK 0: a repeated request) or
  * cannot be opened (answered ERR). */
 static int open_named(struct queue *q, const char *fid, int flags, enum queue_place *place,
                       struct outcome *o)
 {
-    if (refuse_odd_entry(q, fid, o) != 0)
+    int found;
+    if (refuse_odd_entry_at(q, fid, o, &found) != 0)
         return -1;
-    int fd = queue_locate_locked(q, fid, LOCK_EX, flags, place);
+    int fd = -1;
+    if (found >= 0) { /* where the look saw it: the one open, as a rule */
+        fd = queue_open_locked(q, (enum queue_place)found, fid, LOCK_EX, flags);
+        if (fd >= 0)
+            *place = (enum queue_place)found;
+    }
+    if (fd < 0)
+        fd = queue_locate_locked(q, fid, LOCK_EX, flags, place);
     if (fd >= 0)
         return fd;
     if (errno == ENOENT)

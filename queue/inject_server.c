@@ -48,6 +48,8 @@
 #define SPILL_BYTES (256u * 1024)
 #define MEMORY_BYTES (64u * 1024 * 1024)
 #define ROUND_BYTES (4u * 1024 * 1024) /* input read before a commit is due */
+#define POOL_BUFS 64                   /* content buffers kept for reuse */
+#define POOL_BUF_CAP (64u * 1024)      /* larger ones are freed */
 
 struct batch {
     struct server *sv;
@@ -70,6 +72,11 @@ struct server {
     uint64_t memory; /* content bytes held by transactions */
     int eof, fatal;
     int stopping; /* the master said STOP: end once nothing is open */
+    /* Content buffers of released transactions, empty, for the next ones:
+     * musl's allocator maps and unmaps a buffer's every growth step, which
+     * cost two mmap/munmap pairs per message before. */
+    struct buf pool[POOL_BUFS];
+    size_t npool;
 };
 
 /* ---------------------------------------------------------------- replies ---- */
@@ -115,6 +122,11 @@ static void remove_open(struct server *sv, size_t at)
 static void txn_release(struct server *sv, struct inj_txn *t)
 {
     sv->memory -= t->data.len;
+    if (t->data.s && t->data.cap <= POOL_BUF_CAP && sv->npool < POOL_BUFS) {
+        buf_clear(&t->data);
+        sv->pool[sv->npool++] = t->data;
+        t->data = (struct buf)BUF_INIT;
+    }
     inj_txn_free(t);
     free(t);
 }
@@ -281,6 +293,8 @@ static void begin(struct server *sv, const struct inj_request *rq)
         return protocol_error(sv, "too many open transactions");
     struct inj_txn *t = xmalloc(sizeof(*t));
     inj_txn_init(t, rq->txn, sv->cx->size_limit);
+    if (sv->npool)
+        t->data = sv->pool[--sv->npool];
     inj_txn_sender(t, rq->s1);
     sv->open = xgrow(sv->open, &sv->open_cap, sv->nopen + 1, sizeof(*sv->open));
     sv->open[sv->nopen++] = t;
@@ -477,6 +491,8 @@ int inject_server(struct inj_ctx *cx)
     }
     for (size_t i = 0; i < sv.nopen; i++) /* the input ended inside them */
         txn_release(&sv, sv.open[i]);
+    for (size_t i = 0; i < sv.npool; i++)
+        buf_free(&sv.pool[i]);
     free(sv.open);
     free(sv.ready);
     chan_in_free(&sv.in);

@@ -1,6 +1,8 @@
 # queue/: the queue library, onehop-queue, the sendmail front end and the
 # queue inspection code (see ../Makefile). Library files only once they
 # compile cleanly.
+# a one-shot onehop-queue as a client (inject_client.h: bounces, ~/.forward)
+LIB_SRCS += queue/inject_client.c
 LIB_SRCS += \
 	queue/addrlist.c \
 	queue/header.c \

@@ -11,7 +11,8 @@
 # sink on PORT_BASE, onehop's smtpd on PORT_BASE+1), STRACE (a process
 # name: onehop-smtpd, queue-server, queue-clean, onehop-router,
 # onehop-remote: `strace -c -f` is attached to it during the load, its
-# table printed with calls per message), PERF (a process name as for
+# table printed with calls per message; STRACE_ARGS replaces "-c -f", e.g.
+# "-k -e trace=mmap", and the output is left in WORK/strace.out), PERF (a process name as for
 # STRACE: `perf record -g` of it during the load, report in WORK/perf.txt).
 #
 # Per daemon: utime+stime from /proc/PID/stat (the process and its reaped
@@ -83,7 +84,8 @@ daemons > "$WORK/daemons"
 while read -r n p; do echo "$n $p $(ticks "$p")"; done < "$WORK/daemons" > "$WORK/t0"
 pid_of() { awk -v n="$1" '$1 == n { print $2; exit }' "$WORK/daemons"; }
 if [ -n "${STRACE:-}" ]; then
-    strace -c -f -o "$WORK/strace.out" -p "$(pid_of "$STRACE")" &
+    # shellcheck disable=SC2086
+    strace ${STRACE_ARGS:--c -f} -o "$WORK/strace.out" -p "$(pid_of "$STRACE")" &
     tracer=$!
     sleep 0.5
 fi
@@ -116,7 +118,13 @@ join "$WORK/t0" "$WORK/t1" | awk -v hz="$HZ" -v m="$M" '
       tu += u; ts += s
       printf "| %s | %.0f | %.0f | %.0f |\n", $1, u * 1e6 / m, s * 1e6 / m, (u + s) * 1e6 / m }
     END { printf "| all onehop | %.0f | %.0f | %.0f |\n", tu * 1e6 / m, ts * 1e6 / m, (tu + ts) * 1e6 / m }'
-if [ -n "${STRACE:-}" ]; then
+# Group commit: each committed file is one fdatasync + one directory fsync;
+# its messages are the from= lines naming its 16-character file id.
+awk '/onehop\/queue\[.*: from=</ { id = $6; sub(/:$/, "", id); n++; f[substr(id, 1, 16)] = 1 }
+     END { k = 0; for (x in f) k++; if (k) printf "group commit: %d messages in %d files: %.1f messages per fsync\n", n, k, n / k }' "$oh/maillog"
+if [ -n "${STRACE:-}" ] && [ -n "${STRACE_ARGS:-}" ]; then
+    echo; echo "strace output: $WORK/strace.out"
+elif [ -n "${STRACE:-}" ]; then
     echo; echo "strace -c -f of $STRACE (calls per message):"
     awk -v m="$M" '/^ *[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9]+/ { n = $4; name = $NF; printf "%-20s %8d %8.2f/msg\n", name, n, n / m }
                    /total/ { printf "%-20s %8d %8.2f/msg\n", "total", $3, $3 / m }' "$WORK/strace.out"

@@ -157,8 +157,10 @@ int main(int argc, char **argv)
         return rc;
     d.loop = uv_default_loop();
     d.link = daemon_link_uv_start(d.loop, on_reload, on_master_stop, &d);
-    start(&d);
+    /* before the socket exists: a SIGTERM as soon as it accepts is a stop
+     * (handled once the loop runs), never the default death */
     daemon_signals_start(d.loop, &d.signals, on_reload, on_stop, &d);
+    start(&d);
     daemon_link_uv_ready(d.link);
     uv_run(d.loop, UV_RUN_DEFAULT);
     lookup_free(d.lookup);

@@ -16,14 +16,13 @@
 #include "aliases.h"
 #include "channel_core.h"
 #include "diag.h"
+#include "inject_client.h"
 #include "inject_proto.h"
 #include "ipc.h"
 #include "log.h"
 #include "mem.h"
 #include "queue.h"
 #include "safeio.h"
-
-#define TXN 1
 
 /* "\alice" (sendmail's "my own mailbox, no further forwarding") is the
  * user's own name: drop a backslash that starts a target outside quotes. */
@@ -166,25 +165,8 @@ int forward_read(const char *home, uid_t uid, const char *user, const struct con
 
 /* ------------------------------------------------------------ inject ---- */
 
-static void put_begin_rcpts(struct buf *out, const char *sender, char *const *rcpts, size_t n)
-{
-    struct ipc_writer w;
-    ipc_begin(&w, out, INJ_BEGIN);
-    ipc_add_u32(&w, TXN);
-    ipc_add_str(&w, sender);
-    ipc_finish(&w);
-    for (size_t i = 0; i < n; i++) {
-        ipc_begin(&w, out, INJ_RCPT);
-        ipc_add_u32(&w, TXN);
-        ipc_add_str(&w, rcpts[i]);
-        ipc_add_str(&w, "");
-        ipc_add_str(&w, "");
-        ipc_finish(&w);
-    }
-}
-
-/* The records of one transaction, the content streamed in INJ_DATA. */
-static int send_message(int fd, const char *sender, char *const *rcpts, size_t n,
+/* The transaction, the content streamed in INJ_DATA records. */
+static int send_message(struct inject_client *ic, const char *sender, char *const *rcpts, size_t n,
                         const struct msgsrc *src, const struct buf *prefix)
 {
     struct buf recs = BUF_INIT;
@@ -192,95 +174,36 @@ static int send_message(int fd, const char *sender, char *const *rcpts, size_t n
     const char *p;
     size_t len;
     int rc;
-    put_begin_rcpts(&recs, sender, rcpts, n);
+    inject_put_envelope(&recs, sender, (const char *const *)rcpts, n);
     msgcopy_init(&copy, src, 0, prefix);
     while ((rc = msgcopy_next(&copy, &p, &len)) == 1) {
-        for (size_t at = 0; at < len; at += INJ_DATA_MAX) {
-            struct ipc_writer w;
-            ipc_begin(&w, &recs, INJ_DATA);
-            ipc_add_u32(&w, TXN);
-            ipc_add_bytes(&w, p + at, len - at < INJ_DATA_MAX ? len - at : INJ_DATA_MAX);
-            ipc_finish(&w);
-        }
-        if (chan_send_record(fd, recs.s, recs.len, NULL, 0, FORWARD_INJECT_TIMEOUT_MS) < 0) {
+        inject_put_data(&recs, p, len);
+        if (inject_client_send(ic, &recs) < 0) {
             rc = -1;
             break;
         }
         buf_clear(&recs);
     }
     if (rc == 0) {
-        struct ipc_writer w;
-        ipc_begin(&w, &recs, INJ_END);
-        ipc_add_u32(&w, TXN);
-        ipc_finish(&w);
-        rc = chan_send_record(fd, recs.s, recs.len, NULL, 0, FORWARD_INJECT_TIMEOUT_MS);
+        inject_put_end(&recs);
+        rc = inject_client_send(ic, &recs);
     }
     msgcopy_free(&copy);
     buf_free(&recs);
     return rc < 0 ? -1 : 0;
 }
 
-/* onehop-queue's answer: 0 and id, -1 temporary, -2 permanent. */
-static int read_answer(int fd, char *id, struct buf *why)
-{
-    struct buf rec = BUF_INIT;
-    struct ipc_reader rd;
-    const char *err = NULL, *qid, *enhanced, *text;
-    uint32_t txn, status;
-    int rc = -1;
-    if (chan_recv_record(fd, INJ_RECORD_MAX, 0, FORWARD_INJECT_TIMEOUT_MS, &rec, NULL, NULL,
-                         &err) != 1) {
-        buf_printf(why, "onehop-queue gave no answer%s%s", err ? ": " : "", err ? err : "");
-    } else if (ipc_open(&rd, rec.s, rec.len) == 0) {
-        if (rd.type == INJ_OK && ipc_get_u32(&rd, &txn) == 0 &&
-            ipc_get_str(&rd, QUEUE_ID_LEN, &qid) == 0 && ipc_end(&rd) == 0 && queue_id_valid(qid)) {
-            memcpy(id, qid, QUEUE_ID_LEN + 1);
-            rc = 0;
-        } else if (rd.type == INJ_FAIL && ipc_get_u32(&rd, &txn) == 0 &&
-                   ipc_get_u32(&rd, &status) == 0 && ipc_get_str(&rd, 64, &enhanced) == 0 &&
-                   ipc_get_str(&rd, INJ_RECORD_MAX, &text) == 0 && ipc_end(&rd) == 0) {
-            buf_printf(why, "onehop-queue refused it: %s %s", enhanced, text);
-            rc = status == INJ_EX_TEMPFAIL ? -1 : -2;
-        } else {
-            buf_adds(why, "onehop-queue answered with a malformed record");
-        }
-        ipc_close(&rd);
-    }
-    buf_free(&rec);
-    return rc;
-}
-
 int forward_inject(const struct conf *c, const char *sender, char *const *rcpts, size_t n,
                    const struct msgsrc *src, const struct buf *prefix, char *id, struct buf *why)
 {
-    int in[2], out[2];
-    struct buf path = BUF_INIT;
-    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
-        buf_printf(why, "cannot make a pipe: %s", strerror(errno));
+    struct inject_client ic;
+    if (inject_client_start(&ic, c, FORWARD_INJECT_TIMEOUT_MS, why) < 0)
         return -1;
-    }
-    path_join(&path, c->daemon_dir, "onehop-queue");
-    pid_t pid = fork();
-    if (pid == 0) {
-        signal(SIGPIPE, SIG_DFL);
-        if (dup2(in[0], 0) == 0 && dup2(out[1], 1) == 1)
-            execl(path.s, "onehop-queue", "-C", c->config_dir, (char *)NULL);
-        _exit(INJ_EX_TEMPFAIL);
-    }
-    buf_free(&path);
-    close(in[0]);
-    close(out[1]);
     int rc = -1;
-    if (pid < 0)
-        buf_printf(why, "cannot run onehop-queue: %s", strerror(errno));
-    else if (send_message(in[1], sender, rcpts, n, src, prefix) < 0)
+    if (send_message(&ic, sender, rcpts, n, src, prefix) < 0)
         buf_printf(why, "writing to onehop-queue: %s", strerror(errno));
     else
-        rc = read_answer(out[0], id, why);
-    close(in[1]);
-    close(out[0]);
-    int status;
-    while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+        rc = inject_client_answer(&ic, id, why);
+    inject_client_end(&ic);
     return rc;
 }

@@ -29,27 +29,38 @@ static uint64_t now_us(void)
 }
 
 /* The content's size on the wire (SIZE, RFC 1870) and whether it has
- * 8-bit bytes: one pass over it. 0, or -1 with errno. */
+ * 8-bit bytes: one pass over it. A content of at most DELIVERY_HOLD_MAX
+ * bytes is read into d->held and kept, so that the session sends it
+ * without reading it again. 0, or -1 with errno. */
 static int scan_content(struct delivery *d)
 {
-    char *chunk = xmalloc(SCAN_CHUNK);
+    if (d->job.length <= DELIVERY_HOLD_MAX) {
+        buf_reserve(&d->held, (size_t)d->job.length + 1);
+        d->held_ok = 1;
+    }
+    char *chunk = d->held_ok ? d->held.s : xmalloc(SCAN_CHUNK);
     uint64_t done = 0;
     struct smtp_scan sc;
     smtp_scan_init(&sc);
     d->wire_size = 0;
     while (done < d->job.length) {
         size_t want = d->job.length - done > SCAN_CHUNK ? SCAN_CHUNK : d->job.length - done;
-        ssize_t got = pread(d->fd, chunk, want, (off_t)(d->job.offset + done));
+        ssize_t got =
+            pread(d->fd, chunk + (d->held_ok ? done : 0), want, (off_t)(d->job.offset + done));
         if (got <= 0) {
             if (got == 0)
                 errno = EIO;
-            free(chunk);
+            if (!d->held_ok)
+                free(chunk);
             return -1;
         }
-        d->wire_size += smtp_wire_size(chunk, (size_t)got, &sc);
+        d->wire_size += smtp_wire_size(chunk + (d->held_ok ? done : 0), (size_t)got, &sc);
         done += (uint64_t)got;
     }
-    free(chunk);
+    if (d->held_ok)
+        d->held.len = (size_t)done;
+    else
+        free(chunk);
     d->utf8_header = sc.header_8bit;
     return 0;
 }
@@ -65,6 +76,7 @@ struct delivery *delivery_new(struct remote_env *env, struct rp_job *j, int fd,
     if (scan_content(d) < 0) {
         *why = strerror(errno);
         close(fd);
+        buf_free(&d->held);
         free(d);
         return NULL;
     }
@@ -370,6 +382,7 @@ void delivery_free(struct delivery *d)
     if (d->fd >= 0)
         close(d->fd);
     free(d->dest);
+    buf_free(&d->held);
     rp_job_free(&d->job);
     free(d);
 }

@@ -63,11 +63,16 @@ struct rcpt_state {
  * delivery is freed after it returns. */
 typedef void delivery_done_cb(void *arg, struct delivery *d);
 
+/* A content this small is read once and kept for the session. */
+#define DELIVERY_HOLD_MAX (16 * 1024)
+
 struct delivery {
     struct remote_env *env;
     struct rp_job job;
     int fd;             /* the message, O_RDONLY; closed at the end */
     uint64_t wire_size; /* the content's size with CRLF line ends */
+    struct buf held;    /* the whole content, when held_ok (read once, by the scan) */
+    int held_ok;        /* the content is at most DELIVERY_HOLD_MAX bytes: in held */
     int utf8_sender;    /* the sender's address needs SMTPUTF8 (RFC 6531) */
     int utf8_header;    /* the header has 8-bit bytes: UTF-8 fields (RFC 6532) */
     struct rcpt_state *rcpt;

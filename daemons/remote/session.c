@@ -544,8 +544,9 @@ static void send_content_chunk(struct session *s)
     if (s->sent < d->job.length) {
         size_t want = d->job.length - s->sent > CONTENT_CHUNK ? CONTENT_CHUNK
                                                               : (size_t)(d->job.length - s->sent);
-        char *chunk = xmalloc(want);
-        ssize_t got = pread(d->fd, chunk, want, (off_t)(d->job.offset + s->sent));
+        char *chunk = d->held_ok ? NULL : xmalloc(want);
+        ssize_t got = d->held_ok ? (ssize_t)want
+                                 : pread(d->fd, chunk, want, (off_t)(d->job.offset + s->sent));
         if (got <= 0) {
             free(chunk);
             buf_free(&out);
@@ -556,7 +557,7 @@ static void send_content_chunk(struct session *s)
             buf_free(&why);
             return;
         }
-        smtp_dot_encode(&s->dot, chunk, (size_t)got, &out);
+        smtp_dot_encode(&s->dot, d->held_ok ? d->held.s + s->sent : chunk, (size_t)got, &out);
         free(chunk);
         s->sent += (uint64_t)got;
     }

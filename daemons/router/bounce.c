@@ -11,12 +11,11 @@
 #include <unistd.h>
 
 #include "channel_core.h"
+#include "inject_client.h"
 #include "inject_proto.h"
 #include "ipc.h"
 #include "msgprep.h"
 #include "safeio.h"
-
-#define TXN 1
 
 /* RFC 3463 2: class "." subject "." detail, digits only. */
 static int status_at(const char *p, size_t *len)
@@ -146,115 +145,22 @@ void bounce_compose(const struct bounce *b, struct buf *out)
 
 /* --------------------------------------------------------------- inject ---- */
 
-static void add_records(struct buf *out, const char *rcpt, const struct buf *msg)
-{
-    struct ipc_writer w;
-    ipc_begin(&w, out, INJ_BEGIN);
-    ipc_add_u32(&w, TXN);
-    ipc_add_str(&w, "");
-    ipc_finish(&w);
-    ipc_begin(&w, out, INJ_RCPT);
-    ipc_add_u32(&w, TXN);
-    ipc_add_str(&w, rcpt);
-    ipc_add_str(&w, "");
-    ipc_add_str(&w, "");
-    ipc_finish(&w);
-    for (size_t off = 0; off < msg->len; off += INJ_DATA_MAX) {
-        size_t n = msg->len - off < INJ_DATA_MAX ? msg->len - off : INJ_DATA_MAX;
-        ipc_begin(&w, out, INJ_DATA);
-        ipc_add_u32(&w, TXN);
-        ipc_add_bytes(&w, msg->s + off, n);
-        ipc_finish(&w);
-    }
-    ipc_begin(&w, out, INJ_END);
-    ipc_add_u32(&w, TXN);
-    ipc_finish(&w);
-}
-
-/* DAEMON_DIR/onehop-queue -C CONFIG_DIR, one-shot, on two pipes. fork and
- * exec (the router is one thread): the child restores SIGPIPE, which the
- * daemon ignores (daemon_args.h), and exits 75 (temporary) if exec fails. */
-static pid_t spawn_writer(const struct conf *c, int *to, int *from)
-{
-    int in[2], out[2];
-    struct buf path = BUF_INIT;
-    *to = *from = -1;
-    if (pipe2(in, O_CLOEXEC) != 0)
-        return -1;
-    if (pipe2(out, O_CLOEXEC) != 0) {
-        close(in[0]);
-        close(in[1]);
-        return -1;
-    }
-    path_join(&path, c->daemon_dir, "onehop-queue");
-    pid_t pid = fork();
-    if (pid == 0) {
-        signal(SIGPIPE, SIG_DFL);
-        if (dup2(in[0], 0) == 0 && dup2(out[1], 1) == 1)
-            execl(path.s, "onehop-queue", "-C", c->config_dir, (char *)NULL);
-        _exit(INJ_EX_TEMPFAIL);
-    }
-    buf_free(&path);
-    close(in[0]);
-    close(out[1]);
-    *to = in[1];
-    *from = out[0];
-    return pid;
-}
-
-/* INJ_OK for our transaction: 0 and id; else -1 with why. */
-static int read_reply(int fd, char *id, struct buf *why)
-{
-    struct buf rec = BUF_INIT;
-    const char *err = NULL, *qid = NULL, *enhanced = NULL, *text = NULL;
-    struct ipc_reader rd;
-    uint32_t txn = 0, status = 0;
-    int rc = -1;
-    if (chan_recv_record(fd, INJ_RECORD_MAX, 0, BOUNCE_INJECT_TIMEOUT_MS, &rec, NULL, NULL, &err) !=
-        1) {
-        buf_printf(why, "onehop-queue gave no answer%s%s", err ? ": " : "", err ? err : "");
-    } else if (ipc_open(&rd, rec.s, rec.len) == 0) {
-        if (rd.type == INJ_OK && ipc_get_u32(&rd, &txn) == 0 &&
-            ipc_get_str(&rd, QUEUE_ID_LEN, &qid) == 0 && ipc_end(&rd) == 0 && txn == TXN &&
-            queue_id_valid(qid)) {
-            memcpy(id, qid, QUEUE_ID_LEN + 1);
-            rc = 0;
-        } else if (rd.type == INJ_FAIL && ipc_get_u32(&rd, &txn) == 0 &&
-                   ipc_get_u32(&rd, &status) == 0 && ipc_get_str(&rd, 64, &enhanced) == 0 &&
-                   ipc_get_str(&rd, INJ_RECORD_MAX, &text) == 0 && ipc_end(&rd) == 0) {
-            buf_printf(why, "onehop-queue refused it: %s %s", enhanced, text);
-        } else {
-            buf_adds(why, "onehop-queue answered with a malformed record");
-        }
-        ipc_close(&rd);
-    }
-    buf_free(&rec);
-    return rc;
-}
-
 int bounce_inject(const struct conf *c, const char *rcpt, const struct buf *msg, char *id,
                   struct buf *why)
 {
-    int to = -1, from = -1, status = 0, rc = -1;
-    pid_t pid = spawn_writer(c, &to, &from);
-    if (pid < 0) {
-        buf_printf(why, "cannot run onehop-queue: %s", strerror(errno));
-        if (to >= 0)
-            close(to);
-        if (from >= 0)
-            close(from);
+    struct inject_client ic;
+    if (inject_client_start(&ic, c, BOUNCE_INJECT_TIMEOUT_MS, why) < 0)
         return -1;
-    }
     struct buf records = BUF_INIT;
-    add_records(&records, rcpt, msg);
-    if (chan_send_record(to, records.s, records.len, NULL, 0, BOUNCE_INJECT_TIMEOUT_MS) == 0)
-        rc = read_reply(from, id, why);
+    inject_put_envelope(&records, "", &rcpt, 1);
+    inject_put_data(&records, msg->s, msg->len);
+    inject_put_end(&records);
+    int rc = -1;
+    if (inject_client_send(&ic, &records) == 0)
+        rc = inject_client_answer(&ic, id, why) == 0 ? 0 : -1;
     else
         buf_printf(why, "writing to onehop-queue: %s", strerror(errno));
     buf_free(&records);
-    close(to);
-    close(from);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    inject_client_end(&ic);
     return rc;
 }

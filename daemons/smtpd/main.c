@@ -250,8 +250,8 @@ int main(int argc, char **argv)
     d.loop = uv_default_loop();
     d.link = daemon_link_uv_start(d.loop, on_reload, on_master_stop, &d);
     smetrics_start();
+    daemon_signals_start(d.loop, &d.signals, on_reload, on_stop, &d); /* before listening */
     start(&d);
-    daemon_signals_start(d.loop, &d.signals, on_reload, on_stop, &d);
     daemon_link_uv_ready(d.link);
     uv_run(d.loop, UV_RUN_DEFAULT);
     relay_free(&d.relay);

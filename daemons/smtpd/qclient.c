@@ -5,6 +5,15 @@
  * walk of that list (one walk per message: cheap beside the commit). The
  * content is sent in INJ_DATA records of up to QC_CHUNK bytes, so a
  * message never sits whole in smtpd's memory.
+ *
+ * Few writes: a transaction's records (BEGIN, ATTR, RCPT, DATA) wait in its
+ * own buffer and go to the channel together, with its last content and END
+ * at qclient_end, or with a QC_CHUNK of content (a transaction aborted
+ * before that sends nothing at all); and the channel is corked from the
+ * first record of a loop round until the loop's next prepare phase, just
+ * before it would wait, so that every session's messages ended in one
+ * round go out in one write. Nothing waits longer than that round: the
+ * queue server acts on a message only at its END anyway.
  */
 #include "smtpd/qclient.h"
 
@@ -30,6 +39,8 @@ struct qtxn {
     qclient_done_cb *done; /* NULL once forgotten */
     void *arg;
     struct buf data; /* content not yet sent */
+    struct buf out;  /* its records not yet handed to the channel */
+    int sent;        /* some were: an abort must be told */
 };
 
 struct qclient {
@@ -38,6 +49,8 @@ struct qclient {
     size_t pending, open;
     uint32_t next_txn;
     int congested;
+    int corked;          /* the channel is corked until the prepare phase */
+    uv_prepare_t *flush; /* that phase's handle (freed by its close) */
     void (*on_down)(void *);
     void (*on_drain)(void *);
     void *arg;
@@ -55,24 +68,49 @@ static void unlink_txn(struct qclient *q, struct qtxn *t)
     if (!t->ended)
         q->open--;
     buf_free(&t->data);
+    buf_free(&t->out);
     free(t);
 }
 
-static void send_record(struct qclient *q, struct buf *rec)
+/* The prepare phase: the loop is about to wait; what this round queued goes
+ * out now, in as few writes as the channel needs. */
+static void on_prepare(uv_prepare_t *h)
 {
-    if (q->ch && channel_send(q->ch, rec->s, rec->len, NULL, 0) == 0)
-        q->congested = 1;
-    buf_clear(rec);
+    struct qclient *q = h->data;
+    uv_prepare_stop(h);
+    int was = q->corked;
+    q->corked = 0;
+    if (was && q->ch)
+        channel_uncork(q->ch); /* may close the channel: on_close runs */
 }
 
-/* One record: type, txn, then up to three strings. */
-static void send_simple(struct qclient *q, uint16_t type, uint32_t txn, const char *a,
-                        const char *b, const char *c)
+static void cork_this_round(struct qclient *q)
 {
-    struct buf rec = BUF_INIT;
+    if (q->corked || !q->ch || !q->flush)
+        return;
+    channel_cork(q->ch);
+    q->corked = 1;
+    uv_prepare_start(q->flush, on_prepare);
+}
+
+/* Hand t's records to the channel. */
+static void send_txn(struct qclient *q, struct qtxn *t)
+{
+    if (t->out.len && q->ch) {
+        cork_this_round(q);
+        t->sent = 1;
+        if (channel_send_buf(q->ch, &t->out) == 0)
+            q->congested = 1;
+    }
+    buf_clear(&t->out);
+}
+
+/* One record into t's buffer: type, txn, then up to three strings. */
+static void add_simple(struct qtxn *t, uint16_t type, const char *a, const char *b, const char *c)
+{
     struct ipc_writer w;
-    ipc_begin(&w, &rec, type);
-    ipc_add_u32(&w, txn);
+    ipc_begin(&w, &t->out, type);
+    ipc_add_u32(&w, t->txn);
     if (a)
         ipc_add_str(&w, a);
     if (b)
@@ -80,24 +118,19 @@ static void send_simple(struct qclient *q, uint16_t type, uint32_t txn, const ch
     if (c)
         ipc_add_str(&w, c);
     ipc_finish(&w);
-    send_record(q, &rec);
-    buf_free(&rec);
 }
 
-static void flush_data(struct qclient *q, struct qtxn *t)
+static void add_data(struct qtxn *t)
 {
-    struct buf rec = BUF_INIT;
     for (size_t off = 0; off < t->data.len; off += INJ_DATA_MAX) {
         size_t n = t->data.len - off < INJ_DATA_MAX ? t->data.len - off : INJ_DATA_MAX;
         struct ipc_writer w;
-        ipc_begin(&w, &rec, INJ_DATA);
+        ipc_begin(&w, &t->out, INJ_DATA);
         ipc_add_u32(&w, t->txn);
         ipc_add_bytes(&w, t->data.s + off, n);
         ipc_finish(&w);
-        send_record(q, &rec);
     }
     buf_clear(&t->data);
-    buf_free(&rec);
 }
 
 /* ------------------------------------------------------------- replies ---- */
@@ -171,6 +204,7 @@ static void on_close(void *arg, struct channel *ch, const char *reason)
     (void)ch;
     log_error("queue server channel closed: %s", reason);
     q->ch = NULL;
+    q->corked = 0;
     struct qtxn *t = q->list, *next;
     for (; t; t = next) { /* the open ones stay with their sessions until their end */
         next = t->next;
@@ -201,16 +235,28 @@ struct qclient *qclient_open(uv_loop_t *loop, int fd, void (*down)(void *), void
     q->ch = channel_open(loop, fd, &opts, &ops, q, &err);
     if (!q->ch)
         log_error("queue server channel: %s", buf_cstr(&err));
+    q->flush = xmalloc(sizeof(*q->flush));
+    uv_prepare_init(loop, q->flush);
+    q->flush->data = q;
     buf_free(&err);
     return q;
+}
+
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
 }
 
 void qclient_close(struct qclient *q)
 {
     if (!q)
         return;
+    if (q->corked && q->ch)
+        channel_uncork(q->ch);
+    q->corked = 0;
     channel_close(q->ch);
     q->ch = NULL;
+    uv_close((uv_handle_t *)q->flush, free_handle);
     while (q->list)
         unlink_txn(q, q->list);
     free(q);
@@ -245,19 +291,21 @@ struct qtxn *qclient_begin(struct qclient *q, const char *sender, qclient_done_c
     q->list = t;
     q->pending++;
     q->open++;
-    send_simple(q, INJ_BEGIN, t->txn, sender, NULL, NULL);
+    add_simple(t, INJ_BEGIN, sender, NULL, NULL);
     return t;
 }
 
 void qclient_attr(struct qclient *q, struct qtxn *t, const char *name, const char *value)
 {
-    send_simple(q, INJ_ATTR, t->txn, name, value, NULL);
+    (void)q;
+    add_simple(t, INJ_ATTR, name, value, NULL);
 }
 
 void qclient_rcpt(struct qclient *q, struct qtxn *t, const char *addr, const char *orcpt,
                   const char *notify)
 {
-    send_simple(q, INJ_RCPT, t->txn, addr, orcpt, notify);
+    (void)q;
+    add_simple(t, INJ_RCPT, addr, orcpt, notify);
 }
 
 void qclient_data(struct qclient *q, struct qtxn *t, const void *p, size_t n)
@@ -265,14 +313,17 @@ void qclient_data(struct qclient *q, struct qtxn *t, const void *p, size_t n)
     if (!q->ch)
         return; /* it fails at its end */
     buf_add(&t->data, p, n);
-    if (t->data.len >= QC_CHUNK)
-        flush_data(q, t);
+    if (t->data.len >= QC_CHUNK) {
+        add_data(t);
+        send_txn(q, t);
+    }
 }
 
 void qclient_end(struct qclient *q, struct qtxn *t)
 {
-    flush_data(q, t);
-    send_simple(q, INJ_END, t->txn, NULL, NULL, NULL);
+    add_data(t);
+    add_simple(t, INJ_END, NULL, NULL, NULL);
+    send_txn(q, t);
     t->ended = 1;
     q->open--;
     if (!q->ch) { /* it closed while the message came in */
@@ -284,8 +335,11 @@ void qclient_end(struct qclient *q, struct qtxn *t)
 
 void qclient_abort(struct qclient *q, struct qtxn *t)
 {
-    if (!t->ended)
-        send_simple(q, INJ_ABORT, t->txn, NULL, NULL, NULL);
+    if (!t->ended && t->sent) { /* else the server never heard of it */
+        buf_clear(&t->out);
+        add_simple(t, INJ_ABORT, NULL, NULL, NULL);
+        send_txn(q, t);
+    }
     unlink_txn(q, t);
 }
 

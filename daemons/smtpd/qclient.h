@@ -10,6 +10,10 @@
  *     qclient_end(q, t);                          INJ_END: done() follows
  *     qclient_abort(q, t);                        INJ_ABORT: done() never
  *
+ * (The records are written later than the calls: a transaction's go out
+ * together at its end or with a chunk of content, and all of a loop
+ * round's in one write before the loop waits; qclient.c says how.)
+ *
  * done(arg, id, NULL) after INJ_OK; done(arg, NULL, reply) with an SMTP
  * reply line ("451 4.3.0 ...", "452 4.3.1 ...", "552 5.3.4 ...") after
  * INJ_FAIL, or when the channel closed before the answer (the queue server

@@ -218,6 +218,8 @@ def test_flush_all_and_sendmail_q(onehop, master_bin, smtp_peers):
     assert r.rc == 0 and "Flushed: 2 deferred recipients of 1 message" in r.err, r
     b.wait(1, timeout=20)
     mta.wait_delivery("carol@c.test", "deferred", n=2, timeout=20)  # still 451 there
+    wait_until(lambda: rcpt_states(mta, q1)["carol@c.test"]["attempts"] == 2, 20,
+               "the second attempt recorded (not in flight any more)", mta)
     wait_deferred(mta, q1, "carol@c.test")
     accept_all(c)
     r = mta.sendmail("-q")

@@ -27,10 +27,12 @@ $(BUILD)/tools/state%: tests/tools/state%.c $(BUILD)/libonehop.a
 #            test_remote.py: remotedrive CONFDIR ONEHOP_REMOTE [TIMEOUT_S],
 #            jobs "MSGID HOPS [RCPT...]" on stdin, results as JSON lines
 TOOLS += $(BUILD)/tools/remotedrive
+# localdrive and remotedrive share chandrive.c (the router's side of a channel)
+CHANDRIVE := tests/tools/chandrive.c tests/tools/chandrive.h
 
-$(BUILD)/tools/remote%: tests/tools/remote%.c $(BUILD)/libonehop.a
+$(BUILD)/tools/remote%: tests/tools/remote%.c $(CHANDRIVE) $(BUILD)/libonehop.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Icommon -Iqueue $(LDFLAGS) -o $@ $< $(BUILD)/libonehop.a $(PKG_LIBS) -lm
+	$(CC) $(ALL_CFLAGS) -Icommon -Iqueue $(LDFLAGS) -o $@ $< tests/tools/chandrive.c $(BUILD)/libonehop.a $(PKG_LIBS) -lm
 
 # localdrive plays the router towards onehop-local (local_proto.h) for
 #            test_local.py: localdrive CONFDIR ONEHOP_LOCAL [TIMEOUT_S],
@@ -38,6 +40,6 @@ $(BUILD)/tools/remote%: tests/tools/remote%.c $(BUILD)/libonehop.a
 #            results as JSON lines
 TOOLS += $(BUILD)/tools/localdrive
 
-$(BUILD)/tools/local%: tests/tools/local%.c $(BUILD)/libonehop.a
+$(BUILD)/tools/local%: tests/tools/local%.c $(CHANDRIVE) $(BUILD)/libonehop.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Icommon -Iqueue $(LDFLAGS) -o $@ $< $(BUILD)/libonehop.a $(PKG_LIBS) -lm
+	$(CC) $(ALL_CFLAGS) -Icommon -Iqueue $(LDFLAGS) -o $@ $< tests/tools/chandrive.c $(BUILD)/libonehop.a $(PKG_LIBS) -lm
