@@ -54,6 +54,7 @@ struct inflight {
     const struct state_msg *m; /* valid while in flight (state.h) */
     int64_t arrival;           /* unix seconds */
     unsigned jobs;             /* sent or waiting, not DONE yet */
+    int dispatching;           /* dispatch_message is still making its jobs */
     uint64_t seq;              /* the last record of this dispatch */
     char **addr;               /* each recipient's address, for log lines */
     uint32_t naddr;
@@ -1119,8 +1120,12 @@ static void dispatch_message(struct dispatch *d, const struct state_msg *m, int6
         else
             route_rcpt(d, f, k, now, &gs);
     }
+    /* a send may find the local gone and end this message's jobs at once
+     * (on_local_close): it is settled here, once every group is sent */
+    f->dispatching = 1;
     for (size_t i = 0; i < gs.n; i++)
         send_group(d, f, mf, &gs.v[i], now);
+    f->dispatching = 0;
     groups_free(&gs);
     if (f->jobs == 0)
         settle_later(d, f);
@@ -1248,7 +1253,7 @@ static void job_end(struct dispatch *d, struct job *j, const char *unanswered)
     else
         d->nremote--;
     job_free(j);
-    if (--f->jobs == 0)
+    if (--f->jobs == 0 && !f->dispatching)
         settle_later(d, f);
 }
 

@@ -19,6 +19,9 @@ It also counts deliveries of messages that were not recorded as accepted
 (a session cut off after the commit but before the 250 reached the
 client: allowed, at-least-once) and DSNs for pairs that were delivered.
 
+Every message the peers accepted is saved in WORK/peers.jsonl, so that
+`python3 tests/soak/check.py WORK` checks a finished run again.
+
 It must never: count a pair as delivered or bounced without finding the
 message itself.
 """
@@ -26,6 +29,7 @@ message itself.
 import collections
 import json
 import re
+import sys
 from pathlib import Path
 
 ID_RE = re.compile(rb"^X-Soak-Id: (\S+)", re.M | re.I)
@@ -126,3 +130,29 @@ def check(accepted, outcomes):
         "dsns": dict(outcomes.dsn_by_mailbox),
         "unparsed": outcomes.unparsed,
     }
+
+
+def save_peer_messages(path, messages):
+    with open(path, "w") as f:
+        for m in messages:
+            f.write(json.dumps({"from": m.mail_from, "to": list(m.rcpt_tos),
+                                "data": m.data.decode("latin-1")}) + "\n")
+
+
+def check_run(work):
+    """check() over a run's directory: peers.jsonl, mail/, accepted.jsonl."""
+    work = Path(work)
+    outcomes = Outcomes()
+    with open(work / "peers.jsonl") as f:
+        for line in f:
+            m = json.loads(line)
+            outcomes.peer_message(m["from"], m["to"], m["data"].encode("latin-1"))
+    read_maildirs(outcomes, work / "mail")
+    return check(read_accepted(work / "accepted.jsonl"), outcomes)
+
+
+if __name__ == "__main__":
+    figures = check_run(sys.argv[1])
+    figures["lost"] = figures["lost"][:20]
+    print(json.dumps(figures, indent=1, default=dict))
+    sys.exit(1 if figures["lost_pairs"] else 0)

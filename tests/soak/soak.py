@@ -359,7 +359,8 @@ def main():
             return 2
         out("started: %s, %d messages over %.0f s, seed %r" % (bin_dir, args.messages,
                                                                args.seconds, args.seed))
-        injectors = Injectors(args.label or "soak", args.seed, bin_dir, CONFIG_DIR,
+        run_id = re.sub(r"[^A-Za-z0-9]+", "-", args.label or "soak").strip("-").lower()
+        injectors = Injectors(run_id or "soak", args.seed, bin_dir, CONFIG_DIR,
                               ("127.0.0.1", args.port_base), work / "accepted.jsonl",
                               args.messages, args.seconds).start()
         chaos = Chaos(onehop, args.seed, work / "chaos.log", args.seconds * 0.5,
@@ -387,13 +388,9 @@ def main():
         status, loops = final_status(onehop, work / "log" / "maillog")
         r = onehop("stop", timeout=90)
         out("onehop stop: exit %d %s" % (r.returncode, r.stderr.strip()[:200]))
-        outcomes = check.Outcomes()
-        for peer in world.all_peers():
-            for m in peer.received():
-                outcomes.peer_message(m.mail_from, m.rcpt_tos, m.data)
-        check.read_maildirs(outcomes, work / "mail")
-        accepted = check.read_accepted(work / "accepted.jsonl")
-        figures = check.check(accepted, outcomes)
+        check.save_peer_messages(work / "peers.jsonl",
+                                 [m for peer in world.all_peers() for m in peer.received()])
+        figures = check.check_run(work)
         files, san_lines = sanitizer_reports(work)
         result.update({
             "injected": {p: sum(injectors.count(p, o) for o in ("accepted", "failed", "refused"))
