@@ -287,10 +287,11 @@ static void record_bounces(struct dispatch *d, struct inflight *f, int64_t now, 
             memo_set_target(d->memo, f->id, b->k, b->target, MEMO_BOUNCED);
             b->x->nbounced++;
         } else {
-            note(f, state_bounced(d->r->s, f->id, b->k, now, b->reason), "bounce");
-            memo_forget(d->memo, f->id, b->k); /* final: an expired alias's targets too */
+            /* The flag first: the bounce may finish the message (the state forgets it). */
             if (dsn)
                 note(f, state_set_flags(d->r->s, f->id, b->k, QUEUE_FLAG_BOUNCE_SENT), "flags");
+            note(f, state_bounced(d->r->s, f->id, b->k, now, b->reason), "bounce");
+            memo_forget(d->memo, f->id, b->k); /* final: an expired alias's targets too */
         }
         if (b->log_here)
             hold_status(d, f, b->x ? b->target : rcpt_addr(f, b->k), "bounced", b->reason, now);
@@ -562,8 +563,8 @@ static void finish_expansion(struct dispatch *d, struct inflight *f, struct expa
         memo_forget(d->memo, f->id, x->k);
     } else {
         buf_printf(&text, "5.0.0 alias expanded to %u: every target bounced", x->ntargets);
-        note(f, state_bounced(d->r->s, f->id, x->k, now, text.s), "bounce");
         note(f, state_set_flags(d->r->s, f->id, x->k, QUEUE_FLAG_BOUNCE_SENT), "flags");
+        note(f, state_bounced(d->r->s, f->id, x->k, now, text.s), "bounce");
         memo_forget(d->memo, f->id, x->k);
     }
     struct buf line = BUF_INIT;
