@@ -562,41 +562,69 @@ int cleaner_serve(struct queue *q, int in_fd, int out_fd)
     return cleaner_serve_linked(q, in_fd, out_fd, NULL);
 }
 
+/* Act on every whole request held in `in`, their replies appended to
+ * reply; -1 on a protocol violation (logged; the requests before it were
+ * carried out and are answered). */
+static int apply_held(struct queue *q, struct chan_in *in, struct buf *reply)
+{
+    struct chan_record rec;
+    int rc;
+    while ((rc = chan_in_pop(in, &rec)) == 1) {
+        const char *why = NULL;
+        struct ipc_reader r;
+        struct clean_request rq;
+        if (clean_request_decode(&r, rec.data, rec.len, &rq, &why) != 0) {
+            log_error("cleaner: protocol error on input: %s", why ? why : "malformed record");
+            ipc_close(&r);
+            return -1;
+        }
+        cleaner_apply(q, &rq, reply);
+        ipc_close(&r);
+    }
+    if (rc < 0)
+        log_error("cleaner: protocol error on input: %s", in->error);
+    return rc < 0 ? -1 : 0;
+}
+
+/* The router keeps a window of requests in flight: every request one read
+ * brings is carried out, in order, and all their replies go back in one
+ * write (each after its change, as before; a kill between leaves replies
+ * unsent, which the router's re-sending covers: docs/INTERNALS.md). */
 int cleaner_serve_linked(struct queue *q, int in_fd, int out_fd, struct daemon_link *link)
 {
-    struct buf rec = BUF_INIT, reply = BUF_INIT;
+    struct chan_in in;
+    struct buf reply = BUF_INIT;
     int status = -1;
+    chan_in_init(&in, CLEAN_RECORD_MAX, 0); /* max_fds 0: a descriptor is a protocol error */
     while (status < 0) {
+        int bad = apply_held(q, &in, &reply);
+        if (reply.len && chan_send_record(out_fd, reply.s, reply.len, NULL, 0, -1) != 0) {
+            log_error("cleaner: cannot write a reply: %m");
+            status = INJ_EX_TEMPFAIL;
+            continue;
+        }
+        buf_clear(&reply);
+        if (bad) {
+            status = INJ_EX_SOFTWARE;
+            continue;
+        }
         if (!wait_request(in_fd, link)) {
             status = INJ_EX_OK;
             continue;
         }
-        const char *why = NULL;
-        struct ipc_reader r;
-        struct clean_request rq;
-        int fds[CHAN_FDS_MAX];
-        unsigned nfds = 0;
-        /* max_fds 0: a descriptor sent along is a protocol error */
-        int got = chan_recv_record(in_fd, CLEAN_RECORD_MAX, 0, -1, &rec, fds, &nfds, &why);
-        if (got == 0) {
-            status = INJ_EX_OK;
+        ssize_t n = chan_in_read(&in, in_fd, 0); /* EINTR retried */
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             continue;
-        }
-        if (got < 0 || clean_request_decode(&r, rec.s, rec.len, &rq, &why) != 0) {
-            log_error("cleaner: protocol error on input: %s", why ? why : "malformed record");
+        if (n < 0 || (n == 0 && chan_in_partial(&in))) {
+            log_error("cleaner: protocol error on input: %s", n == 0 ? "end of file inside a record"
+                                                              : in.error ? in.error
+                                                                         : strerror(errno));
             status = INJ_EX_SOFTWARE;
-        } else {
-            buf_clear(&reply);
-            cleaner_apply(q, &rq, &reply);
-            if (chan_send_record(out_fd, reply.s, reply.len, NULL, 0, -1) != 0) {
-                log_error("cleaner: cannot write a reply: %m");
-                status = INJ_EX_TEMPFAIL;
-            }
+        } else if (n == 0) {
+            status = INJ_EX_OK;
         }
-        if (got > 0)
-            ipc_close(&r);
     }
-    buf_free(&rec);
+    chan_in_free(&in);
     buf_free(&reply);
     return status;
 }

@@ -716,7 +716,13 @@ static void send_remote_job(struct dispatch *d, struct inflight *f, const struct
     rp_put_job(&rec, &job);
     int fd = dup_message_fd(f, mf);
     job_sent(d, j);
-    channel_send(d->ch, rec.s, rec.len, &fd, 1); /* the channel owns fd now */
+    /* d->ch is NULL once a send found the remote gone (on_remote_close):
+     * the job stays in flight, as on_remote_close keeps them, for the
+     * restart the master does */
+    if (d->ch)
+        channel_send(d->ch, rec.s, rec.len, &fd, 1); /* the channel owns fd now */
+    else
+        close(fd);
     buf_free(&rec);
     free(key);
 }

@@ -111,6 +111,8 @@ struct incoming_watch *incoming_watch_open(uv_loop_t *loop, const char *queue_di
 
 long incoming_watch_take(struct incoming_watch *w, struct buf *out)
 {
+    if (w->reported)
+        return 0; /* said once: the caller lists at each trigger pull now */
     if (w->broken) {
         w->reported = 1;
         buf_clear(&w->ids);

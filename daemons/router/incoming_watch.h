@@ -33,7 +33,7 @@ struct incoming_watch *incoming_watch_open(uv_loop_t *loop, const char *queue_di
                                            incoming_watch_cb *cb, void *arg);
 /* The file ids reported since the last call, appended to out
  * (QUEUE_FILE_ID_LEN + 1 bytes each, NUL-terminated): their number, or -1
- * when something may have been missed (see the top). */
+ * when something may have been missed (see the top): once, then 0. */
 long incoming_watch_take(struct incoming_watch *w, struct buf *out);
 int incoming_watch_ok(const struct incoming_watch *w);
 /* Stop watching; the handle is freed once libuv closed it. */

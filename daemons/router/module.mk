@@ -9,15 +9,16 @@ router_PRIVATE = \
 	daemons/router/retry.c \
 	daemons/router/bounce.c \
 	daemons/router/memo.c \
-	daemons/router/destination.c
-router_TESTS = test_router_retry test_router_bounce test_router_memo test_router_destination fuzz_bounce
+	daemons/router/destination.c \
+	daemons/router/incoming_watch.c
+router_TESTS = test_router_retry test_router_bounce test_router_memo test_router_destination \
+	test_router_watch fuzz_bounce
 
 PROGRAMS += onehop-router
 onehop-router_SRCS = \
 	daemons/router/main.c \
 	daemons/router/cleaner_link.c \
 	daemons/router/dispatch.c \
-	daemons/router/incoming_watch.c \
 	daemons/router/control.c \
 	daemons/router/rmetrics.c \
 	$(router_PRIVATE) \
