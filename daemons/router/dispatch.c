@@ -824,7 +824,9 @@ static void suspend_group(struct dispatch *d, struct inflight *f, const struct g
             target_temp(mb->x, reason.s);
             hold_status(d, f, mb->addr, "deferred", reason.s, now);
         } else {
-            record_deferred_at(d, f, mb->k, now, wake > now ? wake : now + 1, reason.s);
+            note(f,
+                 state_suspended(d->r->s, f->id, mb->k, now, wake > now ? wake : now + 1, reason.s),
+                 "suspension");
             hold_status(d, f, mb->addr, "deferred", reason.s, now);
         }
     }
