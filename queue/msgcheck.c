@@ -112,6 +112,32 @@ static int emit_held_cr(struct msgcheck *c, struct buf *out)
     return 0;
 }
 
+/* k plain body bytes (no NUL, CR or LF) at once: the same checks, in the
+ * same order, as k calls of line_byte outside the header. */
+static int body_run(struct msgcheck *c, uint64_t k)
+{
+    int line_over = c->line_len + k > INJ_LINE_MAX;
+    int size_over = c->size_limit && c->size + k > c->size_limit;
+    if (line_over || size_over) {
+        uint64_t line_at = line_over ? INJ_LINE_MAX - c->line_len : UINT64_MAX;
+        uint64_t size_at = size_over ? c->size_limit - c->size : UINT64_MAX;
+        return line_at <= size_at
+                   ? fail(c, "5.6.0", "message has a line longer than 1048576 bytes")
+                   : fail(c, "5.3.4", "message size exceeds the fixed maximum message size");
+    }
+    c->line_len += k;
+    c->size += k;
+    return 0;
+}
+
+/* The end of the run of plain bytes (none of NUL, CR, LF) from i. */
+static size_t plain_end(const unsigned char *p, size_t i, size_t n)
+{
+    while (i < n && p[i] != '\n' && p[i] != '\r' && p[i] != '\0')
+        i++;
+    return i;
+}
+
 int msgcheck_feed(struct msgcheck *c, const void *data, size_t n, struct buf *out)
 {
     const unsigned char *p = data;
@@ -119,6 +145,13 @@ int msgcheck_feed(struct msgcheck *c, const void *data, size_t n, struct buf *ou
     if (c->why)
         return -1;
     for (size_t i = 0; i < n; i++) {
+        if (!c->in_header && !c->held_cr) { /* the body: plain bytes in runs */
+            size_t j = plain_end(p, i, n);
+            if (j > i && body_run(c, j - i) != 0)
+                return -1;
+            if ((i = j) == n)
+                break;
+        }
         unsigned char b = p[i];
         if (b == '\0')
             return fail(c, "5.6.0", "message contains NUL bytes");

@@ -817,9 +817,11 @@ static int apply_outcome(struct state *s, const struct srec *r)
                    r->type == SREC_DELIVERED ? SRCPT_DELIVERED
                    : r->type == SREC_BOUNCED ? SRCPT_BOUNCED
                                              : SRCPT_DEFERRED);
-    x->attempts++;
-    x->last_try = r->time;
-    x->next_try = r->type == SREC_DEFERRED ? r->next_try : 0;
+    if (r->type != SREC_SUSPENDED) { /* 'S': no attempt was made */
+        x->attempts++;
+        x->last_try = r->time;
+    }
+    x->next_try = r->type == SREC_DEFERRED || r->type == SREC_SUSPENDED ? r->next_try : 0;
     set_text(&x->reason, r->text, r->text_len);
     if (!m->in_flight)
         index_msg(s, m);
@@ -969,6 +971,7 @@ static int apply_decoded(struct state *s, const struct srec *r, uint64_t seq)
     case SREC_DELIVERED:
     case SREC_BOUNCED:
     case SREC_DEFERRED:
+    case SREC_SUSPENDED:
         return apply_outcome(s, r);
     case SREC_RETRY_NOW:
         return apply_retry_now(s, r);
@@ -1123,7 +1126,8 @@ static uint64_t outcome(struct state *s, unsigned type, const char *msgid, uint3
         return 0;
     }
     struct buf p = BUF_INIT;
-    srec_put_outcome(&p, msgid, rcpt, now, next_try, type == SREC_DEFERRED, text);
+    srec_put_outcome(&p, msgid, rcpt, now, next_try,
+                     type == SREC_DEFERRED || type == SREC_SUSPENDED, text);
     uint64_t seq = state_record_add(s, type, &p);
     buf_free(&p);
     if (seq)
@@ -1147,6 +1151,12 @@ uint64_t state_deferred(struct state *s, const char *msgid, uint32_t rcpt, int64
                         int64_t next_try, const char *reason)
 {
     return outcome(s, SREC_DEFERRED, msgid, rcpt, now, next_try, reason);
+}
+
+uint64_t state_suspended(struct state *s, const char *msgid, uint32_t rcpt, int64_t now,
+                         int64_t next_try, const char *reason)
+{
+    return outcome(s, SREC_SUSPENDED, msgid, rcpt, now, next_try, reason);
 }
 
 uint64_t state_retry_now(struct state *s, const char *msgid, uint32_t rcpt, int64_t now,

@@ -179,6 +179,10 @@ uint64_t state_bounced(struct state *s, const char *msgid, uint32_t rcpt, int64_
                        const char *reason);
 uint64_t state_deferred(struct state *s, const char *msgid, uint32_t rcpt, int64_t now,
                         int64_t next_try, const char *reason);
+/* The same without counting an attempt (D8: its destination is deferred as
+ * a whole, no connection was tried): attempts and last try stay. */
+uint64_t state_suspended(struct state *s, const char *msgid, uint32_t rcpt, int64_t now,
+                         int64_t next_try, const char *reason);
 /* A deferred recipient due now (a flush, its destination back up: D8),
  * without counting an attempt: its attempts, last try and reason stay, only
  * its next try becomes now. who says why ("flush"). EINVAL also when the

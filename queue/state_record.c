@@ -141,10 +141,11 @@ static void decode_small(unsigned type, struct rd *r, struct srec *out)
     case SREC_BOUNCED:
     case SREC_DEFERRED:
     case SREC_RETRY_NOW:
+    case SREC_SUSPENDED:
         rd_id(r, out->id, 1, 0);
         out->rcpt = rd_u32(r);
         out->time = rd_time(r);
-        if (type == SREC_DEFERRED)
+        if (type == SREC_DEFERRED || type == SREC_SUSPENDED)
             out->next_try = rd_time(r);
         rd_text(r, out);
         break;

@@ -13,6 +13,8 @@
  *                        file's own state log, once, when the file is learned)
  *   'D' delivered, 'B' bounced   str msgid, u32 rcpt, u64 time, str text
  *   'F' deferred         str msgid, u32 rcpt, u64 time, u64 next try, str reason
+ *   'S' suspended        as 'F', but no attempt was made (D8: its destination
+ *                        is deferred as a whole; state_suspended)
  *   'W' retry now        str msgid, u32 rcpt, u64 time, str who (a deferred
  *                        recipient due at time: not an attempt; state_retry_now)
  *   'H' hold, 'R' release       str msgid, u64 time
@@ -41,6 +43,7 @@ enum state_rec_type {
     SREC_BOUNCED = 'B',
     SREC_DEFERRED = 'F',
     SREC_RETRY_NOW = 'W',
+    SREC_SUSPENDED = 'S',
     SREC_HOLD = 'H',
     SREC_RELEASE = 'R',
     SREC_DELETE = 'X',

@@ -137,7 +137,8 @@ static void text_answer(struct buf *out, const struct dnsp_answer *a)
         buf_adds(out, "  ");
         if (a->qtype == DNSP_QTYPE_MX) {
             buf_printf(out, "%u %s", h->pref, h->name);
-        } else if (a->qtype == DNSP_QTYPE_ROUTE || a->qtype == DNSP_QTYPE_ADDR) {
+        } else if (a->qtype == DNSP_QTYPE_ROUTE || a->qtype == DNSP_QTYPE_ADDR ||
+                   a->qtype == DNSP_QTYPE_RDNS) {
             buf_printf(out, "%u %s %s, ttl %u", h->pref, h->name, dns_status_name(h->status),
                        h->ttl);
             if (h->reason[0])

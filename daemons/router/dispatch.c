@@ -287,10 +287,11 @@ static void record_bounces(struct dispatch *d, struct inflight *f, int64_t now, 
             memo_set_target(d->memo, f->id, b->k, b->target, MEMO_BOUNCED);
             b->x->nbounced++;
         } else {
-            note(f, state_bounced(d->r->s, f->id, b->k, now, b->reason), "bounce");
-            memo_forget(d->memo, f->id, b->k); /* final: an expired alias's targets too */
+            /* The flag first: the bounce may finish the message (the state forgets it). */
             if (dsn)
                 note(f, state_set_flags(d->r->s, f->id, b->k, QUEUE_FLAG_BOUNCE_SENT), "flags");
+            note(f, state_bounced(d->r->s, f->id, b->k, now, b->reason), "bounce");
+            memo_forget(d->memo, f->id, b->k); /* final: an expired alias's targets too */
         }
         if (b->log_here)
             hold_status(d, f, b->x ? b->target : rcpt_addr(f, b->k), "bounced", b->reason, now);
@@ -562,8 +563,8 @@ static void finish_expansion(struct dispatch *d, struct inflight *f, struct expa
         memo_forget(d->memo, f->id, x->k);
     } else {
         buf_printf(&text, "5.0.0 alias expanded to %u: every target bounced", x->ntargets);
-        note(f, state_bounced(d->r->s, f->id, x->k, now, text.s), "bounce");
         note(f, state_set_flags(d->r->s, f->id, x->k, QUEUE_FLAG_BOUNCE_SENT), "flags");
+        note(f, state_bounced(d->r->s, f->id, x->k, now, text.s), "bounce");
         memo_forget(d->memo, f->id, x->k);
     }
     struct buf line = BUF_INIT;
@@ -715,7 +716,13 @@ static void send_remote_job(struct dispatch *d, struct inflight *f, const struct
     rp_put_job(&rec, &job);
     int fd = dup_message_fd(f, mf);
     job_sent(d, j);
-    channel_send(d->ch, rec.s, rec.len, &fd, 1); /* the channel owns fd now */
+    /* d->ch is NULL once a send found the remote gone (on_remote_close):
+     * the job stays in flight, as on_remote_close keeps them, for the
+     * restart the master does */
+    if (d->ch)
+        channel_send(d->ch, rec.s, rec.len, &fd, 1); /* the channel owns fd now */
+    else
+        close(fd);
     buf_free(&rec);
     free(key);
 }
@@ -817,7 +824,9 @@ static void suspend_group(struct dispatch *d, struct inflight *f, const struct g
             target_temp(mb->x, reason.s);
             hold_status(d, f, mb->addr, "deferred", reason.s, now);
         } else {
-            record_deferred_at(d, f, mb->k, now, wake > now ? wake : now + 1, reason.s);
+            note(f,
+                 state_suspended(d->r->s, f->id, mb->k, now, wake > now ? wake : now + 1, reason.s),
+                 "suspension");
             hold_status(d, f, mb->addr, "deferred", reason.s, now);
         }
     }

@@ -507,3 +507,24 @@ def test_newaliases_makes_the_router_read_a_new_alias(onehop, master_bin, smtp_p
     r = mta.run("newaliases")
     assert r.rc == 1 and "%s:1:" % mta.path("aliases") in r.err, r
     assert "nothing was reloaded" in r.err
+
+
+def test_a_recipient_suspended_by_a_dead_destination_counts_no_attempt(onehop, master_bin,
+                                                                       smtp_peers):
+    """D8: mail for a destination deferred as a whole waits without a
+    connection attempt, so its deferral counts no attempt (queue show's
+    attempts stay 0); the first message, which did try, counts one."""
+    c = smtp_peers.start("mx.c.test")
+    mta = instance(onehop, master_bin, [c], smtp_peers)
+    c.stop()
+    mta.start()
+    q1 = send(mta, ["carol@c.test"], "tok-tried")
+    wait_deferred(mta, q1, "carol@c.test")
+    wait_until(lambda: any("deferred as a whole" in l for l in mta.log_lines()), 20,
+               "c.test dead", mta)
+    q2 = send(mta, ["carol@c.test"], "tok-suspended")
+    wait_deferred(mta, q2, "carol@c.test")
+    tried, waited = rcpt_states(mta, q1)["carol@c.test"], rcpt_states(mta, q2)["carol@c.test"]
+    assert "delivery temporarily suspended" in waited["reason"], waited
+    assert tried["attempts"] == 1, tried
+    assert waited["attempts"] == 0, waited

@@ -94,3 +94,14 @@ def test_through_onehop_dns(dns, dnscache):
     dns.a("client.test", "127.0.0.9")
     answer = dnscache().answer("RDNS", REV9)
     assert answer["status"] == "ok" and answer["canonical_name"] == "client.test"
+
+
+def test_onehop_dns_text_names_the_ptr_host(dns, dnscache):
+    """The text view names the PTR host before its addresses, as ROUTE and
+    ADDR do (the JSON view always did)."""
+    dns.add(REV9, "PTR", PTR("client.test"))
+    dns.a("client.test", "127.0.0.9")
+    r = dnscache().mta.cmd("dns", "RDNS", REV9)
+    assert r.rc == 0, r
+    hosts = [l.strip() for l in r.out.splitlines()[1:] if "canonical name" not in l]
+    assert len(hosts) == 1 and "client.test" in hosts[0] and hosts[0].endswith(": 127.0.0.9"), r.out

@@ -8,7 +8,7 @@ route `onehop queue show` or the log reports.
 import time
 
 from test_master import master_bin  # noqa: F401 (a fixture)
-from test_router import instance, queue_ids, send, wait_queue_empty
+from test_router import SENDER, instance, queue_ids, send, wait_queue_empty
 
 
 def got(peer, token):
@@ -149,3 +149,24 @@ def test_sites_dns_failure_of_the_direct_mx_is_no_reason_for_the_hub(onehop, mas
     assert b"tok-site-servfail" in at2.data
     wait_queue_empty(mta)
     assert hub.received() == []
+
+
+def test_an_error_route_bounces_without_a_warning(onehop, master_bin, smtp_peers):
+    """A recipient bounced by an error: route (SPEC 4) alone in its message:
+    its DSN goes out and the log has no warning (the bounce-sent flag is
+    recorded while the state still knows the message, not after the bounce
+    finished it)."""
+    sender = smtp_peers.start("mx.a.test")
+    routes = "bad.test error:5.1.2 no such domain here\na.test [%s]:%d\n" % (
+        sender.ip, smtp_peers.port)
+    mta = instance(onehop, master_bin, routes=routes)
+    mta.start()
+    send(mta, ["bob@bad.test"], "tok-error-route")
+    (bounced,) = mta.wait_delivery("bob@bad.test", "bounced", timeout=20)
+    assert bounced.service == "router" and "5.1.2 no such domain here" in bounced.reason
+    (dsn,) = sender.wait(1, timeout=20)
+    assert "Status: 5.1.2" in dsn.text and "bob@bad.test" in dsn.text
+    mta.wait_delivery(SENDER, "sent", timeout=20)
+    wait_queue_empty(mta)
+    warnings = [l for l in mta.log_lines() if "warning:" in l]
+    assert warnings == [], "\n".join(warnings)

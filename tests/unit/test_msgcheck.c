@@ -52,6 +52,12 @@ static const struct row rows[] = {
     {"12345678", 8, "12345678\n", NULL, 9},      /* size limit counts the stored LF */
     {"12345678\r\n", 10, "12345678\n", NULL, 9}, /* CRLF stored as one byte */
     {"123456789", 9, NULL, "5.3.4", 9},
+    /* the body, checked in runs of plain bytes: the same answers */
+    {"S: x\n\nabcdef\n", 13, "S: x\n\nabcdef\n", NULL, 13},
+    {"S: x\n\nabcdef\n", 13, NULL, "5.3.4", 12},
+    {"S: x\n\nabcdefg", 13, NULL, "5.3.4", 12}, /* over inside the run */
+    FAILS("S: x\n\nab\0cd\n", "5.6.0"),
+    ROW("S: x\n\nab\rcd\r\nef\r\r\n", "S: x\n\nab\rcd\nef\n"),
 };
 
 static void feed_whole(const struct row *r, struct buf *out, int *rc, struct msgcheck *c)
@@ -120,6 +126,34 @@ static void test_line_limit_edge(void **state)
     (void)state;
     run_line(INJ_LINE_MAX, 0);
     run_line(INJ_LINE_MAX + 1, -1);
+}
+
+/* In the body, a line over INJ_LINE_MAX and a size over the limit: the
+ * one reached at the earlier byte is told, the line first at the same byte
+ * (as the byte-at-a-time checks did). */
+static const char *body_line_failure(uint64_t limit)
+{
+    size_t len = INJ_LINE_MAX + 1;
+    char *in = xmalloc(len + 2);
+    in[0] = '\n'; /* an empty header section */
+    memset(in + 1, 'z', len);
+    in[len + 1] = '\n';
+    struct msgcheck c;
+    struct buf out = BUF_INIT;
+    msgcheck_init(&c, limit);
+    int rc = msgcheck_feed(&c, in, len + 2, &out);
+    free(in);
+    buf_free(&out);
+    return rc ? c.enhanced : "ok";
+}
+
+static void test_body_limits_order(void **state)
+{
+    (void)state;
+    assert_string_equal(body_line_failure(0), "5.6.0");
+    assert_string_equal(body_line_failure(1 + INJ_LINE_MAX + 1), "5.6.0"); /* same byte */
+    assert_string_equal(body_line_failure(1 + INJ_LINE_MAX), "5.6.0");     /* line first */
+    assert_string_equal(body_line_failure(INJ_LINE_MAX), "5.3.4");         /* size earlier */
 }
 
 static void test_line_limit_counts_stored_bytes(void **state)
@@ -205,6 +239,7 @@ int main(void)
     for (size_t i = 0; i < ROWS(rows); i++)
         rowtest_add(&t, test_row, &rows[i], "row %zu", i);
     rowtest_add(&t, test_line_limit_edge, NULL, "line limit edge");
+    rowtest_add(&t, test_body_limits_order, NULL, "body limits order");
     rowtest_add(&t, test_line_limit_counts_stored_bytes, NULL, "line limit stored bytes");
     rowtest_add(&t, test_header_count_edge, NULL, "header count edge");
     rowtest_add(&t, test_header_rows, NULL, "header rows");

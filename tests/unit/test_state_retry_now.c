@@ -5,7 +5,8 @@
  * reason kept; the same after a replay of the journal and after a
  * checkpoint; a recipient of a frozen file (the active window's index)
  * thawed, made due and due again after a restart; refused for a recipient
- * that is not deferred, an unknown message, a read-only open.
+ * that is not deferred, an unknown message, a read-only open. And its
+ * sibling state_suspended, the 'S' record: deferred without an attempt.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -173,6 +174,23 @@ static void test_refused_unless_deferred(void **state)
     assert_int_equal(errno, EROFS);
 }
 
+/* state_suspended, the 'S' record (D8): deferred to its destination's
+ * wake-up with its reason, no attempt counted, after a replay too. */
+static void test_suspended_is_not_an_attempt(void **state)
+{
+    struct world *w = *state;
+    assert_true(state_suspended(w->s, w->id[4], 1, 500, 900, "4.4.1 suspended") > 0);
+    assert_int_equal(state_flush(w->s), 0);
+    reopen(w, 0);
+    const struct state_rcpt *x = &state_find(w->s, w->id[4])->rcpt[1];
+    assert_int_equal(x->state, SRCPT_DEFERRED);
+    assert_int_equal(x->attempts, 1);
+    assert_int_equal(x->last_try, 100);
+    assert_int_equal(x->next_try, 900);
+    assert_string_equal(x->reason, "4.4.1 suspended");
+    assert_due(w, 900, 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -180,6 +198,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kept_by_replay_and_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_frozen_file_thawed_and_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_unless_deferred, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_suspended_is_not_an_attempt, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
