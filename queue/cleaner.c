@@ -211,6 +211,20 @@ static int all_zero(const char *p, size_t n)
     return 1;
 }
 
+/* One pread of up to n bytes at off, retried on EINTR: the count read (> 0),
+ * or -1 with errno (EBADMSG for a file that ends before off + 1). */
+static ssize_t pread_some(int fd, char *buf, size_t n, uint64_t off)
+{
+    for (;;) {
+        ssize_t r = pread(fd, buf, n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r == 0)
+            errno = EBADMSG;
+        return r > 0 ? r : -1;
+    }
+}
+
 /* 1 if bytes [a, b) of fd are all zero (holes skipped with SEEK_DATA), 0 if
  * not, -1 with errno on a read error or a file shorter than b. */
 static int range_all_zero(int fd, uint64_t a, uint64_t b)
@@ -221,14 +235,9 @@ static int range_all_zero(int fd, uint64_t a, uint64_t b)
             return d >= 0 || errno == ENXIO ? 1 : -1;
         a = (uint64_t)d;
         size_t n = b - a < sizeof(zero_buf) ? (size_t)(b - a) : sizeof(zero_buf);
-        ssize_t r = pread(fd, zero_buf, n, (off_t)a);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            if (r == 0)
-                errno = EBADMSG;
+        ssize_t r = pread_some(fd, zero_buf, n, a);
+        if (r < 0)
             return -1;
-        }
         if (!all_zero(zero_buf, (size_t)r))
             return 0;
         a += (uint64_t)r;
@@ -252,14 +261,9 @@ static int survey_one_read(int fd, uint64_t a, uint64_t b, uint64_t lo_b, uint64
 {
     size_t n = (size_t)(b - a), got = 0;
     while (got < n) {
-        ssize_t r = pread(fd, zero_buf + got, n - got, (off_t)(a + got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            if (r == 0)
-                errno = EBADMSG;
+        ssize_t r = pread_some(fd, zero_buf + got, n - got, a + got);
+        if (r < 0)
             return -1;
-        }
         got += (size_t)r;
     }
     uint64_t lo = pr->lo, hi = pr->hi;

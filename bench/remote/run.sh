@@ -9,7 +9,7 @@
 # with 451 (smtp-sink's -r refuses every RCPT). For each of the four cases,
 # RUNS (3) runs of each MTA, alternated, and the medians of messages/s and
 # CPU seconds per 1,000 messages. WORK: the scratch directory (default: a
-# new /tmp/onehop-bench-remote.XXXXXX), removed at the end unless KEEP=1.
+# new /tmp/onehop-bench-remote.PID directory), removed at the end unless KEEP=1.
 #
 # Only delivery is timed. onehop: the messages are queued first with
 # `onehop-queue --server` (bench/remote/queue_onehop.py) while no daemon
@@ -51,7 +51,9 @@ PY=/usr/bin/python3
 [ "$(id -u)" -eq 0 ] || { echo "run.sh: run as root (private Postfix)" >&2; exit 1; }
 pf_require
 
-if [ -n "${WORK:-}" ]; then rm -rf "$WORK"; mkdir -p "$WORK"; else WORK=$(mktemp -d /tmp/onehop-bench-remote.XXXXXX); fi
+WORK=${WORK:-/tmp/onehop-bench-remote.$$}
+rm -rf "$WORK"
+mkdir -p -m 700 "$WORK"
 chmod 755 "$WORK"
 oh=$WORK/onehop
 pf=$WORK/postfix
