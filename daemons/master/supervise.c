@@ -169,6 +169,7 @@ static void on_link_close(void *arg, struct channel *ch, const char *reason)
     struct proc *p = arg;
     p->link = NULL;
     if (p->m->state == M_STOPPING) {
+        p->state = P_STOPPING; /* leaving by itself: no signal needed */
         log_info("%s (pid %ld) closed its link: its work under way is answered", p->row->name,
                  (long)p->pid);
         advance_stop(p->m);
@@ -572,12 +573,15 @@ static void on_stop_timeout(uv_timer_t *t)
 }
 
 /* Every daemon of step `step` (and, at the last step, every earlier one
- * still running: told by SIGTERM, as its link is closed) is asked to stop. */
+ * still running whose link was closed before the stop: told by SIGTERM) is
+ * asked to stop. One that closed its link during the stop is leaving by
+ * itself (a sanitizer build's exit can take a while): it is not signalled,
+ * and the stop timer still bounds it. */
 static void tell_step(struct master *m, enum stop_step step)
 {
     for (size_t i = 0; i < m->nprocs; i++) {
         struct proc *p = &m->procs[i];
-        if (!p->pid || p->row->stop_step > step)
+        if (!p->pid || p->row->stop_step > step || (p->state == P_STOPPING && !p->link))
             continue;
         if (p->row->stop_step == step || (step == STOP_LAST && !p->link)) {
             p->state = P_STOPPING;

@@ -234,6 +234,14 @@ static void feed(struct host *h, const struct row *r, int bytewise)
         smtp_proto_input(&h->p, r->in + i, 1);
 }
 
+static void host_free(struct host *h)
+{
+    smtp_proto_free(&h->p);
+    buf_free(&h->content);
+    buf_free(&h->messages);
+    buf_free(&h->rcpts);
+}
+
 static void check_row(void **state, int bytewise)
 {
     const struct row *r = *state;
@@ -246,11 +254,8 @@ static void check_row(void **state, int bytewise)
         assert_string_equal(buf_cstr(&h.messages), r->messages);
     else
         assert_int_equal(h.ends, 0);
-    smtp_proto_free(&h.p);
+    host_free(&h);
     buf_free(&c);
-    buf_free(&h.content);
-    buf_free(&h.messages);
-    buf_free(&h.rcpts);
 }
 
 static void test_row_whole(void **state)
@@ -308,11 +313,8 @@ static void test_long_text_line(void **state)
     assert_string_equal(buf_cstr(&c), HELLO_CODES " 500 250");
     assert_int_equal(h.ends, 0);
     assert_int_equal(h.aborts, 1);
-    smtp_proto_free(&h.p);
+    host_free(&h);
     buf_free(&c);
-    buf_free(&h.content);
-    buf_free(&h.rcpts);
-    buf_free(&h.messages);
 }
 
 /* STARTTLS: the 220, then whatever was pipelined behind it is gone. */
@@ -374,18 +376,15 @@ static void test_counts(void **state)
     feed(&h, &r, 0);
     smtp_proto_counts(&h.p, &c);
     assert_string_equal(buf_cstr(&c), "ehlo=1 mail=1 rcpt=1/2 data=1 quit=1 commands=5/6");
-    smtp_proto_free(&h.p);
+    host_free(&h);
     buf_free(&c);
     r.in = "EHLO c\r\nMAIL FROM:<a@a.test>\r\nRCPT TO:<b@b.test>\r\nBDAT 1\r\nxDATA\r\n"
            "BDAT 2 LAST\r\ny\nQUIT\r\n";
     feed(&h, &r, 0);
     smtp_proto_counts(&h.p, &c);
     assert_string_equal(buf_cstr(&c), "ehlo=1 mail=1 rcpt=1 data=0/1 bdat=2 quit=1 commands=6/7");
-    smtp_proto_free(&h.p);
+    host_free(&h);
     buf_free(&c);
-    buf_free(&h.content);
-    buf_free(&h.messages);
-    buf_free(&h.rcpts);
 }
 
 int main(void)
