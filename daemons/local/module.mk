@@ -9,8 +9,8 @@ local_PRIVATE = \
 	daemons/local/command.c \
 	daemons/local/forward.c \
 	daemons/local/mailbox.c
-local_TESTS = test_local_msgcopy test_local_command test_local_forward fuzz_local_forward \
-	fuzz_maildirsize
+local_TESTS = test_local_msgcopy test_local_command test_local_forward test_local_mailbox \
+	fuzz_local_forward fuzz_maildirsize
 
 PROGRAMS += onehop-local
 onehop-local_SRCS = \
