@@ -56,23 +56,20 @@ static int ensure_dirs(const char *dir, struct buf *path)
     return 0;
 }
 
-/* Maildir++ quota: limits from the first line, usage from the others.
- * 0: no quota file (or no limit); 1: limits set into *max_bytes and *max_count
- * (0 = unlimited) and usage into *bytes and *count. */
-static int quota_read(const char *dir, uint64_t *max_bytes, uint64_t *max_count, int64_t *bytes,
-                      int64_t *count)
+/* a + b, held at the int64_t range: a user's maildirsize may hold any numbers */
+static int64_t add_saturated(int64_t a, int64_t b)
 {
-    struct buf path = BUF_INIT, text = BUF_INIT;
-    path_join(&path, dir, "maildirsize");
-    int rc = read_file(path.s, &text, 1024 * 1024);
-    buf_free(&path);
-    if (rc < 0) {
-        buf_free(&text);
-        return 0;
-    }
-    *max_bytes = *max_count = 0;
-    *bytes = *count = 0;
-    char *line = buf_cstr(&text) ? text.s : NULL, *next;
+    int64_t sum;
+    if (__builtin_add_overflow(a, b, &sum))
+        return b < 0 ? INT64_MIN : INT64_MAX;
+    return sum;
+}
+
+void maildirsize_parse(char *text, struct maildir_quota *q)
+{
+    q->max_bytes = q->max_count = 0;
+    q->bytes = q->count = 0;
+    char *line = text, *next;
     int first = 1;
     for (; line && *line; line = next) {
         next = strchr(line, '\n');
@@ -85,9 +82,9 @@ static int quota_read(const char *dir, uint64_t *max_bytes, uint64_t *max_count,
                 if (end == p)
                     break;
                 if (*end == 'S')
-                    *max_bytes = v;
+                    q->max_bytes = v;
                 else if (*end == 'C')
-                    *max_count = v;
+                    q->max_count = v;
                 p = *end ? end + 1 : end;
                 while (*p == ',')
                     p++;
@@ -95,25 +92,41 @@ static int quota_read(const char *dir, uint64_t *max_bytes, uint64_t *max_count,
             first = 0;
             continue;
         }
-        long long b = 0, c = 0;
-        if (sscanf(line, "%lld %lld", &b, &c) >= 1) {
-            *bytes += b;
-            *count += c;
-        }
+        char *end;
+        long long b = strtoll(line, &end, 10); /* out of range: held at the limit */
+        if (end == line)
+            continue;
+        long long c = strtoll(end, NULL, 10);
+        q->bytes = add_saturated(q->bytes, b);
+        q->count = add_saturated(q->count, c);
     }
+}
+
+/* The quota of dir: 0 when it has no maildirsize (or no limit), 1 with *q. */
+static int quota_read(const char *dir, struct maildir_quota *q)
+{
+    struct buf path = BUF_INIT, text = BUF_INIT;
+    path_join(&path, dir, "maildirsize");
+    int rc = read_file(path.s, &text, 1024 * 1024);
+    buf_free(&path);
+    if (rc < 0) {
+        buf_free(&text);
+        return 0;
+    }
+    buf_cstr(&text); /* NUL-terminated, an empty file too */
+    maildirsize_parse(text.s, q);
     buf_free(&text);
-    return *max_bytes || *max_count;
+    return q->max_bytes || q->max_count;
 }
 
 static int quota_exceeded(const char *dir, uint64_t size)
 {
-    uint64_t max_bytes, max_count;
-    int64_t bytes, count;
-    if (!quota_read(dir, &max_bytes, &max_count, &bytes, &count))
+    struct maildir_quota q;
+    if (!quota_read(dir, &q))
         return 0;
-    if (max_bytes && (bytes < 0 ? 0 : (uint64_t)bytes) + size > max_bytes)
+    if (q.max_bytes && (q.bytes < 0 ? 0 : (uint64_t)q.bytes) + size > q.max_bytes)
         return 1;
-    return max_count && (count < 0 ? 0 : (uint64_t)count) + 1 > max_count;
+    return q.max_count && (q.count < 0 ? 0 : (uint64_t)q.count) + 1 > q.max_count;
 }
 
 static void quota_add(const char *dir, uint64_t size)

@@ -28,6 +28,8 @@
 #ifndef ONEHOP_LOCAL_MAILBOX_H
 #define ONEHOP_LOCAL_MAILBOX_H
 
+#include <stdint.h>
+
 #include "buf.h"
 #include "local/msgcopy.h"
 #include "local/outcome.h"
@@ -42,5 +44,15 @@ void maildir_deliver(const char *dir, const struct msgsrc *src, const struct buf
  * target kind in the outcome ("local:mbox", "local:file"). */
 void mbox_deliver(const char *path, const struct msgsrc *src, const struct buf *prefix,
                   const char *sender, const char *relay, struct outcome *o);
+
+/* Maildir++ `maildirsize` (kept by the user's mail reader: untrusted): the
+ * limits of its first line ("BYTESS,COUNTC", either may be missing; 0 = no
+ * limit) and the sums of the "BYTES COUNT" lines after it (negative for
+ * removals). text is NUL-terminated; its line ends are overwritten. */
+struct maildir_quota {
+    uint64_t max_bytes, max_count;
+    int64_t bytes, count;
+};
+void maildirsize_parse(char *text, struct maildir_quota *q);
 
 #endif

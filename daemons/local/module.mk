@@ -7,13 +7,14 @@ local_PRIVATE = \
 	daemons/local/outcome.c \
 	daemons/local/msgcopy.c \
 	daemons/local/command.c \
-	daemons/local/forward.c
-local_TESTS = test_local_msgcopy test_local_command test_local_forward fuzz_local_forward
+	daemons/local/forward.c \
+	daemons/local/mailbox.c
+local_TESTS = test_local_msgcopy test_local_command test_local_forward test_local_mailbox \
+	fuzz_local_forward fuzz_maildirsize
 
 PROGRAMS += onehop-local
 onehop-local_SRCS = \
 	daemons/local/main.c \
 	daemons/local/agent.c \
-	daemons/local/mailbox.c \
 	$(local_PRIVATE) \
 	$(DAEMON_LINK_UV)
