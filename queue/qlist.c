@@ -162,6 +162,13 @@ static void rview_of(const struct view *v, size_t k, struct rview *r)
     }
 }
 
+/* When a pending recipient is tried next; 0 = as soon as possible. A
+ * recipient deferred with its destination (D8, no attempt made) has one too. */
+static int64_t rview_next_try(const struct rview *r)
+{
+    return r->pending ? r->next_try : 0;
+}
+
 static int64_t arrival_seconds(const struct queue_msg *m)
 {
     return (int64_t)(m->arrival_us / 1000000);
@@ -370,7 +377,7 @@ static void json_add_rcpt(struct buf *out, const struct view *v, size_t k, int d
         json_add_key(out, "last_attempt");
         json_add_time(out, r.last_try);
         json_add_key(out, "next_attempt");
-        json_add_time(out, r.pending && r.attempts > 0 ? r.next_try : 0);
+        json_add_time(out, rview_next_try(&r));
         json_field_cstr(out, "orcpt", a->orcpt);
         json_field_cstr(out, "notify", a->notify);
         json_field_cstr(out, "route", r.route);
@@ -467,15 +474,16 @@ static uint32_t most_attempts(const struct view *v)
     return most;
 }
 
-/* The earliest next try of a pending, already tried recipient; 0 if none. */
+/* The earliest next try of a pending recipient; 0 if none. */
 static int64_t next_attempt(const struct view *v)
 {
     int64_t next = 0;
     for (size_t k = 0; k < v->m->nrcpt; k++) {
         struct rview r;
         rview_of(v, k, &r);
-        if (r.pending && r.attempts > 0 && r.next_try > 0 && (next == 0 || r.next_try < next))
-            next = r.next_try;
+        int64_t t = rview_next_try(&r);
+        if (t > 0 && (next == 0 || t < next))
+            next = t;
     }
     return next;
 }
@@ -538,7 +546,7 @@ static void text_show_rcpt(struct buf *out, const struct view *v, size_t k)
     buf_printf(out, ">\n  state:     %s\n  attempts:  %u\n  last try:  ", r.state,
                (unsigned)r.attempts);
     add_date_or_dash(out, r.last_try);
-    if (r.pending && r.attempts > 0) {
+    if (rview_next_try(&r) > 0) {
         buf_adds(out, "\n  next try:  ");
         add_date_or_dash(out, r.next_try);
     }

@@ -69,6 +69,8 @@ static int link_send(struct channel *link, enum dlink_type type)
 /* Ask a running daemon to stop, the way its row says. */
 static void tell_stop(struct proc *p)
 {
+    if (p->reaped)
+        return; /* gone already: its pid may be another process's now */
     if (!p->link || link_send(p->link, DLINK_STOP) < 0)
         kill(p->pid, SIGTERM);
 }
@@ -254,8 +256,23 @@ static void drop_given_ends(struct proc *p)
 
 static void start_failed(struct proc *p, const char *why);
 
-/* p's end of a channel was given to an earlier process of p: a new pair
- * (the peer's end, if the master still held it, goes with the old one). */
+/* Channel i leads somewhere for end `mine`: the master holds that end,
+ * and the other is held by the master too or by a running peer of the same
+ * generation (not by a process that has exited since it was given). */
+static int pair_usable(struct master *m, size_t i, int mine)
+{
+    const struct chanpair *c = &m->chans[i];
+    if (c->end[mine] < 0)
+        return 0;
+    if (c->end[!mine] >= 0)
+        return 1;
+    const struct proc *peer = find_proc(m, mine ? c->row->a.daemon : c->row->b.daemon);
+    return peer && peer->pid && !peer->reaped && peer->chan_gen[i] == c->gen;
+}
+
+/* p's end of a channel was given to an earlier process of p, or its
+ * peer's end to a peer that has exited since: a new pair (the ends the
+ * master still held go with the old one). */
 static int renew_channels(struct proc *p, struct buf *err)
 {
     for (size_t i = 0; i < p->m->nchans; i++) {
@@ -263,10 +280,11 @@ static int renew_channels(struct proc *p, struct buf *err)
         int mine = strcmp(c->row->a.daemon, p->row->name) == 0   ? 0
                    : strcmp(c->row->b.daemon, p->row->name) == 0 ? 1
                                                                  : -1;
-        if (mine < 0 || c->end[mine] >= 0)
+        if (mine < 0 || pair_usable(p->m, i, mine))
             continue;
-        if (c->end[!mine] >= 0)
-            close(c->end[!mine]);
+        for (int w = 0; w < 2; w++)
+            if (c->end[w] >= 0)
+                close(c->end[w]);
         if (new_pair(c, err) < 0)
             return -1;
         c->gen++;
@@ -296,6 +314,7 @@ static void start_proc(struct proc *p)
     build_request(p, pair[1], &req, &path, &envs, &listen_env);
     pid_t pid = spawn_daemon(&req, &err);
     close(pair[1]);
+    p->reaped = 0;
     if (pid < 0) {
         close(pair[0]);
         start_failed(p, buf_cstr(&err));
@@ -406,8 +425,55 @@ static void describe_exit(struct buf *out, const struct proc *p, int status)
         buf_printf(out, "exited with status %d", WEXITSTATUS(status));
 }
 
+/* Of two channel peers that die together, the one killed by a signal
+ * (SIGKILL, SIGSEGV...) is the cause; one that exited with a status (on
+ * its channel's end of file or reset, whatever the code) is the
+ * consequence; a clean exit (0, SIGTERM) is the likeliest consequence. */
+enum exit_rank { EXIT_KILLED, EXIT_STATUS, EXIT_CLEAN };
+
+static enum exit_rank exit_rank(int status)
+{
+    if (WIFSIGNALED(status))
+        return WTERMSIG(status) == SIGTERM ? EXIT_CLEAN : EXIT_KILLED;
+    return WEXITSTATUS(status) == 0 ? EXIT_CLEAN : EXIT_STATUS;
+}
+
+/* The same, for a zombie seen with waitid(WNOWAIT). */
+static enum exit_rank siginfo_rank(const siginfo_t *si)
+{
+    if (si->si_code == CLD_EXITED)
+        return si->si_status == 0 ? EXIT_CLEAN : EXIT_STATUS;
+    return si->si_status == SIGTERM ? EXIT_CLEAN : EXIT_KILLED;
+}
+
+/* How long before its channel peer's death an exit may be that death's
+ * consequence (the peer's SIGCHLD can come after it). */
+#define COLLATERAL_WINDOW_MS 2000
+
+/* peer exited just before p and was counted as a crash, waiting for its
+ * back-off; p, dead now of a likelier cause, held the other end of the
+ * same channel: that exit was p's doing. It is taken back from peer's
+ * count and peer starts again now. */
+static int forgive_collateral_exit(struct proc *peer, const struct proc *p, size_t chan)
+{
+    uint64_t now = uv_now(p->m->loop);
+    if (peer->state != P_BACKOFF || peer->nexits == 0 ||
+        peer->chan_gen[chan] != p->chan_gen[chan] ||
+        exit_rank(p->last_status) >= exit_rank(peer->last_status) ||
+        now - peer->exits_ms[0] > COLLATERAL_WINDOW_MS)
+        return 0;
+    memmove(peer->exits_ms, peer->exits_ms + 1, sizeof(peer->exits_ms) - sizeof(peer->exits_ms[0]));
+    peer->nexits--;
+    uv_timer_stop(&peer->timer);
+    log_info("%s: its last exit followed its %s channel peer %s's: not counted, starting it now",
+             peer->row->name, p->m->chans[chan].row->name, p->row->name);
+    start_proc(peer);
+    return 1;
+}
+
 /* p exited: a running peer connected to it through a channel of the same
- * generation talks to nobody now, and is restarted too. */
+ * generation talks to nobody now, and is restarted too (its exit then
+ * counts as p's, not its own). */
 static void restart_channel_peers(struct proc *p)
 {
     struct master *m = p->m;
@@ -417,8 +483,9 @@ static void restart_channel_peers(struct proc *p)
         if (strcmp(a, me) != 0 && strcmp(b, me) != 0)
             continue;
         struct proc *peer = find_proc(m, strcmp(a, me) == 0 ? b : a);
-        if (!peer || !peer->pid || peer->state == P_STOPPING || peer->chan_gen[i] != c->gen ||
-            p->chan_gen[i] != c->gen)
+        if (!peer || p->chan_gen[i] != c->gen || forgive_collateral_exit(peer, p, i))
+            continue;
+        if (!peer->pid || peer->state == P_STOPPING || peer->chan_gen[i] != c->gen)
             continue;
         log_info("restarting %s: its %s channel peer %s exited", peer->row->name, c->row->name, me);
         peer->restart_after_stop = 1;
@@ -435,7 +502,6 @@ static int any_running(const struct master *m)
     return 0;
 }
 
-static int clean_exit(int status);
 static void proc_exited(struct proc *p, int status);
 
 /* Why the start failed: a daemon's own FAILED text if one sent it (a
@@ -448,11 +514,13 @@ static const char *first_failure(struct master *m, struct proc *p)
     return buf_cstr(&p->failure);
 }
 
-/* p ended cleanly, unasked: perhaps because a channel peer died and p saw
- * its channel end. A peer that is dead but not reaped yet (a zombie, seen
- * without reaping it: WNOWAIT) is handled first, so that p's exit counts
- * as the consequence it is (restart_channel_peers marks p), not a crash. */
-static void reap_dead_peers_first(struct proc *p)
+/* p ended unasked, not killed: perhaps because a channel peer died and p
+ * saw its channel end (end of file, or a reset when the peer left data
+ * unread). A peer that is dead of a likelier cause (exit_rank) but not
+ * reaped yet (a zombie, seen without reaping it: WNOWAIT) is handled
+ * first, so that p's exit counts as the consequence it is
+ * (restart_channel_peers marks p), not a crash. */
+static void reap_dead_peers_first(struct proc *p, int status)
 {
     struct master *m = p->m;
     for (size_t i = 0; i < m->nchans; i++) {
@@ -462,12 +530,13 @@ static void reap_dead_peers_first(struct proc *p)
             continue;
         struct proc *peer = find_proc(m, strcmp(c->a.daemon, me) == 0 ? c->b.daemon : c->a.daemon);
         siginfo_t si;
-        int status;
+        int peer_status;
         memset(&si, 0, sizeof(si));
-        if (peer && peer->pid &&
+        if (peer && peer->pid && !peer->reaped &&
             waitid(P_PID, (id_t)peer->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-            si.si_pid == peer->pid && waitpid(peer->pid, &status, 0) == peer->pid)
-            proc_exited(peer, status);
+            si.si_pid == peer->pid && siginfo_rank(&si) <= exit_rank(status) &&
+            waitpid(peer->pid, &peer_status, 0) == peer->pid)
+            proc_exited(peer, peer_status);
     }
 }
 
@@ -475,8 +544,10 @@ static void proc_exited(struct proc *p, int status)
 {
     struct master *m = p->m;
     struct buf what = BUF_INIT;
-    if (m->state != M_STOPPING && !p->restart_after_stop && clean_exit(status))
-        reap_dead_peers_first(p);
+    p->reaped = 1;
+    p->last_status = status;
+    if (m->state != M_STOPPING && !p->restart_after_stop && exit_rank(status) != EXIT_KILLED)
+        reap_dead_peers_first(p, status);
     describe_exit(&what, p, status);
     log_info("%s", buf_cstr(&what));
     channel_close(p->link);
@@ -491,19 +562,14 @@ static void proc_exited(struct proc *p, int status)
             buf_printf(&p->failure, "%s before it was ready", buf_cstr(&what));
         p->state = P_OFF;
         master_ready(m, first_failure(m, p));
-    } else if (p->restart_after_stop && clean_exit(status)) {
-        p->restart_after_stop = 0;
+    } else if (p->restart_after_stop && exit_rank(status) != EXIT_KILLED) {
+        p->restart_after_stop = 0; /* its peer's exit, whatever its status: not counted */
         start_proc(p);
     } else {
         p->restart_after_stop = 0;
         schedule_restart(p);
     }
     buf_free(&what);
-}
-
-static int clean_exit(int status)
-{
-    return WIFEXITED(status) ? WEXITSTATUS(status) == 0 : WTERMSIG(status) == SIGTERM;
 }
 
 static void exited(struct master *m, pid_t pid, int status)
@@ -515,9 +581,9 @@ static void exited(struct master *m, pid_t pid, int status)
         }
 }
 
-/* Every exit reaped now, failures first: a daemon that ended cleanly
- * because its channel peer died (end of file) is then seen after that
- * peer, as the consequence it is. */
+/* Every exit reaped now, likeliest causes first (exit_rank): a daemon
+ * that ended because its channel peer died (end of file or reset) is then
+ * seen after that peer, as the consequence it is. */
 void supervise_reap(struct master *m)
 {
     pid_t pids[64];
@@ -525,9 +591,9 @@ void supervise_reap(struct master *m)
     size_t n = 0;
     while (n < 64 && (pids[n] = waitpid(-1, &status[n], WNOHANG)) > 0)
         n++;
-    for (int pass = 0; pass < 2; pass++)
+    for (int rank = EXIT_KILLED; rank <= EXIT_CLEAN; rank++)
         for (size_t i = 0; i < n; i++)
-            if (clean_exit(status[i]) == pass)
+            if ((int)exit_rank(status[i]) == rank)
                 exited(m, pids[i], status[i]);
     if (n == 64)
         supervise_reap(m);

@@ -499,3 +499,45 @@ def test_stop_during_a_remote_delivery_delivers_it_once(onehop, master_bin, smtp
     time.sleep(1)
     print("stop during a remote delivery: the peer accepted %d" % len(peer.received()))
     assert len(peer.received()) == 1, mta.log_tail()
+
+
+# ------------------------------------------- collateral exits of a router kill
+# The router is one end of the cleaner's, the remote's and the local's
+# channels: when it dies they are restarted with it (or exit on its end of
+# file, whatever their status). Those exits are the router's, not theirs: they
+# count no restart and no crash towards their crash-loop limit.
+
+ROUTER_PEERS = tuple(n for n in ("cleaner", "remote", "local") if n in DAEMONS)
+
+
+def test_kill_minus_nine_of_the_router_in_a_row_counts_only_the_routers_restarts(onehop,
+                                                                                 master_bin):
+    from test_router import send
+    mta = new_instance(onehop, master_bin)
+    mta.start()
+    before = by_name(mta.status())
+    kills = 4   # one short of the router's own crash loop (5 exits within 60 s)
+    old = before["router"]["pid"]
+    for k in range(kills):
+        send(mta, ["nobody@nowhere.test"], "tok-kill-%d" % k)   # work under way in the channels
+        os.kill(old, signal.SIGKILL)
+        mta.wait_log(r"router \(pid %d\) was killed by signal 9" % old, timeout=10)
+        new = wait_for(lambda: (lambda p: p["pid"] if p["pid"] not in (0, old) else None)(
+            by_name(mta.status())["router"]), 10, "the router to be started again")
+        old = new
+    wait_for(lambda: all(p["state"] == "running" for p in by_name(mta.status()).values()), 20,
+             "every daemon running again")
+    time.sleep(1)   # a late collateral exit would show now
+    after = by_name(mta.status())
+    print("after %d kills of the router: restarts %s" %
+          (kills, {n: after[n]["restarts"] for n in ("router",) + ROUTER_PEERS}))
+    assert after["router"]["restarts"] == before["router"]["restarts"] + kills, after["router"]
+    for name in ROUTER_PEERS:
+        assert after[name]["state"] == "running", after[name]
+        assert after[name]["restarts"] == before[name]["restarts"], (name, mta.log_tail())
+        # an exit seen before the router's was taken back once the router's was seen
+        assert (log_count(mta, r"master\[\d+\]: %s will be restarted in" % name) ==
+                log_count(mta, r"master\[\d+\]: %s: its last exit followed" % name)), \
+            mta.log_tail()
+    assert log_count(mta, r"crash loop") == 0, mta.log_tail()
+    assert all(alive(after[n]["pid"]) for n in ("router",) + ROUTER_PEERS)

@@ -71,13 +71,14 @@ static void commit(struct queue *q, const char *sender, const char *const *rcpt,
 }
 
 /* Outcomes and actions as the router records them (durable at once). */
-enum change { DEFERRED, DELIVERED, HOLD, DELETE };
+enum change { DEFERRED, SUSPENDED, DELIVERED, HOLD, DELETE };
 
 static void update(struct state *s, const char *id, enum change kind, uint32_t rcpt, int64_t next,
                    const char *text)
 {
     int64_t t = 1700000000;
     uint64_t seq = kind == DEFERRED    ? state_deferred(s, id, rcpt, t, next, text)
+                   : kind == SUSPENDED ? state_suspended(s, id, rcpt, t, next, text)
                    : kind == DELIVERED ? state_delivered(s, id, rcpt, t, text)
                    : kind == HOLD      ? state_hold(s, id, t)
                                        : state_delete(s, id, t, text);
@@ -304,6 +305,27 @@ static void test_show_text(void **state)
     free(text);
 }
 
+/* D8: a recipient deferred with its destination (no attempt made) still
+ * has a next try; queue show gives it, in JSON and text. */
+static void test_show_suspended(void **state)
+{
+    struct fixture *fx = *state;
+    char id[QUEUE_ID_LEN + 1];
+    const char *const rcpt[] = {"dave@d.test"};
+    commit(fx->q, "erin@e.test", rcpt, 1, "Subject: d\n\nbody\n", id);
+    take(fx, id);
+    update(fx->s, id, SUSPENDED, 0, 1700000600, "delivery temporarily suspended: dead");
+    char *text = show(fx->q, id, QLIST_JSON);
+    assert_non_null(strstr(text, "\"attempts\":0,\"last_attempt\":null,"
+                                 "\"next_attempt\":1700000600,"));
+    assert_non_null(strstr(text, "\"attempts\":0,\"next_attempt\":1700000600,\"route\""));
+    free(text);
+    text = show(fx->q, id, 0);
+    assert_non_null(strstr(text, "  attempts:  0\n  last try:  -\n"
+                                 "  next try:  Tue, 14 Nov 2023 22:23:20 +0000\n"));
+    free(text);
+}
+
 static void test_show_missing(void **state)
 {
     struct fixture *fx = *state;
@@ -355,6 +377,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_show_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_show_text, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_show_suspended, setup, teardown),
         cmocka_unit_test_setup_teardown(test_show_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
     };
