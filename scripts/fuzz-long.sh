@@ -36,7 +36,7 @@ merge=${FUZZ_MERGE:-1}
 rss=${FUZZ_RSS_MB:-1024}
 order="smtpd relay dns_answer dnsproto remote mxorder headers addr inject channel ipc local
        master_records router_ctl clean bounce queuefile journal state_index conf routes sites
-       aliases local_forward routing nexthop json"
+       aliases local_forward maildirsize routing nexthop json"
 
 field() { sed -n "s/^$2=//p" "$1" | tail -n 1; }
 
