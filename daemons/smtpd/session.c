@@ -563,7 +563,8 @@ void session_accept(struct smtpd *d, uv_stream_t *l)
         smtp_proto_init(&s->p, &(struct smtp_proto_cfg){s->hostname, 0, 0, 0, 0, 0}, &hooks, s);
         return session_close(s);
     }
-    uv_tcp_nodelay(&s->tcp, 1);
+    if (!d->listeners_nodelay)
+        uv_tcp_nodelay(&s->tcp, 1); /* else inherited from the listener */
     peer_text(s);
     name_the_client(s);
 }
