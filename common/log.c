@@ -178,6 +178,24 @@ void log_info(const char *fmt, ...)
     LOG_WITH(LOG_INFO, "");
 }
 
+/* syslog's ident is openlog's: set again for the line, then back. */
+static void set_ident(const char *ident)
+{
+    copy_str(lg.ident, sizeof(lg.ident), ident);
+    if (lg.target == TARGET_SYSLOG)
+        openlog(lg.ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+void log_info_as(const char *service, const char *fmt, ...)
+{
+    char own[sizeof(lg.ident)], other[sizeof(lg.ident)];
+    copy_str(own, sizeof(own), lg.ident);
+    snprintf(other, sizeof(other), "onehop/%s", service);
+    set_ident(other);
+    LOG_WITH(LOG_INFO, "");
+    set_ident(own);
+}
+
 void log_warn(const char *fmt, ...)
 {
     LOG_WITH(LOG_WARNING, "warning: ");

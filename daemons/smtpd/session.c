@@ -15,7 +15,9 @@
  * out in one write per batch, at once where the socket takes them.
  *
  * Log lines (SPEC 8, Postfix's wording): "connect from NAME[ADDR]",
- * "ID: client=NAME[ADDR]", "NOQUEUE: reject: CMD from NAME[ADDR]: REPLY;
+ * "ID: client=NAME[ADDR]" (written under smtpd's name by the queue server
+ * at the commit, from the client attribute, so that it precedes the
+ * queue's from= line as pflogsumm wants), "NOQUEUE: reject: CMD from NAME[ADDR]: REPLY;
  * from=<S> proto=P helo=<H>", "disconnect from NAME[ADDR] COUNTS". NAME
  * is the client's forward-confirmed PTR name (clientname.h, through the
  * dnscache), else "unknown"; the greeting waits for it at most
@@ -275,8 +277,7 @@ static void on_queued(void *arg, const char *id, const char *reply)
     struct session *s = arg;
     struct buf line = BUF_INIT;
     s->qt = NULL;
-    if (id) {
-        log_info("%s: client=%s[%s]", id, s->name, s->ip);
+    if (id) { /* its "ID: client=" line: the queue's, before its from= (queue_place.c) */
         smetrics_event(SM_QUEUED);
         buf_printf(&line, "250 2.0.0 Ok: queued as %s", id);
     } else {
