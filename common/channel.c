@@ -35,6 +35,9 @@
 
 struct channel {
     uv_poll_t poll;
+    uv_prepare_t round; /* the end of a loop round, for channel_batch_rounds */
+    int handles;        /* libuv handles to close before the memory goes */
+    int batching, round_due;
     int fd;
     char *name;
     struct channel_ops ops;
@@ -56,6 +59,8 @@ static void dispatch(struct channel *ch);
 static void on_channel_closed(uv_handle_t *h)
 {
     struct channel *ch = h->data;
+    if (--ch->handles > 0)
+        return;
     close(ch->fd);
     free(ch->name);
     free(ch);
@@ -69,6 +74,8 @@ static void shut(struct channel *ch)
     chan_in_free(&ch->in);
     chan_out_free(&ch->out);
     uv_close((uv_handle_t *)&ch->poll, on_channel_closed);
+    if (ch->batching)
+        uv_close((uv_handle_t *)&ch->round, on_channel_closed);
 }
 
 /* The channel ends for reason; protocol errors are logged (one line). */
@@ -95,8 +102,11 @@ static void end_channel(struct channel *ch, const char *reason, int log_it)
 
 void channel_close(struct channel *ch)
 {
-    if (ch && !ch->closed)
-        shut(ch);
+    if (!ch || ch->closed)
+        return;
+    if (ch->round_due && !ch->write_blocked)
+        chan_out_write(&ch->out, ch->fd); /* the round's records: one try */
+    shut(ch);
 }
 
 /* ------------------------------------------------------------ writing ---- */
@@ -141,6 +151,34 @@ static void flush(struct channel *ch, int from_loop)
     check_drain(ch, from_loop);
 }
 
+/* The loop is about to wait: what this round sent goes out now. */
+static void on_round_end(uv_prepare_t *h)
+{
+    struct channel *ch = h->data;
+    uv_prepare_stop(h);
+    ch->round_due = 0;
+    if (--ch->corked == 0 && !ch->closed && !ch->write_blocked && chan_out_pending(&ch->out) > 0)
+        flush(ch, 1);
+}
+
+/* Cork until the end of this loop round. */
+static void hold_for_round(struct channel *ch)
+{
+    ch->round_due = 1;
+    ch->corked++;
+    uv_prepare_start(&ch->round, on_round_end);
+}
+
+void channel_batch_rounds(struct channel *ch)
+{
+    if (ch->closed || ch->batching)
+        return;
+    uv_prepare_init(ch->poll.loop, &ch->round);
+    ch->round.data = ch;
+    ch->handles++;
+    ch->batching = 1;
+}
+
 int channel_send(struct channel *ch, const void *rec, size_t len, const int *fds, unsigned nfds)
 {
     if (ch->closed) {
@@ -149,6 +187,8 @@ int channel_send(struct channel *ch, const void *rec, size_t len, const int *fds
         return -1;
     }
     chan_out_add(&ch->out, rec, len, fds, nfds);
+    if (ch->batching && !ch->round_due && !ch->write_blocked)
+        hold_for_round(ch);
     if (!ch->corked && !ch->write_blocked)
         flush(ch, 0);
     if (ch->closed)
@@ -318,6 +358,7 @@ struct channel *channel_open(uv_loop_t *loop, int fd, const struct channel_opts 
         return NULL;
     }
     ch->poll.data = ch;
+    ch->handles = 1;
     ch->fd = fd;
     ch->name = xstrdup(opts->name);
     ch->ops = *ops;

@@ -31,6 +31,13 @@
  *   - corking: records sent while corked (and during on_record: the channel
  *     corks itself while it dispatches one read) leave together in as few
  *     writes as the socket allows when it is uncorked.
+ *   - rounds (channel_batch_rounds, opt-in): every record sent while the
+ *     loop runs waits for the end of that loop round (the prepare phase,
+ *     just before the loop waits for events) and they leave together: one
+ *     write for a run of records without descriptors, one sendmsg per
+ *     record with descriptors (its first byte, channel_core.h's rule), in
+ *     the order sent. No record waits longer than the round that sent it;
+ *     channel_close gives what is queued one non-blocking write first.
  *
  * The listener accepts on a Unix socket only the peers whose uid is in a
  * given set (SO_PEERCRED); any other connection is closed at once with one
@@ -83,6 +90,9 @@ struct channel *channel_open(uv_loop_t *loop, int fd, const struct channel_opts 
 int channel_send(struct channel *ch, const void *rec, size_t len, const int *fds, unsigned nfds);
 /* The same for every record in records (no descriptors). */
 int channel_send_buf(struct channel *ch, const struct buf *records);
+/* From now on, what one loop round sends leaves at the end of the round
+ * (see "rounds" above): fewer writes for a producer of many records. */
+void channel_batch_rounds(struct channel *ch);
 void channel_cork(struct channel *ch);
 /* Write what the cork held. */
 void channel_uncork(struct channel *ch);
@@ -95,7 +105,8 @@ size_t channel_pending(const struct channel *ch);
  * -1 when SO_PEERCRED failed). */
 const struct chan_cred *channel_peer(const struct channel *ch);
 const char *channel_name(const struct channel *ch);
-/* Close now, without on_close; queued output is dropped. NULL is fine. */
+/* Close now, without on_close; queued output is dropped (on a channel that
+ * batches rounds it gets one non-blocking write first). NULL is fine. */
 void channel_close(struct channel *ch);
 /* A last word before a protocol error closes the channel: cb runs when
  * the channel (or on_record's rejection) found an error, before on_close;

@@ -1,13 +1,19 @@
 /*
  * log — Postfix-style log lines to syslog, stderr or a file. See log.h.
  *
+ * Cost per line: one write(2) (file or stderr target), nothing else: the
+ * process id is learned once and again in a child after fork(2)
+ * (pthread_atfork), the time zone once by localtime_r.
+ *
  * Must never: allocate (it is called when memory ran out), write a line in
- * more than one write(2), or pass caller text as a format.
+ * more than one write(2), pass caller text as a format, or log a pid that
+ * is not the caller's (a forked child logs its own).
  */
 #include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +32,26 @@ static struct {
 } lg = {TARGET_STDERR, -1, 0, "onehop", ""};
 
 static void (*fatal_hook)(const char *text);
+
+static pid_t known_pid; /* 0: to be learned (first line, or a child after fork) */
+
+static void forget_pid(void)
+{
+    known_pid = 0;
+}
+
+/* This process's id without a getpid(2) per line. */
+static long own_pid(void)
+{
+    static int watching_fork;
+    if (!watching_fork) {
+        watching_fork = 1;
+        pthread_atfork(NULL, NULL, forget_pid);
+    }
+    if (!known_pid)
+        known_pid = getpid();
+    return (long)known_pid;
+}
 
 static void copy_str(char *dst, size_t size, const char *src)
 {
@@ -125,13 +151,13 @@ void log_vline(int prio, const char *prefix, const char *fmt, va_list ap)
         localtime_r(&now, &tm);
         strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
         int n = snprintf(line, sizeof(line) - 1, "%s %s %s[%ld]: %s", stamp, lg.host, lg.ident,
-                         (long)getpid(), text);
+                         own_pid(), text);
         size_t len = n < 0 ? 0 : (size_t)n >= sizeof(line) - 1 ? sizeof(line) - 2 : (size_t)n;
         line[len++] = '\n';
         write_line(lg.fd, line, len);
     }
     if (lg.target == TARGET_STDERR || lg.also_stderr) {
-        int n = snprintf(line, sizeof(line) - 1, "%s[%ld]: %s", lg.ident, (long)getpid(), text);
+        int n = snprintf(line, sizeof(line) - 1, "%s[%ld]: %s", lg.ident, own_pid(), text);
         size_t len = n < 0 ? 0 : (size_t)n >= sizeof(line) - 1 ? sizeof(line) - 2 : (size_t)n;
         line[len++] = '\n';
         write_line(STDERR_FILENO, line, len);
@@ -150,6 +176,24 @@ void log_vline(int prio, const char *prefix, const char *fmt, va_list ap)
 void log_info(const char *fmt, ...)
 {
     LOG_WITH(LOG_INFO, "");
+}
+
+/* syslog's ident is openlog's: set again for the line, then back. */
+static void set_ident(const char *ident)
+{
+    copy_str(lg.ident, sizeof(lg.ident), ident);
+    if (lg.target == TARGET_SYSLOG)
+        openlog(lg.ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+void log_info_as(const char *service, const char *fmt, ...)
+{
+    char own[sizeof(lg.ident)], other[sizeof(lg.ident)];
+    copy_str(own, sizeof(own), lg.ident);
+    snprintf(other, sizeof(other), "onehop/%s", service);
+    set_ident(other);
+    LOG_WITH(LOG_INFO, "");
+    set_ident(own);
 }
 
 void log_warn(const char *fmt, ...)

@@ -32,6 +32,11 @@ void log_also_stderr(int on);
 void log_close(void);
 
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* One info line under another service's name ("onehop/SERVICE[PID]", this
+ * process's pid): an event of that service written where it is known, as
+ * the queue writes smtpd's and pickup's "ID: client=" / "ID: uid= from="
+ * lines right before its own from= line (pflogsumm wants that order). */
+void log_info_as(const char *service, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The exit status of log_fatal() (default 1): a program whose caller reads

@@ -210,8 +210,9 @@ int queue_writer_end_msg(struct queue_writer *w, const struct queue_envelope *en
     if (index)
         *index = w->nmsg;
     w->logged = xgrow(w->logged, &w->logged_cap, w->nmsg + 1, sizeof(*w->logged));
-    w->logged[w->nmsg] =
-        (struct queue_log_msg){xstrdup(env->sender ? env->sender : ""), size, env->nrcpt};
+    w->logged[w->nmsg] = (struct queue_log_msg){xstrdup(env->sender ? env->sender : ""), size,
+                                                env->nrcpt, NULL, NULL};
+    queue_log_msg_origin(&w->logged[w->nmsg], env->attr, env->nattr);
     w->nmsg++;
     w->msg_start = writer_pos(w);
     w->msg_crc = 0;
@@ -265,8 +266,10 @@ static void writer_free(struct queue_writer *w)
         close(w->fd);
     buf_free(&w->out);
     buf_free(&w->env);
-    for (unsigned k = 0; k < w->nmsg; k++)
+    for (unsigned k = 0; k < w->nmsg; k++) {
         free(w->logged[k].sender);
+        queue_log_msg_free_origin(&w->logged[k]);
+    }
     free(w->logged);
     free(w);
 }

@@ -160,12 +160,23 @@ int queue_read_meta(int fd, const char *fid, enum queue_place place, struct queu
 int queue_check_body(int fd, int require_crc, struct qf_header *h, const char **why);
 
 /* ---- putting a committed image into incoming/ (queue_place.c) ---- */
-/* What a message's from= line says (SPEC 8). */
+/* What a message's from= line says (SPEC 8), and the line that says where
+ * it came from, logged right before it as Postfix's smtpd and pickup lines
+ * come before qmgr's from= (pflogsumm counts a message received, its size
+ * and sender, in that order only): "ID: client=NAME[ADDR]" under smtpd's
+ * name for a message with a client attribute, "ID: uid=UID from=<SENDER>"
+ * under pickup's for one onehop-queue took from a local user (uid). */
 struct queue_log_msg {
     char *sender;
     uint64_t size;
     size_t nrcpt;
+    const char *origin_service; /* "smtpd", "pickup", or NULL: no origin line */
+    char *origin;               /* its text after "ID: " (owned), or NULL */
 };
+/* Set m's origin from a message's attributes; queue_log_msg_free_origin()
+ * frees it. */
+void queue_log_msg_origin(struct queue_log_msg *m, const struct queue_attr *attr, size_t nattr);
+void queue_log_msg_free_origin(struct queue_log_msg *m);
 /* pwrite h, naming fid (version 3), at offset 0 of fd and fdatasync it; h->fid
  * (and its time) are set from fid. */
 int queue_write_header(int fd, struct qf_header *h, const char *fid);

@@ -5,7 +5,9 @@
  * incoming/HH/FILEID. The writer does it for what it has just written, slot
  * recovery for a dead writer's committed slot, both through this one step.
  *
- * The from= lines (SPEC 8) go out right before the rename, so no committed
+ * The from= lines (SPEC 8), each after its origin line (smtpd's
+ * "ID: client=" or pickup's "ID: uid= from=", queue_impl.h), go out right
+ * before the rename, so no committed
  * message is ever left without one (a kill between the two logs a message
  * twice, or one that recovery then removes, never none). An id already
  * taken (only a clock stepped back can do that: ids carry the time and the
@@ -19,11 +21,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "log.h"
+#include "mem.h"
 
 int queue_write_header(int fd, struct qf_header *h, const char *fid)
 {
@@ -47,12 +52,53 @@ int queue_write_header(int fd, struct qf_header *h, const char *fid)
     return (int)r;
 }
 
-/* The from= line of each message, under the ids of file fid. */
+static const char *attr_value(const struct queue_attr *attr, size_t nattr, const char *name)
+{
+    for (size_t k = 0; k < nattr; k++)
+        if (strcmp(attr[k].name, name) == 0)
+            return attr[k].value;
+    return NULL;
+}
+
+/* A local user's submission (the uid onehop-queue records itself, and a
+ * protocol its front end names: "sendmail", or SMTP/ESMTP for sendmail
+ * -bs) is pickup's, as Postfix's sendmail hands it to pickup; one with a
+ * client is smtpd's. The router's DSNs and local's .forward copies name
+ * neither, as Postfix's bounce and local hand theirs to cleanup: no line. */
+void queue_log_msg_origin(struct queue_log_msg *m, const struct queue_attr *attr, size_t nattr)
+{
+    const char *uid = attr_value(attr, nattr, "uid");
+    const char *client = attr_value(attr, nattr, "client");
+    struct buf text = BUF_INIT;
+    m->origin_service = NULL;
+    m->origin = NULL;
+    if (uid && attr_value(attr, nattr, "protocol")) {
+        m->origin_service = "pickup";
+        buf_printf(&text, "uid=%s from=<%s>", uid, m->sender);
+    } else if (client) {
+        m->origin_service = "smtpd";
+        buf_printf(&text, "client=%s", client);
+    } else {
+        return;
+    }
+    m->origin = xstrdup(buf_cstr(&text));
+    buf_free(&text);
+}
+
+void queue_log_msg_free_origin(struct queue_log_msg *m)
+{
+    free(m->origin);
+    m->origin = NULL;
+}
+
+/* The origin and from= lines of each message, under the ids of file fid. */
 static void log_from(const struct queue_log_msg *msgs, size_t n, const char *fid)
 {
     for (size_t k = 0; k < n; k++) {
         char id[QUEUE_ID_LEN + 1];
         queue_msg_id(fid, (unsigned)k, id);
+        if (msgs[k].origin)
+            log_info_as(msgs[k].origin_service, "%s: %s", id, msgs[k].origin);
         log_info("%s: from=<%s>, size=%llu, nrcpt=%zu", id, msgs[k].sender,
                  (unsigned long long)msgs[k].size, msgs[k].nrcpt);
     }

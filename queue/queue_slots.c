@@ -94,14 +94,19 @@ static enum slot_outcome commit_leftover(struct queue *q, int fd, const char *na
                                                                        : SLOT_ERROR;
     }
     struct queue_log_msg *msgs = xcalloc(f.nmsg, sizeof(*msgs));
-    for (size_t k = 0; k < f.nmsg; k++)
-        msgs[k] = (struct queue_log_msg){f.msg[k].sender, f.msg[k].size, f.msg[k].nrcpt};
+    for (size_t k = 0; k < f.nmsg; k++) {
+        msgs[k] =
+            (struct queue_log_msg){f.msg[k].sender, f.msg[k].size, f.msg[k].nrcpt, NULL, NULL};
+        queue_log_msg_origin(&msgs[k], f.msg[k].attr, f.msg[k].nattr);
+    }
     enum slot_outcome out = SLOT_ERROR;
     if (queue_place_incoming(q, q->slots_fd, name, fd, &hdr, msgs, f.nmsg, fid, bucket) == 0) {
         out = queue_fsync_subdir(q, QDIR_INCOMING, bucket) == 0 ? SLOT_COMMITTED : SLOT_ERROR;
         log_info("%s: committed slot %s of a dead writer moved to incoming/%s/%s", fid, name,
                  bucket, fid);
     }
+    for (size_t k = 0; k < f.nmsg; k++)
+        queue_log_msg_free_origin(&msgs[k]);
     free(msgs);
     queue_file_free(&f);
     return out;

@@ -107,6 +107,11 @@ static void add_envelope(struct buf *out, const struct prepared_message *m, cons
     ipc_add_u32(&w, TXN);
     ipc_add_str(&w, m->sender);
     ipc_finish(&w);
+    ipc_begin(&w, out, INJ_ATTR); /* a local submission: its pickup line (queue_place.c) */
+    ipc_add_u32(&w, TXN);
+    ipc_add_str(&w, "protocol");
+    ipc_add_str(&w, "sendmail");
+    ipc_finish(&w);
     for (size_t k = 0; k < m->rcpt.n; k++) {
         ipc_begin(&w, out, INJ_RCPT);
         ipc_add_u32(&w, TXN);

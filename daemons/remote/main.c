@@ -582,6 +582,7 @@ static void start(struct remote *rm)
     rm->router = channel_open(rm->loop, router_fd(), &opts, &ops, rm, &err);
     if (!rm->router)
         log_die(1, "router channel: %s", buf_cstr(&err));
+    channel_batch_rounds(rm->router); /* a round's results in one write */
     log_info("started: remote_concurrency %llu, remote_destination_concurrency %llu, dnscache %s",
              (unsigned long long)rm->conf.remote_concurrency,
              (unsigned long long)rm->conf.remote_destination_concurrency, path.s);

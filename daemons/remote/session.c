@@ -35,6 +35,7 @@ struct session {
     struct session *idle_prev, *idle_next;
     int idle;         /* in env->idle: detached from any delivery (D7) */
     int rset_pending; /* RSET sent: its reply decides whether to keep it */
+    int rset_sent;    /* RSET pipelined after the final dot (RFC 2920 3.1) */
     unsigned uses;    /* transactions on this connection */
     uv_tcp_t tcp;
     uv_timer_t timer;
@@ -163,7 +164,7 @@ static void on_quit_timeout(uv_timer_t *t)
     session_close(t->data);
 }
 
-static void send_text(struct session *s, struct buf *text, int content);
+static int send_text(struct session *s, struct buf *text, int content);
 
 /* The outcome is reported: say QUIT (RFC 5321 4.1.1.10) and close once it
  * is written; a peer that does not take it within QUIT_WAIT_MS is closed. */
@@ -198,18 +199,28 @@ static void on_idle_timeout(uv_timer_t *t)
  * 4.1.1.5), and keep it when the server agrees (on_rset_reply), else QUIT.
  * The delivery hears that this address is done with once the connection
  * is kept or closed, so that its next message can find it. */
+static int will_keep(const struct session *s)
+{
+    const struct conf *c = s->env->conf;
+    return s->uses < c->smtp_connection_reuse_limit && c->smtp_connection_idle != 0;
+}
+
 static void session_done(struct session *s)
 {
     const struct conf *c = s->env->conf;
-    if (s->uses >= c->smtp_connection_reuse_limit || c->smtp_connection_idle == 0) {
+    int sent = s->rset_sent;
+    s->rset_sent = 0;
+    if (!will_keep(s)) {
         session_quit(s);
         return;
     }
     s->rset_pending = 1;
     s->stage = STAGE_CONTENT; /* a failure now concerns no recipient: none is in_txn */
-    struct buf out = BUF_INIT;
-    buf_adds(&out, "RSET\r\n");
-    send_text(s, &out, 0);
+    if (!sent) {
+        struct buf out = BUF_INIT;
+        buf_adds(&out, "RSET\r\n");
+        send_text(s, &out, 0);
+    }
     uv_timer_start(&s->timer, on_idle_timeout, c->smtp_command_timeout * 1000, 0);
 }
 
@@ -353,10 +364,12 @@ static void on_written(uv_write_t *req, int status)
     }
 }
 
-static void write_raw(struct session *s, struct buf *text, int content);
+static int write_raw(struct session *s, struct buf *text, int content);
 
-/* Write text (taken over: emptied), encrypted once TLS is up. */
-static void send_text(struct session *s, struct buf *text, int content)
+/* Write text (taken over: emptied), encrypted once TLS is up: 1 when the
+ * socket took it all at once, 0 when a write request holds the rest
+ * (on_written follows), -1 when the connection is lost (reported). */
+static int send_text(struct session *s, struct buf *text, int content)
 {
     if (s->tls && !s->tls_handshaking) {
         const char *why;
@@ -366,18 +379,34 @@ static void send_text(struct session *s, struct buf *text, int content)
         if (rc < 0) {
             buf_free(&cipher);
             lost(s, why);
-            return;
+            return -1;
         }
         tls_take_output(s->tls, &cipher);
-        write_raw(s, &cipher, content);
-        return;
+        return write_raw(s, &cipher, content);
     }
-    write_raw(s, text, content);
+    return write_raw(s, text, content);
 }
 
-static void write_raw(struct session *s, struct buf *text, int content)
+/* uv_try_write first (no request, no copy, no change to the poll set: it
+ * refuses while older writes are queued, so the order holds), then a write
+ * request for what the socket did not take. */
+static int write_raw(struct session *s, struct buf *text, int content)
 {
+    uv_buf_t all = uv_buf_init(text->s, (unsigned)text->len);
+    int n = text->len ? uv_try_write((uv_stream_t *)&s->tcp, &all, 1) : 0;
+    if (n < 0 && n != UV_EAGAIN) {
+        buf_free(text);
+        if (!s->ended)
+            lost(s, uv_strerror(n));
+        return -1;
+    }
+    if (n >= 0 && (size_t)n == text->len) {
+        buf_free(text);
+        return 1;
+    }
     struct write_req *w = xcalloc(1, sizeof(*w));
+    if (n > 0)
+        buf_consume(text, (size_t)n);
     w->data = *text;
     *text = (struct buf)BUF_INIT;
     w->s = s;
@@ -389,7 +418,9 @@ static void write_raw(struct session *s, struct buf *text, int content)
         free(w);
         if (!s->ended)
             lost(s, uv_strerror(rc));
+        return -1;
     }
+    return 0;
 }
 
 static void push(struct session *s, enum smtp_stage stage, size_t rcpt)
@@ -535,11 +566,10 @@ static void next_command(struct session *s)
 
 /* ------------------------------------------------------------- content ---- */
 
-static void send_content_chunk(struct session *s)
+/* One chunk: what send_text returned (1 written at once). */
+static int send_one_chunk(struct session *s)
 {
     struct delivery *d = s->d;
-    if (s->dot_sent)
-        return; /* the final dot is written: wait for the reply */
     struct buf out = BUF_INIT;
     if (s->sent < d->job.length) {
         size_t want = d->job.length - s->sent > CONTENT_CHUNK ? CONTENT_CHUNK
@@ -555,7 +585,7 @@ static void send_content_chunk(struct session *s)
                        got < 0 ? strerror(errno) : "shorter than its length");
             session_fail(s, STAGE_CONTENT, EVENT_LOST, why.s);
             buf_free(&why);
-            return;
+            return -1;
         }
         smtp_dot_encode(&s->dot, d->held_ok ? d->held.s + s->sent : chunk, (size_t)got, &out);
         free(chunk);
@@ -564,8 +594,25 @@ static void send_content_chunk(struct session *s)
     if (s->sent == d->job.length) {
         smtp_dot_finish(&s->dot, &out);
         s->dot_sent = 1;
+        /* RFC 2920 3.1: the content may open a group; the RSET that keeps
+         * the connection for the next message goes with the final dot, one
+         * write and one read fewer. Its reply follows the dot's. */
+        if (s->ext.pipelining && will_keep(s)) {
+            buf_adds(&out, "RSET\r\n");
+            s->rset_sent = 1;
+        }
     }
-    send_text(s, &out, 1);
+    return send_text(s, &out, 1);
+}
+
+/* The next chunk of content (with the final dot after the last), and the
+ * ones after it for as long as the socket takes each at once; a chunk left
+ * in a write request goes on from on_written. smtp_data_timeout runs per
+ * write. */
+static void send_content_chunk(struct session *s)
+{
+    while (!s->dot_sent && send_one_chunk(s) == 1)
+        wait_for(s, STAGE_CONTENT);
 }
 
 static void start_content(struct session *s)

@@ -58,6 +58,7 @@ static void open_listeners(struct smtpd *d)
     for (const char *c = env; *c; c++)
         n += *c == ',';
     d->listeners = xcalloc(n, sizeof(*d->listeners));
+    d->listeners_nodelay = 1;
     for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
         char *end = NULL;
         long fd = strtol(w, &end, 10);
@@ -65,6 +66,10 @@ static void open_listeners(struct smtpd *d)
         if (*end || fd < 3 || uv_tcp_init(d->loop, t) != 0 || uv_tcp_open(t, (int)fd) != 0)
             log_die(1, "ONEHOP_LISTEN_FDS: %s is not a listening socket", w);
         t->data = d;
+        /* Linux gives an accepted socket the listener's TCP_NODELAY: set
+         * once here, not once per client */
+        if (uv_tcp_nodelay(t, 1) != 0)
+            d->listeners_nodelay = 0;
         int rc = uv_listen((uv_stream_t *)t, 1024, on_connection);
         if (rc != 0)
             log_die(1, "listen on fd %s: %s", w, uv_strerror(rc));

@@ -8,12 +8,16 @@
  * Limits (SPEC 3): smtpd_connection_limit sessions at once and
  * smtpd_client_connection_limit from one address (421 4.7.0 and closed);
  * smtpd_timeout for every command and every piece of content (421 4.4.2);
- * the engine's own line, size and error limits. The client is not read
- * while its message waits for the commit or while the queue channel is
- * congested, so no client makes smtpd buffer without bound.
+ * the engine's own line, size and error limits. While its message waits
+ * for the commit a client is read for one more chunk at most (what it
+ * sends waits in the engine), and not while the queue channel is
+ * congested, so no client makes smtpd buffer without bound. Replies go
+ * out in one write per batch, at once where the socket takes them.
  *
  * Log lines (SPEC 8, Postfix's wording): "connect from NAME[ADDR]",
- * "ID: client=NAME[ADDR]", "NOQUEUE: reject: CMD from NAME[ADDR]: REPLY;
+ * "ID: client=NAME[ADDR]" (written under smtpd's name by the queue server
+ * at the commit, from the client attribute, so that it precedes the
+ * queue's from= line as pflogsumm wants), "NOQUEUE: reject: CMD from NAME[ADDR]: REPLY;
  * from=<S> proto=P helo=<H>", "disconnect from NAME[ADDR] COUNTS". NAME
  * is the client's forward-confirmed PTR name (clientname.h, through the
  * dnscache), else "unknown"; the greeting waits for it at most
@@ -81,21 +85,37 @@ static void on_written(uv_write_t *req, int status)
         session_close(s);
 }
 
+/* Write b (emptied): at once when nothing is queued before it and the socket
+ * takes it (uv_try_write: no request, no copy, no change to the poll set),
+ * else what is left is copied into a write request. */
 static void write_raw(struct session *s, struct buf *b)
 {
     if (!b->len || s->closed)
         return;
-    struct write_req *w = xmalloc(sizeof(*w));
-    w->s = s;
-    w->data = xmalloc(b->len);
-    memcpy(w->data, b->s, b->len);
-    uv_buf_t ub = uv_buf_init(w->data, (unsigned)b->len);
-    s->writes++;
-    if (uv_write(&w->req, (uv_stream_t *)&s->tcp, &ub, 1, on_written) < 0) {
-        s->writes--;
-        free(w->data);
-        free(w);
-        session_close(s);
+    size_t done = 0;
+    if (s->writes == 0) {
+        uv_buf_t all = uv_buf_init(b->s, (unsigned)b->len);
+        int n = uv_try_write((uv_stream_t *)&s->tcp, &all, 1);
+        if (n < 0 && n != UV_EAGAIN) {
+            buf_clear(b);
+            return session_close(s);
+        }
+        done = n > 0 ? (size_t)n : 0;
+    }
+    if (done < b->len) {
+        struct write_req *w = xmalloc(sizeof(*w));
+        w->s = s;
+        w->data = xmalloc(b->len - done);
+        memcpy(w->data, b->s + done, b->len - done);
+        uv_buf_t ub = uv_buf_init(w->data, (unsigned)(b->len - done));
+        s->writes++;
+        if (uv_write(&w->req, (uv_stream_t *)&s->tcp, &ub, 1, on_written) < 0) {
+            s->writes--;
+            free(w->data);
+            free(w);
+            buf_clear(b);
+            return session_close(s);
+        }
     }
     buf_clear(b);
 }
@@ -151,9 +171,12 @@ static void after_input(struct session *s)
     flush(s);
     if (s->closed)
         return;
-    int wait = s->p.state == SMTP_WAIT;
+    /* While the message waits for its commit the socket stays read (no
+     * poll-set change per message) until the client sends something: that
+     * waits in the engine, and reading stops until the commit. */
+    int held = s->p.state == SMTP_WAIT && s->p.in.len > 0;
     s->paused_by_queue = qclient_congested(s->d->queue);
-    reading(s, !wait && !s->paused_by_queue && !s->p.closing);
+    reading(s, !held && !s->paused_by_queue && !s->p.closing);
     arm_timer(s);
 }
 
@@ -196,6 +219,8 @@ static void tls_input(struct session *s, const char *data, size_t n)
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
     struct session *s = st->data;
+    if (n < 0 && s->p.state == SMTP_WAIT)
+        return reading(s, 0); /* seen again once the commit is answered */
     if (n < 0)
         return session_close(s);
     if (n == 0)
@@ -252,8 +277,7 @@ static void on_queued(void *arg, const char *id, const char *reply)
     struct session *s = arg;
     struct buf line = BUF_INIT;
     s->qt = NULL;
-    if (id) {
-        log_info("%s: client=%s[%s]", id, s->name, s->ip);
+    if (id) { /* its "ID: client=" line: the queue's, before its from= (queue_place.c) */
         smetrics_event(SM_QUEUED);
         buf_printf(&line, "250 2.0.0 Ok: queued as %s", id);
     } else {
@@ -539,7 +563,8 @@ void session_accept(struct smtpd *d, uv_stream_t *l)
         smtp_proto_init(&s->p, &(struct smtp_proto_cfg){s->hostname, 0, 0, 0, 0, 0}, &hooks, s);
         return session_close(s);
     }
-    uv_tcp_nodelay(&s->tcp, 1);
+    if (!d->listeners_nodelay)
+        uv_tcp_nodelay(&s->tcp, 1); /* else inherited from the listener */
     peer_text(s);
     name_the_client(s);
 }

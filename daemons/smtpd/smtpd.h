@@ -32,6 +32,7 @@ struct smtpd {
     SSL_CTX *tls;          /* STARTTLS (common/tls_mem.h), NULL when not offered */
     uv_tcp_t *listeners;
     size_t nlisteners;
+    int listeners_nodelay;    /* every listener has TCP_NODELAY: accepted ones inherit it */
     struct session *sessions; /* every open session */
     size_t nsessions;
     struct daemon_link_uv *link;

@@ -12,16 +12,17 @@ deferred (messages; and deferrals: status=deferred lines), bounced
 (recipients), received (messages received by smtpd: one `client=` line
 each), with the log's own status= lines agreeing.
 
-Known gaps (pflogsumm's parser, /usr/sbin/pflogsumm, against SPEC 8's
-lines), each a strict xfail so that the fix makes it fail and is noticed:
-  * sendmail submissions are not counted as received: pflogsumm counts a
-    message received on smtpd's `QID: client=` line or on a pickup line
-    (`onehop/pickup[PID]: QID: uid=UID from=<SENDER>`); onehop's sendmail
-    path logs only the queue's `from=<..>, size=, nrcpt=` line;
-  * bytes received and senders stay 0: pflogsumm adds a message's size and
-    sender only when its `from=, size=` line comes after its `client=` (or
-    pickup) line, as Postfix logs them (smtpd, then qmgr); onehop logs the
-    queue's from= line at the commit, before smtpd's client= line.
+What pflogsumm's parser (/usr/sbin/pflogsumm) keys on, and the lines that
+give it (queue/queue_place.c writes them at the commit, in this order):
+  * a message is received on smtpd's `QID: client=NAME[ADDR]` line or on a
+    pickup line (`onehop/pickup[PID]: QID: uid=UID from=<SENDER>`, for a
+    sendmail submission, as Postfix's pickup logs it);
+  * its size and sender count (bytes received, senders) only when its
+    `from=<..>, size=` line comes after that line, as Postfix logs them
+    (smtpd or pickup, then qmgr): the queue writes the client= (under
+    smtpd's name) or pickup line right before its own from= line.
+The router's DSNs get neither (Postfix's bounce goes to cleanup, not pickup):
+pflogsumm counts them delivered, not received.
 Skipped when pflogsumm is not installed (scripts/deps.sh test installs it).
 """
 
@@ -103,22 +104,41 @@ def test_pflogsumm_totals_match_what_happened(mixed_load):
     assert totals["deferred"] == known["deferred messages"], text
     assert totals["deferrals"] == len(deferred), text
     assert totals["forwarded"] == 0 and totals["rejected"] == 0, text
-    # received: smtpd's client= lines, one per message received by SMTP
-    assert totals["received"] >= known["smtp messages"], text
+    # received: smtpd's client= lines and pickup's, one per message submitted
+    assert totals["received"] == known["smtp messages"] + known["sendmail messages"], text
     clients = [l for l in mta.log("smtpd") if "client" in l.fields]
     assert len(clients) == known["smtp messages"], mta.log_tail(80)
 
 
-@pytest.mark.xfail(strict=True, reason="gap: no pickup-style `uid= from=` line for sendmail "
-                   "submissions, so pflogsumm does not count them as received")
+def test_each_message_is_received_by_one_line_before_its_from_line(mixed_load):
+    """smtpd's client= or pickup's uid= from= line, then the queue's from=:
+    one of them for every message but the DSN, in that order."""
+    mta, known = mixed_load
+    lines = [l for l in mta.log() if l.qid]
+    origin, first_from = {}, {}
+    for k, l in enumerate(lines):
+        if l.service == "smtpd" and "client" in l.fields:
+            origin.setdefault(l.qid, []).append(("smtpd", k))
+        elif l.service == "pickup":
+            assert re.search(r": uid=\d+ from=<%s>$" % re.escape(SENDER), l.raw), l.raw
+            origin.setdefault(l.qid, []).append(("pickup", k))
+        elif l.service == "queue" and "size" in l.fields:
+            first_from.setdefault(l.qid, k)
+    kinds = sorted(v[0][0] for v in origin.values())
+    assert kinds == ["pickup"] * known["sendmail messages"] + ["smtpd"] * known["smtp messages"], \
+        mta.log_tail(80)
+    for qid, seen in origin.items():
+        assert len(seen) == 1 and seen[0][1] < first_from[qid], (qid, mta.log_tail(80))
+    dsn = [q for q, k in first_from.items() if q not in origin]
+    assert len(dsn) == 1 and lines[first_from[dsn[0]]].sender == "", mta.log_tail(80)
+
+
 def test_pflogsumm_counts_sendmail_submissions_as_received(mixed_load):
     mta, known = mixed_load
     totals, text = pflogsumm(mta.log_path)
     assert totals["received"] == known["smtp messages"] + known["sendmail messages"], text
 
 
-@pytest.mark.xfail(strict=True, reason="gap: the queue's from=, size= line comes before "
-                   "smtpd's client= line, so pflogsumm adds no bytes received nor senders")
 def test_pflogsumm_counts_bytes_received_and_senders(mixed_load):
     mta, known = mixed_load
     totals, text = pflogsumm(mta.log_path)

@@ -180,6 +180,55 @@ def test_fully_pipelined_session(mta):
     assert len(wait_queued(m, 2)) == 2
 
 
+def _socket_option_in(pid, local, peer, level, option):
+    """getsockopt on process pid's TCP socket from local to peer (both
+    (ip, port)), through pidfd_getfd(2) (root)."""
+    import ctypes
+    import struct as st
+
+    def hexaddr(a):
+        return "%08X:%04X" % (st.unpack("<I", socket.inet_aton(a[0]))[0], a[1])
+
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = line.split()
+        if f[1] == hexaddr(local) and f[2] == hexaddr(peer):
+            inode = f[9]
+    assert inode, "no socket %s -> %s" % (local, peer)
+    fd = [int(e.name) for e in os.scandir("/proc/%d/fd" % pid)
+          if os.readlink(e.path) == "socket:[%s]" % inode][0]
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        copy = libc.syscall(438, pidfd, fd, 0)  # pidfd_getfd
+        assert copy >= 0, os.strerror(ctypes.get_errno())
+        try:
+            s = socket.socket(fileno=copy)
+            try:
+                return s.getsockopt(level, option)
+            finally:
+                s.detach()
+        finally:
+            os.close(copy)
+    finally:
+        os.close(pidfd)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="pidfd_getfd of the server's socket needs root")
+def test_accepted_sessions_have_tcp_nodelay(mta):
+    """Replies are not held back by Nagle: the listener's TCP_NODELAY
+    (set once) is on every accepted session's socket."""
+    m = mta()
+    smtpd = [p["pid"] for p in m.status()["processes"] if p["name"] == "smtpd"][0]
+    r = Raw(m.smtp_address)
+    assert r.greeting[0] == 220
+    server_side = r.s.getpeername()
+    assert _socket_option_in(int(smtpd), server_side, r.s.getsockname(), socket.IPPROTO_TCP,
+                             socket.TCP_NODELAY) != 0
+    assert r.cmd("QUIT")[0] == 221
+    r.close()
+
+
 def test_vrfy_rset_noop_help(mta):
     m = mta()
     r = Raw(m.smtp_address)

@@ -9,10 +9,12 @@ the last WINDOW seconds, and only while no daemon that the kill takes
 down has exited more than EXIT_LIMIT times in the last WINDOW seconds by
 the master's log: the master declares a daemon that exits 5 times within
 60 s a crash loop and stops restarting it (daemons/master/table.c), and
-it counts the exits it causes itself (a daemon whose channel peer died is
-restarted with it: one kill of local ends router, cleaner and remote too,
-CASCADE below, as the master's log shows), so the soak stays under that
-rate by reading the master's own "exited" / "was killed" lines. Once, at master_at seconds into the run, the victim is
+the exits of a daemon whose channel peer died with it are the peer's, not
+its own (one kill of local ends router, cleaner and remote too, CASCADE
+below: only local's exit counts). The soak stays under that rate as the
+master counts it, by reading the master's own lines: "NAME will be
+restarted in" is a counted exit, "NAME: its last exit followed" takes one
+back (a collateral exit seen before its cause). Once, at master_at seconds into the run, the victim is
 the master itself; the chaos loop then runs `onehop start`, as an
 operator would, until it succeeds (bounded). Each kill is one line of
 chaos.log: the time, the daemon, its pid, and what followed.
@@ -33,7 +35,8 @@ import time
 
 MIN_GAP, MAX_GAP = 2.0, 6.0
 WINDOW, PER_DAEMON_LIMIT, EXIT_LIMIT = 60.0, 2, 2
-EXIT_RE = re.compile(r"/master\[\d+\]: (\w+) \(pid \d+\) (?:exited|was killed)")
+COUNTED_RE = re.compile(r"/master\[\d+\]: (\w+) will be restarted in")
+FORGIVEN_RE = re.compile(r"/master\[\d+\]: (\w+): its last exit followed")
 DAEMONS = ("router", "remote", "local", "smtpd", "queue", "cleaner", "dnscache")
 _CORE = ("router", "remote", "local", "cleaner")  # the router and its channel peers
 CASCADE = {"router": _CORE, "remote": _CORE, "local": _CORE, "cleaner": _CORE,
@@ -105,7 +108,7 @@ class Chaos:
                 self._note("kill -9 %s pid %d" % (victim, pid))
 
     def _exits_in_window(self):
-        """daemon -> exits in the last WINDOW s (the master's log)."""
+        """daemon -> exits the master counted in the last WINDOW s (its log)."""
         now = time.monotonic()
         try:
             with open(self.maillog, "rb") as f:
@@ -116,12 +119,21 @@ class Chaos:
         end = chunk.rfind(b"\n") + 1
         self.maillog_offset += end
         for line in chunk[:end].decode("utf-8", "replace").splitlines():
-            m = EXIT_RE.search(line)
+            m = COUNTED_RE.search(line)
             if m:
                 self.exits.append((now, m.group(1)))
+            m = FORGIVEN_RE.search(line)
+            if m:
+                self._forget_last_exit(m.group(1))
         while self.exits and now - self.exits[0][0] > WINDOW:
             self.exits.popleft()
         return collections.Counter(name for _, name in self.exits)
+
+    def _forget_last_exit(self, name):
+        for k in range(len(self.exits) - 1, -1, -1):
+            if self.exits[k][1] == name:
+                del self.exits[k]
+                return
 
     def _pick(self, procs, exits):
         now = time.monotonic()

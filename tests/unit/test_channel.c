@@ -19,6 +19,8 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -361,6 +363,181 @@ static void test_descriptor_arrives_and_reads_the_file(void **state)
     assert_int_equal(open_fds(), before);
 }
 
+/* ------------------------------------------------------------- rounds ---- */
+
+/* Bytes the kernel holds for the receiver of fd's socket, buffer overhead
+ * of each write included (SIOCOUTQ of a Unix socket counts whole skbs): a
+ * measure of how many writes carried the same bytes. */
+static int queued_for_peer(int fd)
+{
+    int n = -1;
+    assert_int_equal(ioctl(fd, SIOCOUTQ, &n), 0);
+    return n;
+}
+
+/* A loop, a socketpair and a sending channel on sv[0] (batching rounds or
+ * not); sv[1] is left for the test to read. */
+static struct channel *round_sender(uv_loop_t *loop, int sv[2], struct seen *tx, int batched)
+{
+    uv_loop_init(loop);
+    pair(sv);
+    struct channel *a = open_channel(loop, sv[0], tx, 0, 0, 0);
+    if (batched)
+        channel_batch_rounds(a);
+    return a;
+}
+
+/* Three records sent in one round with nobody reading: what the kernel
+ * holds for them afterwards, batched (1) or not (0). */
+static int three_records_outq(int batched)
+{
+    uv_loop_t loop;
+    int sv[2];
+    struct seen tx = {0};
+    struct channel *a = round_sender(&loop, sv, &tx, batched);
+    struct buf rec = BUF_INIT;
+    make_record(&rec, 5, 40);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(channel_send(a, rec.s, rec.len, NULL, 0), 1);
+    if (batched) /* nothing leaves before the round ends */
+        assert_int_equal(queued_for_peer(sv[0]), 0);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    int outq = queued_for_peer(sv[0]);
+    char got[1024];
+    assert_int_equal(recv(sv[1], got, sizeof(got), MSG_DONTWAIT), (ssize_t)(3 * rec.len));
+    channel_close(a);
+    close(sv[1]);
+    buf_free(&rec);
+    finish_loop(&loop);
+    return outq;
+}
+
+/* A batching channel writes a round's records once: the kernel holds them
+ * as one buffer, less than the three of an unbatched channel. */
+static void test_round_records_leave_in_one_write(void **state)
+{
+    unsigned before = open_fds();
+    int one = three_records_outq(1), three = three_records_outq(0);
+    assert_true(one > 0);
+    assert_true(one < three);
+    assert_int_equal(open_fds(), before);
+}
+
+struct order_seen {
+    int records;
+    uint16_t type[64];
+    char content[64][32]; /* what the record's descriptor read, "" for none */
+};
+
+static const char *on_ordered(void *arg, struct channel *ch, struct chan_record *rec)
+{
+    struct order_seen *o = arg;
+    struct ipc_reader r;
+    assert_int_equal(ipc_open(&r, rec->data, rec->len), 0);
+    assert_true(o->records < 64);
+    o->type[o->records] = r.type;
+    ipc_close(&r);
+    o->content[o->records][0] = '\0';
+    if (rec->nfds > 0) {
+        int fd = chan_record_take_fd(rec, 0);
+        ssize_t n = pread(fd, o->content[o->records], sizeof(o->content[0]) - 1, 0);
+        assert_true(n >= 0);
+        o->content[o->records][n] = '\0';
+        close(fd);
+    }
+    o->records++;
+    return NULL;
+}
+
+static const struct channel_ops ordered_ops = {on_ordered, NULL, on_close};
+
+/* n records of payload bytes each in one round, a descriptor with every one
+ * where i % fd_every == fd_at; the receiver must see them in order, each
+ * descriptor with its own record. sndbuf > 0 makes the sender's socket
+ * small, so that the round's writes are partial. */
+static void send_round_and_check(int n, size_t payload, int fd_every, int fd_at, int sndbuf)
+{
+    unsigned before = open_fds();
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int sv[2];
+    pair(sv);
+    if (sndbuf > 0)
+        assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+    struct seen tx = {0};
+    struct channel *a = open_channel(&loop, sv[0], &tx, 0, 0, 64u * 1024 * 1024);
+    channel_batch_rounds(a);
+    struct order_seen rx = {0};
+    struct channel_opts o = {"rx", 0, 1, 0, 0, 0};
+    struct buf err = BUF_INIT;
+    struct channel *b = channel_open(&loop, sv[1], &o, &ordered_ops, &rx, &err);
+    assert_non_null(b);
+    for (int i = 0; i < n; i++) {
+        struct buf rec = BUF_INIT;
+        make_record(&rec, (uint16_t)(100 + i), payload);
+        if (i % fd_every == fd_at) {
+            char text[32];
+            snprintf(text, sizeof(text), "file of record %d", i);
+            int fd = text_fd(text);
+            assert_true(channel_send(a, rec.s, rec.len, &fd, 1) >= 0);
+        } else {
+            assert_true(channel_send(a, rec.s, rec.len, NULL, 0) >= 0);
+        }
+        buf_free(&rec);
+    }
+    run_until(&loop, &rx.records, n, 5000);
+    assert_int_equal(rx.records, n);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(rx.type[i], 100 + i);
+        char want[32] = "";
+        if (i % fd_every == fd_at)
+            snprintf(want, sizeof(want), "file of record %d", i);
+        assert_string_equal(rx.content[i], want);
+    }
+    assert_int_equal(channel_pending(a), 0);
+    channel_close(a);
+    channel_close(b);
+    buf_free(&err);
+    finish_loop(&loop);
+    assert_int_equal(open_fds(), before);
+}
+
+/* Three records, the middle one with a descriptor: it arrives with its
+ * own record, the others with none. */
+static void test_round_descriptor_in_the_middle(void **state)
+{
+    send_round_and_check(3, 20, 3, 1, 0);
+}
+
+/* A round larger than the socket takes: partial writes go on from the
+ * writable event, in order, every descriptor with its record. */
+static void test_round_partial_writes_keep_order_and_descriptors(void **state)
+{
+    send_round_and_check(60, 3000, 7, 3, 4096);
+}
+
+/* channel_close in the round that sent a record still writes it once. */
+static void test_round_close_writes_what_is_queued(void **state)
+{
+    unsigned before = open_fds();
+    uv_loop_t loop;
+    int sv[2];
+    struct seen tx = {0};
+    struct channel *a = round_sender(&loop, sv, &tx, 1);
+    struct buf rec = BUF_INIT;
+    make_record(&rec, 9, 10);
+    assert_int_equal(channel_send(a, rec.s, rec.len, NULL, 0), 1);
+    channel_close(a);
+    char got[256];
+    assert_int_equal(recv(sv[1], got, sizeof(got), MSG_DONTWAIT), (ssize_t)rec.len);
+    assert_memory_equal(got, rec.s, rec.len);
+    close(sv[1]);
+    buf_free(&rec);
+    finish_loop(&loop);
+    assert_int_equal(tx.closes, 0);
+    assert_int_equal(open_fds(), before);
+}
+
 static void test_rejected_record_descriptors_closed(void **state)
 {
     struct rig r;
@@ -697,6 +874,10 @@ int main(void)
         cmocka_unit_test(test_drain_in_uncork_is_reported_from_the_loop),
         cmocka_unit_test(test_writer_past_hard_limit_is_closed),
         cmocka_unit_test(test_descriptor_arrives_and_reads_the_file),
+        cmocka_unit_test(test_round_records_leave_in_one_write),
+        cmocka_unit_test(test_round_descriptor_in_the_middle),
+        cmocka_unit_test(test_round_partial_writes_keep_order_and_descriptors),
+        cmocka_unit_test(test_round_close_writes_what_is_queued),
         cmocka_unit_test(test_rejected_record_descriptors_closed),
         cmocka_unit_test(test_descriptors_on_channel_taking_none),
         cmocka_unit_test(test_more_descriptors_than_allowed),

@@ -133,6 +133,37 @@ static void expect_fatal(int use_die, int want_status)
     buf_free(&text);
 }
 
+/* The pid is learned once per process: a line logged by a child forked
+ * after its parent logged carries the child's pid, not the parent's, and
+ * the parent's next line its own again. */
+static void test_forked_child_logs_its_own_pid(void **state)
+{
+    struct buf text = BUF_INIT, want = BUF_INIT;
+    log_info("parent before");
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        log_info("child");
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    log_info("parent after");
+    read_log(&text);
+    buf_printf(&want, " onehop/svc[%ld]: parent before\n", (long)getpid());
+    assert_non_null(strstr(text.s, want.s));
+    buf_clear(&want);
+    buf_printf(&want, " onehop/svc[%ld]: child\n", (long)pid);
+    assert_non_null(strstr(text.s, want.s));
+    buf_clear(&want);
+    buf_printf(&want, " onehop/svc[%ld]: parent after\n", (long)getpid());
+    assert_non_null(strstr(text.s, want.s));
+    buf_free(&want);
+    buf_free(&text);
+}
+
 static void test_fatal_exits_1(void **state)
 {
     expect_fatal(0, 1);
@@ -318,6 +349,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_file_line_format, open_log_file, close_log),
         cmocka_unit_test_setup_teardown(test_prefixes, open_log_file, close_log),
+        cmocka_unit_test_setup_teardown(test_forked_child_logs_its_own_pid, open_log_file,
+                                        close_log),
         cmocka_unit_test_setup_teardown(test_fatal_exits_1, open_log_file, close_log),
         cmocka_unit_test_setup_teardown(test_die_exits_with_status, open_log_file, close_log),
         cmocka_unit_test_setup_teardown(test_fatal_exits_with_the_set_status, open_log_file,
