@@ -10,7 +10,8 @@
 # /tmp/smtpdcpu-syscalls). The CPU figures relay_cpu.sh prints for that run
 # include strace's overhead: take CPU figures from a run of relay_cpu.sh
 # without this script. Prints, per daemon, each syscall's count per message
-# (and the total). Needs root, strace.
+# (and the total). Needs root, strace. TOOL=perf attaches `perf record -g`
+# instead (WORK.DAEMON.perf.data; `perf report -i` it) and prints no counts.
 set -eu
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,7 +21,7 @@ PORT0=${PORT0:-32000}
 WORK=${WORK:-/tmp/smtpdcpu-syscalls}
 export M PORT0 WORK
 
-rm -rf "$WORK"
+rm -rf "$WORK" "$WORK".*.strace "$WORK".*.perf.data
 "$top/bench/profile/relay_cpu.sh" "$BIN" > "$WORK.cpu" 2>&1 &
 load=$!
 tracers=
@@ -39,7 +40,11 @@ ready || { echo "smtpd-syscalls: the load did not start" >&2; exit 1; }
 for d in onehop-smtpd onehop-remote; do
     p=$(awk -v d="$d" '$2 == d { print $1; exit }' "$WORK/cpu0")
     [ -n "$p" ] || continue
-    strace -c -f -o "$WORK.$d.strace" -p "$p" 2>"$WORK.$d.err" &
+    if [ "${TOOL:-strace}" = perf ]; then
+        perf record -g -o "$WORK.$d.perf.data" -p "$p" 2>"$WORK.$d.err" &
+    else
+        strace -c -f -o "$WORK.$d.strace" -p "$p" 2>"$WORK.$d.err" &
+    fi
     tracers="$tracers $!"
 done
 wait "$load" || true

@@ -66,13 +66,19 @@ static int link_send(struct channel *link, enum dlink_type type)
     return rc < 0 ? -1 : 0;
 }
 
-/* Ask a running daemon to stop, the way its row says. */
+/* Ask a running daemon to stop, the way its row says: STOP on its link,
+ * else SIGTERM. During a stop, a link that fails as STOP is sent was just
+ * closed by the daemon, which is leaving by itself (its channel peer left
+ * first): it is not signalled, and the stop timer still bounds it. */
 static void tell_stop(struct proc *p)
 {
     if (p->reaped)
         return; /* gone already: its pid may be another process's now */
-    if (!p->link || link_send(p->link, DLINK_STOP) < 0)
-        kill(p->pid, SIGTERM);
+    if (p->link) {
+        if (link_send(p->link, DLINK_STOP) == 0 || p->m->state == M_STOPPING)
+            return;
+    }
+    kill(p->pid, SIGTERM);
 }
 
 static int new_pair(struct chanpair *c, struct buf *err)

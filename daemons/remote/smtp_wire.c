@@ -4,6 +4,7 @@
  */
 #include "remote/smtp_wire.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -196,23 +197,46 @@ void smtp_scan_init(struct smtp_scan *sc)
     sc->header_8bit = 0;
 }
 
+/* 1 if p[0..n) has a byte >= 0x80: eight bytes at a time. */
+static int any_8bit(const char *p, size_t n)
+{
+    uint64_t acc = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++)
+        acc |= (unsigned char)p[i];
+    return (acc & 0x8080808080808080ull) != 0;
+}
+
+/* Line by line (memchr): each LF is one byte more (CRLF on the wire); the
+ * text between two LFs is scanned for 8-bit bytes only while that can
+ * still change what sc says. */
 uint64_t smtp_wire_size(const char *p, size_t n, struct smtp_scan *sc)
 {
     uint64_t size = n;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c == '\n') {
-            size++; /* becomes CRLF */
-            if (sc->at_line_start)
-                sc->in_header = 0; /* the empty line */
-            sc->at_line_start = 1;
-            continue;
+    const char *end = p + n;
+    while (p < end) {
+        const char *lf = memchr(p, '\n', (size_t)(end - p));
+        const char *stop = lf ? lf : end;
+        if (stop > p) {
+            sc->at_line_start = 0;
+            int wanted = !sc->eightbit || (sc->in_header && !sc->header_8bit);
+            if (wanted && any_8bit(p, (size_t)(stop - p))) {
+                sc->eightbit = 1;
+                sc->header_8bit |= sc->in_header;
+            }
         }
-        sc->at_line_start = 0;
-        if (c & 0x80) {
-            sc->eightbit = 1;
-            sc->header_8bit |= sc->in_header;
-        }
+        if (!lf)
+            break;
+        size++; /* becomes CRLF */
+        if (sc->at_line_start)
+            sc->in_header = 0; /* the empty line */
+        sc->at_line_start = 1;
+        p = lf + 1;
     }
     return size;
 }

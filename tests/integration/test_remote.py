@@ -932,6 +932,9 @@ class CountingPeer(LoopbackServer):
 
     def serve(self, conn, n):
         if n % 4 == 0:
+            # after the delay: the first burst opens whole before the
+            # client hears its first 421, however slowly it runs
+            time.sleep(self.delay)
             conn.sendall(b"421 4.7.0 too many connections\r\n")
             return
         conn.sendall(b"220 counting.test\r\n")

@@ -178,6 +178,61 @@ static void test_header_8bit(void **state)
     assert_true(smtp_text_is_utf8("j\xc3\xb6rg@b.test"));
 }
 
+/* The reference: the scan byte by byte, as the rules say it. */
+static uint64_t wire_size_bytewise(const char *p, size_t n, struct smtp_scan *sc)
+{
+    uint64_t size = n;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == '\n') {
+            size++;
+            if (sc->at_line_start)
+                sc->in_header = 0;
+            sc->at_line_start = 1;
+            continue;
+        }
+        sc->at_line_start = 0;
+        if (c & 0x80) {
+            sc->eightbit = 1;
+            sc->header_8bit |= sc->in_header;
+        }
+    }
+    return size;
+}
+
+/* Pseudo-random contents (LF-heavy, empty lines, 8-bit bytes in the header
+ * or the body or nowhere, long lines) cut into chunks of every size from 1
+ * to 40: the same size and the same findings as the byte-by-byte scan. */
+static void test_wire_size_matches_bytewise_in_any_chunks(void **state)
+{
+    uint32_t seed = 12345;
+    char text[600];
+    for (int round = 0; round < 300; round++) {
+        for (size_t i = 0; i < sizeof(text); i++) {
+            seed = seed * 1103515245u + 12345u;
+            unsigned r = (seed >> 16) % 64;
+            text[i] = r < 6 ? '\n' : r == 7 && round % 3 ? (char)0xc3 : (char)('a' + r % 26);
+        }
+        size_t n = 20 + (size_t)round * 577 % (sizeof(text) - 20);
+        for (size_t chunk = 1; chunk <= 40; chunk++) {
+            struct smtp_scan a, b;
+            smtp_scan_init(&a);
+            smtp_scan_init(&b);
+            uint64_t sa = 0, sb = 0;
+            for (size_t at = 0; at < n; at += chunk) {
+                size_t len = n - at < chunk ? n - at : chunk;
+                sa += smtp_wire_size(text + at, len, &a);
+                sb += wire_size_bytewise(text + at, len, &b);
+            }
+            assert_int_equal(sa, sb);
+            assert_int_equal(a.at_line_start, b.at_line_start);
+            assert_int_equal(a.in_header, b.in_header);
+            assert_int_equal(a.eightbit, b.eightbit);
+            assert_int_equal(a.header_8bit, b.header_8bit);
+        }
+    }
+}
+
 int main(void)
 {
     struct rowtest t = ROWTEST_INIT;
@@ -190,5 +245,7 @@ int main(void)
     for (size_t i = 0; i < ROWS(dot_rows); i++)
         rowtest_add(&t, test_dot, &dot_rows[i], "wire form of %s", dot_rows[i].in);
     rowtest_add(&t, test_wire_size, NULL, "wire size and 8-bit");
+    rowtest_add(&t, test_wire_size_matches_bytewise_in_any_chunks, NULL,
+                "wire size as the byte-by-byte scan, in chunks of 1 to 40");
     return rowtest_run(&t, "smtp_wire");
 }
