@@ -550,3 +550,36 @@ def test_kill_minus_nine_in_a_row_counts_only_the_victims_restarts(onehop, maste
             mta.log_tail()
     assert log_count(mta, r"crash loop") == 0, mta.log_tail()
     assert all(alive(after[n]["pid"]) for n in CORE)
+
+
+def test_stop_during_a_burst_of_local_deliveries_repeats_none(onehop, master_bin):
+    """`onehop stop` while local runs a burst of |command deliveries (10 at
+    once, local_concurrency): every result local wrote before it closed its
+    link is journalled by the router before it stops, so the next start
+    delivers no message a second time."""
+    from test_router import send, wait_queue_empty, wait_until
+    from test_router_local import local_instance
+    mta = local_instance(onehop, master_bin)
+    out = mta.path("out")
+    out.mkdir()
+    if mta.run_as:
+        os.chown(out, mta.run_as.pw_uid, mta.run_as.pw_gid)
+    mta.write("aliases", "slow: \"|sleep 1; cat >> %s/runs\"\n" % out)
+    mta.start()
+    count = 40
+    for k in range(count):
+        send(mta, ["slow@mta.onehop.test"], "tok-burst-%d" % k)
+    wait_until(lambda: (out / "runs").exists(), 30, "the first delivery", mta)
+    r = mta.stop()
+    assert r.rc == 0, r
+    at_stop = (out / "runs").read_bytes().count(b"body of tok-burst-")
+    mta.start()
+    wait_queue_empty(mta, timeout=60)
+    time.sleep(1)
+    data = (out / "runs").read_bytes()
+    copies = {k: data.count(b"body of tok-burst-%d\n" % k) for k in range(count)}
+    print("stop during %d |command deliveries: %d done by the stop, %d copies in all" %
+          (count, at_stop, sum(copies.values())))
+    assert 0 < at_stop < count, "no delivery was under way at the stop"
+    assert min(copies.values()) == 1, mta.log_tail()
+    assert max(copies.values()) == 1, ({k: n for k, n in copies.items() if n > 1}, mta.log_tail())
