@@ -52,6 +52,7 @@ struct proc {
     struct buf failure;                 /* the daemon's own error text (DLINK_FAILED) */
     int said_failed;                    /* failure is the daemon's own (it sent FAILED) */
     int restart_after_stop;             /* stopped to be started again (a channel peer left) */
+    const struct proc *restart_cause;   /* the peer whose exit restart_after_stop is for */
     int reaped;                         /* its exit is being handled: no signal to its pid */
     int last_status;                    /* wait status of its last exit */
     unsigned chan_gen[MASTER_ROWS_MAX]; /* generation of each chans[] end it holds */

@@ -456,16 +456,17 @@ static enum exit_rank siginfo_rank(const siginfo_t *si)
  * consequence (the peer's SIGCHLD can come after it). */
 #define COLLATERAL_WINDOW_MS 2000
 
-/* peer exited just before p and was counted as a crash, waiting for its
- * back-off; p, dead now of a likelier cause, held the other end of the
- * same channel: that exit was p's doing. It is taken back from peer's
- * count and peer starts again now. */
+/* peer exited (not killed) just before p and was counted as a crash,
+ * waiting for its back-off; p, dead now of a likelier cause or stopped by
+ * the master to be restarted, held the other end of the same channel: that
+ * exit was p's doing. It is taken back from peer's count and peer starts again now. */
 static int forgive_collateral_exit(struct proc *peer, const struct proc *p, size_t chan)
 {
     uint64_t now = uv_now(p->m->loop);
     if (peer->state != P_BACKOFF || peer->nexits == 0 ||
-        peer->chan_gen[chan] != p->chan_gen[chan] ||
-        exit_rank(p->last_status) >= exit_rank(peer->last_status) ||
+        peer->chan_gen[chan] != p->chan_gen[chan] || exit_rank(peer->last_status) == EXIT_KILLED ||
+        (!(p->restart_after_stop && p->restart_cause != peer) &&
+         exit_rank(p->last_status) >= exit_rank(peer->last_status)) ||
         now - peer->exits_ms[0] > COLLATERAL_WINDOW_MS)
         return 0;
     memmove(peer->exits_ms, peer->exits_ms + 1, sizeof(peer->exits_ms) - sizeof(peer->exits_ms[0]));
@@ -495,9 +496,30 @@ static void restart_channel_peers(struct proc *p)
             continue;
         log_info("restarting %s: its %s channel peer %s exited", peer->row->name, c->row->name, me);
         peer->restart_after_stop = 1;
+        peer->restart_cause = p;
         peer->state = P_STOPPING;
         tell_stop(peer);
     }
+}
+
+/* A channel peer of p, on the channel's current generation, is being
+ * stopped by the master to be started again (its own peer died): p, which
+ * exited unasked, saw that peer close the channel (a sanitizer build's
+ * exit can take seconds after that), and p's exit is that peer's doing. */
+static const struct proc *restarting_peer(const struct proc *p)
+{
+    struct master *m = p->m;
+    for (size_t i = 0; i < m->nchans; i++) {
+        const struct chanpair *c = &m->chans[i];
+        const char *a = c->row->a.daemon, *b = c->row->b.daemon, *me = p->row->name;
+        if ((strcmp(a, me) != 0 && strcmp(b, me) != 0) || p->chan_gen[i] != c->gen)
+            continue;
+        const struct proc *peer = find_proc(m, strcmp(a, me) == 0 ? b : a);
+        if (peer && peer->pid && peer->restart_after_stop && peer->restart_cause != p &&
+            peer->chan_gen[i] == c->gen)
+            return peer;
+    }
+    return NULL;
 }
 
 static int any_running(const struct master *m)
@@ -554,6 +576,8 @@ static void proc_exited(struct proc *p, int status)
     p->last_status = status;
     if (m->state != M_STOPPING && !p->restart_after_stop && exit_rank(status) != EXIT_KILLED)
         reap_dead_peers_first(p, status);
+    /* before restart_channel_peers(p) marks p's own peers for p's exit */
+    const struct proc *cause = restarting_peer(p);
     describe_exit(&what, p, status);
     log_info("%s", buf_cstr(&what));
     channel_close(p->link);
@@ -570,6 +594,10 @@ static void proc_exited(struct proc *p, int status)
         master_ready(m, first_failure(m, p));
     } else if (p->restart_after_stop && exit_rank(status) != EXIT_KILLED) {
         p->restart_after_stop = 0; /* its peer's exit, whatever its status: not counted */
+        start_proc(p);
+    } else if (exit_rank(status) != EXIT_KILLED && cause) {
+        log_info("%s: its channel peer %s is being restarted: not counted, starting it now",
+                 p->row->name, cause->row->name);
         start_proc(p);
     } else {
         p->restart_after_stop = 0;
