@@ -212,8 +212,8 @@ def summary_block(work, meta, verdicts):
             meta.get("end", "?"), meta.get("seconds", "?"), meta.get("runs", "?"),
             meta.get("onehop", "?"), meta.get("commit", "?"), meta.get("postfix", "?"),
             meta.get("unbound", "?") or "missing"), "",
-        "Machine: %s, %s cores, %s memory, %s, %s. Shared with the other engineers of the "
-        "session (7 in all) while it ran: load at the start %s; during the run %s. Wall-clock "
+        "Machine: %s, %s cores, %s memory, %s, %s. Shared with whatever else ran on the "
+        "machine while it ran: load at the start %s; during the run %s. Wall-clock "
         "rates under that load are indicative; the ratios come from alternating runs under "
         "the same load." % (meta.get("cpu", "?"), meta.get("cores", "?"), meta.get("memory", "?"),
                             meta.get("disk", "?"), meta.get("kernel", "?"),
