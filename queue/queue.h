@@ -323,6 +323,8 @@ int queue_load(struct queue *q, const char *fid, struct queue_file *out);
 /* Find a message by message id: loads its file, *index is the message. */
 int queue_find(struct queue *q, const char *id, struct queue_file *out, size_t *index);
 void queue_file_free(struct queue_file *f);
+/* The value of attribute `name` among attr[0..nattr), or NULL. */
+const char *queue_attr_value(const struct queue_attr *attr, size_t nattr, const char *name);
 /* Open the file holding message m of f for reading its content at
  * m->content_offset, m->size bytes (O_RDONLY|O_NOFOLLOW|O_NONBLOCK, a
  * regular file). The content is NOT verified: hand it out through

@@ -28,7 +28,6 @@
 
 #include "buf.h"
 #include "log.h"
-#include "mem.h"
 
 int queue_write_header(int fd, struct qf_header *h, const char *fid)
 {
@@ -52,14 +51,6 @@ int queue_write_header(int fd, struct qf_header *h, const char *fid)
     return (int)r;
 }
 
-static const char *attr_value(const struct queue_attr *attr, size_t nattr, const char *name)
-{
-    for (size_t k = 0; k < nattr; k++)
-        if (strcmp(attr[k].name, name) == 0)
-            return attr[k].value;
-    return NULL;
-}
-
 /* A local user's submission (the uid onehop-queue records itself, and a
  * protocol its front end names: "sendmail", or SMTP/ESMTP for sendmail
  * -bs) is pickup's, as Postfix's sendmail hands it to pickup; one with a
@@ -67,12 +58,12 @@ static const char *attr_value(const struct queue_attr *attr, size_t nattr, const
  * neither, as Postfix's bounce and local hand theirs to cleanup: no line. */
 void queue_log_msg_origin(struct queue_log_msg *m, const struct queue_attr *attr, size_t nattr)
 {
-    const char *uid = attr_value(attr, nattr, "uid");
-    const char *client = attr_value(attr, nattr, "client");
+    const char *uid = queue_attr_value(attr, nattr, "uid");
+    const char *client = queue_attr_value(attr, nattr, "client");
     struct buf text = BUF_INIT;
     m->origin_service = NULL;
     m->origin = NULL;
-    if (uid && attr_value(attr, nattr, "protocol")) {
+    if (uid && queue_attr_value(attr, nattr, "protocol")) {
         m->origin_service = "pickup";
         buf_printf(&text, "uid=%s from=<%s>", uid, m->sender);
     } else if (client) {
@@ -81,8 +72,7 @@ void queue_log_msg_origin(struct queue_log_msg *m, const struct queue_attr *attr
     } else {
         return;
     }
-    m->origin = xstrdup(buf_cstr(&text));
-    buf_free(&text);
+    m->origin = buf_steal(&text);
 }
 
 void queue_log_msg_free_origin(struct queue_log_msg *m)

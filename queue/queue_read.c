@@ -287,6 +287,14 @@ int queue_find(struct queue *q, const char *id, struct queue_file *out, size_t *
     return -1;
 }
 
+const char *queue_attr_value(const struct queue_attr *attr, size_t nattr, const char *name)
+{
+    for (size_t k = 0; k < nattr; k++)
+        if (strcmp(attr[k].name, name) == 0)
+            return attr[k].value;
+    return NULL;
+}
+
 void queue_file_free(struct queue_file *f)
 {
     for (size_t i = 0; i < f->nmsg; i++) {

@@ -55,6 +55,22 @@ static struct proc *find_proc(struct master *m, const char *name)
     return NULL;
 }
 
+/* Which end of channel c is p's: 0 (row a), 1 (row b), or -1 (neither). */
+static int end_of(const struct chanpair *c, const struct proc *p)
+{
+    return strcmp(c->row->a.daemon, p->row->name) == 0   ? 0
+           : strcmp(c->row->b.daemon, p->row->name) == 0 ? 1
+                                                         : -1;
+}
+
+/* p's peer on channel i, or NULL when p holds no end of it. */
+static struct proc *peer_on(struct master *m, size_t i, const struct proc *p)
+{
+    const struct chanpair *c = &m->chans[i];
+    int mine = end_of(c, p);
+    return mine < 0 ? NULL : find_proc(m, mine ? c->row->a.daemon : c->row->b.daemon);
+}
+
 /* One master record (RELOAD, STOP) to a daemon: 0, or -1 when the link is
  * closed or cannot take it. */
 static int link_send(struct channel *link, enum dlink_type type)
@@ -67,17 +83,19 @@ static int link_send(struct channel *link, enum dlink_type type)
 }
 
 /* Ask a running daemon to stop, the way its row says: STOP on its link,
- * else SIGTERM. During a stop, a link that fails as STOP is sent was just
- * closed by the daemon, which is leaving by itself (its channel peer left
- * first): it is not signalled, and the stop timer still bounds it. */
+ * else SIGTERM. During a stop, a daemon whose link closed since the stop
+ * began (before this or as STOP is sent: on_link_close marks it
+ * P_STOPPING) is leaving by itself, its channel peer having left first:
+ * it is not signalled (a sanitizer build's exit can take a while), and
+ * the stop timer still bounds it. */
 static void tell_stop(struct proc *p)
 {
     if (p->reaped)
         return; /* gone already: its pid may be another process's now */
-    if (p->link) {
-        if (link_send(p->link, DLINK_STOP) == 0 || p->m->state == M_STOPPING)
-            return;
-    }
+    if (p->link && link_send(p->link, DLINK_STOP) == 0)
+        return;
+    if (p->m->state == M_STOPPING && p->state == P_STOPPING)
+        return;
     kill(p->pid, SIGTERM);
 }
 
@@ -262,17 +280,18 @@ static void drop_given_ends(struct proc *p)
 
 static void start_failed(struct proc *p, const char *why);
 
-/* Channel i leads somewhere for end `mine`: the master holds that end,
- * and the other is held by the master too or by a running peer of the same
- * generation (not by a process that has exited since it was given). */
-static int pair_usable(struct master *m, size_t i, int mine)
+/* Channel i leads somewhere for p, which holds end `mine`: the master
+ * holds that end, and the other is held by the master too or by a running
+ * peer of the same generation (not by a process that has exited since it
+ * was given). */
+static int pair_usable(struct master *m, size_t i, const struct proc *p, int mine)
 {
     const struct chanpair *c = &m->chans[i];
     if (c->end[mine] < 0)
         return 0;
     if (c->end[!mine] >= 0)
         return 1;
-    const struct proc *peer = find_proc(m, mine ? c->row->a.daemon : c->row->b.daemon);
+    const struct proc *peer = peer_on(m, i, p);
     return peer && peer->pid && !peer->reaped && peer->chan_gen[i] == c->gen;
 }
 
@@ -283,10 +302,8 @@ static int renew_channels(struct proc *p, struct buf *err)
 {
     for (size_t i = 0; i < p->m->nchans; i++) {
         struct chanpair *c = &p->m->chans[i];
-        int mine = strcmp(c->row->a.daemon, p->row->name) == 0   ? 0
-                   : strcmp(c->row->b.daemon, p->row->name) == 0 ? 1
-                                                                 : -1;
-        if (mine < 0 || pair_usable(p->m, i, mine))
+        int mine = end_of(c, p);
+        if (mine < 0 || pair_usable(p->m, i, p, mine))
             continue;
         for (int w = 0; w < 2; w++)
             if (c->end[w] >= 0)
@@ -486,15 +503,13 @@ static void restart_channel_peers(struct proc *p)
     struct master *m = p->m;
     for (size_t i = 0; i < m->nchans && m->state == M_RUNNING; i++) {
         struct chanpair *c = &m->chans[i];
-        const char *a = c->row->a.daemon, *b = c->row->b.daemon, *me = p->row->name;
-        if (strcmp(a, me) != 0 && strcmp(b, me) != 0)
-            continue;
-        struct proc *peer = find_proc(m, strcmp(a, me) == 0 ? b : a);
+        struct proc *peer = peer_on(m, i, p);
         if (!peer || p->chan_gen[i] != c->gen || forgive_collateral_exit(peer, p, i))
             continue;
         if (!peer->pid || peer->state == P_STOPPING || peer->chan_gen[i] != c->gen)
             continue;
-        log_info("restarting %s: its %s channel peer %s exited", peer->row->name, c->row->name, me);
+        log_info("restarting %s: its %s channel peer %s exited", peer->row->name, c->row->name,
+                 p->row->name);
         peer->restart_after_stop = 1;
         peer->restart_cause = p;
         peer->state = P_STOPPING;
@@ -511,10 +526,9 @@ static const struct proc *restarting_peer(const struct proc *p)
     struct master *m = p->m;
     for (size_t i = 0; i < m->nchans; i++) {
         const struct chanpair *c = &m->chans[i];
-        const char *a = c->row->a.daemon, *b = c->row->b.daemon, *me = p->row->name;
-        if ((strcmp(a, me) != 0 && strcmp(b, me) != 0) || p->chan_gen[i] != c->gen)
+        const struct proc *peer = peer_on(m, i, p);
+        if (p->chan_gen[i] != c->gen)
             continue;
-        const struct proc *peer = find_proc(m, strcmp(a, me) == 0 ? b : a);
         if (peer && peer->pid && peer->restart_after_stop && peer->restart_cause != p &&
             peer->chan_gen[i] == c->gen)
             return peer;
@@ -552,11 +566,7 @@ static void reap_dead_peers_first(struct proc *p, int status)
 {
     struct master *m = p->m;
     for (size_t i = 0; i < m->nchans; i++) {
-        const struct channel_row *c = m->chans[i].row;
-        const char *me = p->row->name;
-        if (strcmp(c->a.daemon, me) != 0 && strcmp(c->b.daemon, me) != 0)
-            continue;
-        struct proc *peer = find_proc(m, strcmp(c->a.daemon, me) == 0 ? c->b.daemon : c->a.daemon);
+        struct proc *peer = peer_on(m, i, p);
         siginfo_t si;
         int peer_status;
         memset(&si, 0, sizeof(si));
@@ -673,19 +683,17 @@ static void on_stop_timeout(uv_timer_t *t)
 }
 
 /* Every daemon of step `step` (and, at the last step, every earlier one
- * still running whose link was closed before the stop: told by SIGTERM) is
- * asked to stop. One that closed its link during the stop is leaving by
- * itself (a sanitizer build's exit can take a while): it is not signalled,
- * and the stop timer still bounds it. */
+ * still running without a link) is asked to stop (tell_stop), then
+ * marked stopping. */
 static void tell_step(struct master *m, enum stop_step step)
 {
     for (size_t i = 0; i < m->nprocs; i++) {
         struct proc *p = &m->procs[i];
-        if (!p->pid || p->row->stop_step > step || (p->state == P_STOPPING && !p->link))
+        if (!p->pid || p->row->stop_step > step)
             continue;
         if (p->row->stop_step == step || (step == STOP_LAST && !p->link)) {
-            p->state = P_STOPPING;
             tell_stop(p);
+            p->state = P_STOPPING;
         }
     }
 }

@@ -85,9 +85,8 @@ void rmetrics_router_status(const char *status)
 
 static const char *source_of(const struct queue_msg *qm)
 {
-    for (size_t i = 0; i < qm->nattr; i++)
-        if (strcmp(qm->attr[i].name, "client_address") == 0)
-            return "smtp";
+    if (queue_attr_value(qm->attr, qm->nattr, "client_address"))
+        return "smtp";
     return qm->sender[0] ? "sendmail" : "bounce";
 }
 

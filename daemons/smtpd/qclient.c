@@ -9,9 +9,8 @@
  * Few writes: a transaction's records (BEGIN, ATTR, RCPT, DATA) wait in its
  * own buffer and go to the channel together, with its last content and END
  * at qclient_end, or with a QC_CHUNK of content (a transaction aborted
- * before that sends nothing at all); and the channel is corked from the
- * first record of a loop round until the loop's next prepare phase, just
- * before it would wait, so that every session's messages ended in one
+ * before that sends nothing at all); and the channel batches loop rounds
+ * (channel_batch_rounds), so that every session's messages ended in one
  * round go out in one write. Nothing waits longer than that round: the
  * queue server acts on a message only at its END anyway.
  */
@@ -49,8 +48,6 @@ struct qclient {
     size_t pending, open;
     uint32_t next_txn;
     int congested;
-    int corked;          /* the channel is corked until the prepare phase */
-    uv_prepare_t *flush; /* that phase's handle (freed by its close) */
     void (*on_down)(void *);
     void (*on_drain)(void *);
     void *arg;
@@ -72,32 +69,10 @@ static void unlink_txn(struct qclient *q, struct qtxn *t)
     free(t);
 }
 
-/* The prepare phase: the loop is about to wait; what this round queued goes
- * out now, in as few writes as the channel needs. */
-static void on_prepare(uv_prepare_t *h)
-{
-    struct qclient *q = h->data;
-    uv_prepare_stop(h);
-    int was = q->corked;
-    q->corked = 0;
-    if (was && q->ch)
-        channel_uncork(q->ch); /* may close the channel: on_close runs */
-}
-
-static void cork_this_round(struct qclient *q)
-{
-    if (q->corked || !q->ch || !q->flush)
-        return;
-    channel_cork(q->ch);
-    q->corked = 1;
-    uv_prepare_start(q->flush, on_prepare);
-}
-
 /* Hand t's records to the channel. */
 static void send_txn(struct qclient *q, struct qtxn *t)
 {
     if (t->out.len && q->ch) {
-        cork_this_round(q);
         t->sent = 1;
         if (channel_send_buf(q->ch, &t->out) == 0)
             q->congested = 1;
@@ -204,7 +179,6 @@ static void on_close(void *arg, struct channel *ch, const char *reason)
     (void)ch;
     log_error("queue server channel closed: %s", reason);
     q->ch = NULL;
-    q->corked = 0;
     struct qtxn *t = q->list, *next;
     for (; t; t = next) { /* the open ones stay with their sessions until their end */
         next = t->next;
@@ -233,30 +207,20 @@ struct qclient *qclient_open(uv_loop_t *loop, int fd, void (*down)(void *), void
     q->next_txn = 1;
     opts.hard_limit = 64u * QC_HIGH_WATER;
     q->ch = channel_open(loop, fd, &opts, &ops, q, &err);
-    if (!q->ch)
+    if (q->ch)
+        channel_batch_rounds(q->ch); /* a round's messages in one write */
+    else
         log_error("queue server channel: %s", buf_cstr(&err));
-    q->flush = xmalloc(sizeof(*q->flush));
-    uv_prepare_init(loop, q->flush);
-    q->flush->data = q;
     buf_free(&err);
     return q;
-}
-
-static void free_handle(uv_handle_t *h)
-{
-    free(h);
 }
 
 void qclient_close(struct qclient *q)
 {
     if (!q)
         return;
-    if (q->corked && q->ch)
-        channel_uncork(q->ch);
-    q->corked = 0;
-    channel_close(q->ch);
+    channel_close(q->ch); /* what this round queued gets one write first */
     q->ch = NULL;
-    uv_close((uv_handle_t *)q->flush, free_handle);
     while (q->list)
         unlink_txn(q, q->list);
     free(q);
